@@ -1,0 +1,34 @@
+"""ntk-equiv: machine-checked companion to *On the Equivalence of Random Network
+Distillation, Deep Ensembles, and Bayesian Inference* (arXiv 2602.19964).
+
+Notation and claims: ``THEORY.md`` (C1-C9). Quick start::
+
+    import ntk_equiv as ne
+    arch = ne.mlp(depth=3, activation="relu", sigma_w=1.5, sigma_b=0.1)
+    k = arch.kernel(x1)            # ne.Kernel(nngp, ntk), float64
+    k = arch.kernel(x1, dps=50)    # mpmath matrices, 50 correct digits
+"""
+from .activations import Activation, activation
+from .dynamics import Gaussian, ensemble, linearised_predict
+from .errors import (
+    ClaimFailure, ConvergenceError, DegenerateInputError, EmptyInputError, ExpressionError,
+    IllConditionedError, KernelError, NonFiniteError, NtkEquivError, ParameterError,
+    QuadratureError, ShapeError, StabilityError, UnknownActivationError,
+)
+from .kernels import Kernel
+from .layers import (
+    Abs, Act, Architecture, Cos, Dense, Erf, Identity, Layer, LeakyRelu, Relu, Residual, Serial, Sign, Sin,
+    mlp, residual, serial,
+)
+from .network import Network
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Abs", "Act", "Activation", "Architecture", "ClaimFailure", "ConvergenceError", "Cos", "Dense",
+    "DegenerateInputError", "EmptyInputError", "Erf", "ExpressionError", "Gaussian", "Identity",
+    "IllConditionedError", "Kernel", "KernelError", "Layer", "LeakyRelu", "Network", "NonFiniteError",
+    "NtkEquivError", "ParameterError", "QuadratureError", "Relu", "Residual", "Serial", "ShapeError",
+    "Sign", "Sin", "StabilityError", "UnknownActivationError", "activation", "ensemble",
+    "linearised_predict", "mlp", "residual", "serial",
+]

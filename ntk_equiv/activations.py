@@ -1,0 +1,354 @@
+"""Activations and their dual maps.
+
+An activation is data: ``phi`` and ``phi'`` as sympy expressions in ``x``
+(from which the numpy and mpmath callables are generated), the points where
+they are not smooth, and, when known, the closed-form *dual maps* of THEORY.md
+C1 for ``(u, v) ~ N(0, [[k11, k12], [k12, k22]])``::
+
+    V(k11, k12, k22)    = E[phi(u) phi(v)]
+    Vdot(k11, k12, k22) = E[phi'(u) phi'(v)]
+
+Closed forms are written once against a precision backend (float64 or
+mpmath, see :mod:`ntk_equiv.precision`). They use the determinant
+``det = k11 k22 - k12^2`` rather than the correlation: the angle is
+``theta = atan2(sqrt(det), k12)``, which is exactly 0 on the diagonal
+(``det`` is exactly 0 there because ``k12`` *is* ``k11``), instead of
+``arccos(k12 / sqrt(k11 k22))``, whose error near correlation 1 is
+``sqrt(eps) ~ 1e-8``.
+
+Without closed forms, :mod:`ntk_equiv.quadrature` integrates.
+"""
+from __future__ import annotations
+
+import ast
+import functools
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+import mpmath
+import numpy as np
+import scipy.special
+import sympy
+from sympy.parsing.sympy_parser import parse_expr
+
+from . import quadrature
+from .errors import ExpressionError, ParameterError, UnknownActivationError
+
+X = sympy.Symbol("x", real=True)
+
+#: Functions an activation expression may call (name -> sympy object).
+ALLOWED_FUNCTIONS: Mapping[str, object] = {
+    "exp": sympy.exp, "log": sympy.log, "sqrt": sympy.sqrt,
+    "sin": sympy.sin, "cos": sympy.cos, "tan": sympy.tan,
+    "sinh": sympy.sinh, "cosh": sympy.cosh, "tanh": sympy.tanh,
+    "atan": sympy.atan, "asinh": sympy.asinh, "erf": sympy.erf, "erfc": sympy.erfc,
+    "abs": sympy.Abs, "Abs": sympy.Abs, "sign": sympy.sign,
+    "Heaviside": sympy.Heaviside, "Max": sympy.Max, "Min": sympy.Min,
+    "max": sympy.Max, "min": sympy.Min,
+}
+ALLOWED_CONSTANTS: Mapping[str, object] = {"pi": sympy.pi, "E": sympy.E}
+_ALLOWED_NODES = (
+    ast.Expression, ast.BinOp, ast.UnaryOp, ast.Call, ast.Name, ast.Load, ast.Constant,
+    ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.USub, ast.UAdd,
+)
+
+
+def _numpy_heaviside(t, *_h0):
+    # phi'(0) = 0, the convention of backpropagation through ReLU
+    return np.heaviside(t, 0.0)
+
+
+_NUMPY_MODULES = [{"Heaviside": _numpy_heaviside, "DiracDelta": lambda t, *_: np.zeros_like(t)}, "scipy", "numpy"]
+_MPMATH_MODULES = [{"Heaviside": lambda t, *_h0: mpmath.mpf(1) if t > 0 else mpmath.mpf(0),
+                    "DiracDelta": lambda t, *_: mpmath.mpf(0)}, "mpmath"]
+
+
+def parse_activation_expression(text: str) -> sympy.Expr:
+    """Parse ``text`` into a sympy expression in ``x`` without evaluating
+    anything the user wrote beyond arithmetic and :data:`ALLOWED_FUNCTIONS`.
+
+    The text is first checked on its Python syntax tree (only numbers, the
+    name ``x``, known functions and constants, ``+ - * / **``), then parsed by
+    ``sympy.parse_expr`` in a namespace holding only those names.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ExpressionError("an activation expression must be a non-empty string")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as exc:
+        raise ExpressionError(f"cannot parse activation expression {text!r}: {exc.msg}") from None
+    for node in ast.walk(tree):
+        if not isinstance(node, _ALLOWED_NODES):
+            raise ExpressionError(
+                f"activation expression {text!r} uses {type(node).__name__}; only arithmetic "
+                f"(+ - * / **), numbers, x, {sorted(ALLOWED_CONSTANTS)} and the functions "
+                f"{sorted(ALLOWED_FUNCTIONS)} are allowed"
+            )
+        if isinstance(node, ast.Constant) and not isinstance(node.value, (int, float)) or (
+            isinstance(node, ast.Constant) and isinstance(node.value, bool)
+        ):
+            raise ExpressionError(f"activation expression {text!r}: only numeric constants are allowed")
+        if isinstance(node, ast.Call):
+            if not isinstance(node.func, ast.Name) or node.func.id not in ALLOWED_FUNCTIONS or node.keywords:
+                name = getattr(node.func, "id", ast.dump(node.func))
+                raise ExpressionError(
+                    f"activation expression {text!r} calls {name!r}, which is not one of {sorted(ALLOWED_FUNCTIONS)}"
+                )
+        if isinstance(node, ast.Name) and node.id != "x" and node.id not in ALLOWED_FUNCTIONS and node.id not in ALLOWED_CONSTANTS:
+            raise ExpressionError(
+                f"activation expression {text!r} is not a function of x alone: unknown name {node.id!r}"
+            )
+    namespace = {"Integer": sympy.Integer, "Float": sympy.Float, "Rational": sympy.Rational,
+                 "Symbol": sympy.Symbol, "__builtins__": {}}
+    local = {"x": X, **ALLOWED_FUNCTIONS, **ALLOWED_CONSTANTS}
+    expr = parse_expr(text, local_dict=local, global_dict=namespace, evaluate=True)
+    if not isinstance(expr, sympy.Expr):
+        raise ExpressionError(f"activation expression {text!r} is not a scalar expression")
+    if expr.free_symbols != {X}:
+        raise ExpressionError(f"activation expression {text!r} must depend on x (and only on x)")
+    return expr
+
+
+def kinks_of(expr: sympy.Expr) -> tuple[float, ...]:
+    """Real points where ``expr`` (or its derivative) is not smooth: zeros of
+    the arguments of ``Abs``, ``sign``, ``Heaviside`` and of ``a - b`` in
+    ``Max(a, b)``/``Min(a, b)``, and the boundaries of ``Piecewise`` conditions."""
+    candidates = []
+    for node in sympy.preorder_traversal(expr):
+        if isinstance(node, (sympy.Abs, sympy.sign, sympy.Heaviside)):
+            candidates.append(node.args[0])
+        elif isinstance(node, (sympy.Max, sympy.Min)):
+            args = node.args
+            candidates += [a - b for i, a in enumerate(args) for b in args[i + 1:]]
+        elif isinstance(node, sympy.Piecewise):
+            for _, cond in node.args:
+                if isinstance(cond, sympy.core.relational.Relational):
+                    candidates.append(cond.lhs - cond.rhs)
+    points: set[float] = set()
+    for c in candidates:
+        sol = sympy.solveset(c, X, sympy.S.Reals)
+        if isinstance(sol, sympy.FiniteSet):
+            points |= {float(p) for p in sol}
+    return tuple(sorted(points))
+
+
+DualFn = Callable[..., tuple]
+
+
+@dataclass(frozen=True)
+class Activation:
+    """An activation ``phi`` with everything the kernel and finite-width paths need.
+
+    Attributes
+    ----------
+    name : str
+        Name, or the expression text.
+    expr : sympy.Expr
+        ``phi(x)``.
+    closed_form : callable or None
+        ``closed_form(bk, k11, k12, k22) -> (V, Vdot)`` written against a
+        backend; ``None`` means quadrature.
+    """
+
+    name: str
+    expr: sympy.Expr
+    closed_form: DualFn | None = None
+    params: tuple = ()
+    numpy_fn: Callable | None = field(default=None, compare=False, repr=False)
+    numpy_deriv: Callable | None = field(default=None, compare=False, repr=False)
+
+    @functools.cached_property
+    def deriv_expr(self) -> sympy.Expr:
+        """``phi'(x)``, almost everywhere (Dirac deltas dropped)."""
+        d = sympy.diff(self.expr, X)
+        return d.replace(sympy.DiracDelta, lambda *a: sympy.S.Zero)
+
+    @functools.cached_property
+    def kinks(self) -> tuple[float, ...]:
+        return kinks_of(self.expr)
+
+    @functools.cached_property
+    def _np(self) -> tuple[Callable, Callable]:
+        f = self.numpy_fn or sympy.lambdify(X, self.expr, _NUMPY_MODULES)
+        df = self.numpy_deriv or sympy.lambdify(X, self.deriv_expr, _NUMPY_MODULES)
+        return _broadcasting(f), _broadcasting(df)
+
+    @functools.cached_property
+    def _mp(self) -> tuple[Callable, Callable]:
+        return (sympy.lambdify(X, self.expr, _MPMATH_MODULES),
+                sympy.lambdify(X, self.deriv_expr, _MPMATH_MODULES))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """``phi`` elementwise on a float array (finite-width forward pass)."""
+        return self._np[0](x)
+
+    def derivative(self, x: np.ndarray) -> np.ndarray:
+        """``phi'`` elementwise on a float array (finite-width backward pass)."""
+        return self._np[1](x)
+
+    def dual(self, bk, k11, k12, k22) -> tuple:
+        """``(E[phi(u) phi(v)], E[phi'(u) phi'(v)])`` elementwise (THEORY.md C1)."""
+        if self.closed_form is not None:
+            return self.closed_form(bk, k11, k12, k22)
+        return self.dual_by_quadrature(bk, k11, k12, k22)
+
+    def dual_by_quadrature(self, bk, k11, k12, k22) -> tuple:
+        """The dual maps by 2-D Gaussian quadrature, whatever the closed form."""
+        if bk.name == "float64":
+            f, df = self._np
+            v = quadrature.gaussian_expectation_f64(f, f, self.kinks, self.kinks, k11, k12, k22)
+            vd = quadrature.gaussian_expectation_f64(df, df, self.kinks, self.kinks, k11, k12, k22)
+            return v, vd
+        f, df = self._mp
+        k11, k12, k22 = np.broadcast_arrays(*(np.asarray(k, dtype=object) for k in (k11, k12, k22)))
+        v = np.empty(k11.shape, dtype=object)
+        vd = np.empty(k11.shape, dtype=object)
+        for idx in np.ndindex(k11.shape):
+            args = (k11[idx], k12[idx], k22[idx])
+            v[idx], vd[idx] = (self._mp_expectation(h, args) for h in (f, df))
+        return v, vd
+
+    def _mp_expectation(self, h: Callable, args) -> object:
+        if all(k == 0 for k in self.kinks):
+            return quadrature.gaussian_expectation_polar_mp(h, h, *args, smooth=not self.kinks)
+        return quadrature.gaussian_expectation_mp(h, h, self.kinks, self.kinks, *args)
+
+
+def _broadcasting(f: Callable) -> Callable:
+    def g(x):
+        x = np.asarray(x, dtype=float)
+        return np.broadcast_to(np.asarray(f(x), dtype=float), x.shape)
+    return g
+
+
+# --------------------------------------------------------------------------- #
+# closed-form dual maps (THEORY.md C1), one formula for every precision
+# --------------------------------------------------------------------------- #
+def _angle(bk, k11, k12, k22):
+    """``(sqrt(det), theta)`` with ``theta = atan2(sqrt(det), k12)`` in [0, pi]."""
+    sdet = bk.sqrt(bk.maximum0(k11 * k22 - k12 * k12))
+    return sdet, bk.atan2(sdet, k12)
+
+
+def _relu(bk, k11, k12, k22):
+    # Cho & Saul (2009), arc-cosine kernel of degree 1 and 0:
+    #   E[relu relu] = (sqrt(det) + (pi - theta) k12) / (2 pi), E[step step] = (pi - theta) / (2 pi)
+    sdet, theta = _angle(bk, k11, k12, k22)
+    pi = bk.pi
+    return (sdet + (pi - theta) * k12) / (2 * pi), (pi - theta) / (2 * pi)
+
+
+def _leaky_relu(alpha):
+    def dual(bk, k11, k12, k22):
+        # phi = (1 - alpha) relu + alpha x, and E[relu(u) v] = k12 / 2
+        v, vd = _relu(bk, k11, k12, k22)
+        a = bk.scalar(alpha)
+        return (1 - a) ** 2 * v + a * k12, a + (1 - a) ** 2 * vd
+    return dual
+
+
+def _abs(bk, k11, k12, k22):
+    # |x| = relu(x) + relu(-x): E|u||v| = (2/pi) (sqrt(det) + (pi/2 - theta) k12),
+    # E[sign u sign v] = 1 - 2 theta / pi
+    sdet, theta = _angle(bk, k11, k12, k22)
+    pi = bk.pi
+    return 2 * (sdet + (pi / 2 - theta) * k12) / pi, 1 - 2 * theta / pi
+
+
+def _sign(bk, k11, k12, k22):
+    _, theta = _angle(bk, k11, k12, k22)
+    return 1 - 2 * theta / bk.pi, 0 * theta
+
+
+def _erf(bk, k11, k12, k22):
+    # Williams (1997): (2/pi) asin(2 k12 / sqrt((1 + 2 k11)(1 + 2 k22))), written as an
+    # atan2 whose second argument (1 + 2 k11)(1 + 2 k22) - 4 k12^2 = 1 + 2(k11 + k22) + 4 det
+    # has no cancellation; E[erf' erf'] = (4/pi) / sqrt(that).
+    det = bk.maximum0(k11 * k22 - k12 * k12)
+    q = bk.sqrt(1 + 2 * (k11 + k22) + 4 * det)
+    pi = bk.pi
+    return 2 * bk.atan2(2 * k12, q) / pi, 4 / (pi * q)
+
+
+def _identity(bk, k11, k12, k22):
+    return 1 * k12, 0 * k12 + 1
+
+
+def _sin(bk, k11, k12, k22):
+    # E[sin u sin v] = exp(-(k11 + k22)/2) sinh(k12); sin' = cos
+    damp = bk.exp(-(k11 + k22) / 2)
+    return damp * bk.sinh(k12), damp * bk.cosh(k12)
+
+
+def _cos(bk, k11, k12, k22):
+    damp = bk.exp(-(k11 + k22) / 2)
+    return damp * bk.cosh(k12), damp * bk.sinh(k12)
+
+
+def _np_relu(x):
+    return np.maximum(x, 0.0)
+
+
+def _np_step(x):
+    return (x > 0).astype(float)
+
+
+def _named(name: str, **params) -> Activation:
+    if name == "relu":
+        return Activation("relu", sympy.Max(0, X), _relu, (), _np_relu, _np_step)
+    if name == "leaky_relu":
+        alpha = params.get("alpha", 0.01)
+        if not isinstance(alpha, (int, float)) or not np.isfinite(alpha) or not 0 <= alpha:
+            raise ParameterError(f"leaky_relu slope alpha must be a finite number >= 0, got {alpha!r}")
+        a = sympy.nsimplify(alpha, rational=True) if float(alpha) == float(sympy.nsimplify(alpha, rational=True)) else sympy.Float(alpha, 30)
+        expr = sympy.Piecewise((X, X > 0), (a * X, True))
+        return Activation("leaky_relu", expr, _leaky_relu(alpha), (("alpha", alpha),),
+                          lambda x: np.where(x > 0, x, alpha * x),
+                          lambda x: np.where(x > 0, 1.0, float(alpha)))
+    if name == "abs":
+        return Activation("abs", sympy.Abs(X), _abs, (), np.abs, lambda x: np.sign(x))
+    if name == "sign":
+        return Activation("sign", sympy.sign(X), _sign, (), np.sign, np.zeros_like)
+    if name == "erf":
+        return Activation("erf", sympy.erf(X), _erf, (), scipy.special.erf,
+                          lambda x: 2 / np.sqrt(np.pi) * np.exp(-x * x))
+    if name == "identity":
+        return Activation("identity", X, _identity, (), lambda x: x, np.ones_like)
+    if name == "sin":
+        return Activation("sin", sympy.sin(X), _sin, (), np.sin, np.cos)
+    if name == "cos":
+        return Activation("cos", sympy.cos(X), _cos, (), np.cos, lambda x: -np.sin(x))
+    raise UnknownActivationError(name)
+
+
+NAMED = ("relu", "leaky_relu", "abs", "erf", "identity", "sign", "sin", "cos")
+
+
+def activation(name_or_expression: str | Activation, **params) -> Activation:
+    """An :class:`Activation` from a name in :data:`NAMED` (closed-form dual
+    maps) or a sympy expression in ``x`` (quadrature dual maps).
+
+    Examples
+    --------
+    >>> activation("leaky_relu", alpha=0.1).name
+    'leaky_relu'
+    >>> activation("x*erf(x)").closed_form is None
+    True
+    """
+    if isinstance(name_or_expression, Activation):
+        return name_or_expression
+    if not isinstance(name_or_expression, str):
+        raise UnknownActivationError(f"activation must be a name or an expression string, got {name_or_expression!r}")
+    key = name_or_expression.strip()
+    if key in NAMED:
+        if key != "leaky_relu" and params:
+            raise ParameterError(f"activation {key!r} takes no parameters, got {sorted(params)}")
+        return _named(key, **params)
+    if params:
+        raise ParameterError(f"expression activations take no parameters, got {sorted(params)}")
+    if key.isidentifier() and key != "x" and key not in ALLOWED_FUNCTIONS:
+        raise UnknownActivationError(
+            f"unknown activation {key!r}; known names: {', '.join(NAMED)}; or give an expression in x, e.g. 'x*erf(x)'"
+        )
+    expr = parse_activation_expression(key)
+    return Activation(key, expr)

@@ -1,0 +1,70 @@
+"""The library's exceptions: one type per kind of misuse, all catchable as
+:class:`NtkEquivError`.
+
+Each type also derives from the matching builtin (``ValueError``,
+``LinAlgError``...) so that generic ``except ValueError`` code keeps working.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+class NtkEquivError(Exception):
+    """Base class of every error raised on purpose by ntk_equiv."""
+
+
+class ShapeError(NtkEquivError, ValueError):
+    """Arrays whose shapes do not fit together (feature dimension, heads...)."""
+
+
+class NonFiniteError(NtkEquivError, ValueError):
+    """NaN or infinity in an input."""
+
+
+class EmptyInputError(NtkEquivError, ValueError):
+    """An input with no rows or no features."""
+
+
+class ParameterError(NtkEquivError, ValueError):
+    """A parameter outside its domain (depth < 1, sigma < 0, lr <= 0, ...)."""
+
+
+class UnknownActivationError(NtkEquivError, ValueError):
+    """An activation name that is not known and not a valid expression."""
+
+
+class ExpressionError(NtkEquivError, ValueError):
+    """An activation expression that is not a safe function of ``x`` alone."""
+
+
+class DegenerateInputError(NtkEquivError, ValueError):
+    """Inputs for which the requested quantity is undefined (zero-norm input
+    without bias, duplicate training inputs without ridge)."""
+
+
+class KernelError(NtkEquivError, np.linalg.LinAlgError):
+    """A kernel matrix that is not symmetric positive (semi-)definite, or is too
+    ill-conditioned for the requested precision."""
+
+
+class IllConditionedError(KernelError):
+    """Float64 is out of its depth: the condition number says the answer would
+    have fewer correct digits than promised. Use the high-precision path
+    (``dps=50``) or add ridge/noise."""
+
+
+class StabilityError(NtkEquivError, ValueError):
+    """A learning rate at or above the gradient-descent stability bound
+    ``2 / lambda_max(Theta_XX)``."""
+
+
+class ConvergenceError(NtkEquivError, RuntimeError):
+    """Training hit its step cap before reaching the residual tolerance."""
+
+
+class QuadratureError(NtkEquivError, ArithmeticError):
+    """A quadrature whose error estimate does not reach the requested precision."""
+
+
+class ClaimFailure(NtkEquivError, AssertionError):
+    """A proof or check whose identity does not hold."""

@@ -1,0 +1,77 @@
+"""The matrix formulas of THEORY.md, written once for every number type.
+
+Each function takes a backend ``bk`` (:mod:`ntk_equiv.precision`) and arrays
+of that backend: float64 ndarrays, object arrays of mpmath numbers, or sympy
+matrices (explicit or ``MatrixSymbol`` expressions, which is how
+:mod:`ntk_equiv.symbolic` proves these same lines exactly). Only ``@``,
+``.T``, ``+``, ``-``, scalar products and the backend's ``solve_psd`` /
+``sym_fun`` are used.
+
+Notation (THEORY.md): ``T = Theta_XX + lambda I`` (``lambda`` = ridge),
+``A_t = T^{-1} (I - exp(-eta T t))``, ``A_inf = T^{-1}``; after ``k`` steps of
+gradient descent ``A_k = T^{-1} (I - (I - eta T)^k)``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+Array = Any
+
+
+def train_operator(theta_XX: Array, bk, *, t=None, lr=1, ridge=0, steps: int | None = None) -> Array:
+    """``A_t`` (continuous time ``t``), ``A_k`` (``steps=k``) or ``A_inf`` (both None).
+
+    Finite times go through the eigen-decomposition ``T = Q diag(w) Q^T``:
+    ``A_t = Q diag((1 - exp(-eta t w)) / w) Q^T``, which stays finite (-> ``eta t``)
+    for eigenvalues ``w -> 0``; ``A_inf = T^{-1}`` needs ``T`` positive definite.
+    """
+    n = theta_XX.shape[0]
+    T = theta_XX + ridge * bk.eye(n)
+    if t is None and steps is None:
+        return bk.solve_psd(T, bk.eye(n))
+    if steps is not None:
+        def gain(w):
+            return _safe_ratio(bk, 1 - (1 - lr * w) ** int(steps), w, lr * int(steps))
+    else:
+        def gain(w):
+            return _safe_ratio(bk, -bk.expm1(-lr * t * w), w, lr * t)
+    return bk.sym_fun(T, gain)
+
+
+def _safe_ratio(bk, num, w, limit):
+    # (1 - e^{-eta t w}) / w with its limit eta t at w = 0 (a singular train kernel)
+    tiny = 0 * w + (bk.eps if hasattr(bk, "eps") else 0)
+    small = bk.abs(w) <= tiny
+    return bk.where(small, 0 * w + limit, num / bk.where(small, 0 * w + 1, w))
+
+
+def training_gain(theta_xX: Array, A: Array) -> Array:
+    """``Theta_xX A_t``: how the train residual moves the test outputs."""
+    return theta_xX @ A
+
+
+def linearised_mean(f0_x: Array, f0_X: Array, theta_xX: Array, A: Array, Y: Array) -> Array:
+    """C3: ``f_t(x) = f_0(x) + Theta_xX A_t (Y - f_0(X))``."""
+    return f0_x + theta_xX @ (A @ (Y - f0_X))
+
+
+def projected_cov(C_xx: Array, C_xX: Array, C_XX: Array, theta_xX: Array, A: Array) -> Array:
+    """``P_t C P_t^*`` on one set of test inputs (THEORY.md, training projector):
+
+    ``C(x,x') - Theta_xX A C(X,x') - C(x,X) A^T Theta_Xx' + Theta_xX A C(X,X) A^T Theta_Xx'``.
+    """
+    G = theta_xX @ A
+    GC = G @ C_xX.T
+    return C_xx - GC - GC.T + G @ C_XX @ G.T
+
+
+def posterior_mean(prior_xX: Array, prior_XX: Array, Y: Array, bk, noise=0) -> Array:
+    """GP posterior mean ``k_xX (k_XX + noise I)^{-1} Y``."""
+    n = prior_XX.shape[0]
+    return prior_xX @ bk.solve_psd(prior_XX + noise * bk.eye(n), Y)
+
+
+def posterior_cov(prior_xx: Array, prior_xX: Array, prior_XX: Array, bk, noise=0) -> Array:
+    """GP posterior covariance ``k_xx - k_xX (k_XX + noise I)^{-1} k_Xx``."""
+    n = prior_XX.shape[0]
+    return prior_xx - prior_xX @ bk.solve_psd(prior_XX + noise * bk.eye(n), prior_xX.T)

@@ -1,0 +1,370 @@
+"""Layers in the spirit of neural-tangents' ``stax``: each layer knows how to
+transform the kernels (NNGP ``K``, NTK ``Theta``; THEORY.md C1) *and* how to run
+at finite width (forward, backward, forward-mode tangents and its share of
+the empirical NTK). An architecture is a composition of layers, so a new
+architecture is a new layer, not a new code path.
+
+NTK parameterisation throughout: a Dense layer with input ``a`` of width
+``n_in`` computes ``sigma_w / sqrt(n_in) W a + sigma_b b`` with ``W, b``
+i.i.d. N(0, 1), exactly ``stax.Dense(n, W_std=sigma_w, b_std=sigma_b)``.
+
+Finite-width parameters are nested lists of arrays mirroring the layers.
+Cotangents ``g`` may carry extra axes between the batch and the feature axis
+(``(N, M, n)``: one cotangent per output head), which is how the empirical NTK
+is built without ever forming a Jacobian.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import kernels
+from .activations import Activation, activation as _activation
+from .errors import ParameterError, ShapeError
+from .kernels import Kernel, PairState
+
+
+def _check_sigma(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise ParameterError(f"{name} must be a real number, got {value!r}")
+    if not math.isfinite(value) or value < 0:
+        raise ParameterError(f"{name} must be finite and >= 0, got {value!r}")
+    return float(value)
+
+
+class Layer:
+    """Base class: a kernel transform plus a finite-width function."""
+
+    # ---- infinite width ------------------------------------------------ #
+    def kernel_fn(self, state: PairState, bk) -> PairState:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def kernel(self, x1, x2=None, dps: int | None = None) -> Kernel:
+        """``K(x1, x2)`` and ``Theta(x1, x2)`` (``x2=None``: ``x2 = x1``, symmetric).
+
+        float64 ndarrays, or ``mpmath.matrix`` correct to ``dps`` digits.
+        """
+        return kernels.evaluate(self.kernel_fn, x1, x2, dps)
+
+    # ---- finite width --------------------------------------------------- #
+    def init_params(self, rng: np.random.Generator, in_dim: int, width: int, out_dim: int):
+        """Parameters and output dimension. Dense layers inside produce ``width``
+        features, except the last Dense of a chain, which produces ``out_dim``."""
+        return [], in_dim
+
+    def apply(self, params, x: np.ndarray):
+        """Forward pass: ``(y, cache)``."""
+        raise NotImplementedError  # pragma: no cover
+
+    def vjp(self, params, cache, g: np.ndarray):
+        """Backward pass: ``(g_x, g_params)``, parameter cotangents summed over
+        every axis but the feature axis."""
+        raise NotImplementedError  # pragma: no cover
+
+    def jvp(self, params, cache, dx, dparams) -> np.ndarray:
+        """Forward-mode tangent of the output; ``dx=None`` means zero."""
+        raise NotImplementedError  # pragma: no cover
+
+    def ntk_gram(self, params, c1, g1, c2, g2, full: bool):
+        """This layer's parameters' share of the empirical NTK.
+
+        ``g1`` of shape ``(n1, M, n_out)``: one cotangent per head. Returns
+        ``(g1_in, g2_in, gram)`` with ``gram[i, j] = sum_m <dg_m(x_i), dg_m(x_j)>``
+        (or ``(n1, M, n2, M)`` with ``full=True``)."""
+        raise NotImplementedError  # pragma: no cover
+
+    @property
+    def ends_with_dense(self) -> bool:
+        return False
+
+
+class Dense(Layer):
+    """Fully connected layer, NTK parameterisation.
+
+    Kernels: ``K_out = sigma_w^2 K_in + sigma_b^2``,
+    ``Theta_out = sigma_w^2 Theta_in + K_out``.
+    """
+
+    def __init__(self, sigma_w: float = 1.0, sigma_b: float = 0.0):
+        self.sigma_w = _check_sigma("sigma_w", sigma_w)
+        self.sigma_b = _check_sigma("sigma_b", sigma_b)
+
+    def __repr__(self):
+        return f"Dense(sigma_w={self.sigma_w}, sigma_b={self.sigma_b})"
+
+    @property
+    def ends_with_dense(self) -> bool:
+        return True
+
+    def kernel_fn(self, state, bk):
+        sw2, sb2 = bk.scalar(self.sigma_w) ** 2, bk.scalar(self.sigma_b) ** 2
+        nngp = sw2 * state.nngp + sb2
+        return state.replace(nngp, sw2 * state.ntk + nngp)
+
+    def init_params(self, rng, in_dim, width, out_dim):
+        w = rng.standard_normal((out_dim, in_dim))
+        b = rng.standard_normal(out_dim)
+        return [w, b], out_dim
+
+    def _scale(self, w):
+        return self.sigma_w / math.sqrt(w.shape[1])
+
+    def apply(self, params, x):
+        w, b = params
+        if x.shape[-1] != w.shape[1]:
+            raise ShapeError(f"Dense layer expects {w.shape[1]} input features, got {x.shape[-1]}")
+        return self._scale(w) * (x @ w.T) + self.sigma_b * b, x
+
+    def vjp(self, params, x, g):
+        w, _ = params
+        s = self._scale(w)
+        gf, xf = g.reshape(-1, g.shape[-1]), np.broadcast_to(x[..., None, :] if g.ndim > x.ndim else x,
+                                                            g.shape[:-1] + x.shape[-1:]).reshape(-1, x.shape[-1])
+        return s * (g @ w), [s * (gf.T @ xf), self.sigma_b * gf.sum(axis=0)]
+
+    def jvp(self, params, x, dx, dparams):
+        w, _ = params
+        dw, db = dparams
+        s = self._scale(w)
+        out = s * (x @ dw.T) + self.sigma_b * db
+        if dx is not None:
+            out = out + s * (dx @ w.T)
+        return out
+
+    def ntk_gram(self, params, x1, g1, x2, g2, full):
+        w, _ = params
+        s = self._scale(w)
+        feat = (s * s) * (x1 @ x2.T) + self.sigma_b**2  # <d h / d(W,b) at x1, at x2> per unit
+        if full:
+            gg = np.einsum("imk,jnk->imjn", g1, g2)
+            gram = gg * feat[:, None, :, None]
+        else:
+            gram = (g1.reshape(len(g1), -1) @ g2.reshape(len(g2), -1).T) * feat
+        return s * (g1 @ w), s * (g2 @ w), gram
+
+
+class Act(Layer):
+    """Elementwise activation ``phi`` (a name, an expression in ``x`` or an
+    :class:`~ntk_equiv.activations.Activation`).
+
+    Kernels: ``K_out = E[phi(u) phi(v)]``, ``Theta_out = E[phi'(u) phi'(v)] Theta_in``.
+    """
+
+    def __init__(self, phi: str | Activation = "relu", **params):
+        self.phi = _activation(phi, **params)
+
+    def __repr__(self):
+        return f"Act({self.phi.name!r})"
+
+    def kernel_fn(self, state, bk):
+        kernels.check_variances(state, f"activation {self.phi.name!r}")
+        k11, k22 = state.variances()
+        v, vd = self.phi.dual(bk, k11, state.nngp, k22)
+        return state.replace(v, vd * state.ntk)
+
+    def apply(self, params, x):
+        return self.phi(x), x
+
+    def vjp(self, params, x, g):
+        d = self.phi.derivative(x)
+        return g * (d[..., None, :] if g.ndim > x.ndim else d), []
+
+    def jvp(self, params, x, dx, dparams):
+        return None if dx is None else self.phi.derivative(x) * dx
+
+    def ntk_gram(self, params, x1, g1, x2, g2, full):
+        return g1 * self.phi.derivative(x1)[:, None, :], g2 * self.phi.derivative(x2)[:, None, :], 0.0
+
+
+def Relu() -> Act:  # noqa: N802 - stax-style constructor
+    return Act("relu")
+
+
+def LeakyRelu(alpha: float = 0.01) -> Act:  # noqa: N802
+    return Act("leaky_relu", alpha=alpha)
+
+
+def Erf() -> Act:  # noqa: N802
+    return Act("erf")
+
+
+def Abs() -> Act:  # noqa: N802
+    return Act("abs")
+
+
+def Sign() -> Act:  # noqa: N802
+    return Act("sign")
+
+
+def Identity() -> Act:  # noqa: N802
+    return Act("identity")
+
+
+def Sin() -> Act:  # noqa: N802
+    return Act("sin")
+
+
+def Cos() -> Act:  # noqa: N802
+    return Act("cos")
+
+
+class Serial(Layer):
+    """Composition ``layers[-1] o ... o layers[0]``."""
+
+    def __init__(self, *layers: Layer):
+        if not layers:
+            raise ParameterError("serial() needs at least one layer")
+        for layer in layers:
+            if not isinstance(layer, Layer):
+                raise ParameterError(f"serial() takes layers, got {layer!r}")
+        self.layers = tuple(layers)
+
+    def __repr__(self):
+        return "serial(" + ", ".join(map(repr, self.layers)) + ")"
+
+    @property
+    def ends_with_dense(self) -> bool:
+        return self.layers[-1].ends_with_dense
+
+    @property
+    def readout_index(self) -> int:
+        """Index of the last layer, which must be Dense to be a readout."""
+        if not isinstance(self.layers[-1], Dense):
+            raise ParameterError(f"the architecture must end with a Dense readout layer: {self!r}")
+        return len(self.layers) - 1
+
+    def kernel_fn(self, state, bk):
+        for layer in self.layers:
+            state = layer.kernel_fn(state, bk)
+        return state
+
+    def init_params(self, rng, in_dim, width, out_dim):
+        last_dense = max((i for i, l in enumerate(self.layers) if l.ends_with_dense or isinstance(l, Dense)),
+                         default=-1)
+        params, dim = [], in_dim
+        for i, layer in enumerate(self.layers):
+            p, dim = layer.init_params(rng, dim, width, out_dim if i == last_dense else width)
+            params.append(p)
+        return params, dim
+
+    def apply(self, params, x):
+        caches = []
+        for layer, p in zip(self.layers, params):
+            x, c = layer.apply(p, x)
+            caches.append(c)
+        return x, caches
+
+    def vjp(self, params, caches, g):
+        grads = [None] * len(self.layers)
+        for i in reversed(range(len(self.layers))):
+            g, grads[i] = self.layers[i].vjp(params[i], caches[i], g)
+        return g, grads
+
+    def jvp(self, params, caches, dx, dparams):
+        for layer, p, c, dp in zip(self.layers, params, caches, dparams):
+            dx = layer.jvp(p, c, dx, dp)
+        return dx
+
+    def ntk_gram(self, params, c1, g1, c2, g2, full):
+        total = 0.0
+        for i in reversed(range(len(self.layers))):
+            g1, g2, gram = self.layers[i].ntk_gram(params[i], c1[i], g1, c2[i], g2, full)
+            total = total + gram
+        return g1, g2, total
+
+
+class Residual(Layer):
+    """``block(z) + alpha z``.
+
+    Kernels: ``K_out = K_block + alpha^2 K_in`` (likewise ``Theta``). This needs
+    ``block(z)`` uncorrelated with ``z``, true when the block ends with a Dense
+    layer (zero-mean weights independent of ``z``), which is therefore required.
+    """
+
+    def __init__(self, block: Layer, alpha: float = 1.0):
+        if not isinstance(block, Layer):
+            raise ParameterError(f"residual() takes a layer, got {block!r}")
+        if not block.ends_with_dense:
+            raise ParameterError(
+                "a residual block must end with a Dense layer: otherwise block(z) and z are "
+                "correlated and K_block + alpha^2 K_in is not the kernel of block(z) + alpha z"
+            )
+        self.block = block
+        self.alpha = _check_sigma("alpha", alpha)
+
+    def __repr__(self):
+        return f"residual({self.block!r}, alpha={self.alpha})"
+
+    def kernel_fn(self, state, bk):
+        out = self.block.kernel_fn(state, bk)
+        a2 = bk.scalar(self.alpha) ** 2
+        return out.replace(out.nngp + a2 * state.nngp, out.ntk + a2 * state.ntk)
+
+    def init_params(self, rng, in_dim, width, out_dim):
+        p, dim = self.block.init_params(rng, in_dim, width, in_dim)
+        return p, dim
+
+    def apply(self, params, x):
+        y, c = self.block.apply(params, x)
+        return y + self.alpha * x, c
+
+    def vjp(self, params, cache, g):
+        gx, gp = self.block.vjp(params, cache, g)
+        return gx + self.alpha * g, gp
+
+    def jvp(self, params, cache, dx, dparams):
+        out = self.block.jvp(params, cache, dx, dparams)
+        return out if dx is None else out + self.alpha * dx
+
+    def ntk_gram(self, params, c1, g1, c2, g2, full):
+        h1, h2, gram = self.block.ntk_gram(params, c1, g1, c2, g2, full)
+        return h1 + self.alpha * g1, h2 + self.alpha * g2, gram
+
+
+def _as_block(block: Layer | Sequence[Layer]) -> Layer:
+    if isinstance(block, Layer):
+        return block
+    return Serial(*block)
+
+
+def serial(*layers: Layer) -> "Architecture":
+    """An architecture from layers: ``serial(Dense(...), Relu(), Dense(...))``."""
+    return Architecture(*layers)
+
+
+def residual(block: Layer | Sequence[Layer], alpha: float = 1.0) -> Residual:
+    """Residual layer ``block(z) + alpha z``; ``block`` a layer or a list of layers."""
+    return Residual(_as_block(block), alpha)
+
+
+class Architecture(Serial):
+    """A composition of layers with the user-facing entry points
+    :meth:`kernel` (infinite width) and :meth:`init` (finite width)."""
+
+    def init(self, width: int, out_dim: int = 1, seed: int | np.random.Generator | None = 0, in_dim: int | None = None):
+        """A finite-width network drawn at random (all ``W, b`` i.i.d. N(0, 1)).
+
+        ``in_dim`` is inferred at the first call if not given.
+        """
+        from .network import Network
+
+        return Network(self, width=width, out_dim=out_dim, seed=seed, in_dim=in_dim)
+
+
+def mlp(depth: int, activation: str | Activation = "relu", sigma_w: float = 1.0, sigma_b: float = 0.0,
+        **activation_params) -> Architecture:
+    """The MLP of THEORY.md: ``depth`` hidden layers (Dense + activation) and a
+    Dense readout, all with the same ``sigma_w, sigma_b``.
+
+    ``K^1 = sigma_w^2 <x, x'>/d + sigma_b^2``, then C1's recursion ``depth`` times.
+    """
+    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
+        raise ParameterError(f"depth (number of hidden layers) must be an integer >= 1, got {depth!r}")
+    phi = _activation(activation, **activation_params)
+    layers: list[Layer] = []
+    for _ in range(int(depth)):
+        layers += [Dense(sigma_w, sigma_b), Act(phi)]
+    layers.append(Dense(sigma_w, sigma_b))
+    return Architecture(*layers)

@@ -1,0 +1,279 @@
+"""Finite-width networks in plain numpy (THEORY.md C2-C4).
+
+A :class:`Network` is an architecture plus one draw of its parameters. Its
+forward pass, backpropagation, forward-mode tangents and empirical NTK come
+from the layers (:mod:`ntk_equiv.layers`); nothing here knows what a layer is.
+
+The empirical NTK is accumulated layer by layer as
+``sum_layers (g g'^T) * (sigma_w^2/n_in <a, a'> + sigma_b^2)`` from per-head
+cotangents ``g``, never forming the Jacobian, so width 16384 with 64 inputs
+needs only the activations.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from .errors import ConvergenceError, NonFiniteError, ParameterError, ShapeError, StabilityError
+from .kernels import validate_inputs
+
+
+# ---- parameter trees (nested lists of arrays) ------------------------------ #
+def tree_map(f: Callable, *trees):
+    if isinstance(trees[0], list):
+        return [tree_map(f, *parts) for parts in zip(*trees)]
+    return f(*trees)
+
+
+def tree_leaves(tree) -> list[np.ndarray]:
+    if isinstance(tree, list):
+        return [leaf for t in tree for leaf in tree_leaves(t)]
+    return [tree]
+
+
+def tree_flatten(tree) -> np.ndarray:
+    leaves = tree_leaves(tree)
+    return np.concatenate([l.ravel() for l in leaves]) if leaves else np.zeros(0)
+
+
+def tree_unflatten(like, flat: np.ndarray):
+    pos = [0]
+
+    def take(leaf):
+        n = leaf.size
+        out = flat[pos[0]: pos[0] + n].reshape(leaf.shape)
+        pos[0] += n
+        return out
+
+    out = tree_map(take, like)
+    if pos[0] != flat.size:
+        raise ShapeError(f"flat parameter vector has {flat.size} entries, the network {pos[0]}")
+    return out
+
+
+def _check_positive_int(name: str, v) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+        raise ParameterError(f"{name} must be an integer >= 1, got {v!r}")
+    return int(v)
+
+
+@dataclass
+class Network:
+    """An architecture with concrete parameters (NTK parameterisation).
+
+    ``params`` are the current parameters, ``params0`` those at
+    initialisation (the centre of the ridge penalty and of linearisation).
+    """
+
+    arch: Any
+    width: int
+    out_dim: int = 1
+    seed: Any = 0
+    in_dim: int | None = None
+    params: Any = None
+    params0: Any = None
+    _linear: bool = field(default=False, repr=False)
+
+    def __post_init__(self):
+        self.width = _check_positive_int("width", self.width)
+        self.out_dim = _check_positive_int("out_dim", self.out_dim)
+        self.arch.readout_index  # noqa: B018 - raises if the architecture has no Dense readout
+        if self.in_dim is not None:
+            self.in_dim = _check_positive_int("in_dim", self.in_dim)
+            self._init()
+
+    def _init(self):
+        if self.params is None:
+            rng = self.seed if isinstance(self.seed, np.random.Generator) else np.random.default_rng(self.seed)
+            self.params, out = self.arch.init_params(rng, self.in_dim, self.width, self.out_dim)
+            if out != self.out_dim:
+                raise ShapeError(f"architecture produces {out} outputs, expected out_dim={self.out_dim}")
+        if self.params0 is None:
+            self.params0 = tree_map(np.copy, self.params)
+
+    def _inputs(self, x, name="x") -> np.ndarray:
+        x = validate_inputs(x, name, self.in_dim)
+        if self.in_dim is None:
+            self.in_dim = x.shape[1]
+            self._init()
+        return x
+
+    # ---- evaluation ------------------------------------------------------ #
+    @property
+    def num_params(self) -> int:
+        return sum(l.size for l in tree_leaves(self.params)) if self.params is not None else 0
+
+    def apply(self, x) -> np.ndarray:
+        """Outputs ``f(x)``, shape ``(n, out_dim)`` (linearised networks: ``f^lin``)."""
+        x = self._inputs(x)
+        if self._linear:
+            f0, caches = self.arch.apply(self.params0, x)
+            delta = tree_map(np.subtract, self.params, self.params0)
+            return f0 + self.arch.jvp(self.params0, caches, None, delta)
+        return self.arch.apply(self.params, x)[0]
+
+    def _at(self):
+        # the point the Jacobian is taken at: theta_0 for the linearised model
+        return self.params0 if self._linear else self.params
+
+    def jvp(self, x, tangent) -> np.ndarray:
+        """``J(x) v`` for a parameter tangent ``v`` (a tree like ``params`` or a flat vector)."""
+        x = self._inputs(x)
+        if isinstance(tangent, np.ndarray) and tangent.ndim == 1:
+            tangent = tree_unflatten(self.params, tangent)
+        _, caches = self.arch.apply(self._at(), x)
+        return self.arch.jvp(self._at(), caches, None, tangent)
+
+    def vjp(self, x, g) -> Any:
+        """``J(x)^T g`` for output cotangents ``g`` of shape ``(n, out_dim)`` (a tree)."""
+        x = self._inputs(x)
+        _, caches = self.arch.apply(self._at(), x)
+        return self.arch.vjp(self._at(), caches, np.asarray(g, float))[1]
+
+    def empirical_ntk(self, x1, x2=None, full: bool = False) -> np.ndarray:
+        """Empirical NTK ``J(x1) J(x2)^T``.
+
+        ``full=False``: the mean over outputs ``(1/M) sum_m J_m(x1) J_m(x2)^T``,
+        shape ``(n1, n2)``. ``full=True``: every pair of outputs,
+        shape ``(n1 * M, n2 * M)``, row ``i * M + m``.
+        """
+        x1 = self._inputs(x1, "x1")
+        x2 = x1 if x2 is None else self._inputs(x2, "x2")
+        at = self._at()
+        _, c1 = self.arch.apply(at, x1)
+        _, c2 = self.arch.apply(at, x2)
+        m = self.out_dim
+        eye = np.broadcast_to(np.eye(m), (len(x1), m, m))
+        eye2 = np.broadcast_to(np.eye(m), (len(x2), m, m))
+        _, _, gram = self.arch.ntk_gram(at, c1, np.array(eye), c2, np.array(eye2), full)
+        if full:
+            return gram.reshape(len(x1) * m, len(x2) * m)
+        return gram / m
+
+    def jacobian(self, x) -> np.ndarray:
+        """Full Jacobian ``(n, out_dim, num_params)``: for small networks and tests."""
+        x = self._inputs(x)
+        at = self._at()
+        _, caches = self.arch.apply(at, x)
+        rows = []
+        for m in range(self.out_dim):
+            per_x = []
+            for i in range(len(x)):
+                g = np.zeros((len(x), self.out_dim))
+                g[i, m] = 1.0
+                per_x.append(tree_flatten(self.arch.vjp(at, caches, g)[1]))
+            rows.append(per_x)
+        return np.transpose(np.array(rows), (1, 0, 2))
+
+    # ---- training -------------------------------------------------------- #
+    def linearize(self) -> "Network":
+        """The first-order Taylor model ``f0(x) + J0(x)(theta - theta0)`` around
+        this network's initialisation ``theta0 = params0``."""
+        return Network(self.arch, self.width, self.out_dim, self.seed, self.in_dim,
+                       tree_map(np.copy, self.params), self.params0, _linear=True)
+
+    def lambda_max(self, x) -> float:
+        """Largest eigenvalue of the full empirical train NTK ``J(X) J(X)^T``."""
+        return float(np.linalg.eigvalsh(self.empirical_ntk(x, full=True))[-1])
+
+    def train(self, x, y, lr: float, steps: int, ridge: float = 0.0, trainable: str = "all",
+              check_stability: bool = True) -> "Network":
+        """Full-batch gradient descent on ``1/2 sum_i ||f(x_i) - y_i||^2
+        + ridge/2 ||theta - theta0||^2`` for ``steps`` steps of size ``lr``.
+
+        ``trainable="readout"`` trains only the last Dense layer. Raises
+        :class:`StabilityError` if ``lr >= 2 / (lambda_max(Theta_XX) + ridge)``
+        (gradient descent would diverge) and :class:`NonFiniteError` if the
+        loss overflows anyway.
+        """
+        x = self._inputs(x)
+        y = np.asarray(y, float)
+        if y.ndim == 1 and self.out_dim == 1:
+            y = y[:, None]
+        if y.shape != (len(x), self.out_dim):
+            raise ShapeError(f"targets must have shape {(len(x), self.out_dim)}, got {y.shape}")
+        if not np.all(np.isfinite(y)):
+            raise NonFiniteError("targets contain NaN or infinity")
+        if not (isinstance(lr, (int, float, np.floating)) and np.isfinite(lr) and lr > 0):
+            raise ParameterError(f"lr must be a finite number > 0, got {lr!r}")
+        steps = int(steps)
+        if steps < 0:
+            raise ParameterError(f"steps must be >= 0, got {steps}")
+        if not (np.isfinite(ridge) and ridge >= 0):
+            raise ParameterError(f"ridge must be finite and >= 0, got {ridge!r}")
+        if trainable not in ("all", "readout"):
+            raise ParameterError(f"trainable must be 'all' or 'readout', got {trainable!r}")
+        mask = self._mask(trainable)
+        if check_stability:
+            lam = self._train_lambda_max(x, trainable) + ridge
+            if lr >= 2.0 / lam:
+                raise StabilityError(
+                    f"lr={lr:.4g} is at or above the gradient-descent stability bound "
+                    f"2/(lambda_max + ridge) = {2.0 / lam:.4g}; training would diverge"
+                )
+        net = Network(self.arch, self.width, self.out_dim, self.seed, self.in_dim,
+                      tree_map(np.copy, self.params), self.params0, _linear=self._linear)
+        at0 = net.params0
+        caches0 = net.arch.apply(at0, x)[1] if net._linear else None
+        for _ in range(steps):
+            if net._linear:
+                delta = tree_map(np.subtract, net.params, at0)
+                f = caches0_out(net, x, caches0, delta)
+                grads = net.arch.vjp(at0, caches0, f - y)[1]
+            else:
+                f, caches = net.arch.apply(net.params, x)
+                grads = net.arch.vjp(net.params, caches, f - y)[1]
+            net.params = tree_map(
+                lambda p, g, p0, m: p - lr * m * (g + ridge * (p - p0)), net.params, grads, at0, mask
+            )
+        if not all(np.all(np.isfinite(l)) for l in tree_leaves(net.params)):
+            raise NonFiniteError("training diverged to NaN/inf; lower lr")
+        return net
+
+    def _mask(self, trainable: str):
+        if trainable == "all":
+            return tree_map(lambda p: 1.0, self.params)
+        ro = self.arch.readout_index
+        return [tree_map(lambda p: float(i == ro), sub) for i, sub in enumerate(self.params)]
+
+    def _train_lambda_max(self, x, trainable: str) -> float:
+        if trainable == "all":
+            return self.lambda_max(x)
+        # readout only: the readout's Gram is (sigma_w^2/n <a, a'> + sigma_b^2) (x) I_M
+        at = self._at()
+        _, caches = self.arch.apply(at, x)
+        ro = self.arch.layers[self.arch.readout_index]
+        a = caches[self.arch.readout_index]
+        s2 = ro.sigma_w**2 / a.shape[1]
+        return float(np.linalg.eigvalsh(s2 * a @ a.T + ro.sigma_b**2)[-1])
+
+    def fit_until(self, x, y, lr: float, tol: float, max_steps: int, ridge: float = 0.0,
+                  trainable: str = "all", check_every: int = 50) -> tuple["Network", int]:
+        """Train until the gradient's norm falls below ``tol`` (relative to its
+        initial value); :class:`ConvergenceError` after ``max_steps``."""
+        net, done = self, 0
+        x = self._inputs(x)
+        g0 = None
+        while done < max_steps:
+            k = min(check_every, max_steps - done)
+            net = net.train(x, y, lr=lr, steps=k, ridge=ridge, trainable=trainable, check_stability=(done == 0))
+            done += k
+            r = net.apply(x) - np.asarray(y, float).reshape(len(x), -1)
+            if ridge == 0.0:
+                size = float(np.max(np.abs(r)))
+                g0 = g0 if g0 is not None else max(float(np.max(np.abs(np.asarray(y, float)))), 1.0)
+            else:
+                grads = net.vjp(x, r) if trainable == "all" else net.vjp(x, r)
+                size = float(np.linalg.norm(tree_flatten(grads) + ridge * tree_flatten(tree_map(np.subtract, net.params, net.params0))))
+                g0 = g0 if g0 is not None else max(size, 1e-300)
+            if size <= tol * g0:
+                return net, done
+        raise ConvergenceError(f"training did not reach tolerance {tol:g} in {max_steps} steps (last {size:.3g})")
+
+
+def caches0_out(net: Network, x, caches0, delta) -> np.ndarray:
+    """``f^lin(X) = f0(X) + J0(X) delta`` from cached forward values at ``theta0``."""
+    f0 = net.arch.apply(net.params0, x)[0]
+    return f0 + net.arch.jvp(net.params0, caches0, None, delta)

@@ -1,0 +1,272 @@
+"""Two-dimensional Gaussian expectations ``E[f(u) g(v)]`` by quadrature.
+
+This is the dual-activation path for activations without a closed form, and
+the reference the closed forms are tested against.
+
+With ``(u, v) ~ N(0, [[k11, k12], [k12, k22]])`` write ``u = a z1`` and
+``v = c z1 + s z2`` with ``z1, z2`` independent standard normals,
+``a = sqrt(k11)``, ``c = k12 / a``, ``s = sqrt(det) / a`` and
+``det = k11 k22 - k12^2``; then
+
+    E[f(u) g(v)] = int f(a z1) psi(z1) N(z1) dz1,
+    psi(z1)      = int g(c z1 + s z2) N(z2) dz2.
+
+Kinks of ``f`` sit at ``z1 = kappa / a``; kinks of ``g`` at
+``z2 = (kappa - c z1) / s`` (and, when ``s`` is small, ``psi`` is nearly
+kinked at ``z1 = kappa / c``). Splitting the integration range at these
+points makes both rules converge fast for piecewise-smooth activations
+(ReLU, abs, sign...), where a plain Gauss-Hermite rule would converge only
+algebraically. The breakpoints are computed once (:func:`breakpoints`) for
+both precisions:
+
+* float64: vectorised piecewise Gauss-Legendre on ``[-L, L]``, ``L = 12``
+  (the Gaussian tail beyond is ``< 1e-31``);
+* mpmath: nested adaptive tanh-sinh (``mpmath.quad``) on the real line with
+  the same breakpoints, at the backend's working precision.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Callable, Sequence
+
+import mpmath
+import numpy as np
+
+#: Truncation of the real line for the float64 rule.
+F64_HALF_WIDTH = 12.0
+#: Uniform sub-intervals of [-L, L] (before adding kink breakpoints) and
+#: Gauss-Legendre nodes per sub-interval: 8 x 24 nodes resolve features of
+#: width ~0.3 in the whitened variable, i.e. pre-activation std up to ~3 at
+#: 1e-13 for activations varying on the unit scale.
+F64_SEGMENTS = 8
+F64_NODES = 24
+
+
+def breakpoints(kinks: Sequence[float], scale, *, shift=0.0):
+    """Points ``(kappa - shift) / scale`` for each kink ``kappa``, ``inf`` where
+    ``scale == 0`` (no breakpoint in range)."""
+    out = []
+    for kappa in kinks:
+        num = kappa - shift
+        with np.errstate(divide="ignore", invalid="ignore"):
+            b = np.where(scale != 0, num / np.where(scale != 0, scale, 1.0), np.inf)
+        out.append(b)
+    return out
+
+
+def _gl_rule(n: int):
+    z, w = np.polynomial.legendre.leggauss(n)
+    return z, w
+
+
+def _piecewise_nodes(breaks: list[np.ndarray], shape, half_width: float):
+    """Nodes/weights (incl. the standard normal density) of a piecewise
+    Gauss-Legendre rule on ``[-L, L]`` split at a uniform grid and ``breaks``."""
+    grid = np.linspace(-half_width, half_width, F64_SEGMENTS + 1)
+    pts = [np.broadcast_to(g, shape) for g in grid]
+    pts += [np.clip(np.broadcast_to(b, shape), -half_width, half_width) for b in breaks]
+    edges = np.sort(np.stack(pts, axis=-1), axis=-1)  # (..., S+1)
+    lo, hi = edges[..., :-1], edges[..., 1:]
+    t, w = _gl_rule(F64_NODES)
+    mid, half = (lo + hi) / 2, (hi - lo) / 2
+    nodes = mid[..., None] + half[..., None] * t
+    weights = half[..., None] * w
+    nodes = nodes.reshape(*shape, -1)
+    weights = weights.reshape(*shape, -1) * np.exp(-0.5 * nodes**2) / np.sqrt(2 * np.pi)
+    return nodes, weights
+
+
+def gaussian_expectation_f64(
+    f: Callable, g: Callable, kinks_f, kinks_g, k11, k12, k22, *, chunk: int = 64
+) -> np.ndarray:
+    """``E[f(u) g(v)]`` elementwise over broadcast arrays ``k11, k12, k22``."""
+    k11, k12, k22 = np.broadcast_arrays(*(np.asarray(k, float) for k in (k11, k12, k22)))
+    shape = k11.shape
+    k11, k12, k22 = k11.ravel(), k12.ravel(), k22.ravel()
+    out = np.empty(k11.shape)
+    for start in range(0, k11.size, chunk):
+        sl = slice(start, start + chunk)
+        out[sl] = _expectation_block(f, g, kinks_f, kinks_g, k11[sl], k12[sl], k22[sl])
+    return out.reshape(shape)
+
+
+def _whiten(k11, k12, k22, bk_sqrt, maximum0):
+    a = bk_sqrt(k11)
+    det = maximum0(k11 * k22 - k12 * k12)
+    c = k12 / a
+    s = bk_sqrt(det) / a
+    return a, c, s
+
+
+def _expectation_block(f, g, kinks_f, kinks_g, k11, k12, k22):
+    a, c, s = _whiten(k11, k12, k22, np.sqrt, lambda v: np.maximum(v, 0.0))
+    m = k11.size
+    outer_breaks = breakpoints(kinks_f, a) + breakpoints(kinks_g, c)
+    z1, w1 = _piecewise_nodes(outer_breaks, (m,), F64_HALF_WIDTH)
+    inner_breaks = breakpoints(kinks_g, s[:, None], shift=c[:, None] * z1)
+    z2, w2 = _piecewise_nodes(inner_breaks, z1.shape, F64_HALF_WIDTH)
+    v = c[:, None, None] * z1[..., None] + s[:, None, None] * z2
+    psi = np.sum(w2 * g(v), axis=-1)
+    return np.sum(w1 * f(a[:, None] * z1) * psi, axis=-1)
+
+
+def gaussian_expectation_mp(f: Callable, g: Callable, kinks_f, kinks_g, k11, k12, k22):
+    """``E[f(u) g(v)]`` for mpf scalars at the current mpmath precision."""
+    a, c, s = _whiten(k11, k12, k22, mpmath.sqrt, lambda v: max(v, mpmath.mpf(0)))
+    inf = mpmath.inf
+
+    def finite(points):
+        return sorted({p for p in points if mpmath.isfinite(p)})
+
+    def psi(z1):
+        if s == 0:
+            return g(c * z1)
+        pts = finite([(kappa - c * z1) / s for kappa in kinks_g])
+        return mpmath.quad(lambda z2: g(c * z1 + s * z2) * mpmath.npdf(z2), [-inf, *pts, inf])
+
+    pts1 = [kappa / a for kappa in kinks_f] + ([kappa / c for kappa in kinks_g] if c != 0 else [])
+    return mpmath.quad(lambda z1: f(a * z1) * psi(z1) * mpmath.npdf(z1), [-inf, *finite(pts1), inf])
+
+
+# --------------------------------------------------------------------------- #
+# high precision, kinks at 0 only: polar coordinates
+# --------------------------------------------------------------------------- #
+# When every kink of f and g sits at 0, write (z1, z2) = r (cos t, sin t). The
+# kinks become rays (t where u = 0 or v = 0), and along each ray the integrand
+# is smooth in r >= 0. So
+#     E[f(u) g(v)] = (1/2pi) int_0^{2pi} dt int_0^inf f(a r cos t) g(r (c cos t + s sin t)) r e^{-r^2/2} dr
+# is computed with Gauss-Legendre on the arcs between kink rays and the Gauss
+# rule of the weight r e^{-r^2/2} on [0, inf) in r: both converge exponentially,
+# ~10^4 evaluations per entry at 50 digits instead of ~10^6 for nested tanh-sinh.
+
+
+def _golub_welsch(alpha, beta):
+    """Nodes and weights of the Gauss rule with recurrence coefficients
+    ``alpha_k, beta_k`` (``beta_0`` = total mass), at the current precision."""
+    n = len(alpha)
+    d = [mpmath.mpf(a) for a in alpha]
+    e = [mpmath.sqrt(b) for b in beta[1:]] + [mpmath.mpf(0)]
+    z = mpmath.matrix(1, n)
+    z[0, 0] = 1
+    from mpmath.matrices.eigen_symmetric import tridiag_eigen
+
+    tridiag_eigen(mpmath.mp, d, e, z)
+    return d, [beta[0] * z[0, i] ** 2 for i in range(n)]
+
+
+def _chebyshev_recurrence(moments, n):
+    """Recurrence coefficients from ``2n`` moments (Gautschi's Chebyshev
+    algorithm); ill-conditioned, so callers raise the precision first."""
+    alpha, beta = [0] * n, [0] * n
+    alpha[0], beta[0] = moments[1] / moments[0], moments[0]
+    prev = [mpmath.mpf(0)] * (2 * n)
+    cur = list(moments)
+    for k in range(1, n):
+        new = [mpmath.mpf(0)] * (2 * n)
+        for l in range(k, 2 * n - k):
+            new[l] = cur[l + 1] - alpha[k - 1] * cur[l] - beta[k - 1] * prev[l]
+        alpha[k] = new[k + 1] / new[k] - cur[k] / cur[k - 1]
+        beta[k] = new[k] / cur[k - 1]
+        prev, cur = cur, new
+    return alpha, beta
+
+
+@functools.lru_cache(maxsize=8)
+def _radial_rule(n: int, dps: int):
+    """Gauss rule for ``int_0^inf F(r) r exp(-r^2/2) dr`` with ``n`` nodes."""
+    with mpmath.workdps(3 * dps + 2 * n):
+        moments = [mpmath.mpf(2) ** (mpmath.mpf(k) / 2) * mpmath.gamma(mpmath.mpf(k) / 2 + 1) for k in range(2 * n)]
+        alpha, beta = _chebyshev_recurrence(moments, n)
+        nodes, weights = _golub_welsch(alpha, beta)
+    return tuple(+x for x in nodes), tuple(+w for w in weights)
+
+
+@functools.lru_cache(maxsize=8)
+def _legendre_rule(n: int, dps: int):
+    with mpmath.workdps(dps + 20):
+        alpha = [mpmath.mpf(0)] * n
+        beta = [mpmath.mpf(2)] + [mpmath.mpf(k * k) / (4 * k * k - 1) for k in range(1, n)]
+        nodes, weights = _golub_welsch(alpha, beta)
+    return tuple(+x for x in nodes), tuple(+w for w in weights)
+
+
+@functools.lru_cache(maxsize=8)
+def _piecewise_radial_rule(dps: int, seg_len: float = 1.0):
+    """Piecewise Gauss-Legendre rule for ``int_0^R F(r) r exp(-r^2/2) dr`` with
+    ``exp(-R^2/2) < 10^-(dps+5)``: slower than :func:`_radial_rule` but immune to
+    integrands (like erf) whose growth off the real axis spoils Gauss rules
+    built on the Gaussian weight."""
+    big_r = int(mpmath.ceil(mpmath.sqrt(2 * (dps + 5) * mpmath.log(10)))) + 1
+    n = max(20, dps // 2 + 10)
+    tn, tw = _legendre_rule(n, dps)
+    nodes, weights = [], []
+    for k in range(int(big_r / seg_len)):
+        lo, half = mpmath.mpf(k) * seg_len, mpmath.mpf(seg_len) / 2
+        for x, w in zip(tn, tw):
+            r = lo + half * (1 + x)
+            nodes.append(r)
+            weights.append(half * w * r * mpmath.exp(-r * r / 2))
+    return tuple(nodes), tuple(weights)
+
+
+def _polar(f, g, a, c, s, radial_rule, n_t: int, smooth: bool):
+    pi = mpmath.pi
+    rn, rw = radial_rule
+
+    def radial(t):
+        ct, st = mpmath.cos(t), mpmath.sin(t)
+        alpha_u, alpha_v = a * ct, c * ct + s * st
+        return mpmath.fsum(wr * f(alpha_u * r) * g(alpha_v * r) for r, wr in zip(rn, rw))
+
+    if smooth:
+        return mpmath.fsum(radial(2 * pi * k / n_t) for k in range(n_t)) / n_t
+    cuts = {mpmath.mpf(0), pi / 2, 3 * pi / 2, 2 * pi}
+    t_v = mpmath.atan2(-c, s)  # c cos t + s sin t = 0
+    cuts |= {(t_v + k * pi) % (2 * pi) for k in (0, 1)}
+    cuts = sorted(cuts)
+    tn, tw = _legendre_rule(n_t, mpmath.mp.dps)
+    total = mpmath.mpf(0)
+    for lo, hi in zip(cuts[:-1], cuts[1:]):
+        if hi - lo <= 0:
+            continue
+        mid, half = (lo + hi) / 2, (hi - lo) / 2
+        total += half * mpmath.fsum(w * radial(mid + half * x) for x, w in zip(tn, tw))
+    return total / (2 * pi)
+
+
+def gaussian_expectation_polar_mp(f: Callable, g: Callable, k11, k12, k22, *, smooth: bool = False):
+    """``E[f(u) g(v)]`` at the current mpmath precision, for ``f, g`` smooth
+    except at 0 (see the comment above).
+
+    The angular rule is Gauss-Legendre on the arcs between kink rays or, with
+    ``smooth=True`` (no kinks), the trapezoidal rule on the whole circle
+    (exponentially convergent for periodic analytic integrands). Each result
+    is confirmed by a second evaluation with 1.5x the nodes; when the two
+    differ by more than ``10^-(requested dps + 5)`` of the integral's scale, the robust
+    piecewise radial rule is used, and if that too fails to settle a
+    :class:`~ntk_equiv.errors.QuadratureError` is raised.
+    """
+    from .errors import QuadratureError
+
+    dps = mpmath.mp.dps
+    a, c, s = _whiten(k11, k12, k22, mpmath.sqrt, lambda v: max(v, mpmath.mpf(0)))
+    scale = mpmath.mpf(1) + abs(k11) + abs(k22)
+    from .precision import GUARD_DIGITS
+
+    # settle to 5 digits beyond what the caller asked for (the rest is guard)
+    tol = scale * mpmath.mpf(10) ** (-(dps - GUARD_DIGITS + 5))
+    n_t = max(64, 4 * dps) if smooth else max(30, int(0.8 * dps))
+    n_r = max(40, int(1.2 * dps))
+    attempts = [
+        (_radial_rule(n_r, dps), n_t, _radial_rule(n_r * 3 // 2, dps), n_t * 3 // 2),
+        (_piecewise_radial_rule(dps), 2 * n_t, _piecewise_radial_rule(dps, 0.75), 3 * n_t),
+    ]
+    for rule1, nt1, rule2, nt2 in attempts:
+        v1 = _polar(f, g, a, c, s, rule1, nt1, smooth)
+        v2 = _polar(f, g, a, c, s, rule2, nt2, smooth)
+        if abs(v1 - v2) <= tol:
+            return v2
+    raise QuadratureError(
+        f"2-D Gaussian quadrature did not settle at {dps} digits (last two estimates differ by "
+        f"{mpmath.nstr(abs(v1 - v2), 3)}); the activation may grow too fast for this variance"
+    )
