@@ -8,7 +8,7 @@ import mpmath
 import numpy as np
 
 from . import formulas
-from .errors import ParameterError, ShapeError
+from .errors import DegenerateInputError, IllConditionedError, KernelError, ParameterError, ShapeError, StabilityError
 from .kernels import validate_inputs
 from .precision import backend, check_finite, is_high_precision, to_mpmatrix
 
@@ -85,7 +85,7 @@ def linearised_predict(ntk_test_train, ntk_train_train, f0_test, f0_train, y_tra
         else:
             raise ShapeError(f"NTK blocks {ktx.shape}, {kxx.shape} fit neither (n, N)=({n}, {N}) "
                              f"nor the full (nM, NM)=({n * M}, {N * M})")
-        A = formulas.train_operator(kxx, bk, t=_num(bk, t), lr=_num(bk, lr), ridge=_num(bk, ridge), steps=steps)
+        A = _train_operator(kxx, bk, t, lr, ridge, steps)
         if full:
             out = formulas.linearised_mean(f0x.reshape(-1, 1), f0X.reshape(-1, 1), ktx, A, Y.reshape(-1, 1))
             out = out.reshape(n, M)
@@ -96,6 +96,54 @@ def linearised_predict(ntk_test_train, ntk_train_train, f0_test, f0_train, y_tra
 
 def _num(bk, v):
     return None if v is None else bk.scalar(v)
+
+
+def _train_operator(T, bk, t, lr, ridge, steps):
+    """``formulas.train_operator`` with the failure modes explained.
+
+    * ``steps`` with ``lr >= 2 / lambda_max(Theta_XX + ridge I)``: gradient
+      descent diverges (``|1 - eta w| >= 1``), so :class:`StabilityError`.
+    * ``t = None`` without ridge on a singular ``Theta_XX`` (duplicate training
+      inputs): ``A_inf = Theta_XX^{-1}`` does not exist, so :class:`KernelError`
+      saying so (an ill-conditioned but invertible one keeps the
+      :class:`IllConditionedError` that points to ``dps=``).
+    """
+    if steps is not None and steps > 0:
+        w_max = float(np.linalg.eigvalsh(np.asarray(bk.asarray(T), dtype=float))[-1]) + float(ridge)
+        if w_max > 0 and float(lr) * w_max >= 2.0:
+            raise StabilityError(
+                f"lr={float(lr):.4g} is at or above the gradient-descent stability bound "
+                f"2/(lambda_max(Theta_XX) + ridge) = {2.0 / w_max:.4g}: the discrete dynamics diverge"
+            )
+    try:
+        return formulas.train_operator(T, bk, t=_num(bk, t), lr=_num(bk, lr), ridge=_num(bk, ridge), steps=steps)
+    except KernelError as exc:
+        if t is not None or steps is not None:
+            raise
+        w = np.linalg.eigvalsh(np.asarray(bk.asarray(T), dtype=float)) + float(ridge)
+        if w[0] <= len(w) * np.finfo(float).eps * max(abs(w[-1]), 1e-300):
+            raise KernelError(
+                f"the train NTK Theta_XX{' + ridge I' if ridge else ''} is singular (smallest eigenvalue "
+                f"{w[0]:.3g}, largest {w[-1]:.3g}): duplicate or linearly dependent training inputs? "
+                "t=None needs Theta_XX^{-1}; use ridge > 0 or a finite t"
+            ) from exc
+        if isinstance(exc, IllConditionedError):
+            raise
+        raise
+
+
+def _check_distinct(x_train: np.ndarray, ridge) -> None:
+    # duplicate rows make Theta_XX exactly singular: at t = inf without ridge
+    # the ensemble is undefined (two equal inputs asked to fit two labels)
+    if float(ridge) > 0:
+        return
+    _, first, counts = np.unique(x_train, axis=0, return_index=True, return_counts=True)
+    if np.any(counts > 1):
+        i = int(first[np.argmax(counts > 1)])
+        raise DegenerateInputError(
+            f"x_train has duplicate rows (e.g. row {i}): Theta_XX is singular and the t = infinity "
+            "ensemble needs Theta_XX^{-1}; remove duplicates, add ridge > 0, or use a finite t"
+        )
 
 
 def kernel_blocks(arch, x_train, x_test, dps=None, predictor_arch=None):
@@ -124,10 +172,12 @@ def ensemble(arch, x_train, y_train, x_test, t=None, lr=1.0, ridge=0.0, dps=None
         from .errors import NonFiniteError
 
         raise NonFiniteError("y_train contains NaN or infinity")
+    if t is None and steps is None:
+        _check_distinct(x_train, ridge)
     (Kxx, KxX, KXX), (Txx, TxX, TXX) = kernel_blocks(arch, x_train, x_test, dps)
     bk = backend(dps)
     with bk.context():
-        A = formulas.train_operator(TXX, bk, t=_num(bk, t), lr=_num(bk, lr), ridge=_num(bk, ridge), steps=steps)
+        A = _train_operator(TXX, bk, t, lr, ridge, steps)
         mean = TxX @ (A @ bk.asarray(Y))
         cov = formulas.projected_cov(Kxx, KxX, KXX, TxX, A)
     return Gaussian(_out(bk, mean, dps), _out(bk, cov, dps))

@@ -15,6 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import mpmath
+import numpy as np
+
 Array = Any
 
 
@@ -30,8 +33,10 @@ def train_operator(theta_XX: Array, bk, *, t=None, lr=1, ridge=0, steps: int | N
     if t is None and steps is None:
         return bk.solve_psd(T, bk.eye(n))
     if steps is not None:
+        k = int(steps)
+
         def gain(w):
-            return _safe_ratio(bk, 1 - (1 - lr * w) ** int(steps), w, lr * int(steps))
+            return _discrete_gain(bk, w, lr, k)
     else:
         def gain(w):
             return _safe_ratio(bk, -bk.expm1(-lr * t * w), w, lr * t)
@@ -39,10 +44,35 @@ def train_operator(theta_XX: Array, bk, *, t=None, lr=1, ridge=0, steps: int | N
 
 
 def _safe_ratio(bk, num, w, limit):
-    # (1 - e^{-eta t w}) / w with its limit eta t at w = 0 (a singular train kernel)
-    tiny = 0 * w + (bk.eps if hasattr(bk, "eps") else 0)
-    small = bk.abs(w) <= tiny
+    # (1 - e^{-eta t w}) / w with its limit eta t at w = 0 (a singular train kernel).
+    # expm1 keeps num/w accurate for every w != 0, however small (round-off
+    # eigenvalues ~ eps ||T|| of either sign give ~ eta t, as they should), so
+    # only an exact zero needs the limit.
+    small = w == 0
     return bk.where(small, 0 * w + limit, num / bk.where(small, 0 * w + 1, w))
+
+
+def _log1p(bk, x):
+    if bk.name == "float64":
+        return np.log1p(x)
+    return np.frompyfunc(mpmath.log1p, 1, 1)(x)
+
+
+def _discrete_gain(bk, w, lr, k: int):
+    """``(1 - (1 - eta w)^k) / w`` for eigenvalues ``w`` of ``T``, limit ``eta k`` at 0.
+
+    For ``|eta w| < 1/2`` it is evaluated as ``-expm1(k log1p(-eta w)) / w``:
+    the naive ``1 - (1 - eta w)^k`` cancels catastrophically for small
+    ``eta w`` (relative error ~ eps / (eta w k)), the log1p/expm1 form does not.
+    Larger ``eta w`` (where ``1 - eta w`` may be negative) use the power directly,
+    which has no cancellation there.
+    """
+    a = lr * w
+    small = bk.abs(a) < 0.5
+    safe_a = bk.where(small, a, 0 * a)
+    via_log = -bk.expm1(k * _log1p(bk, -safe_a))
+    direct = 1 - (1 - a) ** k
+    return _safe_ratio(bk, bk.where(small, via_log, direct), w, lr * k)
 
 
 def training_gain(theta_xX: Array, A: Array) -> Array:
