@@ -75,6 +75,7 @@ class Network:
     params: Any = None
     params0: Any = None
     _linear: bool = field(default=False, repr=False)
+    _source: Any = field(default=None, repr=False)
 
     def __post_init__(self):
         self.width = _check_positive_int("width", self.width)
@@ -96,6 +97,12 @@ class Network:
     def _inputs(self, x, name="x") -> np.ndarray:
         x = validate_inputs(x, name, self.in_dim)
         if self.in_dim is None:
+            if self._source is not None:
+                # linearised before the first call: draw the source's parameters, then share them
+                self._source._inputs(x, name)
+                self.params = tree_map(np.copy, self._source.params)
+                self.params0 = self._source.params0
+                self._source = None
             self.in_dim = x.shape[1]
             self._init()
         return x
@@ -170,7 +177,14 @@ class Network:
     # ---- training -------------------------------------------------------- #
     def linearize(self) -> "Network":
         """The first-order Taylor model ``f0(x) + J0(x)(theta - theta0)`` around
-        this network's initialisation ``theta0 = params0``."""
+        this network's initialisation ``theta0 = params0``.
+
+        The current parameters are the starting point (``params``), the Jacobian
+        is taken at ``params0``. If this network has not been called yet (its
+        input dimension is unknown), the two draw their parameters together at
+        the first call of either."""
+        if self.params is None:
+            return Network(self.arch, self.width, self.out_dim, self.seed, None, _linear=True, _source=self)
         return Network(self.arch, self.width, self.out_dim, self.seed, self.in_dim,
                        tree_map(np.copy, self.params), self.params0, _linear=True)
 
