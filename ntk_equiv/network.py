@@ -39,6 +39,10 @@ def tree_flatten(tree) -> np.ndarray:
 
 
 def tree_unflatten(like, flat: np.ndarray):
+    flat = np.asarray(flat)
+    size = sum(l.size for l in tree_leaves(like))
+    if flat.ndim != 1 or flat.size != size:
+        raise ShapeError(f"flat parameter vector has shape {flat.shape}, the network needs ({size},)")
     pos = [0]
 
     def take(leaf):
@@ -128,16 +132,21 @@ class Network:
     def jvp(self, x, tangent) -> np.ndarray:
         """``J(x) v`` for a parameter tangent ``v`` (a tree like ``params`` or a flat vector)."""
         x = self._inputs(x)
-        if isinstance(tangent, np.ndarray) and tangent.ndim == 1:
+        if isinstance(tangent, np.ndarray):
             tangent = tree_unflatten(self.params, tangent)
+        elif [np.shape(l) for l in tree_leaves(tangent)] != [np.shape(l) for l in tree_leaves(self.params)]:
+            raise ShapeError("tangent tree does not match the parameter tree's shapes")
         _, caches = self.arch.apply(self._at(), x)
         return self.arch.jvp(self._at(), caches, None, tangent)
 
     def vjp(self, x, g) -> Any:
         """``J(x)^T g`` for output cotangents ``g`` of shape ``(n, out_dim)`` (a tree)."""
         x = self._inputs(x)
+        g = np.asarray(g, float)
+        if g.shape != (len(x), self.out_dim):
+            raise ShapeError(f"cotangent g must have shape {(len(x), self.out_dim)}, got {g.shape}")
         _, caches = self.arch.apply(self._at(), x)
-        return self.arch.vjp(self._at(), caches, np.asarray(g, float))[1]
+        return self.arch.vjp(self._at(), caches, g)[1]
 
     def empirical_ntk(self, x1, x2=None, full: bool = False) -> np.ndarray:
         """Empirical NTK ``J(x1) J(x2)^T``.
@@ -212,9 +221,9 @@ class Network:
             raise NonFiniteError("targets contain NaN or infinity")
         if not (isinstance(lr, (int, float, np.floating)) and np.isfinite(lr) and lr > 0):
             raise ParameterError(f"lr must be a finite number > 0, got {lr!r}")
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+            raise ParameterError(f"steps must be an integer >= 0, got {steps!r}")
         steps = int(steps)
-        if steps < 0:
-            raise ParameterError(f"steps must be >= 0, got {steps}")
         if not (np.isfinite(ridge) and ridge >= 0):
             raise ParameterError(f"ridge must be finite and >= 0, got {ridge!r}")
         if trainable not in ("all", "readout"):
