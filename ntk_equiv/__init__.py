@@ -21,6 +21,7 @@ from .layers import (
     mlp, residual, serial,
 )
 from .network import Network
+from .rnd import RND, BayesianRND, bayesian_rnd_covariance, gp_posterior, rnd_covariance
 
 __version__ = "0.1.0"
 
@@ -31,4 +32,5 @@ __all__ = [
     "NtkEquivError", "ParameterError", "QuadratureError", "Relu", "Residual", "Serial", "ShapeError",
     "Sign", "Sin", "StabilityError", "UnknownActivationError", "activation", "ensemble",
     "linearised_predict", "mlp", "residual", "serial",
+    "RND", "BayesianRND", "bayesian_rnd_covariance", "gp_posterior", "rnd_covariance",
 ]

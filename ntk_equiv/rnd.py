@@ -1,0 +1,425 @@
+"""Random network distillation, Bayesian RND and posterior sampling
+(THEORY.md C6-C8), in the infinite-width theory and as real finite-width models.
+
+Infinite width
+--------------
+Every law here is one call of :func:`ntk_equiv.formulas.projected_cov` (the
+training projector ``P_t C P_t^* ``) or of ``formulas.posterior_mean/cov``, on
+kernel blocks from :func:`ntk_equiv.dynamics.kernel_blocks`; float64 and
+mpmath (``dps=``) therefore share one formula.
+
+* :func:`rnd_covariance`: C6, ``Cov(r_t) = P_t (K_g + K_u) P_t^*`` with the
+  projector built from the predictor's NTK ``Theta_g``.
+* :func:`bayesian_rnd_covariance`: C7/C7a/C7b written as an *RND* law (the
+  projector applied to the prior of ``h = g_0 - u`` with the target noise
+  added on the train block), deliberately **not** as a posterior formula, so
+  that ``bayesian_rnd_covariance == gp_posterior(...).cov`` is a real check.
+* :func:`gp_posterior`: the GP posterior with prior ``Theta`` or ``K``.
+
+Finite width
+------------
+:class:`RND` and :class:`BayesianRND` train real networks with
+:meth:`Network.train` / :meth:`Network.fit_until` (non-linear by default,
+``linearized=True`` for the first-order Taylor model). ``M = heads`` outputs
+share the hidden layers; every head has its own target.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import formulas
+from .dynamics import Gaussian, _num, _out, check_time, kernel_blocks
+from .errors import DegenerateInputError, NonFiniteError, ParameterError, ShapeError
+from .kernels import validate_inputs
+from .network import Network, tree_flatten, tree_map
+from .precision import backend
+
+#: Default relative residual tolerance of training to convergence (``t = inf``):
+#: ``max_i |f(x_i) - y_i| <= tol * max(1, max|y|)`` (``Network.fit_until``; with
+#: ridge, the gradient norm relative to its initial value).
+DEFAULT_TOL = 1e-8
+#: Default step cap of training to convergence; hitting it raises ConvergenceError.
+DEFAULT_MAX_STEPS = 50_000
+
+
+# --------------------------------------------------------------------------- #
+# validation helpers
+# --------------------------------------------------------------------------- #
+def _check_arch(arch: Any, name: str) -> Any:
+    if not (hasattr(arch, "kernel") and hasattr(arch, "init")):
+        raise ParameterError(f"{name} must be an architecture (ne.mlp(...) or ne.serial(...)), got {arch!r}")
+    arch.readout_index  # noqa: B018 - raises ParameterError without a Dense readout
+    return arch
+
+
+def _check_noise(noise: Any, name: str = "noise") -> float:
+    try:
+        v = float(noise)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{name} must be a real number >= 0, got {noise!r}") from None
+    if not (np.isfinite(v) and v >= 0):
+        raise ParameterError(f"{name} must be finite and >= 0, got {noise!r}")
+    return v
+
+
+def _check_heads(heads: Any) -> int:
+    if isinstance(heads, bool) or not isinstance(heads, (int, np.integer)) or heads < 1:
+        raise ParameterError(f"heads must be an integer >= 1, got {heads!r}")
+    return int(heads)
+
+
+def _check_distinct(x: np.ndarray, name: str, why: str) -> None:
+    """Duplicate training inputs make ``Theta_XX`` singular: refuse them when
+    the formula needs ``Theta_XX^{-1}`` (no ridge/noise, ``t = inf``)."""
+    if len(np.unique(x, axis=0)) < len(x):
+        raise DegenerateInputError(
+            f"{name} contains duplicate rows: {why} is singular. Remove duplicates or use noise/ridge > 0."
+        )
+
+
+def _check_x_test(x_test: Any, x_train: np.ndarray) -> np.ndarray:
+    return validate_inputs(x_test, "x_test", x_train.shape[1])
+
+
+# --------------------------------------------------------------------------- #
+# infinite width
+# --------------------------------------------------------------------------- #
+def rnd_covariance(predictor, x_train, x_test, target=None, t=None, lr=1.0, ridge=0.0, centred=False,
+                   dps=None, steps=None):
+    """C6: covariance of one head's RND residual ``r_t = g_t - u`` on ``x_test``.
+
+    ``Cov(r_t) = P_t (K_g + K_u) P_t^*`` with ``P_t`` the training projector of
+    the predictor (``A_t`` from ``Theta_g,XX``, ridge ``lambda``), ``K_g`` the
+    predictor's NNGP kernel and ``K_u`` the target's (``target=None``: the
+    predictor's architecture, so C6a ``Cov(r_t) = 2 Sigma_t``). The mean is 0
+    and heads are i.i.d.
+
+    Parameters
+    ----------
+    predictor, target : architectures (``target`` an architecture or None).
+    t, steps, lr, ridge : training time as in :func:`ntk_equiv.ensemble`
+        (``t=None`` and ``steps=None``: trained to convergence).
+    centred : the centred predictor ``g - g_0`` (``K_g = 0``, C6b).
+    dps : ``None`` for float64, digits for mpmath (returns ``mpmath.matrix``).
+    """
+    check_time(t, lr, ridge, steps)
+    _check_arch(predictor, "predictor")
+    if target is not None:
+        if isinstance(target, Network):
+            raise ParameterError("rnd_covariance takes a target *architecture*; a finite Network "
+                                 "belongs to ne.RND(target=...)")
+        _check_arch(target, "target")
+    x_train = validate_inputs(x_train, "x_train")
+    _check_x_test(x_test, x_train)
+    if t is None and steps is None and float(ridge) == 0:
+        _check_distinct(x_train, "x_train", "Theta_XX (t = inf, no ridge)")
+    kg, tg = kernel_blocks(predictor, x_train, x_test, dps)
+    ku = kg if target is None else kernel_blocks(target, x_train, x_test, dps)[0]
+    bk = backend(dps)
+    with bk.context():
+        C = ku if centred else tuple(a + b for a, b in zip(kg, ku))
+        A = formulas.train_operator(tg[2], bk, t=_num(bk, t), lr=_num(bk, lr), ridge=_num(bk, ridge), steps=steps)
+        cov = formulas.projected_cov(C[0], C[1], C[2], tg[1], A)
+    return _out(bk, cov, dps)
+
+
+def bayesian_rnd_covariance(arch, x_train, x_test, noise=0.0, readout_only=False, dps=None):
+    """C7 (and C7a, C7b): covariance of the Bayesian-RND residual at ``t = inf``.
+
+    The target is chosen so that ``h = g_0 - u ~ GP(0, Theta)`` (``readout_only``:
+    ``GP(0, K)`` and the predictor's training kernel is ``Theta_g = K``). With
+    noise ``lambda`` the predictor is trained with ridge ``lambda`` on
+    ``u(x_i) + e_i``, ``e_i ~ N(0, lambda)``, so the residual is the projector
+    (``A = (Theta_g,XX + lambda I)^{-1}``) applied to ``h`` whose train block is
+    ``h(X) - e``:
+
+    ``Cov(r_inf) = P (Theta + lambda I_XX) P^*``, where ``lambda I_XX`` adds
+    ``lambda I`` to the ``X-X`` block only.
+
+    This is written as an RND law on purpose: that it equals the GP posterior
+    covariance ``Theta - Theta_xX (Theta_XX + lambda I)^{-1} Theta_Xx'`` is the
+    claim, checked against :func:`gp_posterior`.
+    """
+    noise = _check_noise(noise)
+    _check_arch(arch, "arch")
+    x_train = validate_inputs(x_train, "x_train")
+    _check_x_test(x_test, x_train)
+    if noise == 0:
+        _check_distinct(x_train, "x_train", "the train kernel (noise = 0)")
+    k, th = kernel_blocks(arch, x_train, x_test, dps)
+    prior = k if readout_only else th   # law of h = g_0 - u
+    gain = k if readout_only else th    # training kernel Theta_g of the predictor
+    bk = backend(dps)
+    with bk.context():
+        lam = bk.scalar(noise)
+        A = formulas.train_operator(gain[2], bk, ridge=lam)
+        noisy_XX = prior[2] + lam * bk.eye(len(x_train))  # Cov(h(X) - e)
+        cov = formulas.projected_cov(prior[0], prior[1], noisy_XX, gain[1], A)
+    return _out(bk, cov, dps)
+
+
+def gp_posterior(arch, x_train, y_train, x_test, prior="ntk", noise=0.0, dps=None) -> Gaussian:
+    """Posterior predictive of Bayesian inference with prior ``GP(0, k)``,
+    ``k = Theta`` (``prior="ntk"``) or ``K`` (``"nngp"``), and Gaussian noise of
+    variance ``noise`` on the labels ``y_train`` ``(N,)`` or ``(N, M)``:
+
+    mean ``k_xX (k_XX + noise I)^{-1} Y``, cov ``k_xx - k_xX (k_XX + noise I)^{-1} k_Xx'``
+    (``formulas.posterior_mean/cov``; the same covariance for every output).
+    """
+    if prior not in ("ntk", "nngp"):
+        raise ParameterError(f"prior must be 'ntk' or 'nngp', got {prior!r}")
+    noise = _check_noise(noise)
+    _check_arch(arch, "arch")
+    x_train = validate_inputs(x_train, "x_train")
+    _check_x_test(x_test, x_train)
+    Y = _labels(y_train, len(x_train), None)
+    if noise == 0:
+        _check_distinct(x_train, "x_train", "the prior's train kernel (noise = 0)")
+    k, th = kernel_blocks(arch, x_train, x_test, dps)
+    kxx, kxX, kXX = th if prior == "ntk" else k
+    bk = backend(dps)
+    with bk.context():
+        lam = bk.scalar(noise)
+        mean = formulas.posterior_mean(kxX, kXX, bk.asarray(Y), bk, noise=lam)
+        cov = formulas.posterior_cov(kxx, kxX, kXX, bk, noise=lam)
+    return Gaussian(_out(bk, mean, dps), _out(bk, cov, dps))
+
+
+def _labels(y, n: int, heads: int | None) -> np.ndarray:
+    """Labels as ``(N, M)`` float64; with ``heads`` given, ``(N,)``/``(N, 1)`` is
+    broadcast to every head (each head samples the posterior of the same data)."""
+    Y = np.asarray(y, dtype=float)
+    Y = Y[:, None] if Y.ndim == 1 else Y
+    if Y.ndim != 2 or Y.shape[0] != n:
+        raise ShapeError(f"labels must have shape (N,) or (N, M) with N={n}, got {np.shape(y)}")
+    if not np.all(np.isfinite(Y)):
+        raise NonFiniteError("labels contain NaN or infinity")
+    if heads is not None:
+        if Y.shape[1] == 1:
+            Y = np.repeat(Y, heads, axis=1)
+        elif Y.shape[1] != heads:
+            raise ShapeError(f"labels have {Y.shape[1]} columns; give 1 or heads={heads}")
+    return Y
+
+
+# --------------------------------------------------------------------------- #
+# finite width
+# --------------------------------------------------------------------------- #
+def _child_seeds(seed, k: int) -> list[np.random.SeedSequence]:
+    """``k`` independent seed sequences from an int seed (or a Generator)."""
+    if isinstance(seed, np.random.Generator):
+        seed = int(seed.integers(2**63))
+    return np.random.SeedSequence(seed).spawn(k)
+
+
+def _train(net: Network, x, y, lr, steps, ridge, tol, max_steps, trainable) -> tuple[Network, float, int]:
+    """Train ``net`` on ``(x, y)``: ``steps`` steps of gradient descent if given,
+    else until :meth:`Network.fit_until`'s relative tolerance ``tol``
+    (:class:`ConvergenceError` after ``max_steps``).
+
+    Default ``lr = 1 / (lambda_max + ridge)`` with ``lambda_max`` the largest
+    eigenvalue of the empirical train NTK of the trained parameters at
+    initialisation: half the stability bound ``2 / (lambda_max + ridge)``, so
+    every eigen-direction decays monotonically, with a factor-2 margin for the
+    ``O(n^{-1/2})`` drift of a non-linear network's NTK during training.
+    """
+    if lr is None:
+        lam = net._train_lambda_max(x, trainable) + ridge
+        lr = 1.0 / lam
+    if steps is not None:
+        return net.train(x, y, lr=lr, steps=steps, ridge=ridge, trainable=trainable), lr, int(steps)
+    net, done = net.fit_until(x, y, lr=lr, tol=tol, max_steps=max_steps, ridge=ridge, trainable=trainable)
+    return net, lr, done
+
+
+class RND:
+    """Random network distillation at finite width (C6).
+
+    A predictor ``g`` (architecture ``predictor``, ``heads`` outputs sharing the
+    hidden layers) is trained on ``1/2 sum_i ||g(x_i) - u(x_i)||^2`` towards a
+    fixed random target network ``u`` (architecture ``target``, default the
+    predictor's, ``heads`` outputs: every head has its own target output).
+    ``residual(x) = g_t(x) - u(x)``, ``error(x) = eps^2(x) = mean_m r_m(x)^2``.
+
+    Parameters
+    ----------
+    predictor : architecture of ``g``.
+    target : None (same architecture), an architecture, or a finite
+        :class:`Network` with ``out_dim == heads`` used as it is.
+    width, heads, seed : hidden width ``n``, outputs ``M``, seed of both draws.
+    centred : predictor ``g - g_0`` (C6b, ``K_g = 0``): trained on ``u + g_0``
+        (same gradients), residual ``g_t - g_0 - u``.
+    linearized : train the first-order Taylor model of ``g`` around ``theta_0``.
+    """
+
+    def __init__(self, predictor, target=None, width: int = 1024, heads: int = 64, seed=0, *,
+                 centred: bool = False, linearized: bool = False):
+        self.predictor = _check_arch(predictor, "predictor")
+        self.heads = _check_heads(heads)
+        self.centred, self.linearized = bool(centred), bool(linearized)
+        sg, su = _child_seeds(seed, 2)
+        self.g0 = predictor.init(width, out_dim=self.heads, seed=np.random.default_rng(sg))
+        if target is None:
+            target = predictor
+        if isinstance(target, Network):
+            if target.out_dim != self.heads:
+                raise ShapeError(f"target network has {target.out_dim} outputs, the predictor has heads={self.heads}")
+            self.u = target
+        else:
+            self.u = _check_arch(target, "target").init(width, out_dim=self.heads, seed=np.random.default_rng(su))
+        self.g = self.g0
+        self.lr_: float | None = None
+        self.steps_: int = 0
+
+    def _x(self, x, name="x") -> np.ndarray:
+        x = validate_inputs(x, name, self.g0.in_dim)
+        if self.g0.in_dim is None:
+            self.g0.apply(x)  # draws the parameters now that d is known
+            self.g = self.g0
+        return x
+
+    def target(self, x) -> np.ndarray:
+        """``u(x)``, shape ``(n, heads)``."""
+        return self.u.apply(self._x(x))
+
+    def fit(self, x, lr: float | None = None, steps: int | None = None, ridge: float = 0.0,
+            tol: float = DEFAULT_TOL, max_steps: int = DEFAULT_MAX_STEPS) -> "RND":
+        """Train the predictor (from ``theta_0``) on the targets ``u(x_i)``.
+
+        ``steps=None``: until the relative train residual is below ``tol``
+        (``t = inf``); else exactly ``steps`` gradient-descent steps (``A_k``).
+        ``lr=None``: ``1 / (lambda_max(empirical Theta_XX) + ridge)``.
+        """
+        x = self._x(x)
+        ridge = _check_noise(ridge, "ridge")
+        y = self.u.apply(x) + (self.g0.apply(x) if self.centred else 0.0)
+        start = self.g0.linearize() if self.linearized else self.g0
+        self.g, self.lr_, self.steps_ = _train(start, x, y, lr, steps, ridge, tol, max_steps, "all")
+        return self
+
+    def residual(self, x) -> np.ndarray:
+        """``r(x) = g_t(x) - u(x)`` (centred: ``g_t - g_0 - u``), shape ``(n, heads)``."""
+        x = self._x(x)
+        r = self.g.apply(x) - self.u.apply(x)
+        return r - self.g0.apply(x) if self.centred else r
+
+    def error(self, x) -> np.ndarray:
+        """``eps^2(x) = (1/M) sum_m r_m(x)^2``, shape ``(n,)``."""
+        return np.mean(self.residual(x) ** 2, axis=1)
+
+
+class BayesianRND:
+    """Bayesian RND and posterior sampling at finite width (C7, C8).
+
+    The target of head ``m`` is built from the predictor's own initial network
+    ``g_0`` so that ``h_m = g_{0,m} - u_m`` has the prior law of C7:
+
+    * ``jacobian="hidden"`` (default): ``u_m(x) = -J^{hid}_{0,m}(x) xi_m``, the
+      Jacobian of head ``m`` w.r.t. every parameter except the readout layer
+      times its own ``xi_m ~ N(0, I)`` (a forward-mode ``Network.jvp`` with a
+      tangent that is zero on the readout). ``h -> GP(0, K + (Theta - K))``
+      as the width grows.
+    * ``jacobian="full"``: ``u = g_0 - J_0 xi`` with the full Jacobian, so
+      ``h = J_0 xi`` exactly (C7c).
+    * ``readout_only=True`` (C7b): only the readout is trained, ``u = 0`` and
+      ``h = g_0``; the model is exactly linear in the readout, with features
+      the last hidden layer, so this is Bayesian linear regression on those
+      features at every width (NNGP posterior in the limit).
+
+    ``fit(x, y)`` trains head ``m`` on ``u_m(x_i) + y_i + e_{im}``,
+    ``e ~ N(0, noise)``, with ridge ``noise``; ``sample(x) = g(x) - u(x)``.
+
+    Exactness at finite width (linearised predictor, ``jacobian="full"``):
+    the heads share hidden layers, so the linearised heads are coupled through
+    the full multi-output empirical NTK ``J_0 J_0^T`` (``(NM, NM)``, nonzero
+    cross-head blocks). With ``shared_xi=True`` (one ``xi`` for all heads) the
+    joint sample is exactly Matheron's update for Bayesian linear regression
+    with features ``J_0``, prior ``N(0, I)`` and noise ``noise``: one exact
+    sample of the joint ``M``-output posterior with prior covariance
+    ``J_0 J_0^T``. With ``heads=1`` this is the per-head statement. With
+    per-head ``xi_m`` (default) the heads are i.i.d. posterior samples only in
+    the infinite-width limit, where the cross-head NTK blocks vanish.
+    """
+
+    def __init__(self, arch, width: int = 1024, heads: int = 64, noise: float = 0.0, seed=0, *,
+                 readout_only: bool = False, jacobian: str = "hidden", shared_xi: bool = False,
+                 linearized: bool = False):
+        self.arch = _check_arch(arch, "arch")
+        self.heads = _check_heads(heads)
+        self.noise = _check_noise(noise)
+        if jacobian not in ("hidden", "full"):
+            raise ParameterError(f"jacobian must be 'hidden' or 'full', got {jacobian!r}")
+        self.readout_only, self.jacobian = bool(readout_only), jacobian
+        self.shared_xi, self.linearized = bool(shared_xi), bool(linearized)
+        sg, sxi, self._noise_seed = _child_seeds(seed, 3)
+        self.g0 = arch.init(width, out_dim=self.heads, seed=np.random.default_rng(sg))
+        # one seed per xi draw: xi_m is regenerated on demand instead of storing
+        # heads x num_params numbers
+        self._xi_seeds = sxi.spawn(1 if self.shared_xi else self.heads)
+        self.g = self.g0
+        self.noise_draw_: np.ndarray | None = None
+        self.lr_: float | None = None
+        self.steps_: int = 0
+
+    def _x(self, x, name="x") -> np.ndarray:
+        x = validate_inputs(x, name, self.g0.in_dim)
+        if self.g0.in_dim is None:
+            self.g0.apply(x)
+            self.g = self.g0
+        return x
+
+    def xi(self, m: int = 0):
+        """The tangent ``xi_m`` (a parameter tree; zero on the readout layer for
+        ``jacobian="hidden"``). ``shared_xi``: the same for every ``m``."""
+        if self.g0.params is None:
+            raise ParameterError("the network has no parameters yet: call fit() or target() with inputs first")
+        rng = np.random.default_rng(self._xi_seeds[0 if self.shared_xi else m])
+        tree = tree_map(lambda p: rng.standard_normal(p.shape), self.g0.params)
+        if self.jacobian == "hidden":
+            ro = self.arch.readout_index
+            tree[ro] = tree_map(np.zeros_like, tree[ro])
+        return tree
+
+    def xi_flat(self, m: int = 0) -> np.ndarray:
+        return tree_flatten(self.xi(m))
+
+    def target(self, x) -> np.ndarray:
+        """``u(x)``, shape ``(n, heads)``."""
+        x = self._x(x)
+        if self.readout_only:
+            return np.zeros((len(x), self.heads))
+        if self.shared_xi:
+            jxi = self.g0.jvp(x, self.xi(0))
+        else:
+            jxi = np.column_stack([self.g0.jvp(x, self.xi(m))[:, m] for m in range(self.heads)])
+        return self.g0.apply(x) - jxi if self.jacobian == "full" else -jxi
+
+    def prior_sample(self, x) -> np.ndarray:
+        """``h(x) = g_0(x) - u(x)``, shape ``(n, heads)``."""
+        return self.g0.apply(self._x(x)) - self.target(x)
+
+    def fit(self, x, y=None, lr: float | None = None, steps: int | None = None,
+            tol: float = DEFAULT_TOL, max_steps: int = DEFAULT_MAX_STEPS) -> "BayesianRND":
+        """Train head ``m`` on ``u_m(x_i) + y_i + e_{im}`` with ridge ``noise``.
+
+        ``y``: ``None`` (zeros), ``(N,)``/``(N, 1)`` (the same labels for every
+        head) or ``(N, heads)``. Training starts from ``theta_0``; ``lr``,
+        ``steps``, ``tol``, ``max_steps`` as in :meth:`RND.fit`.
+        """
+        x = self._x(x)
+        if self.noise == 0:
+            _check_distinct(x, "x", "the train kernel (noise = 0)")
+        Y = np.zeros((len(x), self.heads)) if y is None else _labels(y, len(x), self.heads)
+        self.noise_draw_ = np.sqrt(self.noise) * np.random.default_rng(self._noise_seed).standard_normal((len(x), self.heads))
+        targets = self.target(x) + Y + self.noise_draw_
+        start = self.g0.linearize() if (self.linearized and not self.readout_only) else self.g0
+        trainable = "readout" if self.readout_only else "all"
+        self.g, self.lr_, self.steps_ = _train(start, x, targets, lr, steps, self.noise, tol, max_steps, trainable)
+        return self
+
+    def sample(self, x) -> np.ndarray:
+        """``s(x) = g(x) - u(x)``: one posterior sample per head, ``(n, heads)``."""
+        x = self._x(x)
+        return self.g.apply(x) - self.target(x)
