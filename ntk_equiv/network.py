@@ -278,7 +278,16 @@ class Network:
         initial value); :class:`ConvergenceError` after ``max_steps``."""
         net, done = self, 0
         x = self._inputs(x)
-        g0 = None
+
+        def grad_size(n: "Network") -> float:
+            # norm of the gradient of the trained parameters (ridge term included)
+            r = n.apply(x) - np.asarray(y, float).reshape(len(x), -1)
+            g = tree_map(lambda gr, d, m: m * (gr + ridge * d), n.vjp(x, r),
+                         tree_map(np.subtract, n.params, n.params0), n._mask(trainable))
+            return float(np.linalg.norm(tree_flatten(g)))
+
+        # relative to the gradient at the start (not after the first chunk)
+        g0 = max(grad_size(self), 1e-300) if ridge != 0.0 else None
         while done < max_steps:
             k = min(check_every, max_steps - done)
             net = net.train(x, y, lr=lr, steps=k, ridge=ridge, trainable=trainable, check_stability=(done == 0))
@@ -288,9 +297,7 @@ class Network:
                 size = float(np.max(np.abs(r)))
                 g0 = g0 if g0 is not None else max(float(np.max(np.abs(np.asarray(y, float)))), 1.0)
             else:
-                grads = net.vjp(x, r) if trainable == "all" else net.vjp(x, r)
-                size = float(np.linalg.norm(tree_flatten(grads) + ridge * tree_flatten(tree_map(np.subtract, net.params, net.params0))))
-                g0 = g0 if g0 is not None else max(size, 1e-300)
+                size = grad_size(net)
             if size <= tol * g0:
                 return net, done
         raise ConvergenceError(f"training did not reach tolerance {tol:g} in {max_steps} steps (last {size:.3g})")
