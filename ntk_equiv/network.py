@@ -239,11 +239,12 @@ class Network:
         net = Network(self.arch, self.width, self.out_dim, self.seed, self.in_dim,
                       tree_map(np.copy, self.params), self.params0, _linear=self._linear)
         at0 = net.params0
-        caches0 = net.arch.apply(at0, x)[1] if net._linear else None
+        f0, caches0 = net.arch.apply(at0, x) if net._linear else (None, None)
         for _ in range(steps):
             if net._linear:
+                # f^lin(X) = f0(X) + J0(X)(theta - theta0), forward values at theta0 computed once
                 delta = tree_map(np.subtract, net.params, at0)
-                f = caches0_out(net, x, caches0, delta)
+                f = f0 + net.arch.jvp(at0, caches0, None, delta)
                 grads = net.arch.vjp(at0, caches0, f - y)[1]
             else:
                 f, caches = net.arch.apply(net.params, x)

@@ -270,7 +270,7 @@ def _c2_empirical(config: Config):
     mom = one_layer_moments(arch, x, width=16, draws=4000 if config.full else 1000, out_dim=4,
                             seed=config.seed)
     widths = [256, 1024, 4096, 16384] if config.full else [64, 256, 1024]
-    fit = ntk_error_sweep(arch, x, widths, seeds=40 if config.full else 20, seed=config.seed + 1)
+    fit = ntk_error_sweep(arch, x, widths, seeds=40 if config.full else 30, seed=config.seed + 1)
     z_slope = z_threshold(1)
     # residual: worst of (moment z / threshold) and (slope deviation / (z se))
     resid = max(mom.worst / mom.threshold, fit.deviation() / (z_slope * fit.stderr))
@@ -340,7 +340,7 @@ def _c4_empirical(config: Config):
     """Real GD on the nonlinear net -> C3 with analytic Theta, rate n^{-1/2}."""
     arch = mlp(1, "erf", 1.5, 0.3)
     widths = [256, 1024, 4096, 16384] if config.full else [64, 256, 1024]
-    fit = training_error_sweep(arch, widths, seeds=20 if config.full else 10, steps=100, seed=config.seed)
+    fit = training_error_sweep(arch, widths, seeds=30 if config.full else 24, steps=100, seed=config.seed)
     tol = z_threshold(1) * fit.stderr + 0.1
     return measured(
         fit.deviation(), tol,
