@@ -31,7 +31,7 @@ import numpy as np
 
 from . import formulas
 from .dynamics import Gaussian, _num, _out, check_time, kernel_blocks
-from .errors import DegenerateInputError, NonFiniteError, ParameterError, ShapeError
+from .errors import ConvergenceError, DegenerateInputError, NonFiniteError, ParameterError, ShapeError
 from .kernels import validate_inputs
 from .network import Network, tree_flatten, tree_map
 from .precision import backend
@@ -230,7 +230,14 @@ def _train(net: Network, x, y, lr, steps, ridge, tol, max_steps, trainable) -> t
         lr = 1.0 / lam
     if steps is not None:
         return net.train(x, y, lr=lr, steps=steps, ridge=ridge, trainable=trainable), lr, int(steps)
-    net, done = net.fit_until(x, y, lr=lr, tol=tol, max_steps=max_steps, ridge=ridge, trainable=trainable)
+    try:
+        net, done = net.fit_until(x, y, lr=lr, tol=tol, max_steps=max_steps, ridge=ridge, trainable=trainable)
+    except ConvergenceError as exc:
+        hint = (" With ridge/noise > 0 a non-linear network with a kinked activation (relu, abs, ...) has its "
+                "minimiser on a kink and gradient descent chatters around it: use a smooth activation, "
+                "linearized=True, or a fixed number of steps=." if ridge > 0 else
+                " Raise max_steps or tol, or spread the training inputs (cond(Theta_XX) sets the rate).")
+        raise ConvergenceError(str(exc) + "." + hint) from None
     return net, lr, done
 
 
