@@ -122,7 +122,7 @@ class Dense(Layer):
         s = self._scale(w)
         gf, xf = g.reshape(-1, g.shape[-1]), np.broadcast_to(x[..., None, :] if g.ndim > x.ndim else x,
                                                             g.shape[:-1] + x.shape[-1:]).reshape(-1, x.shape[-1])
-        return s * (g @ w), [s * (gf.T @ xf), self.sigma_b * gf.sum(axis=0)]
+        return s * (g @ w), [(s * gf).T @ xf, self.sigma_b * gf.sum(axis=0)]  # scale the small factor
 
     def jvp(self, params, x, dx, dparams):
         w, _ = params

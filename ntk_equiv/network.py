@@ -249,14 +249,13 @@ class Network:
             else:
                 f, caches = net.arch.apply(net.params, x)
                 grads = net.arch.vjp(net.params, caches, f - y)[1]
-            net.params = tree_map(
-                lambda p, g, p0, m: p - lr * m * (g + ridge * (p - p0)), net.params, grads, at0, mask
-            )
+            net.params = tree_map(lambda p, g, p0, m: _gd_step(p, g, p0, lr * m, ridge), net.params, grads, at0, mask)
         if not all(np.all(np.isfinite(l)) for l in tree_leaves(net.params)):
             raise NonFiniteError("training diverged to NaN/inf; lower lr")
         return net
 
     def _mask(self, trainable: str):
+        # 1.0 for trained leaves, 0.0 for frozen ones
         if trainable == "all":
             return tree_map(lambda p: 1.0, self.params)
         ro = self.arch.readout_index
@@ -302,6 +301,19 @@ class Network:
             if size <= tol * g0:
                 return net, done
         raise ConvergenceError(f"training did not reach tolerance {tol:g} in {max_steps} steps (last {size:.3g})")
+
+
+def _gd_step(p: np.ndarray, g: np.ndarray, p0: np.ndarray, step: float, ridge: float) -> np.ndarray:
+    """``p - step (g + ridge (p - p0))`` in place (``p`` is the training copy and
+    ``g`` a fresh gradient): the weight matrices dominate memory traffic, so
+    no extra full-size temporaries and nothing at all for frozen leaves."""
+    if step == 0.0:
+        return p
+    if ridge:
+        g += ridge * (p - p0)
+    g *= step
+    p -= g
+    return p
 
 
 def caches0_out(net: Network, x, caches0, delta) -> np.ndarray:
