@@ -89,24 +89,30 @@ def cmd_verify(args) -> int:
     return EXIT_OK if rep.passed else EXIT_FAIL
 
 
-def default_docs_path() -> Path:
-    # the repository's docs/ when run from a checkout; else the current directory's
+def repo_root() -> Path | None:
+    """The checkout this module runs from (``None`` when installed elsewhere)."""
     repo = Path(__file__).resolve().parents[1]
-    return (repo / "docs" / "claims.md") if (repo / "pyproject.toml").exists() else Path("docs/claims.md")
+    return repo if (repo / "pyproject.toml").exists() else None
 
 
 def cmd_docs(args) -> int:
-    out = Path(args.out) if args.out else default_docs_path()
-    text = rp.claims_markdown()
+    """Write ``docs/claims.md`` and the claims table of ``README.md`` from the
+    registry; ``--check``: exit 1 if either is out of date, write nothing."""
+    root = repo_root() or Path.cwd()
+    targets = {Path(args.out) if args.out else root / "docs" / "claims.md": rp.claims_markdown()}
+    readme = root / "README.md"
+    if not args.out and readme.exists():
+        text = readme.read_text(encoding="utf-8")
+        targets[readme] = rp.readme_with_table(text)
+    stale = [p for p, text in targets.items() if (p.read_text(encoding="utf-8") if p.exists() else "") != text]
     if args.check:
-        current = out.read_text(encoding="utf-8") if out.exists() else ""
-        if current != text:
-            _stderr(f"{out} is out of date with the claim registry; run `ntk-equiv docs`\n")
-            return EXIT_FAIL
-        return EXIT_OK
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
-    _stderr(f"wrote {out}\n")
+        for p in stale:
+            _stderr(f"{p} is out of date with the claim registry; run `ntk-equiv docs`\n")
+        return EXIT_FAIL if stale else EXIT_OK
+    for p in stale:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(targets[p], encoding="utf-8")
+        _stderr(f"wrote {p}\n")
     return EXIT_OK
 
 
@@ -123,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--markdown", metavar="FILE", help="also write the report as markdown")
     v.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     v.set_defaults(func=cmd_verify)
-    d = sub.add_parser("docs", help="regenerate docs/claims.md from the registry")
+    d = sub.add_parser("docs", help="regenerate docs/claims.md and the README claims table from the registry")
     d.add_argument("--out", help="output file (default: docs/claims.md of the repository)")
     d.add_argument("--check", action="store_true", help="exit 1 if the file is out of date instead of writing")
     d.set_defaults(func=cmd_docs)

@@ -142,10 +142,35 @@ def test_docs_claims_md_is_up_to_date():
     assert committed == report.claims_markdown(), "docs/claims.md is stale: run `ntk-equiv docs`"
 
 
-def test_docs_check_mode(tmp_path):
+def test_docs_check_mode(tmp_path):  # --out writes only that file (never the README)
     out = tmp_path / "claims.md"
     assert main(["docs", "--out", str(out), "--check"]) == 1  # missing file is stale
     assert main(["docs", "--out", str(out)]) == 0
     assert main(["docs", "--out", str(out), "--check"]) == 0
     for cid in REGISTRY:
         assert f"## {cid}\n" in out.read_text(encoding="utf-8")
+
+
+def test_readme_starts_with_the_two_commands_and_has_current_claims_table():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert readme.startswith(
+        "```\npython -m pip install -e . && ntk-equiv verify\n"
+        "python -m pip install -e \".[test]\" && python -m pytest\n```\n")
+    assert readme == report.readme_with_table(readme), "README claims table is stale: run `ntk-equiv docs`"
+    for cid in REGISTRY:
+        assert f"| [{cid}](docs/claims.md#{cid.lower()}) |" in readme
+
+
+def test_readme_api_tour_runs():
+    import re
+
+    code = re.findall(r"```python\n(.*?)```", (REPO / "README.md").read_text(encoding="utf-8"), re.S)[0]
+    env: dict = {}
+    exec(compile(code, "README.md", "exec"), env)  # noqa: S102 - our own README
+    # C7 on the tour's own objects: the Bayesian-RND law equals the NTK-GP posterior;
+    # both are float64 Cholesky solves of the same well-conditioned 8 x 8 Theta_XX, so
+    # they agree to round-off amplified by its condition number (< 1e6): 1e-8 of the scale
+    scale = float(np.max(np.abs(env["k"].ntk)))
+    np.testing.assert_allclose(env["cov"], env["post"].cov, rtol=0, atol=1e-8 * scale)
+    assert env["rnd"].error(env["x_test"]).shape == (5,)
+    assert env["brnd"].sample(env["x_test"]).shape == (5, 16)
