@@ -12,6 +12,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Iterable
 
 from .claims.registry import LEVEL_NAMES, LEVELS, REGISTRY, Claim, Config, Result, load
@@ -68,9 +69,21 @@ def _num(v: float | None) -> str:
     return f"{v:.2g}" if v != 0 else "0"
 
 
+_REPO = Path(__file__).resolve().parents[1]
+
+
+def property_cell(claim: Claim) -> str:
+    """The P level: the pytest module, flagged when a checkout lacks it."""
+    if not claim.property_tests:
+        return "-"
+    if (_REPO / "pyproject.toml").exists() and not (_REPO / claim.property_tests).exists():
+        return f"pytest {claim.property_tests} (MISSING)"
+    return f"pytest {claim.property_tests}"
+
+
 def _cell(rep: Report, claim: Claim, level: str) -> str:
     if level == "P":
-        return f"pytest {claim.property_tests}" if claim.property_tests else "-"
+        return property_cell(claim)
     r = rep.result(claim.id, level)
     if r is None:
         return "(not selected)" if level in claim.checks else "-"
@@ -106,7 +119,7 @@ def failures_text(rep: Report) -> str:
 def summary_text(rep: Report) -> str:
     n, bad = len(rep.results), len(rep.failed)
     secs = sum(r.seconds for r in rep.results)
-    verdict = "ALL PASSED" if rep.passed else "FAILED"
+    verdict = "ALL PASSED" if rep.passed else ("FAILED" if rep.failed else "INCOMPLETE")
     extra = f", {len(rep.unchecked)} claim(s) without checks" if rep.unchecked else ""
     return f"{verdict}: {n - bad}/{n} checks passed{extra} in {secs:.1f}s (seed={rep.config.seed}, " \
            f"dps={rep.config.dps}, full={rep.config.full})"
@@ -204,6 +217,8 @@ def _jsonable(obj):
         return [_jsonable(v) for v in obj]
     if isinstance(obj, bool) or obj is None or isinstance(obj, (int, str)):
         return obj
+    if hasattr(obj, "tolist"):  # numpy arrays and scalars
+        return _jsonable(obj.tolist())
     try:
         f = float(obj)
     except (TypeError, ValueError):

@@ -174,3 +174,9 @@ def test_readme_api_tour_runs():
     np.testing.assert_allclose(env["cov"], env["post"].cov, rtol=0, atol=1e-8 * scale)
     assert env["rnd"].error(env["x_test"]).shape == (5,)
     assert env["brnd"].sample(env["x_test"]).shape == (5, 16)
+
+
+def test_check_returning_a_non_result_is_a_failed_row(monkeypatch, capsys):
+    _only(monkeypatch, "C5", "H", lambda config: None)
+    assert main(["verify", "--claims", "C5", "-q"]) == 1
+    assert "not a Result" in capsys.readouterr().out

@@ -80,3 +80,16 @@ def test_topological_order_respects_dependencies():
     for cid in order:
         for dep in REGISTRY[cid].depends_on:
             assert order.index(dep) < order.index(cid)
+
+
+def test_numpy_details_are_serialised():
+    import numpy as np
+
+    rep = _report([_res("C1", "H", True, details={"v": np.arange(3.0), "s": np.float64(2.5), "n": np.int64(4)})])
+    doc = json.loads(report.dumps(rep))
+    assert doc["results"][0]["details"] == {"v": [0.0, 1.0, 2.0], "s": 2.5, "n": 4}
+
+
+def test_missing_property_module_is_flagged(monkeypatch):
+    monkeypatch.setattr(REGISTRY["C1"], "property_tests", "tests/no_such_module.py")
+    assert report.property_cell(REGISTRY["C1"]).endswith("(MISSING)")

@@ -115,6 +115,8 @@ def run_check(claim_id: str, level: str, config: Config = Config()) -> Result:
     start = time.perf_counter()
     try:
         res = fn(config)
+        if not isinstance(res, Result):
+            raise TypeError(f"the check returned {type(res).__name__}, not a Result (use measured/proven)")
     except Exception as exc:  # noqa: BLE001 - a crashing check is a failing check, reported
         res = Result("", "", False, None, None, "check raised", error=f"{type(exc).__name__}: {exc}")
     res.claim, res.level = claim_id, level
