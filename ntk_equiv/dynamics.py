@@ -67,6 +67,14 @@ def linearised_predict(ntk_test_train, ntk_train_train, f0_test, f0_train, y_tra
     steps : number of gradient-descent steps of size ``lr`` (instead of ``t``).
     ridge : ``lambda`` of the penalty ``lambda/2 ||theta - theta_0||^2``.
     dps : ``None`` for float64, or digits for mpmath.
+
+    Raises
+    ------
+    ShapeError : blocks that fit neither the per-head nor the full layout.
+    ParameterError : ``lr <= 0``, ``t < 0``, ``ridge < 0``, ``steps`` not a non-negative integer, or both ``t`` and ``steps``.
+    StabilityError : ``steps`` with ``lr >= 2 / (lambda_max(Theta_XX) + ridge)`` (GD diverges).
+    KernelError : ``t = None``, no ridge and a singular ``Theta_XX`` (duplicate training inputs).
+    IllConditionedError : ``t = None`` and ``Theta_XX + ridge I`` too ill-conditioned for float64; use ``dps=``.
     """
     check_time(t, lr, ridge, steps)
     bk = backend(dps)
@@ -161,7 +169,12 @@ def kernel_blocks(arch, x_train, x_test, dps=None, predictor_arch=None):
 
 def ensemble(arch, x_train, y_train, x_test, t=None, lr=1.0, ridge=0.0, dps=None, steps=None) -> Gaussian:
     """C5: the law of an infinitely wide network at training time ``t`` over
-    random initialisations: ``GP(Theta_xX A_t Y, P_t K P_t^*)`` on ``x_test``."""
+    random initialisations: ``GP(Theta_xX A_t Y, P_t K P_t^*)`` on ``x_test``.
+
+    Same parameters and errors as :func:`linearised_predict`; in addition
+    duplicate rows of ``x_train`` at ``t = None`` without ridge raise
+    :class:`DegenerateInputError` (``Theta_XX`` is singular).
+    """
     check_time(t, lr, ridge, steps)
     x_train = validate_inputs(x_train, "x_train")
     Y = np.asarray(y_train, float)

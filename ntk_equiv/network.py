@@ -219,7 +219,7 @@ class Network:
             raise ShapeError(f"targets must have shape {(len(x), self.out_dim)}, got {y.shape}")
         if not np.all(np.isfinite(y)):
             raise NonFiniteError("targets contain NaN or infinity")
-        if not (isinstance(lr, (int, float, np.floating)) and np.isfinite(lr) and lr > 0):
+        if isinstance(lr, bool) or not (isinstance(lr, (int, float, np.floating, np.integer)) and np.isfinite(lr) and lr > 0):
             raise ParameterError(f"lr must be a finite number > 0, got {lr!r}")
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
             raise ParameterError(f"steps must be an integer >= 0, got {steps!r}")
