@@ -298,3 +298,19 @@ def test_shape_mismatches():
         ne.ensemble(ne.mlp(1), x, y[:4], xt)
     with pytest.raises(ne.ShapeError):
         ne.ensemble(ne.mlp(1), x, y, xt[:, :2])
+
+
+def test_non_finite_and_empty_inputs():
+    x, xt, y = _data(15)
+    T = ne.mlp(1).kernel(x).ntk
+    f0 = np.zeros((5, 1))
+    bad = T.copy()
+    bad[0, 1] = np.nan
+    with pytest.raises(ne.NonFiniteError):
+        ne.linearised_predict(bad, bad, f0, f0, y, t=1.0)
+    with pytest.raises(ne.NonFiniteError):
+        ne.linearised_predict(T, T, f0, f0, np.full((5, 1), np.inf), t=1.0)
+    with pytest.raises(ne.NonFiniteError):
+        ne.ensemble(ne.mlp(1), x, np.full((5, 1), np.nan), xt)
+    with pytest.raises(ne.EmptyInputError):
+        ne.ensemble(ne.mlp(1), np.zeros((0, 3)), np.zeros((0, 1)), xt)
