@@ -10,7 +10,7 @@ import numpy as np
 from . import formulas
 from .errors import DegenerateInputError, IllConditionedError, KernelError, ParameterError, ShapeError, StabilityError
 from .kernels import validate_inputs
-from .precision import backend, check_finite, is_high_precision, to_mpmatrix
+from .precision import backend, check_finite, to_mpmatrix
 
 
 @dataclass(frozen=True)
