@@ -68,7 +68,8 @@ def write_report(out: Path, results: list, failures: dict, command: str, quick: 
         lines += [f"## {r.title}", "", f"Claim **{r.claim}** - module `paper_checks.{r.key}` - "
                   f"{r.seconds:.1f} s - numbers: [`{r.json.name}`]({r.json.name})", "",
                   f"![{r.title}]({r.png.name})", "", r.caption, "", "| quantity | value |", "|---|---|"]
-        lines += [f"| {k} | {_fmt(v)} |" for k, v in r.headline.items()]
+        esc = lambda t: str(t).replace("|", "\\|")  # noqa: E731 - a '|' would end the table cell
+        lines += [f"| {esc(k)} | {esc(_fmt(v))} |" for k, v in r.headline.items()]
         lines.append("")
     for key, tb in failures.items():
         lines += [f"## {key}: FAILED", "", "```", tb.strip(), "```", ""]

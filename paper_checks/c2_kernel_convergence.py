@@ -30,7 +30,7 @@ ARCHS = {  # label -> (depth, activation, sigma_w, sigma_b)
 def run(out: Path, quick: bool = False, seed: int = 0) -> FigureResult:
     with Timer() as tm:
         widths = [32, 64, 128, 256, 512, 1024] if quick else [32, 64, 128, 256, 512, 1024, 2048, 4096]
-        seeds = 6 if quick else 12
+        seeds = 6 if quick else 8
         x = np.random.default_rng(seed).normal(size=(6, 3))
         data = {"claim": CLAIM, "widths": widths, "seeds": seeds, "inputs": x, "archs": {}}
         fig, ax = plt.subplots(figsize=(6.4, 4.6))

@@ -51,8 +51,8 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> FigureResult:
     with Timer() as tm:
         arch = ne.mlp(1, "relu", sigma_w=1.5, sigma_b=0.5)
         widths = (256, 1024) if quick else (512, 4096)
-        members, models, heads = (20, 2, 32) if quick else (100, 8, 64)
-        steps = 300 if quick else 600
+        members, models, heads = (20, 2, 32) if quick else (64, 6, 64)
+        steps = 300 if quick else 400
         fig, axes = plt.subplots(1, 2, figsize=(12, 5.2))
         data = {"claim": CLAIM, "architecture": "mlp(depth=1, relu, sigma_w=1.5, sigma_b=0.5)", "widths": widths,
                 "ensemble_members": members, "rnd_models": models, "heads": heads, "steps": steps, "tasks": {}}

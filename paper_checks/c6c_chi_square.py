@@ -33,7 +33,7 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> FigureResult:
     with Timer() as tm:
         arch = ne.mlp(1, "relu", sigma_w=1.5, sigma_b=0.5)
         M = 4
-        width, R, steps = (256, 50, 200) if quick else (1024, 300, 300)
+        width, R, steps = (256, 50, 200) if quick else (1024, 240, 200)
         X, Y, x_in, x_ood = tasks(seed)["2-D task"]
         x = np.vstack([x_in[:1], x_ood[:1]])
         lr = 1.0 / float(np.linalg.eigvalsh(arch.kernel(X).ntk)[-1])
