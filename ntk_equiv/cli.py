@@ -117,7 +117,8 @@ def cmd_docs(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ntk-equiv", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="ntk-equiv", description="Verify the claims C1-C9 of the RND = deep "
+                                "ensemble = Bayesian inference equivalence (arXiv 2602.19964).")
     sub = p.add_subparsers(dest="command", required=True)
     v = sub.add_parser("verify", help="run every claim check and print the report")
     v.add_argument("--claims", help="comma-separated claim ids or prefixes, e.g. C6,C7 (default: all)")
