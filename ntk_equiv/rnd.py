@@ -25,6 +25,7 @@ share the hidden layers; every head has its own target.
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -348,6 +349,11 @@ class BayesianRND:
     ``J_0 J_0^T``. With ``heads=1`` this is the per-head statement. With
     per-head ``xi_m`` (default) the heads are i.i.d. posterior samples only in
     the infinite-width limit, where the cross-head NTK blocks vanish.
+
+    Training to convergence with ``noise > 0`` (ridge) needs a smooth
+    activation for the non-linear network: with relu/abs the ridge minimiser
+    sits on a kink and gradient descent chatters (``ConvergenceError`` with a
+    hint); ``linearized=True`` or a fixed ``steps=`` always work.
     """
 
     def __init__(self, arch, width: int = 1024, heads: int = 64, noise: float = 0.0, seed=0, *,
@@ -419,7 +425,8 @@ class BayesianRND:
         if self.noise == 0:
             _check_distinct(x, "x", "the train kernel (noise = 0)")
         Y = np.zeros((len(x), self.heads)) if y is None else _labels(y, len(x), self.heads)
-        self.noise_draw_ = np.sqrt(self.noise) * np.random.default_rng(self._noise_seed).standard_normal((len(x), self.heads))
+        noise_rng = np.random.default_rng(self._noise_seed)  # the same e for every fit of this model
+        self.noise_draw_ = math.sqrt(self.noise) * noise_rng.standard_normal((len(x), self.heads))
         targets = self.target(x) + Y + self.noise_draw_
         start = self.g0.linearize() if (self.linearized and not self.readout_only) else self.g0
         trainable = "readout" if self.readout_only else "all"
