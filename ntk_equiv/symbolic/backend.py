@@ -117,7 +117,9 @@ class EigenSympy(SympyElementwise):
 
     def sym_fun(self, a, fun):
         for T, Q, w in self._known:
-            if (sp.Matrix(a) - T).applyfunc(sp.cancel).is_zero_matrix:
-                vals = fun(np.array(w, dtype=object))
+            shift = (sp.Matrix(a) - T).applyfunc(sp.cancel)  # a = T + c I has eigenvalues w + c
+            c = shift[0, 0]
+            if shift == c * sp.eye(T.shape[0]):
+                vals = fun(np.array([wi + c for wi in w], dtype=object))
                 return Q * sp.diag(*list(vals)) * Q.T
         raise ValueError("sym_fun needs a matrix registered with its eigen-decomposition")
