@@ -10,11 +10,13 @@ C1 for ``(u, v) ~ N(0, [[k11, k12], [k12, k22]])``::
 
 Closed forms are written once against a precision backend (float64 or
 mpmath, see :mod:`ntk_equiv.precision`). They use the determinant
-``det = k11 k22 - k12^2`` rather than the correlation: the angle is
-``theta = atan2(sqrt(det), k12)``, which is exactly 0 on the diagonal
-(``det`` is exactly 0 there because ``k12`` *is* ``k11``), instead of
-``arccos(k12 / sqrt(k11 k22))``, whose error near correlation 1 is
-``sqrt(eps) ~ 1e-8``.
+``det = lo hi`` rather than the correlation, with the Cauchy-Schwarz gaps
+``lo = sqrt(k11 k22) - k12`` and ``hi = sqrt(k11 k22) + k12`` that the kernel
+state carries without cancellation: the angle is
+``theta = atan2(sqrt(det), k12)``, exactly 0 on the diagonal and correct to
+``O(eps)`` near correlation +-1, instead of ``arccos(k12 / sqrt(k11 k22))``,
+whose error there is ``sqrt(eps) ~ 1e-8``. The closed forms also map the gaps
+(``lo', hi'`` of the layer's output), so the next layer gets them accurate too.
 
 Without closed forms, :mod:`ntk_equiv.quadrature` integrates.
 """
@@ -187,31 +189,49 @@ class Activation:
         return self._np[1](x)
 
     def dual(self, bk, k11, k12, k22) -> tuple:
-        """``(E[phi(u) phi(v)], E[phi'(u) phi'(v)])`` elementwise (THEORY.md C1)."""
-        if self.closed_form is not None:
-            return self.closed_form(bk, k11, k12, k22)
-        return self.dual_by_quadrature(bk, k11, k12, k22)
+        """``(E[phi(u) phi(v)], E[phi'(u) phi'(v)])`` elementwise (THEORY.md C1)
+        for ``(u, v) ~ N(0, [[k11, k12], [k12, k22]])``."""
+        s = bk.sqrt(k11 * k22)
+        return self.dual_gaps(bk, k11, k12, k22, bk.maximum0(s - k12), bk.maximum0(s + k12))[:2]
 
-    def dual_by_quadrature(self, bk, k11, k12, k22) -> tuple:
-        """The dual maps by 2-D Gaussian quadrature, whatever the closed form."""
+    def dual_gaps(self, bk, k11, k12, k22, lo, hi) -> tuple:
+        """``(V, Vdot, lo', hi')``: the dual maps given the Cauchy-Schwarz gaps
+        ``lo = sqrt(k11 k22) - k12``, ``hi = sqrt(k11 k22) + k12`` (accurate, from
+        the kernel state), and the gaps of ``V`` (``None``: not known in closed form)."""
+        if self.closed_form is not None:
+            return self.closed_form(bk, k11, k12, k22, lo, hi)
+        return (*self.dual_by_quadrature(bk, k11, k12, k22, det=lo * hi), None, None)
+
+    @property
+    def uses_variances(self) -> bool:
+        """Whether the dual maps read ``k11, k22`` (the ReLU family and sign
+        need only ``k12`` and the gaps: saves two gathers per layer)."""
+        return self.closed_form is None or self.name not in ("relu", "leaky_relu", "abs", "sign", "identity")
+
+    def dual_by_quadrature(self, bk, k11, k12, k22, det=None) -> tuple:
+        """The dual maps by 2-D Gaussian quadrature, whatever the closed form
+        (``det = k11 k22 - k12^2`` if not given)."""
+        if det is None:
+            det = bk.maximum0(k11 * k22 - k12 * k12)
         if bk.name == "float64":
             f, df = self._np
-            v = quadrature.gaussian_expectation_f64(f, f, self.kinks, self.kinks, k11, k12, k22)
-            vd = quadrature.gaussian_expectation_f64(df, df, self.kinks, self.kinks, k11, k12, k22)
+            v = quadrature.gaussian_expectation_f64(f, f, self.kinks, self.kinks, k11, k12, k22, det=det)
+            vd = quadrature.gaussian_expectation_f64(df, df, self.kinks, self.kinks, k11, k12, k22, det=det)
             return v, vd
         f, df = self._mp
-        k11, k12, k22 = np.broadcast_arrays(*(np.asarray(k, dtype=object) for k in (k11, k12, k22)))
+        k11, k12, k22, det = np.broadcast_arrays(*(np.asarray(k, dtype=object) for k in (k11, k12, k22, det)))
         v = np.empty(k11.shape, dtype=object)
         vd = np.empty(k11.shape, dtype=object)
         for idx in np.ndindex(k11.shape):
-            args = (k11[idx], k12[idx], k22[idx])
+            args = (k11[idx], k12[idx], k22[idx], det[idx])
             v[idx], vd[idx] = (self._mp_expectation(h, args) for h in (f, df))
         return v, vd
 
     def _mp_expectation(self, h: Callable, args) -> object:
-        if all(k == 0 for k in self.kinks):
-            return quadrature.gaussian_expectation_polar_mp(h, h, *args, smooth=not self.kinks)
-        return quadrature.gaussian_expectation_mp(h, h, self.kinks, self.kinks, *args)
+        *k, det = args
+        if all(kappa == 0 for kappa in self.kinks):
+            return quadrature.gaussian_expectation_polar_mp(h, h, *k, smooth=not self.kinks, det=det)
+        return quadrature.gaussian_expectation_mp(h, h, self.kinks, self.kinks, *k, det=det)
 
 
 def _broadcasting(f: Callable) -> Callable:
@@ -224,65 +244,110 @@ def _broadcasting(f: Callable) -> Callable:
 # --------------------------------------------------------------------------- #
 # closed-form dual maps (THEORY.md C1), one formula for every precision
 # --------------------------------------------------------------------------- #
-def _angle(bk, k11, k12, k22):
-    """``(sqrt(det), theta)`` with ``theta = atan2(sqrt(det), k12)`` in [0, pi]."""
-    sdet = bk.sqrt(bk.maximum0(k11 * k22 - k12 * k12))
-    return sdet, bk.atan2(sdet, k12)
+# Every closed form takes (bk, k11, k12, k22, lo, hi), where lo = s - k12 and
+# hi = s + k12 (s = sqrt(k11 k22)) are the Cauchy-Schwarz gaps carried by the
+# kernel state without cancellation (ntk_equiv.kernels), and returns
+# (V, Vdot, lo', hi'): the dual maps and the gaps of V (None: the caller
+# recomputes them from V, fine for smooth activations, which never take
+# sqrt(det)).
+def _sqrt_det(bk, lo, hi):
+    """``sqrt(det) = sqrt(lo hi)``: no cancellation (``lo, hi >= 0`` carried accurately)."""
+    return bk.sqrt(bk.maximum0(lo * hi))
 
 
-def _relu(bk, k11, k12, k22):
-    # Cho & Saul (2009), arc-cosine kernel of degree 1 and 0:
-    #   E[relu relu] = (sqrt(det) + (pi - theta) k12) / (2 pi), E[step step] = (pi - theta) / (2 pi)
-    sdet, theta = _angle(bk, k11, k12, k22)
-    pi = bk.pi
-    return (sdet + (pi - theta) * k12) / (2 * pi), (pi - theta) / (2 * pi)
+def _relu(bk, k11, k12, k22, lo, hi):
+    # Cho & Saul (2009), arc-cosine kernels of degree 1 and 0, theta = atan2(sqrt(det), k12):
+    #   E[relu relu] = (sqrt(det) + (pi - theta) k12) / (2 pi), E[step step] = (pi - theta) / (2 pi).
+    # Gaps of V (V11 = k11 / 2): s/2 -+ V = (pi lo -+ G) / (2 pi) with
+    # G = sqrt(det) - theta k12 = s (sin theta - theta cos theta) >= 0, which is
+    # O(s theta^3) near theta = 0 with absolute error O(eps s theta), so the angle
+    # of the next layer stays correct to O(eps). (pi - theta has absolute error
+    # eps near theta = pi: that only touches entries that are O(eps s) anyway.)
+    # lo' = lo/2 - G/(2 pi), hi' = hi/2 + G/(2 pi): the same formulas, fewer passes over memory.
+    sdet = _sqrt_det(bk, lo, hi)
+    theta = bk.atan2(sdet, k12)
+    inv2pi = 1 / (2 * bk.pi)
+    theta_c = bk.pi - theta
+    v = theta_c * k12
+    v += sdet
+    v *= inv2pi  # exactly 0 at theta = pi (u = -v)
+    g = theta * k12
+    g -= sdet
+    g *= -inv2pi  # G / (2 pi)
+    new_lo = lo / 2
+    new_lo -= g
+    new_hi = hi / 2
+    new_hi += g
+    theta_c *= inv2pi
+    return v, theta_c, new_lo, new_hi
 
 
 def _leaky_relu(alpha):
-    def dual(bk, k11, k12, k22):
-        # phi = (1 - alpha) relu + alpha x, and E[relu(u) v] = k12 / 2
-        v, vd = _relu(bk, k11, k12, k22)
+    def dual(bk, k11, k12, k22, lo, hi):
+        # phi = (1 - alpha) relu + alpha x, and E[relu(u) v] = k12 / 2; V11 = k11 (1 + alpha^2) / 2,
+        # so both gaps are (1 - alpha)^2 (relu's gap) + alpha (the input's gap)
+        v, vd, vlo, vhi = _relu(bk, k11, k12, k22, lo, hi)
         a = bk.scalar(alpha)
-        return (1 - a) ** 2 * v + a * k12, a + (1 - a) ** 2 * vd
+        c = (1 - a) ** 2
+        return c * v + a * k12, a + c * vd, c * vlo + a * lo, c * vhi + a * hi
     return dual
 
 
-def _abs(bk, k11, k12, k22):
-    # |x| = relu(x) + relu(-x): E|u||v| = (2/pi) (sqrt(det) + (pi/2 - theta) k12),
-    # E[sign u sign v] = 1 - 2 theta / pi
-    sdet, theta = _angle(bk, k11, k12, k22)
-    pi = bk.pi
-    return 2 * (sdet + (pi / 2 - theta) * k12) / pi, 1 - 2 * theta / pi
+def _abs(bk, k11, k12, k22, lo, hi):
+    # |x| = relu(x) + relu(-x): E|u||v| = (2/pi) (sqrt(det) + (pi/2 - theta) k12)
+    #   = (2/pi) H + |k12| with H = sqrt(det) - psi |k12| >= 0, psi = atan2(sqrt(det), |k12|)
+    #   = min(theta, pi - theta) (the map is symmetric in v <-> -v);
+    # E[sign u sign v] = 1 - 2 theta / pi = (2/pi) atan2(k12, sqrt(det)) (no cancellation at pi/2).
+    # V11 = k11, so lo' = s - V = min(lo, hi) - (2/pi) H, hi' = max(lo, hi) + (2/pi) H.
+    sdet = _sqrt_det(bk, lo, hi)
+    ak = bk.abs(k12)
+    c = 2 / bk.pi
+    h = c * (sdet - bk.atan2(sdet, ak) * ak)
+    return h + ak, c * bk.atan2(k12, sdet), np.minimum(lo, hi) - h, np.maximum(lo, hi) + h
 
 
-def _sign(bk, k11, k12, k22):
-    _, theta = _angle(bk, k11, k12, k22)
-    return 1 - 2 * theta / bk.pi, 0 * theta
+def _sign(bk, k11, k12, k22, lo, hi):
+    # E[sign u sign v] = 1 - 2 theta / pi = (2/pi) atan2(k12, sqrt(det)); V11 = 1, so
+    # lo' = 2 theta / pi and hi' = 2 (pi - theta) / pi, each from its own atan2 (no cancellation)
+    sdet = _sqrt_det(bk, lo, hi)
+    c = 2 / bk.pi
+    v = c * bk.atan2(k12, sdet)
+    return v, 0 * v, c * bk.atan2(sdet, k12), c * bk.atan2(sdet, -k12)
 
 
-def _erf(bk, k11, k12, k22):
+def _erf(bk, k11, k12, k22, lo, hi):
     # Williams (1997): (2/pi) asin(2 k12 / sqrt((1 + 2 k11)(1 + 2 k22))), written as an
     # atan2 whose second argument (1 + 2 k11)(1 + 2 k22) - 4 k12^2 = 1 + 2(k11 + k22) + 4 det
     # has no cancellation; E[erf' erf'] = (4/pi) / sqrt(that).
-    det = bk.maximum0(k11 * k22 - k12 * k12)
-    q = bk.sqrt(1 + 2 * (k11 + k22) + 4 * det)
+    q = bk.sqrt(1 + 2 * (k11 + k22) + 4 * bk.maximum0(lo * hi))
     pi = bk.pi
-    return 2 * bk.atan2(2 * k12, q) / pi, 4 / (pi * q)
+    return 2 * bk.atan2(2 * k12, q) / pi, 4 / (pi * q), None, None
 
 
-def _identity(bk, k11, k12, k22):
-    return 1 * k12, 0 * k12 + 1
+def _identity(bk, k11, k12, k22, lo, hi):
+    return 1 * k12, 0 * k12 + 1, lo, hi
 
 
-def _sin(bk, k11, k12, k22):
-    # E[sin u sin v] = exp(-(k11 + k22)/2) sinh(k12); sin' = cos
-    damp = bk.exp(-(k11 + k22) / 2)
-    return damp * bk.sinh(k12), damp * bk.cosh(k12)
+def _sin_cos(bk, k11, k12, k22, lo, hi):
+    """``(E[sin u sin v], E[cos u cos v]) = exp(-m) (sinh k12, cosh k12)``,
+    ``m = (k11 + k22) / 2``, as ``C tanh(k12)`` and
+    ``C = exp(-(m - |k12|)) (1 + exp(-2 |k12|)) / 2``: every exponent is <= 0
+    (no overflow for large variances) and ``m - |k12| = (sqrt k11 - sqrt k22)^2 / 2
+    + min(lo, hi)`` has no cancellation."""
+    gap = bk.sqrt(k11) - bk.sqrt(k22)
+    t = gap * gap / 2 + np.minimum(lo, hi)
+    c = bk.exp(-t) * (1 + bk.exp(-2 * bk.abs(k12))) / 2
+    return c * bk.tanh(k12), c
 
 
-def _cos(bk, k11, k12, k22):
-    damp = bk.exp(-(k11 + k22) / 2)
-    return damp * bk.cosh(k12), damp * bk.sinh(k12)
+def _sin(bk, k11, k12, k22, lo, hi):
+    s, c = _sin_cos(bk, k11, k12, k22, lo, hi)  # sin' = cos
+    return s, c, None, None
+
+
+def _cos(bk, k11, k12, k22, lo, hi):
+    s, c = _sin_cos(bk, k11, k12, k22, lo, hi)  # cos' = -sin
+    return c, s, None, None
 
 
 def _np_relu(x):
@@ -300,7 +365,8 @@ def _named(name: str, **params) -> Activation:
         alpha = params.get("alpha", 0.01)
         if not isinstance(alpha, (int, float)) or not np.isfinite(alpha) or not 0 <= alpha:
             raise ParameterError(f"leaky_relu slope alpha must be a finite number >= 0, got {alpha!r}")
-        a = sympy.nsimplify(alpha, rational=True) if float(alpha) == float(sympy.nsimplify(alpha, rational=True)) else sympy.Float(alpha, 30)
+        # the exact value of the float slope, as the closed form (bk.scalar) and the network use
+        a = sympy.Rational(float(alpha))
         expr = sympy.Piecewise((X, X > 0), (a * X, True))
         return Activation("leaky_relu", expr, _leaky_relu(alpha), (("alpha", alpha),),
                           lambda x: np.where(x > 0, x, alpha * x),

@@ -9,10 +9,22 @@ transform of C1 is elementwise given the two variances ``K(z_a, z_a)`` and
 
 The variances are read from the *same* array as the pairs (the self pairs
 ``(z, z)`` are always in the list). On a self pair ``k12`` is then bitwise
-equal to ``k11 = k22``, ``det = k11 k22 - k12^2`` is exactly 0, and the
-angle of the arc-cosine kernels is exactly 0: the diagonal, which sets the
-predictive variances, keeps full precision. Rows shared by ``x1`` and ``x2``
-are the same point, so the same holds off the joint diagonal.
+equal to ``k11 = k22``, and the angle of the arc-cosine kernels is exactly 0:
+the diagonal, which sets the predictive variances, keeps full precision.
+Rows shared by ``x1`` and ``x2`` are the same point, so the same holds off
+the joint diagonal.
+
+Each pair also carries its two *Cauchy-Schwarz gaps*
+
+    lo = sqrt(k11 k22) - k12 >= 0,     hi = sqrt(k11 k22) + k12 >= 0,
+
+(``lo hi = det = k11 k22 - k12^2``), computed from the inputs without
+cancellation and mapped by every layer with cancellation-free formulas.
+Computing ``det`` as ``k11 k22 - k12^2`` instead has an absolute error of
+``eps k11 k22``, so for a pair that is *nearly* (not exactly) collinear or
+antipodal, e.g. any two inputs after a few ``abs`` or ``sign`` layers, whose
+correlations are driven towards 1, the angle ``~ sqrt(det)`` would carry
+``sqrt(eps) ~ 1e-8`` errors; with the gaps it is correct to ``O(eps)``.
 """
 from __future__ import annotations
 
@@ -42,26 +54,155 @@ class Kernel:
         return isinstance(self.nngp, mpmath.matrix)
 
 
+class DiagonalTape:
+    """The self-pair values ``K(z, z)`` entering each layer, recorded by a pass
+    over the self pairs alone and replayed to the chunks of the pair list.
+
+    Every transform is elementwise given these variances, so the pair list can
+    be processed in cache-sized chunks (all temporaries stay in cache) as long
+    as each chunk sees, at each layer, the variances of the whole layer.
+    """
+
+    def __init__(self):
+        self.values: list = []
+        self.recording = True
+        self.cursor = 0
+
+    def replay(self) -> "DiagonalTape":
+        self.recording, self.cursor = False, 0
+        return self
+
+    def take(self, current):
+        if self.recording:
+            self.values.append(current())
+            return self.values[-1]
+        self.cursor += 1
+        return self.values[self.cursor - 1]
+
+
 @dataclass
 class PairState:
-    """``K`` and ``Theta`` on a list of point pairs ``(a[p], b[p])``.
+    """``K`` and ``Theta`` on a list of point pairs ``(a[p], b[p])``, with the
+    Cauchy-Schwarz gaps ``lo = sqrt(K_aa K_bb) - K_ab`` and
+    ``hi = sqrt(K_aa K_bb) + K_ab`` of ``K`` (see the module docstring).
 
-    ``self_pos[z]`` is the position of the pair ``(z, z)``.
+    ``self_pos[z]`` is the position of the pair ``(z, z)``; with a replaying
+    ``tape`` the list is a chunk that need not hold the self pairs, and their
+    values come from the tape.
     """
 
     nngp: np.ndarray
     ntk: np.ndarray
     a: np.ndarray
     b: np.ndarray
-    self_pos: np.ndarray
+    self_pos: np.ndarray | None
+    lo: Any = None
+    hi: Any = None
+    tape: DiagonalTape | None = None
+
+    def diagonal(self):
+        """``K(z, z)`` per point (``n`` values): every transform reads the
+        variances through here (and in the same order in every pass)."""
+        if self.tape is None:
+            return self.nngp[self.self_pos]
+        return self.tape.take(lambda: self.nngp[self.self_pos])
+
+    @property
+    def checking(self) -> bool:
+        """Whether this pass validates the variances (the replayed chunks
+        were validated by the recording pass)."""
+        return self.tape is None or self.tape.recording
 
     def variances(self):
-        """``(K(z_a, z_a), K(z_b, z_b))`` per pair, from the pair list itself."""
-        v = self.nngp[self.self_pos]
+        """``(K(z_a, z_a), K(z_b, z_b))`` per pair."""
+        v = self.diagonal()
         return v[self.a], v[self.b]
 
-    def replace(self, nngp, ntk) -> "PairState":
-        return PairState(nngp, ntk, self.a, self.b, self.self_pos)
+    def roots(self, bk):
+        """``sqrt(K(z, z))`` per point (``n`` values, not per pair)."""
+        return bk.sqrt(self.diagonal())
+
+    def replace(self, nngp, ntk, lo, hi) -> "PairState":
+        return PairState(nngp, ntk, self.a, self.b, self.self_pos, lo, hi, self.tape)
+
+
+def gaps_from_values(state: PairState, bk) -> tuple:
+    """``(lo, hi)`` recomputed from ``nngp`` directly: exactly 0 on self pairs,
+    absolute error ``eps K`` elsewhere. Used only after smooth activations
+    (erf, sin, cos, expressions), whose dual maps never take ``sqrt(det)``;
+    a kinked activation right after one sees ``sqrt(eps)`` angle errors on
+    nearly collinear pairs."""
+    r = state.roots(bk)
+    s = r[state.a] * r[state.b]
+    s = np.where(state.a == state.b, state.nngp, s)  # sqrt(v)^2 need not round back to v
+    return bk.maximum0(s - state.nngp), bk.maximum0(s + state.nngp)
+
+
+def affine_kernel(bk, state: PairState, sw, sb) -> tuple:
+    """``sw^2 K + sb^2`` and its gaps: :func:`add_kernels` with a constant
+    second kernel, written out to make few passes over memory (float64 is
+    memory-bound here):
+    ``lo' = sw^2 lo + c``, ``hi' = sw^2 hi + 2 sb^2 + c``,
+    ``c = sb^2 (rho_a - rho_b)^2 / (nu_a nu_b + rho_a rho_b + sb^2)`` with
+    ``rho = sw sqrt(K(z, z))`` and ``nu = sqrt(rho^2 + sb^2)``."""
+    sw2, sb2 = sw * sw, sb * sb
+    nngp = state.nngp * sw2
+    nngp += sb2
+    lo, hi = state.lo * sw2, state.hi * sw2
+    if sb2 == 0:
+        return nngp, lo, hi
+    rho = state.roots(bk) * sw
+    nu = bk.sqrt(rho * rho + sb2)
+    den = np.take(nu, state.a)
+    den *= np.take(nu, state.b)
+    ra, rb = np.take(rho, state.a), np.take(rho, state.b)
+    c = ra - rb
+    c *= sb
+    c *= c
+    ra *= rb
+    den += ra
+    den += sb2
+    c /= den
+    lo += c
+    hi += c
+    hi += 2 * sb2
+    return nngp, lo, hi
+
+
+def add_kernels(bk, a: np.ndarray, b: np.ndarray, first: tuple, second: tuple) -> tuple:
+    """The sum of two kernels on the pairs ``(a, b)``, with its gaps, without
+    cancellation.
+
+    ``first``/``second`` are ``(k12, lo, hi, roots)`` with ``roots`` the
+    per-point ``sqrt(K(z, z))``; a constant kernel ``c`` (a bias) is
+    ``(c, 0, 2 c, sqrt(c))`` with scalars. With ``s = sqrt(k11 k22)`` the sum's
+    ``s`` exceeds ``s_1 + s_2`` by
+    ``c = (r1_a r2_b - r1_b r2_a)^2 / (s_sum + s_1 + s_2) >= 0`` (Cauchy-Schwarz),
+    so ``lo = lo_1 + lo_2 + c`` and ``hi = hi_1 + hi_2 + c``: sums of
+    non-negative terms. Returns ``(k12, lo, hi, roots)`` of the sum.
+    """
+    k1, lo1, hi1, r1 = first
+    k2, lo2, hi2, r2 = second
+    if np.ndim(r2) == 0 and r2 == 0:  # adding the zero kernel (sigma_b = 0)
+        return k1 + k2, lo1, hi1, r1
+    rn = bk.sqrt(r1 * r1 + r2 * r2)
+    r1a, r1b = np.take(r1, a), np.take(r1, b)
+    if np.ndim(r2) == 0:  # a constant kernel: the same root at every point
+        diff, s2 = (r1a - r1b) * r2, r2 * r2
+    else:
+        r2a, r2b = np.take(r2, a), np.take(r2, b)
+        diff, s2 = r1a * r2b - r1b * r2a, r2a * r2b
+    den = np.take(rn, a) * np.take(rn, b)
+    den += r1a * r1b
+    den += s2
+    c = diff * diff
+    c /= den
+    lo = lo1 + c
+    hi = hi1 + c
+    if not (np.ndim(lo2) == 0 and lo2 == 0):
+        lo += lo2
+    hi += hi2
+    return k1 + k2, lo, hi, rn
 
 
 def validate_inputs(x: Any, name: str = "x", dim: int | None = None) -> np.ndarray:
@@ -84,37 +225,118 @@ def validate_inputs(x: Any, name: str = "x", dim: int | None = None) -> np.ndarr
     return arr
 
 
-def input_state(x1: np.ndarray, x2: np.ndarray | None, bk: Backend):
-    """The pair state of the raw input, ``K = <x, x'> / d``, ``Theta = 0``
+@dataclass
+class InputPairs:
+    """The raw input on the pair list: ``K = <z_a, z_b> / d``, ``Theta = 0``
     (the convention of neural-tangents' ``stax``: a Dense layer then gives
-    ``sigma_w^2 <x, x'> / d + sigma_b^2``), plus the scatter back to a matrix."""
-    d = x1.shape[1]
+    ``sigma_w^2 <x, x'> / d + sigma_b^2``), handed out as :class:`PairState`
+    chunks (so that the gaps, too, are computed chunk by chunk in cache)."""
+
+    z: np.ndarray  # the points, in the backend's number type
+    roots: np.ndarray  # |z|
+    dots: np.ndarray  # <z_a, z_b> per pair
+    a: np.ndarray
+    b: np.ndarray
+    self_pos: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.dots)
+
+    def state(self, bk, index, tape: DiagonalTape, self_pairs: bool = False) -> PairState:
+        a, b, dots = self.a[index], self.b[index], self.dots[index]
+        lo, hi = _input_gaps(bk, self.z, self.roots, a, b, dots)
+        d = self.z.shape[1]
+        nngp = dots / d
+        lo /= d
+        hi /= d
+        pos = np.arange(len(a)) if self_pairs else None
+        return PairState(nngp, nngp * 0, a, b, pos, lo, hi, tape)
+
+
+def input_state(x1: np.ndarray, x2: np.ndarray | None, bk: Backend):
+    """The :class:`InputPairs` of ``(x1, x2)`` (``x2=None``: the upper triangle
+    of ``x1`` with itself), plus the layout to scatter pair values back to a
+    matrix.
+
+    The dot products are taken in the backend's precision (the float64 inputs
+    are exact mpf numbers, so the high-precision path sees the exact Gram
+    matrix, not its float64 rounding).
+    """
     if x2 is None:
         n = x1.shape[0]
         a, b = np.triu_indices(n)
-        gram = x1 @ x1.T
+        upper = np.triu(np.ones((n, n), dtype=bool))  # boolean-mask gathers/scatters: 5x faster than (a, b)
+        zf = x1
+        with bk.context():
+            values = _gram(bk, x1, x1)[upper]
         self_pos = _triu_diag_positions(n)
-        layout = ("sym", n, a, b)
-        values = gram[a, b]
+        layout = ("sym", n, upper)
     else:
-        z, inverse = np.unique(np.vstack([x1, x2]), axis=0, return_inverse=True)
+        zf, inverse = np.unique(np.vstack([x1, x2]), axis=0, return_inverse=True)
         inverse = inverse.ravel()
         i1, i2 = inverse[: len(x1)], inverse[len(x1):]
-        nz = len(z)
+        nz = len(zf)
         a = np.concatenate([np.repeat(i1, len(i2)), np.arange(nz)])
         b = np.concatenate([np.tile(i2, len(i1)), np.arange(nz)])
         self_pos = np.arange(nz) + len(i1) * len(i2)
-        norms = np.einsum("ij,ij->i", z, z)
-        cross = (x1 @ x2.T).ravel()
-        same = a[: cross.size] == b[: cross.size]
-        cross[same] = norms[a[: cross.size][same]]  # the same point: the same number
-        values = np.concatenate([cross, norms])
+        with bk.context():
+            norms = np.diagonal(_gram(bk, zf, zf)).copy() if bk.name != "float64" else np.einsum("ij,ij->i", zf, zf)
+            cross = _gram(bk, zf[i1], zf[i2]).ravel()
+            same = a[: cross.size] == b[: cross.size]
+            cross[same] = norms[a[: cross.size][same]]  # the same point: the same number
+            values = np.concatenate([cross, norms])
         layout = ("cross", (len(i1), len(i2)), None, None)
-    values = bk.asarray(values)
+    z = bk.asarray(zf)
     with bk.context():
-        nngp = values / d
-        ntk = nngp * 0
-    return PairState(nngp, ntk, a, b, self_pos), layout
+        roots = bk.sqrt(np.sum(z * z, axis=1))
+    return InputPairs(z, roots, values, a, b, self_pos), layout
+
+
+def _gram(bk, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
+    """``x1 x2^T``: BLAS in float64; in high precision the exact products of the
+    float64 inputs (integer arithmetic on their mantissas, one rounding at the
+    end), ~100x faster than mpf arithmetic and exact."""
+    if bk.name == "float64":
+        return x1 @ x2.T
+    emin = int(min(np.frexp(x1)[1].min(), np.frexp(x2)[1].min())) - 53
+
+    def ints(x):
+        m, e = np.frexp(x)
+        return np.array([int(mi * 2.0**53) << int(ei - 53 - emin) for mi, ei in zip(m.ravel(), e.ravel())],
+                        dtype=object).reshape(x.shape)
+
+    g = ints(x1) @ ints(x2).T
+    return np.vectorize(lambda v: mpmath.ldexp(mpmath.mpf(v), 2 * emin), otypes=[object])(g)
+
+
+#: Pairs whose gap is below this fraction of ``|z_a| |z_b|`` get it from the
+#: unit vectors (error ``eps |u - v|``) instead of ``|z_a||z_b| - <z_a, z_b>``
+#: (error ``eps``): the relative error of the gap stays below ``16 d eps``.
+_GAP_REFINE = 1.0 / 16
+_CHUNK = 1 << 15
+
+
+def _input_gaps(bk, z, r, a, b, dots):
+    """``lo = |z_a||z_b| - <z_a, z_b>`` and ``hi = |z_a||z_b| + <z_a, z_b>``
+    (``r = |z|``).
+
+    Where a gap is small it is a cancellation, so it is recomputed as
+    ``|z_a||z_b| |u_a -+ u_b|^2 / 2`` from the unit vectors ``u = z / |z|``;
+    self pairs get exactly 0.
+    """
+    s = np.take(r, a) * np.take(r, b)
+    lo, hi = s - dots, s + dots
+    near = np.flatnonzero(np.asarray(bk.abs(dots) > (1 - _GAP_REFINE) * s, dtype=bool))
+    if near.size:
+        u = z / np.where(np.asarray(r > 0, dtype=bool), r, r * 0 + 1)[:, None]
+        for start in range(0, near.size, _CHUNK):
+            idx = near[start:start + _CHUNK]
+            ua, ub = u[a[idx]], u[b[idx]]
+            dm, dp = ua - ub, ua + ub
+            half = s[idx] / 2
+            lo[idx] = half * np.sum(dm * dm, axis=1)
+            hi[idx] = half * np.sum(dp * dp, axis=1)
+    return lo, hi  # >= 0: sums of squares where refined, > s / 16 elsewhere
 
 
 def _triu_diag_positions(n: int) -> np.ndarray:
@@ -126,10 +348,10 @@ def _triu_diag_positions(n: int) -> np.ndarray:
 def to_matrix(values: np.ndarray, layout) -> np.ndarray:
     kind = layout[0]
     if kind == "sym":
-        _, n, a, b = layout
+        _, n, upper = layout
         out = np.empty((n, n), dtype=values.dtype)
-        out[a, b] = values
-        out[b, a] = values
+        out[upper] = values
+        out.T[upper] = values  # row-major order of the transpose's upper triangle = the pair order
         return out
     n1, n2 = layout[1]
     return values[: n1 * n2].reshape(n1, n2)
@@ -138,24 +360,50 @@ def to_matrix(values: np.ndarray, layout) -> np.ndarray:
 def check_variances(state: PairState, where: str) -> None:
     """Raise on a zero-variance pre-activation (a zero-norm input without a
     bias): the dual maps are then undefined (0/0 in the angle)."""
-    v = state.nngp[state.self_pos]
-    if any(not (vi > 0) for vi in v):
+    if not state.checking:
+        return
+    v = state.nngp[state.self_pos]  # the recording pass holds every self pair
+    if not np.all(np.asarray(v > 0, dtype=bool)):
         raise DegenerateInputError(
             f"zero variance entering {where}: an input of zero norm with sigma_b = 0 "
             "has no direction; give it a nonzero norm or use sigma_b > 0"
         )
 
 
+#: Pairs per chunk in float64: ~20 temporaries of this length stay in cache.
+CHUNK_PAIRS = 1 << 16
+
+
 def evaluate(layers_fn, x1, x2=None, dps: int | None = None, dim: int | None = None) -> Kernel:
-    """Run a kernel transform ``layers_fn(state, bk) -> state`` on inputs."""
+    """Run a kernel transform ``layers_fn(state, bk) -> state`` on inputs.
+
+    A first pass over the self pairs records the variances entering each
+    layer (:class:`DiagonalTape`); the pair list then goes through the layers
+    in chunks (float64) or at once (mpmath, where the cost is arithmetic, not
+    memory traffic).
+    """
     x1 = validate_inputs(x1, "x1", dim)
     if x2 is not None:
         x2 = validate_inputs(x2, "x2", x1.shape[1])
     bk = backend(dps)
     with bk.context():
-        state, layout = input_state(x1, x2, bk)
-        state = layers_fn(state, bk)
-        nngp, ntk = to_matrix(state.nngp, layout), to_matrix(state.ntk, layout)
+        pairs, layout = input_state(x1, x2, bk)
+        size = len(pairs)
+        if dps is not None or size <= CHUNK_PAIRS:  # one pass over the whole list
+            whole = pairs.state(bk, slice(None), None)
+            whole.self_pos = pairs.self_pos
+            out = layers_fn(whole, bk)
+            nngp, ntk = out.nngp, out.ntk
+        else:
+            tape = DiagonalTape()
+            layers_fn(pairs.state(bk, pairs.self_pos, tape, self_pairs=True), bk)
+            nngp = np.empty(size, dtype=pairs.dots.dtype)
+            ntk = np.empty_like(nngp)
+            for start in range(0, size, CHUNK_PAIRS):
+                sl = slice(start, start + CHUNK_PAIRS)
+                out = layers_fn(pairs.state(bk, sl, tape.replay()), bk)
+                nngp[sl], ntk[sl] = out.nngp, out.ntk
+        nngp, ntk = to_matrix(nngp, layout), to_matrix(ntk, layout)
     if dps is None:
         return Kernel(nngp, ntk)
     with mpmath.workdps(dps):

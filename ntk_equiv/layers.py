@@ -99,9 +99,12 @@ class Dense(Layer):
         return True
 
     def kernel_fn(self, state, bk):
-        sw2, sb2 = bk.scalar(self.sigma_w) ** 2, bk.scalar(self.sigma_b) ** 2
-        nngp = sw2 * state.nngp + sb2
-        return state.replace(nngp, sw2 * state.ntk + nngp)
+        sw, sb = bk.scalar(self.sigma_w), bk.scalar(self.sigma_b)
+        # K_out = sigma_w^2 K_in + sigma_b^2 (the bias is a constant kernel), gaps without cancellation
+        nngp, lo, hi = kernels.affine_kernel(bk, state, sw, sb)
+        ntk = state.ntk * (sw * sw)
+        ntk += nngp
+        return state.replace(nngp, ntk, lo, hi)
 
     def init_params(self, rng, in_dim, width, out_dim):
         w = rng.standard_normal((out_dim, in_dim))
@@ -160,9 +163,12 @@ class Act(Layer):
 
     def kernel_fn(self, state, bk):
         kernels.check_variances(state, f"activation {self.phi.name!r}")
-        k11, k22 = state.variances()
-        v, vd = self.phi.dual(bk, k11, state.nngp, k22)
-        return state.replace(v, vd * state.ntk)
+        k11, k22 = state.variances() if self.phi.uses_variances else (None, None)
+        v, vd, lo, hi = self.phi.dual_gaps(bk, k11, state.nngp, k22, state.lo, state.hi)
+        out = state.replace(v, vd * state.ntk, lo, hi)
+        if lo is None:
+            out.lo, out.hi = kernels.gaps_from_values(out, bk)
+        return out
 
     def apply(self, params, x):
         return self.phi(x), x
@@ -299,8 +305,12 @@ class Residual(Layer):
 
     def kernel_fn(self, state, bk):
         out = self.block.kernel_fn(state, bk)
-        a2 = bk.scalar(self.alpha) ** 2
-        return out.replace(out.nngp + a2 * state.nngp, out.ntk + a2 * state.ntk)
+        al = bk.scalar(self.alpha)
+        a2 = al * al
+        nngp, lo, hi, _ = kernels.add_kernels(
+            bk, state.a, state.b, (out.nngp, out.lo, out.hi, out.roots(bk)),
+            (a2 * state.nngp, a2 * state.lo, a2 * state.hi, al * state.roots(bk)))
+        return out.replace(nngp, out.ntk + a2 * state.ntk, lo, hi)
 
     def init_params(self, rng, in_dim, width, out_dim):
         p, dim = self.block.init_params(rng, in_dim, width, in_dim)

@@ -90,6 +90,7 @@ class Float64Backend(Backend):
     cos = staticmethod(np.cos)
     sinh = staticmethod(np.sinh)
     cosh = staticmethod(np.cosh)
+    tanh = staticmethod(np.tanh)
     atan2 = staticmethod(np.arctan2)
     abs = staticmethod(np.abs)
 
@@ -169,6 +170,7 @@ class MpmathBackend(Backend):
         self.cos = _ufunc(mpmath.cos, 1)
         self.sinh = _ufunc(mpmath.sinh, 1)
         self.cosh = _ufunc(mpmath.cosh, 1)
+        self.tanh = _ufunc(mpmath.tanh, 1)
         self.atan2 = _ufunc(mpmath.atan2, 2)
         self.abs = _ufunc(abs, 1)
         self.maximum0 = _ufunc(lambda v: v if v > 0 else mpmath.mpf(0), 1)

@@ -42,6 +42,10 @@ F64_SEGMENTS = 8
 F64_NODES = 24
 
 
+#: Offsets (in units of s) of extra breakpoints around a smoothed kink.
+_SMOOTHED_KINK_OFFSETS = (0.5, 1.5, 4.0, 10.0)
+
+
 def breakpoints(kinks: Sequence[float], scale, *, shift=0.0):
     """Points ``(kappa - shift) / scale`` for each kink ``kappa``, ``inf`` where
     ``scale == 0`` (no breakpoint in range)."""
@@ -77,31 +81,39 @@ def _piecewise_nodes(breaks: list[np.ndarray], shape, half_width: float):
 
 
 def gaussian_expectation_f64(
-    f: Callable, g: Callable, kinks_f, kinks_g, k11, k12, k22, *, chunk: int = 64
+    f: Callable, g: Callable, kinks_f, kinks_g, k11, k12, k22, *, chunk: int = 64, det=None
 ) -> np.ndarray:
-    """``E[f(u) g(v)]`` elementwise over broadcast arrays ``k11, k12, k22``."""
-    k11, k12, k22 = np.broadcast_arrays(*(np.asarray(k, float) for k in (k11, k12, k22)))
+    """``E[f(u) g(v)]`` elementwise over broadcast arrays ``k11, k12, k22``
+    (``det = k11 k22 - k12^2``, computed if not given)."""
+    if det is None:
+        det = np.maximum(np.asarray(k11, float) * k22 - np.asarray(k12, float) ** 2, 0.0)
+    k11, k12, k22, det = np.broadcast_arrays(*(np.asarray(k, float) for k in (k11, k12, k22, det)))
     shape = k11.shape
-    k11, k12, k22 = k11.ravel(), k12.ravel(), k22.ravel()
+    k11, k12, k22, det = k11.ravel(), k12.ravel(), k22.ravel(), det.ravel()
     out = np.empty(k11.shape)
     for start in range(0, k11.size, chunk):
         sl = slice(start, start + chunk)
-        out[sl] = _expectation_block(f, g, kinks_f, kinks_g, k11[sl], k12[sl], k22[sl])
+        out[sl] = _expectation_block(f, g, kinks_f, kinks_g, k11[sl], k12[sl], k22[sl], det[sl])
     return out.reshape(shape)
 
 
-def _whiten(k11, k12, k22, bk_sqrt, maximum0):
+def _whiten(k11, k12, det, bk_sqrt, maximum0):
     a = bk_sqrt(k11)
-    det = maximum0(k11 * k22 - k12 * k12)
     c = k12 / a
-    s = bk_sqrt(det) / a
+    s = bk_sqrt(maximum0(det)) / a
     return a, c, s
 
 
-def _expectation_block(f, g, kinks_f, kinks_g, k11, k12, k22):
-    a, c, s = _whiten(k11, k12, k22, np.sqrt, lambda v: np.maximum(v, 0.0))
+def _expectation_block(f, g, kinks_f, kinks_g, k11, k12, k22, det):
+    a, c, s = _whiten(k11, k12, det, np.sqrt, lambda v: np.maximum(v, 0.0))
     m = k11.size
     outer_breaks = breakpoints(kinks_f, a) + breakpoints(kinks_g, c)
+    # psi(z1) smooths g's kink over a width ~ s/|c| around z1 = kappa/c: when the
+    # correlation is near +-1 that width is small and needs its own segments
+    for kappa in kinks_g:
+        for width in _SMOOTHED_KINK_OFFSETS:
+            for sign in (-1.0, 1.0):
+                outer_breaks += breakpoints([kappa], c, shift=sign * width * s)
     z1, w1 = _piecewise_nodes(outer_breaks, (m,), F64_HALF_WIDTH)
     inner_breaks = breakpoints(kinks_g, s[:, None], shift=c[:, None] * z1)
     z2, w2 = _piecewise_nodes(inner_breaks, z1.shape, F64_HALF_WIDTH)
@@ -110,9 +122,11 @@ def _expectation_block(f, g, kinks_f, kinks_g, k11, k12, k22):
     return np.sum(w1 * f(a[:, None] * z1) * psi, axis=-1)
 
 
-def gaussian_expectation_mp(f: Callable, g: Callable, kinks_f, kinks_g, k11, k12, k22):
+def gaussian_expectation_mp(f: Callable, g: Callable, kinks_f, kinks_g, k11, k12, k22, det=None):
     """``E[f(u) g(v)]`` for mpf scalars at the current mpmath precision."""
-    a, c, s = _whiten(k11, k12, k22, mpmath.sqrt, lambda v: max(v, mpmath.mpf(0)))
+    if det is None:
+        det = k11 * k22 - k12 * k12
+    a, c, s = _whiten(k11, k12, det, mpmath.sqrt, lambda v: max(v, mpmath.mpf(0)))
     inf = mpmath.inf
 
     def finite(points):
@@ -234,7 +248,7 @@ def _polar(f, g, a, c, s, radial_rule, n_t: int, smooth: bool):
     return total / (2 * pi)
 
 
-def gaussian_expectation_polar_mp(f: Callable, g: Callable, k11, k12, k22, *, smooth: bool = False):
+def gaussian_expectation_polar_mp(f: Callable, g: Callable, k11, k12, k22, *, smooth: bool = False, det=None):
     """``E[f(u) g(v)]`` at the current mpmath precision, for ``f, g`` smooth
     except at 0 (see the comment above).
 
@@ -249,7 +263,9 @@ def gaussian_expectation_polar_mp(f: Callable, g: Callable, k11, k12, k22, *, sm
     from .errors import QuadratureError
 
     dps = mpmath.mp.dps
-    a, c, s = _whiten(k11, k12, k22, mpmath.sqrt, lambda v: max(v, mpmath.mpf(0)))
+    if det is None:
+        det = k11 * k22 - k12 * k12
+    a, c, s = _whiten(k11, k12, det, mpmath.sqrt, lambda v: max(v, mpmath.mpf(0)))
     scale = mpmath.mpf(1) + abs(k11) + abs(k22)
     from .precision import GUARD_DIGITS
 

@@ -1,0 +1,87 @@
+"""Speed of the infinite-width kernels (issue 2).
+
+Prints seconds for NNGP + NTK of a depth-5 ReLU MLP on 2000 inputs of
+dimension 32 (one symmetric 2000 x 2000 kernel) for ``ntk_equiv`` and for a
+deliberately plain per-layer numpy implementation kept here as the baseline
+(full matrices, ``arccos`` of the correlation: how a straightforward
+implementation is written). Target: ours <= 0.5 x baseline. Also prints the
+dps=50 time for 64 inputs, depth 3 (target < 3 s), and the largest
+difference between ours and the baseline (relative to the diagonal scale) so
+the two are known to compute the same thing.
+
+Run: ``python benchmarks/bench_kernels.py [--repeat R]``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import numpy as np
+
+import ntk_equiv as ne
+
+
+def baseline_relu_mlp(x: np.ndarray, depth: int, sigma_w: float, sigma_b: float):
+    """NNGP and NTK of a ReLU MLP, the plain way: full n x n matrices,
+    ``arccos`` of the correlation (THEORY.md C1 with the arc-cosine kernel)."""
+    sw2, sb2 = sigma_w**2, sigma_b**2
+    k = sw2 * (x @ x.T) / x.shape[1] + sb2
+    theta = k.copy()
+    for _ in range(depth):
+        diag = np.sqrt(np.diag(k))
+        norms = np.outer(diag, diag)
+        corr = np.clip(k / norms, -1.0, 1.0)
+        angle = np.arccos(corr)
+        v = norms * (np.sin(angle) + (np.pi - angle) * np.cos(angle)) / (2 * np.pi)
+        vdot = (np.pi - angle) / (2 * np.pi)
+        k = sw2 * v + sb2
+        theta = k + sw2 * vdot * theta
+    return k, theta
+
+
+def best_of(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def blas_info() -> str:
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "threadpoolctl not installed"
+    return "; ".join(f"{i.get('internal_api')} {i.get('num_threads')} threads" for i in threadpool_info())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    print(f"python {platform.python_version()}, numpy {np.__version__}, cpus {os.cpu_count()}, "
+          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')}, BLAS: {blas_info()}")
+
+    rng = np.random.default_rng(0)
+    n, d, depth, sw, sb = 2000, 32, 5, 1.5, 0.1
+    x = rng.standard_normal((n, d))
+    arch = ne.mlp(depth, "relu", sigma_w=sw, sigma_b=sb)
+    ours = best_of(lambda: arch.kernel(x), args.repeat)
+    base = best_of(lambda: baseline_relu_mlp(x, depth, sw, sb), args.repeat)
+    k, (kb, tb) = arch.kernel(x), baseline_relu_mlp(x, depth, sw, sb)
+    scale = np.sqrt(np.outer(np.diag(k.ntk), np.diag(k.ntk)))
+    diff = max(np.max(np.abs(k.nngp - kb) / scale), np.max(np.abs(k.ntk - tb) / scale))
+    print(f"float64 NNGP+NTK, depth {depth} ReLU, {n} x {d}: ours {ours:.3f} s, baseline {base:.3f} s, "
+          f"ratio {ours / base:.2f} (target <= 0.5); max |ours - baseline| / scale = {diff:.1e}")
+
+    x64 = rng.standard_normal((64, d))
+    arch3 = ne.mlp(3, "relu", sigma_w=sw, sigma_b=sb)
+    hp = best_of(lambda: arch3.kernel(x64, dps=50), 1)
+    print(f"dps=50 NNGP+NTK, depth 3 ReLU, 64 x {d}: {hp:.3f} s (target < 3 s)")
+
+
+if __name__ == "__main__":
+    main()
