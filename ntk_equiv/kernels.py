@@ -413,3 +413,36 @@ def evaluate(layers_fn, x1, x2=None, dps: int | None = None, dim: int | None = N
 def _round(a: np.ndarray) -> np.ndarray:
     # drop the guard digits: +x rounds to the current (requested) precision
     return np.vectorize(lambda v: +v, otypes=[object])(a)
+
+
+def scaled_error(k: Any, ref: Any, diag1: Any = None, diag2: Any = None):
+    """``max_ij |k_ij - ref_ij| / sqrt(d1_i d2_j)``: the error of a kernel
+    relative to the scale of each entry.
+
+    By Cauchy-Schwarz ``|K(x, x')| <= sqrt(K(x, x) K(x', x'))``, so that is
+    the natural magnitude of entry ``(x, x')``; an entry much smaller than it
+    is the result of a cancellation (e.g. ``sigma_b^2 + sigma_w^2 V`` with
+    ``V < 0``), which amplifies rounding by ``scale / |entry|`` in *any*
+    algorithm, so plain relative error is the wrong yardstick there. On the
+    diagonal this *is* the plain relative error. ``d1``/``d2`` default to the
+    diagonal of ``ref`` (square ``ref``). Accepts float arrays and mpmath
+    matrices; the result is an mpf when either is high precision.
+    """
+    def arr(m):
+        return np.array(m.tolist(), dtype=object) if isinstance(m, mpmath.matrix) else np.asarray(m)
+
+    k, ref = arr(k), arr(ref)
+    d1 = np.diagonal(ref) if diag1 is None else arr(diag1).ravel()
+    d2 = d1 if diag2 is None else arr(diag2).ravel()
+    if k.dtype == object or ref.dtype == object or d1.dtype == object:
+        k, ref, d1, d2 = (np.array([[mpmath.mpf(v) for v in np.atleast_1d(row)] for row in np.atleast_2d(m)],
+                                   dtype=object) for m in (k, ref, d1, d2))
+        d1, d2 = d1.ravel(), d2.ravel()
+        scale = np.array([[mpmath.sqrt(abs(p * q)) for q in d2] for p in d1], dtype=object)
+        err = [abs(x - y) / s if s != 0 else abs(x - y) for x, y, s in zip(k.ravel(), ref.ravel(), scale.ravel())]
+        return max(err)
+    scale = np.sqrt(np.abs(np.outer(d1, d2)))
+    diff = np.abs(k - ref)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        err = np.where(scale > 0, diff / np.where(scale > 0, scale, 1.0), diff)
+    return float(np.max(err))
