@@ -61,7 +61,7 @@ claim("C7c", "Bayesian RND at finite width (linearised)",
       "For the linearised predictor with u = g_0 - J_0 xi, the law of r_inf given theta_0 is exactly the "
       "Bayesian linear-regression posterior with features J_0 and prior N(0, I), at any width.",
       r"r_\infty\mid\theta_0\sim\mathcal{GP}\big(0,\ \hat\Theta-\hat\Theta_{xX}\hat\Theta_{XX}^{-1}\hat\Theta_{Xx'}\big)",
-      depends_on=("C3", "C7"))
+      depends_on=("C3", "C7"), property_tests="tests/test_rnd.py")
 claim("C8", "Exact posterior sampling (finding 3)",
       "Training head m on u_m(x_i) + y_i (+ e_im) makes s_m = g_m - u_m i.i.d. samples of "
       "GP(Theta_xX (Theta_XX + lambda I)^{-1} Y, C7a's covariance).",
