@@ -56,7 +56,7 @@ assert var_train < 1e-44 and mean_err < 1e-44
 xt = np.linspace(-3, 3, 61)[:, None]
 members = 30 if FAST else 200
 width = 256 if FAST else 1024
-lr, k = 0.04, 150
+lr, k = 0.03, 200
 law = ne.ensemble(arch, X, Y, xt, lr=lr, steps=k)
 outs = np.array([arch.init(width, seed=s).linearize().train(X, Y, lr=lr, steps=k).apply(xt)[:, 0]
                  for s in range(members)])
