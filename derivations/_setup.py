@@ -2,6 +2,7 @@
 
 * puts the repository on ``sys.path`` (so ``python derivations/0X_name.py`` works from anywhere),
 * ``FAST``: ``NTK_EQUIV_FAST=1`` (set by ``tests/test_derivations.py``) shrinks widths and sample sizes,
+* ``mpmath.mp.dps = 60`` for the notebooks' own arithmetic on 50-digit results,
 * ``OUT``: ``derivations/out/``, where every figure is written (matplotlib, Agg backend),
 * ``show(proof)``: prints a proof record and fails loudly if it is not proven.
 """
@@ -22,6 +23,9 @@ import numpy as np  # noqa: E402,F401
 import ntk_equiv as ne  # noqa: E402,F401
 
 FAST = os.environ.get("NTK_EQUIV_FAST", "") == "1"
+# differences of 50-digit results taken in the notebooks (outside the library's
+# own precision contexts) must not be rounded to mpmath's default 15 digits
+mpmath.mp.dps = 60
 OUT = HERE / "out"
 OUT.mkdir(exist_ok=True)
 

@@ -1,0 +1,72 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+# ---
+
+# %% [markdown]
+# # 04 RND = deep ensemble (THEORY.md C6, finding 1)
+#
+# **Statement.** RND trains a predictor $g$ (NTK $\Theta_g$) on a fixed random
+# target $u$; with $g_0\sim\mathcal{GP}(0,K_g)$ and $u\sim\mathcal{GP}(0,K_u)$
+# independent, the residual $r_t = g_t - u \sim \mathcal{GP}(0, P_t(K_g+K_u)P_t^*)$.
+# Same architecture for predictor, target and ensemble (C6a): $\mathrm{Cov}(r_t) = 2\Sigma_t$,
+# so $\mathbb E\,\epsilon^2(x) = 2\Sigma_t(x,x)$. A centred predictor (C6b): $\Sigma_t$ with $K = K_u$.
+#
+# **Derivation.** $r_t(x) = g_0(x) - u(x) - \Theta_{xX}A_t(g_0(X) - u(X)) = (P_t h)(x)$
+# with $h = g_0 - u$, whose covariance is $K_g + K_u$ by independence. The
+# proofs compute $\mathrm{Cov}(r_t)$ from the library's `linearised_mean` with
+# generic Gaussian $g_0, u$ and compare with `projected_cov`, for general $N$.
+
+# %%
+from _setup import *  # noqa: F401,F403
+from ntk_equiv.symbolic import General, prove_c6, prove_c6a, prove_c6b
+
+for prove in (prove_c6, prove_c6a, prove_c6b):
+    show(prove(General()))
+
+# %% [markdown]
+# ## 50 digits: `rnd_covariance` against twice the ensemble covariance
+
+# %%
+rng = np.random.default_rng(4)
+X = rng.standard_normal((5, 1))
+xs = np.array([[-2.0], [0.3], [1.7]])
+arch = ne.mlp(2, "erf", sigma_w=1.5, sigma_b=0.2)
+for t in (1.0, None):
+    rnd = ne.rnd_covariance(arch, X, xs, t=t, dps=50)
+    ens = ne.ensemble(arch, X, np.zeros((5, 1)), xs, t=t, dps=50).cov
+    cen = ne.rnd_covariance(arch, X, xs, t=t, centred=True, dps=50)
+    gap, gap_c = max_abs(rnd - 2 * ens), max_abs(cen - ens)
+    print(f"t = {t}: max |Cov r - 2 Sigma| = {gap:.1e}, centred: max |Cov r - Sigma| = {gap_c:.1e}")
+    assert gap < 1e-45 and gap_c < 1e-45
+
+# %% [markdown]
+# ## Finite width: one RND model with $M$ heads
+# $\epsilon^2(x) = \frac1M\sum_m r_m(x)^2$ of a trained (linearised) RND model
+# against $2\Sigma_t(x,x)$. For i.i.d. Gaussian heads $M\epsilon^2/(2\Sigma_t)\sim\chi^2_M$ (C6c),
+# so the standard error of $\epsilon^2$ is $2\Sigma_t\sqrt{2/M}$; the tolerance is
+# 5.3 standard errors (false alarm $10^{-7}$ per point, normal approximation)
+# plus $3/\sqrt n$ of the prior scale $2K(x,x)$ for the finite width.
+
+# %%
+xt = np.linspace(-3, 3, 41)[:, None]
+heads = 64 if FAST else 256
+width = 256 if FAST else 1024
+lr, k = 0.02, 200
+model = ne.RND(arch, width=width, heads=heads, seed=1, linearized=True).fit(X, lr=lr, steps=k)
+eps2 = model.error(xt)
+two_sigma = np.diag(ne.rnd_covariance(arch, X, xt, lr=lr, steps=k))
+tol = 5.3 * two_sigma * np.sqrt(2 / heads) + 3 * 2 * np.diag(arch.kernel(xt).nngp) / np.sqrt(width)
+print(f"max |eps^2 - 2 Sigma_t| / tolerance = {np.max(np.abs(eps2 - two_sigma) / tol):.2f}")
+assert np.all(np.abs(eps2 - two_sigma) <= tol)
+
+fig, ax = plt.subplots(figsize=(5, 3.3))
+ax.plot(xt[:, 0], two_sigma, "C0", label=r"$2\Sigma_t(x,x)$ (deep ensemble $\times 2$)")
+ax.plot(xt[:, 0], eps2, "C1.", label=rf"RND $\epsilon^2(x)$, {heads} heads, width {width}")
+ax.plot(X[:, 0], 0 * X[:, 0], "k|", ms=12, label="training inputs")
+ax.set_xlabel("x")
+ax.legend(fontsize=7)
+save(fig, "04_rnd_equals_ensemble.png")
