@@ -132,9 +132,10 @@ def gaps_from_values(state: PairState, bk) -> tuple:
     (erf, sin, cos, expressions), whose dual maps never take ``sqrt(det)``;
     a kinked activation right after one sees ``sqrt(eps)`` angle errors on
     nearly collinear pairs."""
-    r = state.roots(bk)
-    s = r[state.a] * r[state.b]
-    s = np.where(state.a == state.b, state.nngp, s)  # sqrt(v)^2 need not round back to v
+    v = state.diagonal()
+    # sqrt(v_a v_b), not sqrt(v_a) sqrt(v_b): sqrt(v^2) rounds back to v exactly, so a
+    # self pair and a pair of duplicate inputs get lo = 0 exactly
+    s = bk.sqrt(np.take(v, state.a) * np.take(v, state.b))
     return bk.maximum0(s - state.nngp), bk.maximum0(s + state.nngp)
 
 
