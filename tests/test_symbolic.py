@@ -31,7 +31,7 @@ def test_matrix_proof_explicit_n2(claim):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("claim", sorted(MATRIX_PROOFS))
+@pytest.mark.parametrize("claim", CHEAP)  # C7c at N=3 (a 4 x 4 weight posterior with 3 x 3 inverses) takes minutes
 def test_matrix_proof_explicit_n3(claim):
     assert MATRIX_PROOFS[claim](Explicit(N=3)).proven
 
