@@ -7,7 +7,16 @@ deliberately plain per-layer numpy implementation kept here as the baseline
 implementation is written). Target: ours <= 0.5 x baseline. Also prints the
 dps=50 time for 64 inputs, depth 3 (target < 3 s), and the largest
 difference between ours and the baseline (relative to the diagonal scale) so
-the two are known to compute the same thing.
+the two are known to compute the same thing (it is ~1e-8: the baseline's
+arccos error near correlation 1; ours agrees with dps=50 to ~1e-15, see
+tests/test_kernels.py).
+
+Where ours saves time: the upper triangle only (pair list), processed in
+cache-sized chunks with the per-layer variances replayed from a first pass
+over the diagonal (ntk_equiv.kernels.DiagonalTape), in-place updates, and
+boolean-mask gathers/scatters. It also carries two extra arrays per pair
+(the Cauchy-Schwarz gaps that make the angles accurate), which the baseline
+does not.
 
 Run: ``python benchmarks/bench_kernels.py [--repeat R]``.
 """
