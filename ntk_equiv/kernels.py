@@ -7,12 +7,13 @@ transform of C1 is elementwise given the two variances ``K(z_a, z_a)`` and
 ``K(z_b, z_b)``, so one elementwise code path serves the symmetric kernel
 (upper triangle only: half the work), the cross kernel and both precisions.
 
-The variances are read from the *same* array as the pairs (the self pairs
-``(z, z)`` are always in the list). On a self pair ``k12`` is then bitwise
-equal to ``k11 = k22``, and the angle of the arc-cosine kernels is exactly 0:
-the diagonal, which sets the predictive variances, keeps full precision.
-Rows shared by ``x1`` and ``x2`` are the same point, so the same holds off
-the joint diagonal.
+The variances are the values of the self pairs ``(z, z)``, computed by the
+same formulas (in float64 a first pass over the self pairs records them per
+layer, :class:`DiagonalTape`, and the pair list then runs in cache-sized
+chunks). On a self pair the gap below is exactly 0, so the angle of the
+arc-cosine kernels is exactly 0: the diagonal, which sets the predictive
+variances, keeps full precision. Rows shared by ``x1`` and ``x2`` are the
+same point, so the same holds off the joint diagonal.
 
 Each pair also carries its two *Cauchy-Schwarz gaps*
 
@@ -372,7 +373,7 @@ def check_variances(state: PairState, where: str) -> None:
 
 
 #: Pairs per chunk in float64: ~20 temporaries of this length stay in cache.
-CHUNK_PAIRS = 1 << 16
+CHUNK_PAIRS = 1 << 15
 
 
 def evaluate(layers_fn, x1, x2=None, dps: int | None = None, dim: int | None = None) -> Kernel:
