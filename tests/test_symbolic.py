@@ -88,6 +88,13 @@ def test_explicit_proof_fails_on_wrong_statement(claim):
     assert not MATRIX_PROOFS[claim](Explicit(N=2), strict=False, **WRONG[claim]).proven
 
 
+@pytest.mark.parametrize("alg", [General(), Explicit(N=2)], ids=["general", "explicit"])
+def test_c7_with_nngp_posterior_instead_of_ntk_fails(alg):
+    from ntk_equiv.symbolic import prove_c7
+
+    assert not prove_c7(alg, strict=False, prior="nngp").proven
+
+
 def test_c6a_and_c6b_conventions_are_parameters():
     assert prove_c6a(factor=2).proven and prove_c6b(factor=1).proven
     assert not prove_c6a(factor=sp.Rational(1, 2), strict=False).proven

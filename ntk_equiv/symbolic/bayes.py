@@ -36,14 +36,18 @@ def bayesian_residual(alg, K: dict, T: dict, ridge=0, noise_var=0, Y=None, head:
     return formulas.linearised_mean(g["x"], g["X"], T["xX"], A, target) + v["x"]
 
 
-def prove_c7(alg=None, strict: bool = True, posterior=formulas.posterior_cov) -> Proof:
-    """C7: ``r_inf = g_inf - u ~ GP(0, Theta - Theta_xX Theta_XX^{-1} Theta_Xx')``."""
+def prove_c7(alg=None, strict: bool = True, posterior=formulas.posterior_cov, prior: str = "ntk") -> Proof:
+    """C7: ``r_inf = g_inf - u ~ GP(0, Theta - Theta_xX Theta_XX^{-1} Theta_Xx')``.
+
+    ``prior`` names the kernel of the claimed posterior: ``"ntk"`` (the claim)
+    or ``"nngp"`` (a wrong statement for full training: that is C7b's law)."""
     alg = default(alg)
     K, T = kernel(alg, "K"), ntk(alg)
     r = bayesian_residual(alg, K, T)
+    C = T if prior == "ntk" else K
     steps = [step(alg, "E r_inf = 0", alg.mean(r), alg.zeros("n", "1")),
              step(alg, "Cov r_inf = Theta - Theta_xX Theta_XX^{-1} Theta_Xx'", alg.cov(r),
-                  posterior(T["xx"], T["xX"], T["XX"], SYMPY))]
+                  posterior(C["xx"], C["xX"], C["XX"], SYMPY))]
     return conclude("C7", "r_inf ~ GP(0, Theta - Theta_xX Theta_XX^{-1} Theta_Xx')", alg.method,
                     (_GP, "Theta_XX symmetric positive definite"), steps, strict)
 
