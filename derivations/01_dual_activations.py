@@ -23,7 +23,7 @@
 
 # %%
 from _setup import *  # noqa: F401,F403
-from ntk_equiv.symbolic import prove_erf_dual, prove_one_layer_ntk, prove_relu_dual
+from ntk_equiv.symbolic import prove_erf_dual, prove_named_duals, prove_one_layer_ntk, prove_relu_dual
 from ntk_equiv.symbolic.duals import THETA, polar_relu_duals
 from ntk_equiv.precision import backend
 
@@ -53,6 +53,14 @@ relu_proof = show(prove_relu_dual())
 
 # %%
 erf_proof = show(prove_erf_dual())
+
+# %% [markdown]
+# The other closed forms follow from these integrals: leaky ReLU
+# $= (1-\alpha)\,\mathrm{relu} + \alpha x$ (symbolic slope), sign $= 2\,\mathrm{step} - 1$,
+# the identity; sin and cos through $\mathbb E[\cos s] = e^{-\mathrm{Var}(s)/2}$.
+
+# %%
+show(prove_named_duals())
 
 # %% [markdown]
 # ## 3. One hidden layer: from the finite network to the recursion

@@ -11,7 +11,7 @@ from ntk_equiv import formulas
 from ntk_equiv.errors import ClaimFailure
 from ntk_equiv.symbolic import (
     MATRIX_PROOFS, Explicit, General, prove_c3, prove_c6a, prove_c6b, prove_c7a, prove_erf_dual,
-    prove_one_layer_ntk, prove_relu_dual,
+    prove_named_duals, prove_one_layer_ntk, prove_relu_dual,
 )
 from ntk_equiv.symbolic.duals import theory_recursion
 
@@ -145,6 +145,25 @@ def test_erf_dual_fails_with_dropped_factor_2():
     good = activation("erf").dual
     record = prove_erf_dual(strict=False, dual=lambda bk, *k: (good(bk, *k)[0], good(bk, *k)[1] / 2))
     assert not record.proven
+
+
+def test_named_duals_derived():
+    proof = prove_named_duals()
+    assert proof.proven and len(proof.steps) == 10
+
+
+def test_named_duals_fail_with_a_wrong_leaky_relu():
+    from ntk_equiv.activations import activation
+
+    good = activation("leaky_relu", alpha=0.1).dual
+
+    def wrong(bk, k11, k12, k22):  # alpha k12 term dropped
+        v, vd = good(bk, k11, k12, k22)
+        return v - bk.scalar(0.1) * k12, vd
+    record = prove_named_duals(strict=False, duals={"leaky_relu": wrong})
+    assert not record.proven
+    failing = [s.name for s in record.steps if not s.holds]
+    assert len(failing) == 1 and failing[0].startswith("leaky_relu: E[phi phi]")
 
 
 def test_one_layer_ntk_step():

@@ -31,7 +31,8 @@ for _id in S.MATRIX_PROOFS:
 
 @check("C1", "S")
 def _c1_symbolic(config: Config):
-    proofs = [S.prove_relu_dual(strict=False), S.prove_erf_dual(strict=False), S.prove_one_layer_ntk(strict=False)]
+    proofs = [S.prove_relu_dual(strict=False), S.prove_erf_dual(strict=False), S.prove_named_duals(strict=False),
+              S.prove_one_layer_ntk(strict=False)]
     return proven(S.combine("C1", "dual activations derived (ReLU/step polar, erf by Price) and the "
                             "one-hidden-layer NTK step", proofs))
 

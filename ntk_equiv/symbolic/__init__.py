@@ -11,7 +11,7 @@ deliberately wrong formula can be shown to fail.
 =====  ==========================================================
 claim  proofs
 =====  ==========================================================
-C1     :func:`prove_relu_dual`, :func:`prove_erf_dual`, :func:`prove_one_layer_ntk`
+C1     :func:`prove_relu_dual`, :func:`prove_erf_dual`, :func:`prove_named_duals`, :func:`prove_one_layer_ntk`
 C2     :func:`prove_one_layer_ntk` (output covariance = K at every width)
 C3     :func:`prove_c3`
 C5     :func:`prove_c5`
@@ -23,7 +23,7 @@ C9     :func:`prove_c9`
 """
 from .algebra import Explicit, General, algebras
 from .bayes import prove_c7, prove_c7a, prove_c7b, prove_c7c, prove_c8
-from .duals import prove_erf_dual, prove_one_layer_ntk, prove_relu_dual
+from .duals import prove_erf_dual, prove_named_duals, prove_one_layer_ntk, prove_relu_dual
 from .dynamics import prove_c3
 from .laws import prove_c5, prove_c6, prove_c6a, prove_c6b, prove_c9
 from .record import Proof, Step, combine, conclude
@@ -33,4 +33,4 @@ MATRIX_PROOFS = {"C5": prove_c5, "C6": prove_c6, "C6a": prove_c6a, "C6b": prove_
 
 __all__ = ["Explicit", "General", "MATRIX_PROOFS", "Proof", "Step", "algebras", "combine", "conclude",
            "prove_c3", "prove_c5", "prove_c6", "prove_c6a", "prove_c6b", "prove_c7", "prove_c7a", "prove_c7b",
-           "prove_c7c", "prove_c8", "prove_c9", "prove_erf_dual", "prove_one_layer_ntk", "prove_relu_dual"]
+           "prove_c7c", "prove_c8", "prove_c9", "prove_erf_dual", "prove_named_duals", "prove_one_layer_ntk", "prove_relu_dual"]

@@ -7,12 +7,14 @@ from __future__ import annotations
 import sys
 import time
 
-from . import MATRIX_PROOFS, algebras, prove_c3, prove_erf_dual, prove_one_layer_ntk, prove_relu_dual
+from . import (MATRIX_PROOFS, algebras, prove_c3, prove_erf_dual, prove_named_duals, prove_one_layer_ntk,
+                prove_relu_dual)
 
 
 def main(argv: list[str]) -> int:
     full = "--full" in argv
-    jobs = [("C1 relu", prove_relu_dual), ("C1 erf", prove_erf_dual), ("C1/C2 one layer", prove_one_layer_ntk),
+    jobs = [("C1 relu", prove_relu_dual), ("C1 erf", prove_erf_dual), ("C1 leaky/sign/identity/sin/cos", prove_named_duals),
+            ("C1/C2 one layer", prove_one_layer_ntk),
             ("C3", prove_c3)]
     for claim, fn in MATRIX_PROOFS.items():
         algs = algebras(full=full)

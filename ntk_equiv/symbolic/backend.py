@@ -75,7 +75,7 @@ class SympyElementwise:
         self.sin = _elementwise(sp.sin)
         self.cos = _elementwise(sp.cos)
         self.log = _elementwise(sp.log)
-        self.abs = _elementwise(_Magnitude)
+        self.abs = _elementwise(lambda v: sp.Abs(sp.factor(v)))
         self.maximum0 = _elementwise(lambda v: v)
 
     def context(self):
@@ -105,6 +105,7 @@ class EigenSympy(SympyElementwise):
 
     def __init__(self, symbols=None):
         super().__init__(symbols)
+        self.abs = _elementwise(_Magnitude)  # only compared (float accuracy branches of the GD gain)
         self._known: list = []
 
     def register(self, Q: sp.Matrix, w) -> sp.Matrix:

@@ -37,6 +37,19 @@ def _zero(name, lhs, rhs) -> Step:
     return Step(name, lhs, rhs, d, d == 0)
 
 
+def _zero_in_t(name, lhs, rhs) -> Step:
+    """``lhs == rhs`` as functions of ``t > 0``: the difference cancels to 0, or
+    (two arctangent forms of one angle) its ``t``-derivative cancels to 0 and it
+    vanishes at ``t = 1``, which proves it on the connected domain ``t > 0``."""
+    st = _zero(name, lhs, rhs)
+    if st.holds:
+        return st
+    d = lhs - rhs
+    slope = sp.cancel(sp.together(sp.expand(sp.diff(d, t))))
+    at1 = sp.simplify(d.subs(t, 1))
+    return Step(name + " (d/dt = 0 and equal at t = 1)", lhs, rhs, (slope, at1), slope == 0 and at1 == 0)
+
+
 def polar_relu_duals():
     """``E[relu(u) relu(v)]`` and ``E[step(u) step(v)]`` by integrating in polar
     coordinates: ``u = a r cos(alpha)``, ``v = b r cos(alpha - theta)`` with
@@ -213,3 +226,75 @@ def _moment(monomial) -> int:
     if sum(monomial) == 2 and max(monomial) == 2:
         return 1
     return 0
+
+
+def _polar_expectation(f_uv, lo, hi):
+    """``E[f(u, v)]`` over the angular range ``(lo, hi)`` in the polar
+    coordinates of :func:`polar_relu_duals` (``f_uv`` a function of ``(u, v)``)."""
+    r, al = sp.symbols("r alpha", real=True)
+    dens = r * sp.exp(-r**2 / 2) / (2 * sp.pi)
+    u, v = a * r * sp.cos(al), b * r * sp.cos(al - THETA)
+    return sp.simplify(sp.integrate(sp.integrate(f_uv(u, v) * dens, (al, lo, hi)), (r, 0, sp.oo)))
+
+
+def gaussian_cos_mean():
+    """``E[cos(s)]`` for ``s ~ N(0, sigma^2)``, integrated by sympy: ``exp(-sigma^2/2)``."""
+    s, sig = sp.Symbol("s", real=True), sp.Symbol("sigma", positive=True)
+    val = sp.integrate(sp.cos(s) * sp.exp(-s**2 / (2 * sig**2)) / (sp.sqrt(2 * sp.pi) * sig), (s, -sp.oo, sp.oo))
+    return sig, sp.simplify(val)
+
+
+def prove_named_duals(strict: bool = True, duals=None) -> Proof:
+    """C1 for the other named closed forms, each derived and compared with the
+    library's ``activation(name).dual``:
+
+    * leaky ReLU (symbolic slope ``alpha``): ``phi = (1 - alpha) relu + alpha x``,
+      with ``E[relu(u) v] = k12 / 2`` and ``E[step(u)] = 1/2`` integrated in polar coordinates;
+    * sign ``= 2 step - 1``: ``E[sign sign] = 4 E[step step] - 1``, ``sign' = 0`` a.e.
+      (abs is not covered: its library closed form also maps the kernel state's
+      gaps with ``np.minimum``, which cannot run on symbols);
+    * identity: ``E[uv] = k12`` over the full circle;
+    * sin, cos: ``sin u sin v = (cos(u - v) - cos(u + v)) / 2`` etc. with
+      ``E[cos s] = exp(-Var(s)/2)`` (sympy integrates) and ``Var(u -+ v) = k11 + k22 -+ 2 k12``,
+      against ``exp(-(k11 + k22)/2) sinh(k12)``, ``... cosh(k12)`` (the textbook form: the
+      library evaluates it through the kernel state's gaps with ``np.minimum``, which
+      cannot run on symbols).
+
+    ``duals`` may override ``{name: dual_fn}`` (to show a wrong closed form fails)."""
+    from ..activations import activation as act
+
+    alpha = sp.Symbol("alpha", positive=True)
+    bk = SympyElementwise({0.1: alpha})
+    lib = {name: act(name, **({"alpha": 0.1} if name == "leaky_relu" else {})).dual
+           for name in ("leaky_relu", "sign", "identity")}
+    # sin/cos: the library's form works on the kernel state's gaps with np.minimum,
+    # which cannot run on symbols; compare with the textbook closed form instead
+    damp = sp.exp(-(K11 + K22) / 2)
+    lib["sin"] = lambda bk_, k11, k12, k22: (damp * sp.sinh(k12), damp * sp.cosh(k12))
+    lib["cos"] = lambda bk_, k11, k12, k22: (damp * sp.cosh(k12), damp * sp.sinh(k12))
+    lib.update(duals or {})
+    EV, EVd, (lo, hi) = polar_relu_duals()
+    half = (-sp.pi / 2, sp.pi / 2)
+    E_relu_lin = _polar_expectation(lambda u, v: u * v, *half)  # E[relu(u) v]
+    E_step = _polar_expectation(lambda u, v: 1, *half)  # E[step(u)]
+    E_uv = _polar_expectation(lambda u, v: u * v, 0, 2 * sp.pi)
+    derived = {
+        "leaky_relu": ((1 - alpha)**2 * EV + 2 * alpha * (1 - alpha) * E_relu_lin + alpha**2 * E_uv,
+                       (1 - alpha)**2 * EVd + 2 * alpha * (1 - alpha) * E_step + alpha**2),
+        "sign": (4 * EVd - 4 * E_step + 1, sp.Integer(0)),
+        "identity": (E_uv, sp.Integer(1)),
+    }
+    sig, Ecos = gaussian_cos_mean()
+    Em, Ep = Ecos.subs(sig, sp.sqrt(K11 + K22 - 2 * K12)), Ecos.subs(sig, sp.sqrt(K11 + K22 + 2 * K12))
+    derived["sin"] = ((Em - Ep) / 2, (Em + Ep) / 2)  # sin' = cos
+    derived["cos"] = ((Em + Ep) / 2, (Em - Ep) / 2)  # cos' = -sin: (-sin u)(-sin v)
+    steps = []
+    for name, (V, Vd) in derived.items():
+        LV, LVd = lib[name](bk, K11, K12, K22)
+        for which, d, L in (("E[phi phi]", V, LV), ("E[phi' phi']", Vd, LVd)):
+            d, L = _in_t(d), sp.sympify(L)
+            steps.append(_zero_in_t(f"{name}: {which} derived = library", sp.expand(d.rewrite(sp.exp)),
+                                    sp.expand(L.rewrite(sp.exp))))
+    return conclude("C1", "closed-form dual maps of leaky_relu, sign, identity, sin, cos",
+                    "polar integration and the Gaussian characteristic function", _ASSUME + ("leaky slope alpha > 0",),
+                    steps, strict)
