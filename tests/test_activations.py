@@ -84,11 +84,19 @@ def test_closed_form_matches_quadrature_at_50_digits(name, k11, k12, k22):
     assert _mp_case(name, k11, k12, k22) <= mpmath.mpf(10) ** -45
 
 
+SMOOTH = ("erf", "sin", "cos")
+
+
 def _mp_grid():
+    # smooth activations: interior correlations only (their 50-digit polar rule
+    # costs ~5-10 s per entry there and minutes at the endpoints, where the
+    # trapezoidal rule does not settle and the piecewise radial fallback runs;
+    # erf takes minutes even inside: left to C1-H with --full, see the report)
     k11, k12, k22 = correlation_cases(seed=2, n_random=2)
     return [(name, repr(float(a)), repr(float(c)), repr(float(b)))
-            for name in NAMED for a, c, b in zip(k11, k12, k22)
-            if (name, repr(float(a)), repr(float(c)), repr(float(b))) not in DEFAULT_MP]
+            for name in NAMED if name != "erf" for i, (a, c, b) in enumerate(zip(k11, k12, k22))
+            if (name not in SMOOTH or i == 6)
+            and (name, repr(float(a)), repr(float(c)), repr(float(b))) not in DEFAULT_MP]
 
 
 @pytest.mark.slow

@@ -2,8 +2,9 @@
 H and E levels. The S level (dual maps derived by integration) lives with the
 symbolic checks; the P level is ``tests/test_kernels_properties.py``.
 
-* H: every closed-form dual map against an independent 2-D Gaussian
-  quadrature at ``config.dps`` digits, on correlation matrices that include
+* H: every closed-form dual map against an independent reference (2-D
+  Gaussian quadrature in polar form for the piecewise-linear activations,
+  textbook identities for erf, sin, cos) at ``config.dps`` digits, on correlation matrices that include
   the endpoints (correlation exactly +1 and -1, a zero-norm input with a
   bias, correlation ``-1 + 2^-20``).
 * E: the float64 kernels of random architectures against the ``dps`` path,
@@ -63,13 +64,35 @@ def _homogeneous_reference(f, g, degree: int, k11, k12, k22):
     return moment * angular / (2 * pi)
 
 
-def _reference(act: Activation, k11, k12, k22) -> tuple:
+def _smooth_identity_reference(name: str, k11, k12, k22) -> tuple:
+    """Textbook identities, computed independently of the closed forms' code:
+
+    * sin/cos from the characteristic function ``E[e^{i(u -+ v)}] = e^{-(k11 + k22 -+ 2 k12)/2}``:
+      ``E[cos u cos v] = (e^{-D/2} + e^{-S/2}) / 2``, ``E[sin u sin v] = (e^{-D/2} - e^{-S/2}) / 2``
+      with ``D = k11 + k22 - 2 k12``, ``S = k11 + k22 + 2 k12``;
+    * erf: ``E[erf' u erf' v] = (4/pi) E[e^{-u^2 - v^2}] = (4/pi) det(I + 2 Sigma)^{-1/2}`` (a
+      Gaussian integral) and, by Price's theorem ``dE[erf u erf v]/dk12 = E[erf' u erf' v]`` with
+      value 0 at ``k12 = 0``, ``E[erf u erf v] = int_0^{k12} (4/pi) ((1+2k11)(1+2k22) - 4t^2)^{-1/2} dt``
+      (a 1-D tanh-sinh quadrature)."""
+    if name in ("sin", "cos"):
+        d, s = mpmath.exp(-(k11 + k22 - 2 * k12) / 2), mpmath.exp(-(k11 + k22 + 2 * k12) / 2)
+        sin_sin, cos_cos = (d - s) / 2, (d + s) / 2
+        return (sin_sin, cos_cos) if name == "sin" else (cos_cos, sin_sin)
+    p = (1 + 2 * k11) * (1 + 2 * k22)
+    c = 4 / mpmath.pi
+    v = mpmath.quad(lambda t: c / mpmath.sqrt(p - 4 * t * t), [0, k12])
+    return v, c / mpmath.sqrt(p - 4 * k12 * k12)
+
+
+def _reference(act: Activation, k11, k12, k22, quadrature: bool = False) -> tuple:
     f, df = act._mp
     if act.name in HOMOGENEOUS:
         p, dp = HOMOGENEOUS[act.name]
         return (_homogeneous_reference(f, f, 2 * p, k11, k12, k22),
                 _homogeneous_reference(df, df, 2 * dp, k11, k12, k22))
-    # smooth activations: the library's polar quadrature (trapezoidal in angle, Gauss in radius)
+    if not quadrature:
+        return _smooth_identity_reference(act.name, k11, k12, k22)
+    # the library's polar quadrature (trapezoidal in angle, Gauss in radius): ~5-10 s per entry
     return tuple(gaussian_expectation_polar_mp(h, h, k11, k12, k22, smooth=True) for h in (f, df))
 
 
@@ -83,27 +106,31 @@ def _closed(act: Activation, bk, k11, k12, k22) -> tuple:
 def _c1_closed_forms_vs_quadrature(config: Config):
     bk = backend(config.dps)
     rng = np.random.default_rng(config.seed)
-    names = list(HOMOGENEOUS) + (list(SMOOTH) if config.full else [])
+    names = list(HOMOGENEOUS) + list(SMOOTH)
     worst, where = mpmath.mpf(0), ""
     with bk.context():
         cases = [tuple(mpmath.mpf(v) for v in case) for case in _correlation_cases(rng, config.full)]
-        for name in names:
+        runs = [(name, case, False) for name in names for case in cases]
+        if config.full:  # sin/cos also against the library's own 2-D quadrature, one interior case
+            runs += [(name, cases[3], True) for name in ("sin", "cos")]
+        for name, (k11, k12, k22), quad in runs:
             act = activation(name, alpha=0.2) if name == "leaky_relu" else activation(name)
-            # the smooth activations' reference costs ~5-10 s per entry at 50 digits: three cases
-            for k11, k12, k22 in (cases if name in HOMOGENEOUS else cases[1:3] + cases[-1:]):
-                closed, ref = _closed(act, bk, k11, k12, k22), _reference(act, k11, k12, k22)
-                # scale: sqrt(V(k11) V(k22)) (Cauchy-Schwarz bound of the entry), 1 if that is 0
-                diag = [_closed(act, bk, k, k, k) for k in (k11, k22)]
-                for i, label in enumerate(("V", "Vdot")):
-                    scale = mpmath.sqrt(abs(diag[0][i] * diag[1][i])) or mpmath.mpf(1)
-                    err = abs(closed[i] - ref[i]) / scale
-                    if err > worst or not where:
-                        worst, where = err, f"{name} {label} at (k11, k12, k22) = {tuple(mpmath.nstr(k, 8) for k in (k11, k12, k22))}"
+            closed, ref = _closed(act, bk, k11, k12, k22), _reference(act, k11, k12, k22, quad)
+            # scale: sqrt(V(k11) V(k22)) (Cauchy-Schwarz bound of the entry), 1 if that is 0
+            diag = [_closed(act, bk, k, k, k) for k in (k11, k22)]
+            for i, label in enumerate(("V", "Vdot")):
+                scale = mpmath.sqrt(abs(diag[0][i] * diag[1][i])) or mpmath.mpf(1)
+                err = abs(closed[i] - ref[i]) / scale
+                if err > worst or not where:
+                    worst, where = err, (f"{name} {label} at (k11, k12, k22) = "
+                                         f"{tuple(mpmath.nstr(k, 8) for k in (k11, k12, k22))}")
     tol = 10.0 ** -(config.dps - 5)
     return measured(float(worst), tol,
-                    f"closed-form dual maps vs 2-D Gaussian quadrature at {config.dps} digits (+15 guard): "
-                    f"agreement to 10^-(dps-5) relative to sqrt(V(k11) V(k22)); homogeneous activations "
-                    f"against an independent polar reference" + ("; erf/sin/cos against the library's polar rule" if config.full else ""),
+                    f"closed-form dual maps vs independent references at {config.dps} digits (+15 guard), "
+                    f"agreement to 10^-(dps-5) relative to sqrt(V(k11) V(k22)): relu/leaky_relu/abs/sign/identity "
+                    f"against a polar 2-D Gaussian quadrature (exact radial moment, tanh-sinh in angle between "
+                    f"kink rays); erf by Price's theorem + a Gaussian determinant; sin/cos by the characteristic "
+                    f"function" + ("; sin/cos also against the library's 2-D quadrature" if config.full else ""),
                     worst_case=where, activations=names)
 
 
