@@ -264,6 +264,19 @@ def _mp(a) -> mpmath.matrix:
     return a if isinstance(a, mpmath.matrix) else mpmath.matrix(np.asarray(a).tolist())
 
 
+def explicit_projector(G: mpmath.matrix) -> mpmath.matrix:
+    """The training projector as a matrix ``[I_n, -G]`` acting on ``[h(x); h(X)]``,
+    ``G = Theta_xX A`` (``P h = h(x) - G h(X)``): assembled entry by entry, without
+    :mod:`ntk_equiv.formulas`, so ``P C P^T`` is an independent side of a check."""
+    n, N = G.rows, G.cols
+    P = mpmath.zeros(n, n + N)
+    for i in range(n):
+        P[i, i] = 1
+        for j in range(N):
+            P[i, n + j] = -G[i, j]
+    return P
+
+
 def independent_train_operator(theta_XX, t=None, lr=1, ridge=0, steps=None) -> mpmath.matrix:
     """``A`` by a different route from :mod:`ntk_equiv.formulas` (no eigendecomposition):
     ``T^{-1} (I - expm(-eta t T))`` with mpmath's Pade/Taylor ``expm``, or
@@ -413,11 +426,7 @@ def _c5_high_precision(config: Config):
         K, T = _mp(k.nngp), _mp(k.ntk)
         A = independent_train_operator(T[n:, n:], t=t, lr=lr)
         G = T[:n, n:] * A
-        P = mpmath.zeros(n, n + N)
-        for i in range(n):
-            P[i, i] = 1
-            for j in range(N):
-                P[i, n + j] = -G[i, j]
+        P = explicit_projector(G)
         sigma = P * K * P.T
         r_cov = mp_max_abs(_mp(g.cov) - sigma) / mp_max_abs(K)
         r_mean = mp_max_abs(_mp(g.mean) - G * _mp(y)) / mp_max_abs(_mp(y))

@@ -28,7 +28,7 @@ from ..layers import Dense, Erf, Relu, mlp, residual, serial
 from ..network import tree_leaves
 from ..precision import backend
 from . import statements  # noqa: F401 - the claim ids must exist before checks attach
-from .dynamics_checks import _mp, independent_train_operator, mp_max_abs, sphere_inputs
+from .dynamics_checks import _mp, explicit_projector, independent_train_operator, mp_max_abs, sphere_inputs
 from .registry import Config, check, measured
 
 FALSE_ALARM = 1e-6
@@ -72,12 +72,7 @@ def explicit_projector_cov(predictor, target, x_train, x_test, t, lr, ridge, dps
         C = _mp(kg.nngp) + _mp(ku.nngp)
         T = _mp(kg.ntk)
         A = independent_train_operator(T[n:, n:], t=t, lr=lr, ridge=ridge)
-        G = T[:n, n:] * A
-        P = mpmath.zeros(n, n + N)
-        for i in range(n):
-            P[i, i] = 1
-            for j in range(N):
-                P[i, n + j] = -G[i, j]
+        P = explicit_projector(T[:n, n:] * A)
         return P * C * P.T
 
 
