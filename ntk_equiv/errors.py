@@ -68,3 +68,8 @@ class QuadratureError(NtkEquivError, ArithmeticError):
 
 class ClaimFailure(NtkEquivError, AssertionError):
     """A proof or check whose identity does not hold."""
+
+
+class PrecisionWarning(UserWarning):
+    """A float64 result computed outside the range where its accuracy was
+    validated (the message says which); the ``dps=`` path is exact there."""

@@ -29,6 +29,8 @@ correlations are driven towards 1, the angle ``~ sqrt(det)`` would carry
 """
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,8 +72,11 @@ class DiagonalTape:
         self.cursor = 0
 
     def replay(self) -> "DiagonalTape":
-        self.recording, self.cursor = False, 0
-        return self
+        """A fresh reader of the recorded values (one per chunk, so chunks can
+        run in parallel threads)."""
+        reader = DiagonalTape()
+        reader.values, reader.recording = self.values, False
+        return reader
 
     def take(self, current):
         if self.recording:
@@ -374,6 +379,9 @@ def check_variances(state: PairState, where: str) -> None:
 
 #: Pairs per chunk in float64: ~20 temporaries of this length stay in cache.
 CHUNK_PAIRS = 1 << 15
+#: Threads for the float64 chunks (each chunk is independent; results do not
+#: depend on the number of threads).
+KERNEL_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
 def evaluate(layers_fn, x1, x2=None, dps: int | None = None, dim: int | None = None) -> Kernel:
@@ -401,10 +409,15 @@ def evaluate(layers_fn, x1, x2=None, dps: int | None = None, dim: int | None = N
             layers_fn(pairs.state(bk, pairs.self_pos, tape, self_pairs=True), bk)
             nngp = np.empty(size, dtype=pairs.dots.dtype)
             ntk = np.empty_like(nngp)
-            for start in range(0, size, CHUNK_PAIRS):
+
+            def run(start: int) -> None:
                 sl = slice(start, start + CHUNK_PAIRS)
                 out = layers_fn(pairs.state(bk, sl, tape.replay()), bk)
                 nngp[sl], ntk[sl] = out.nngp, out.ntk
+
+            # chunks are independent and numpy's ufuncs release the GIL: use the cores
+            with ThreadPoolExecutor(max_workers=KERNEL_THREADS) as pool:
+                list(pool.map(run, range(0, size, CHUNK_PAIRS)))
         nngp, ntk = to_matrix(nngp, layout), to_matrix(ntk, layout)
     if dps is None:
         return Kernel(nngp, ntk)

@@ -91,6 +91,8 @@ class Float64Backend(Backend):
     sinh = staticmethod(np.sinh)
     cosh = staticmethod(np.cosh)
     tanh = staticmethod(np.tanh)
+    minimum = staticmethod(np.minimum)
+    maximum = staticmethod(np.maximum)
     atan2 = staticmethod(np.arctan2)
     abs = staticmethod(np.abs)
 
@@ -171,6 +173,8 @@ class MpmathBackend(Backend):
         self.sinh = _ufunc(mpmath.sinh, 1)
         self.cosh = _ufunc(mpmath.cosh, 1)
         self.tanh = _ufunc(mpmath.tanh, 1)
+        self.minimum = _ufunc(min, 2)
+        self.maximum = _ufunc(max, 2)
         self.atan2 = _ufunc(mpmath.atan2, 2)
         self.abs = _ufunc(abs, 1)
         self.maximum0 = _ufunc(lambda v: v if v > 0 else mpmath.mpf(0), 1)

@@ -273,3 +273,18 @@ def test_diagonal_is_exactly_its_own_variance():
     k = arch.kernel(x)
     for i in range(5):
         assert arch.kernel(x[i:i + 1]).ntk[0, 0] == k.ntk[i, i]
+
+
+def test_threaded_chunks_are_bitwise_independent_of_thread_count(monkeypatch):
+    # 300 inputs -> 45150 pairs > CHUNK_PAIRS: the chunked path; each chunk is an
+    # independent elementwise computation, so threads must not change a single bit
+    import ntk_equiv.kernels as kern
+
+    x = np.random.default_rng(5).standard_normal((300, 4))
+    arch = ne.mlp(3, "relu", sigma_w=1.4, sigma_b=0.2)
+    assert 300 * 301 // 2 > kern.CHUNK_PAIRS
+    monkeypatch.setattr(kern, "KERNEL_THREADS", 2)
+    k2 = arch.kernel(x)
+    monkeypatch.setattr(kern, "KERNEL_THREADS", 1)
+    k1 = arch.kernel(x)
+    assert np.array_equal(k1.nngp, k2.nngp) and np.array_equal(k1.ntk, k2.ntk)

@@ -7,7 +7,10 @@ Properties: the kernels are finite, exactly symmetric, positive
 semi-definite, their cross blocks equal the joint kernel's blocks, and
 (few, small examples) float64 agrees with the 50-digit path to 13 digits.
 """
+import warnings
+
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -106,4 +109,24 @@ EXPRESSIONS = ["x*erf(x)", "tanh(x)", "Max(0, x)**2", "exp(-x**2)", "atan(x) + x
 @given(architectures(names=EXPRESSIONS, max_depth=3), input_sets(max_n=5, max_d=4))
 def test_expression_activations_symmetric_psd(arch_sb, x):
     arch, _ = arch_sb
-    check_structure(arch.kernel(x), len(x))
+    # the float64 quadrature's accuracy is validated up to a pre-activation std of
+    # F64_QUADRATURE_MAX_STD and it warns beyond (tested below); the round-off
+    # tolerances of check_structure hold inside that range only
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ne.PrecisionWarning)
+        try:
+            k = arch.kernel(x)
+        except ne.PrecisionWarning:
+            assume(False)
+    check_structure(k, len(x))
+
+
+def test_quadrature_warns_outside_its_validated_range():
+    x = np.array([[0.3], [-0.2], [1.4]])
+    inside = ne.serial(ne.Dense(1.0), ne.Act("x*erf(x)"), ne.Dense(1.0))
+    outside = ne.serial(ne.Dense(2.5), ne.Act("x*erf(x)"), ne.Dense(2.5), ne.Act("x*erf(x)"), ne.Dense(2.5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ne.PrecisionWarning)
+        inside.kernel(x)  # std <= 1.4: no warning
+    with pytest.warns(ne.PrecisionWarning, match="dps="):
+        outside.kernel(x * 3)

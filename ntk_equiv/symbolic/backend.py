@@ -77,6 +77,8 @@ class SympyElementwise:
         self.log = _elementwise(sp.log)
         self.abs = _elementwise(lambda v: sp.Abs(sp.factor(v)))
         self.maximum0 = _elementwise(lambda v: v)
+        self.minimum = _elementwise(sp.Min, 2)
+        self.maximum = _elementwise(sp.Max, 2)
 
     def context(self):
         return contextlib.nullcontext()
