@@ -60,7 +60,7 @@ def _rel(a, b) -> mpmath.mpf:
 # --------------------------------------------------------------------------- #
 # H level experiments (mpmath, dps digits)
 # --------------------------------------------------------------------------- #
-def explicit_projector_cov(predictor, target, x_train, x_test, t, lr, ridge, dps) -> mpmath.matrix:
+def explicit_projector_cov(predictor, target, x_train, x_test, t, lr, ridge, dps, steps=None) -> mpmath.matrix:
     """``P (K_g + K_u) P^T`` with the explicit matrix ``P = [I, -Theta_xX A]`` on
     ``[x; X]``, ``A`` by mpmath ``expm``/``inverse`` (no eigendecomposition, no
     :mod:`ntk_equiv.formulas`): the independent side of the C6 check."""
@@ -71,7 +71,7 @@ def explicit_projector_cov(predictor, target, x_train, x_test, t, lr, ridge, dps
     with mpmath.workdps(dps + 15):
         C = _mp(kg.nngp) + _mp(ku.nngp)
         T = _mp(kg.ntk)
-        A = independent_train_operator(T[n:, n:], t=t, lr=lr, ridge=ridge)
+        A = independent_train_operator(T[n:, n:], t=t, lr=lr, ridge=ridge, steps=steps)
         P = explicit_projector(T[:n, n:] * A)
         return P * C * P.T
 
@@ -100,7 +100,12 @@ def _h_data(seed: int, full: bool):
 
 
 def c6a_c6b(dps: int, seed: int, full: bool) -> dict:
-    """C6a ``rnd_covariance == 2 ensemble().cov`` and C6b centred ``== ensemble().cov``."""
+    """C6a ``rnd_covariance == 2 ensemble().cov`` and C6b centred ``== ensemble().cov``.
+
+    Both library functions go through ``formulas.projected_cov``, so each is also
+    compared with the ensemble covariance built the independent way
+    (:func:`explicit_projector_cov`: ``P K P^T`` with ``P = [I, -Theta_xX A]`` and
+    ``A`` from mpmath ``expm``/``inverse``/matrix powers)."""
     X, x, y = _h_data(seed, full)
     arch = mlp(2, "erf", 1.3, 0.3)
     out = {}
@@ -108,9 +113,13 @@ def c6a_c6b(dps: int, seed: int, full: bool) -> dict:
         ens = dynamics.ensemble(arch, X, y, x, dps=dps, **kw).cov
         plain = rnd.rnd_covariance(arch, X, x, dps=dps, **kw)
         centred = rnd.rnd_covariance(arch, X, x, centred=True, dps=dps, **kw)
+        twice = explicit_projector_cov(arch, arch, X, x, kw.get("t"), kw.get("lr", 1.0), 0.0, dps,
+                                       steps=kw.get("steps"))  # 2 P K P^T, independently
         with mpmath.workdps(dps + 15):
             out["C6a " + name] = float(_rel(plain, 2 * _mp(ens)))
+            out["C6a " + name + " vs explicit 2 P K P^T"] = float(_rel(plain, twice))
             out["C6b " + name] = float(_rel(centred, ens))
+            out["C6b " + name + " vs explicit P K P^T"] = float(_rel(centred, twice / 2))
     return out
 
 
