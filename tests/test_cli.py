@@ -130,8 +130,7 @@ def test_markdown_written(monkeypatch, tmp_path, capsys):
 def test_real_checks_small_selection_pass(capsys):
     """The registered checks of the fastest claim with an H check pass through the CLI."""
     have = [c for c, lv in all_checks(levels=["H"])]
-    if not have:
-        pytest.skip("no H check registered yet")
+    assert have, "no H check registered"
     cid = "C9" if "C9" in have else have[0]
     assert main(["verify", "--claims", cid, "--levels", "H", "-q"]) == 0, capsys.readouterr().out
 

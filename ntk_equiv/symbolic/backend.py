@@ -57,6 +57,21 @@ class _Magnitude:
     __lt__ = __le__ = __gt__ = __ge__ = _undecided
 
 
+def exact(v) -> sp.Expr:
+    """A number produced by the library as an exact sympy number: floats become
+    the rationals they are, integers stay integers, sympy objects pass through.
+    Never parses text (no ``sympify`` of strings)."""
+    if isinstance(v, sp.Basic):
+        return v
+    if isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"not a number: {v!r}")
+    if isinstance(v, (int, np.integer)):
+        return sp.Integer(int(v))
+    if isinstance(v, (float, np.floating)):
+        return sp.Rational(float(v))
+    raise TypeError(f"cannot make an exact sympy number of {type(v).__name__}")
+
+
 class SympyElementwise:
     """Elementwise sympy functions with the interface of the numeric backends."""
 
@@ -85,7 +100,7 @@ class SympyElementwise:
 
     def scalar(self, v):
         """A chosen parameter value -> its symbol; any other float -> the exact rational."""
-        return self.symbols.get(v, sp.Rational(v) if isinstance(v, float) else sp.sympify(v))
+        return self.symbols.get(v, exact(v))
 
     @staticmethod
     def where(c, a, b):

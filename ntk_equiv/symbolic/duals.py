@@ -15,7 +15,7 @@ import functools
 import sympy as sp
 
 from ..activations import activation
-from .backend import SympyElementwise
+from .backend import SympyElementwise, exact
 from .record import Proof, Step, conclude
 
 a, b, t = sp.symbols("a b t", positive=True)
@@ -292,7 +292,7 @@ def prove_named_duals(strict: bool = True, duals=None) -> Proof:
     for name, (V, Vd) in derived.items():
         LV, LVd = lib[name](bk, K11, K12, K22)
         for which, d, L in (("E[phi phi]", V, LV), ("E[phi' phi']", Vd, LVd)):
-            d, L = _in_t(d), sp.sympify(L)
+            d, L = _in_t(d), exact(L)
             steps.append(_zero_in_t(f"{name}: {which} derived = library", sp.expand(d.rewrite(sp.exp)),
                                     sp.expand(L.rewrite(sp.exp))))
     return conclude("C1", "closed-form dual maps of leaky_relu, sign, identity, sin, cos",
