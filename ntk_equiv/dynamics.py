@@ -4,13 +4,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import mpmath
 import numpy as np
 
 from . import formulas
 from .errors import DegenerateInputError, IllConditionedError, KernelError, ParameterError, ShapeError, StabilityError
 from .kernels import validate_inputs
-from .precision import backend, check_finite, to_mpmatrix
+from .precision import backend, check_finite, to_public
 
 
 @dataclass(frozen=True)
@@ -43,13 +42,6 @@ def _as(bk, a, name):
     arr = bk.asarray(a)
     check_finite(name, arr)
     return arr
-
-
-def _out(bk, a, dps):
-    if dps is None:
-        return np.asarray(a, float)
-    with mpmath.workdps(dps):
-        return to_mpmatrix(np.vectorize(lambda v: +v, otypes=[object])(a))
 
 
 def linearised_predict(ntk_test_train, ntk_train_train, f0_test, f0_train, y_train, t=None, lr=1.0,
@@ -99,7 +91,7 @@ def linearised_predict(ntk_test_train, ntk_train_train, f0_test, f0_train, y_tra
             out = out.reshape(n, M)
         else:
             out = formulas.linearised_mean(f0x, f0X, ktx, A, Y)
-    return _out(bk, out, dps)
+    return to_public(out, dps)
 
 
 def _num(bk, v):
@@ -193,4 +185,4 @@ def ensemble(arch, x_train, y_train, x_test, t=None, lr=1.0, ridge=0.0, dps=None
         A = _train_operator(TXX, bk, t, lr, ridge, steps)
         mean = TxX @ (A @ bk.asarray(Y))
         cov = formulas.projected_cov(Kxx, KxX, KXX, TxX, A)
-    return Gaussian(_out(bk, mean, dps), _out(bk, cov, dps))
+    return Gaussian(to_public(mean, dps), to_public(cov, dps))

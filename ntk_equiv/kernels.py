@@ -38,7 +38,7 @@ import mpmath
 import numpy as np
 
 from .errors import DegenerateInputError, EmptyInputError, NonFiniteError, ShapeError
-from .precision import Backend, backend, to_mpmatrix
+from .precision import Backend, backend, to_public
 
 
 @dataclass(frozen=True)
@@ -419,15 +419,7 @@ def evaluate(layers_fn, x1, x2=None, dps: int | None = None, dim: int | None = N
             with ThreadPoolExecutor(max_workers=KERNEL_THREADS) as pool:
                 list(pool.map(run, range(0, size, CHUNK_PAIRS)))
         nngp, ntk = to_matrix(nngp, layout), to_matrix(ntk, layout)
-    if dps is None:
-        return Kernel(nngp, ntk)
-    with mpmath.workdps(dps):
-        return Kernel(to_mpmatrix(_round(nngp)), to_mpmatrix(_round(ntk)))
-
-
-def _round(a: np.ndarray) -> np.ndarray:
-    # drop the guard digits: +x rounds to the current (requested) precision
-    return np.vectorize(lambda v: +v, otypes=[object])(a)
+    return Kernel(to_public(nngp, dps), to_public(ntk, dps))
 
 
 def scaled_error(k: Any, ref: Any, diag1: Any = None, diag2: Any = None):

@@ -360,5 +360,14 @@ def to_mpmatrix(a: np.ndarray) -> mpmath.matrix:
     return mpmath.matrix(a.tolist())
 
 
+def to_public(a: np.ndarray, dps: int | None):
+    """The user-facing type of a result: a float64 ndarray (``dps=None``), or an
+    ``mpmath.matrix`` rounded to ``dps`` digits (``+x`` drops the guard digits)."""
+    if dps is None:
+        return np.asarray(a, float)
+    with mpmath.workdps(dps):
+        return to_mpmatrix(np.vectorize(lambda v: +v, otypes=[object])(a))
+
+
 def is_high_precision(a: Any) -> bool:
     return isinstance(a, mpmath.matrix) or (isinstance(a, np.ndarray) and a.dtype == object)

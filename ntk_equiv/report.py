@@ -313,7 +313,7 @@ def _md_escape(s: str) -> str:
 
 def render_markdown(rep: Report) -> str:
     """The report as markdown: verdict, claims x levels table, failures, graph."""
-    lines = [f"# ntk-equiv verification report", "",
+    lines = ["# ntk-equiv verification report", "",
              f"`{rep.command}` at {rep.created}", "", f"**{summary_text(rep)}**", "",
              "| claim | title | " + " | ".join(f"{lv} ({LEVEL_NAMES[lv]})" for lv in LEVELS) + " |",
              "|---|---|" + "---|" * len(LEVELS)]

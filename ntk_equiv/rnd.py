@@ -31,11 +31,11 @@ from typing import Any
 import numpy as np
 
 from . import formulas
-from .dynamics import Gaussian, _num, _out, check_time, kernel_blocks
+from .dynamics import Gaussian, _num, check_time, kernel_blocks
 from .errors import ConvergenceError, DegenerateInputError, NonFiniteError, ParameterError, ShapeError
 from .kernels import validate_inputs
 from .network import Network, tree_flatten, tree_map
-from .precision import backend
+from .precision import backend, to_public
 
 #: Default relative residual tolerance of training to convergence (``t = inf``):
 #: ``max_i |f(x_i) - y_i| <= tol * max(1, max|y|)`` (``Network.fit_until``; with
@@ -123,7 +123,7 @@ def rnd_covariance(predictor, x_train, x_test, target=None, t=None, lr=1.0, ridg
         C = ku if centred else tuple(a + b for a, b in zip(kg, ku))
         A = formulas.train_operator(tg[2], bk, t=_num(bk, t), lr=_num(bk, lr), ridge=_num(bk, ridge), steps=steps)
         cov = formulas.projected_cov(C[0], C[1], C[2], tg[1], A)
-    return _out(bk, cov, dps)
+    return to_public(cov, dps)
 
 
 def bayesian_rnd_covariance(arch, x_train, x_test, noise=0.0, readout_only=False, dps=None):
@@ -158,7 +158,7 @@ def bayesian_rnd_covariance(arch, x_train, x_test, noise=0.0, readout_only=False
         A = formulas.train_operator(gain[2], bk, ridge=lam)
         noisy_XX = prior[2] + lam * bk.eye(len(x_train))  # Cov(h(X) - e)
         cov = formulas.projected_cov(prior[0], prior[1], noisy_XX, gain[1], A)
-    return _out(bk, cov, dps)
+    return to_public(cov, dps)
 
 
 def gp_posterior(arch, x_train, y_train, x_test, prior="ntk", noise=0.0, dps=None) -> Gaussian:
@@ -185,7 +185,7 @@ def gp_posterior(arch, x_train, y_train, x_test, prior="ntk", noise=0.0, dps=Non
         lam = bk.scalar(noise)
         mean = formulas.posterior_mean(kxX, kXX, bk.asarray(Y), bk, noise=lam)
         cov = formulas.posterior_cov(kxx, kxX, kXX, bk, noise=lam)
-    return Gaussian(_out(bk, mean, dps), _out(bk, cov, dps))
+    return Gaussian(to_public(mean, dps), to_public(cov, dps))
 
 
 def _labels(y, n: int, heads: int | None) -> np.ndarray:

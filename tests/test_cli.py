@@ -10,7 +10,7 @@ import pytest
 
 import ntk_equiv as ne
 from ntk_equiv import formulas, report
-from ntk_equiv.claims.registry import REGISTRY, Result, all_checks, load, measured
+from ntk_equiv.claims.registry import REGISTRY, all_checks, load, measured
 from ntk_equiv.cli import main
 from ntk_equiv.precision import backend
 

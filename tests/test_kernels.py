@@ -6,7 +6,6 @@ formulation lacks.
 Errors are ``ntk_equiv.kernels.scaled_error``: ``|error_ij| / sqrt(K_ii K_jj)``
 (plain relative error on the diagonal), see its docstring for why.
 """
-import math
 
 import mpmath
 import numpy as np

@@ -26,7 +26,7 @@ def _check_outputs(out, keys):
         w, h = _png_size(out / f"{key}.png")
         assert w > 300 and h > 200
         data = json.loads((out / f"{key}.json").read_text(encoding="utf-8"))
-        assert data["claim"] in report and f"![" in report and f"({key}.png)" in report
+        assert data["claim"] in report and "![" in report and f"({key}.png)" in report
     assert "FAILED" not in report
 
 

@@ -64,7 +64,7 @@ def explicit_projector_cov(predictor, target, x_train, x_test, t, lr, ridge, dps
     """``P (K_g + K_u) P^T`` with the explicit matrix ``P = [I, -Theta_xX A]`` on
     ``[x; X]``, ``A`` by mpmath ``expm``/``inverse`` (no eigendecomposition, no
     :mod:`ntk_equiv.formulas`): the independent side of the C6 check."""
-    n, N = len(x_test), len(x_train)
+    n = len(x_test)
     z = np.vstack([x_test, x_train])
     kg = predictor.kernel(z, dps=dps)
     ku = target.kernel(z, dps=dps)
