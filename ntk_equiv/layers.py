@@ -145,7 +145,13 @@ class Dense(Layer):
             gram = gg * feat[:, None, :, None]
         else:
             gram = (g1.reshape(len(g1), -1) @ g2.reshape(len(g2), -1).T) * feat
-        return s * (g1 @ w), s * (g2 @ w), gram
+        h1 = s * (g1 @ w)
+        return h1, (h1 if _same(x1, g1, x2, g2) else s * (g2 @ w)), gram
+
+
+def _same(x1, g1, x2, g2) -> bool:
+    # the symmetric empirical NTK passes the same arrays twice: backpropagate once
+    return x1 is x2 and g1 is g2
 
 
 class Act(Layer):
@@ -181,7 +187,8 @@ class Act(Layer):
         return None if dx is None else self.phi.derivative(x) * dx
 
     def ntk_gram(self, params, x1, g1, x2, g2, full):
-        return g1 * self.phi.derivative(x1)[:, None, :], g2 * self.phi.derivative(x2)[:, None, :], 0.0
+        h1 = g1 * self.phi.derivative(x1)[:, None, :]
+        return h1, (h1 if _same(x1, g1, x2, g2) else g2 * self.phi.derivative(x2)[:, None, :]), 0.0
 
 
 def Relu() -> Act:  # noqa: N802 - stax-style constructor
@@ -330,7 +337,8 @@ class Residual(Layer):
 
     def ntk_gram(self, params, c1, g1, c2, g2, full):
         h1, h2, gram = self.block.ntk_gram(params, c1, g1, c2, g2, full)
-        return h1 + self.alpha * g1, h2 + self.alpha * g2, gram
+        out1 = h1 + self.alpha * g1
+        return out1, (out1 if h2 is h1 and g2 is g1 else h2 + self.alpha * g2), gram
 
 
 def _as_block(block: Layer | Sequence[Layer]) -> Layer:

@@ -156,14 +156,17 @@ class Network:
         shape ``(n1 * M, n2 * M)``, row ``i * M + m``.
         """
         x1 = self._inputs(x1, "x1")
-        x2 = x1 if x2 is None else self._inputs(x2, "x2")
         at = self._at()
-        _, c1 = self.arch.apply(at, x1)
-        _, c2 = self.arch.apply(at, x2)
         m = self.out_dim
-        eye = np.broadcast_to(np.eye(m), (len(x1), m, m))
-        eye2 = np.broadcast_to(np.eye(m), (len(x2), m, m))
-        _, _, gram = self.arch.ntk_gram(at, c1, np.array(eye), c2, np.array(eye2), full)
+        _, c1 = self.arch.apply(at, x1)
+        g1 = np.array(np.broadcast_to(np.eye(m), (len(x1), m, m)))
+        if x2 is None:  # symmetric: the layers see the same arrays twice and backpropagate once
+            x2, c2, g2 = x1, c1, g1
+        else:
+            x2 = self._inputs(x2, "x2")
+            _, c2 = self.arch.apply(at, x2)
+            g2 = np.array(np.broadcast_to(np.eye(m), (len(x2), m, m)))
+        _, _, gram = self.arch.ntk_gram(at, c1, g1, c2, g2, full)
         if full:
             return gram.reshape(len(x1) * m, len(x2) * m)
         return gram / m

@@ -267,3 +267,14 @@ def test_linearize_before_first_call_shares_the_draw():
     assert np.array_equal(f_lin, net.apply(x))
     assert math.isclose(float(lin.empirical_ntk(x)[0, 0]), float(net.empirical_ntk(x)[0, 0]), rel_tol=0,
                         abs_tol=0)
+
+
+def test_symmetric_empirical_ntk_equals_the_cross_path():
+    # x2=None backpropagates once and reuses it; a copy of x takes the general path
+    arch = ne.serial(ne.Dense(1.3, 0.2), ne.Erf(), ne.residual([ne.Dense(1.1, 0.1), ne.Relu(), ne.Dense(0.9)]),
+                     ne.Dense(1.0, 0.1))
+    net = arch.init(width=32, out_dim=3, seed=4)
+    x = np.random.default_rng(4).standard_normal((6, 2))
+    for full in (False, True):
+        sym, cross = net.empirical_ntk(x, full=full), net.empirical_ntk(x, x.copy(), full=full)
+        assert np.array_equal(sym, cross) and np.array_equal(sym, sym.T)
