@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 
 from . import formulas
-from .errors import DegenerateInputError, IllConditionedError, KernelError, ParameterError, ShapeError, StabilityError
-from .kernels import validate_inputs
+from .errors import IllConditionedError, KernelError, ParameterError, ShapeError, StabilityError
+from .kernels import check_distinct, validate_inputs
 from .precision import backend, check_finite, to_public
 
 
@@ -132,20 +132,6 @@ def _train_operator(T, bk, t, lr, ridge, steps):
         raise
 
 
-def _check_distinct(x_train: np.ndarray, ridge) -> None:
-    # duplicate rows make Theta_XX exactly singular: at t = inf without ridge
-    # the ensemble is undefined (two equal inputs asked to fit two labels)
-    if float(ridge) > 0:
-        return
-    _, first, counts = np.unique(x_train, axis=0, return_index=True, return_counts=True)
-    if np.any(counts > 1):
-        i = int(first[np.argmax(counts > 1)])
-        raise DegenerateInputError(
-            f"x_train has duplicate rows (e.g. row {i}): Theta_XX is singular and the t = infinity "
-            "ensemble needs Theta_XX^{-1}; remove duplicates, add ridge > 0, or use a finite t"
-        )
-
-
 def kernel_blocks(arch, x_train, x_test, dps=None, predictor_arch=None):
     """``K`` and ``Theta`` blocks ``(xx, xX, XX)`` from one joint kernel evaluation
     of ``[x_test; x_train]``, as backend arrays."""
@@ -177,8 +163,8 @@ def ensemble(arch, x_train, y_train, x_test, t=None, lr=1.0, ridge=0.0, dps=None
         from .errors import NonFiniteError
 
         raise NonFiniteError("y_train contains NaN or infinity")
-    if t is None and steps is None:
-        _check_distinct(x_train, ridge)
+    if t is None and steps is None and float(ridge) == 0:
+        check_distinct(x_train, "x_train", "Theta_XX of the t = infinity ensemble without ridge")
     (Kxx, KxX, KXX), (Txx, TxX, TXX) = kernel_blocks(arch, x_train, x_test, dps)
     bk = backend(dps)
     with bk.context():

@@ -260,6 +260,17 @@ class InputPairs:
         return PairState(nngp, nngp * 0, a, b, pos, lo, hi, tape)
 
 
+def check_distinct(x: np.ndarray, name: str, why: str) -> None:
+    """Raise :class:`DegenerateInputError` if ``x`` has duplicate rows: they make
+    the train kernel exactly singular, which ``why`` says is not allowed."""
+    _, first, counts = np.unique(x, axis=0, return_index=True, return_counts=True)
+    if np.any(counts > 1):
+        i = int(first[np.argmax(counts > 1)])
+        raise DegenerateInputError(
+            f"{name} has duplicate rows (e.g. row {i}): {why} is singular; remove duplicates or use ridge/noise > 0"
+        )
+
+
 def input_state(x1: np.ndarray, x2: np.ndarray | None, bk: Backend):
     """The :class:`InputPairs` of ``(x1, x2)`` (``x2=None``: the upper triangle
     of ``x1`` with itself), plus the layout to scatter pair values back to a

@@ -32,8 +32,8 @@ import numpy as np
 
 from . import formulas
 from .dynamics import Gaussian, _num, check_time, kernel_blocks
-from .errors import ConvergenceError, DegenerateInputError, NonFiniteError, ParameterError, ShapeError
-from .kernels import validate_inputs
+from .errors import ConvergenceError, NonFiniteError, ParameterError, ShapeError
+from .kernels import check_distinct, validate_inputs
 from .network import Network, tree_flatten, tree_map
 from .precision import backend, to_public
 
@@ -71,15 +71,6 @@ def _check_heads(heads: Any) -> int:
     return int(heads)
 
 
-def _check_distinct(x: np.ndarray, name: str, why: str) -> None:
-    """Duplicate training inputs make ``Theta_XX`` singular: refuse them when
-    the formula needs ``Theta_XX^{-1}`` (no ridge/noise, ``t = inf``)."""
-    if len(np.unique(x, axis=0)) < len(x):
-        raise DegenerateInputError(
-            f"{name} contains duplicate rows: {why} is singular. Remove duplicates or use noise/ridge > 0."
-        )
-
-
 def _check_x_test(x_test: Any, x_train: np.ndarray) -> np.ndarray:
     return validate_inputs(x_test, "x_test", x_train.shape[1])
 
@@ -115,7 +106,7 @@ def rnd_covariance(predictor, x_train, x_test, target=None, t=None, lr=1.0, ridg
     x_train = validate_inputs(x_train, "x_train")
     _check_x_test(x_test, x_train)
     if t is None and steps is None and float(ridge) == 0:
-        _check_distinct(x_train, "x_train", "Theta_XX (t = inf, no ridge)")
+        check_distinct(x_train, "x_train", "Theta_XX (t = inf, no ridge)")
     kg, tg = kernel_blocks(predictor, x_train, x_test, dps)
     ku = kg if target is None else kernel_blocks(target, x_train, x_test, dps)[0]
     bk = backend(dps)
@@ -148,7 +139,7 @@ def bayesian_rnd_covariance(arch, x_train, x_test, noise=0.0, readout_only=False
     x_train = validate_inputs(x_train, "x_train")
     _check_x_test(x_test, x_train)
     if noise == 0:
-        _check_distinct(x_train, "x_train", "the train kernel (noise = 0)")
+        check_distinct(x_train, "x_train", "the train kernel (noise = 0)")
     k, th = kernel_blocks(arch, x_train, x_test, dps)
     prior = k if readout_only else th   # law of h = g_0 - u
     gain = k if readout_only else th    # training kernel Theta_g of the predictor
@@ -177,7 +168,7 @@ def gp_posterior(arch, x_train, y_train, x_test, prior="ntk", noise=0.0, dps=Non
     _check_x_test(x_test, x_train)
     Y = _labels(y_train, len(x_train), None)
     if noise == 0:
-        _check_distinct(x_train, "x_train", "the prior's train kernel (noise = 0)")
+        check_distinct(x_train, "x_train", "the prior's train kernel (noise = 0)")
     k, th = kernel_blocks(arch, x_train, x_test, dps)
     kxx, kxX, kXX = th if prior == "ntk" else k
     bk = backend(dps)
@@ -423,7 +414,7 @@ class BayesianRND:
         """
         x = self._x(x)
         if self.noise == 0:
-            _check_distinct(x, "x", "the train kernel (noise = 0)")
+            check_distinct(x, "x", "the train kernel (noise = 0)")
         Y = np.zeros((len(x), self.heads)) if y is None else _labels(y, len(x), self.heads)
         noise_rng = np.random.default_rng(self._noise_seed)  # the same e for every fit of this model
         self.noise_draw_ = math.sqrt(self.noise) * noise_rng.standard_normal((len(x), self.heads))
