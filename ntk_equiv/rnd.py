@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from . import formulas
-from .dynamics import Gaussian, _num, check_time, kernel_blocks
+from .dynamics import Gaussian, _train_operator, check_time, kernel_blocks
 from .errors import ConvergenceError, NonFiniteError, ParameterError, ShapeError
 from .kernels import check_distinct, validate_inputs
 from .network import Network, tree_flatten, tree_map
@@ -112,7 +112,7 @@ def rnd_covariance(predictor, x_train, x_test, target=None, t=None, lr=1.0, ridg
     bk = backend(dps)
     with bk.context():
         C = ku if centred else tuple(a + b for a, b in zip(kg, ku))
-        A = formulas.train_operator(tg[2], bk, t=_num(bk, t), lr=_num(bk, lr), ridge=_num(bk, ridge), steps=steps)
+        A = _train_operator(tg[2], bk, t, lr, ridge, steps)  # the ensemble's, with its stability errors
         cov = formulas.projected_cov(C[0], C[1], C[2], tg[1], A)
     return to_public(cov, dps)
 

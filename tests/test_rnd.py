@@ -465,3 +465,11 @@ def test_other_bad_arguments():
         ne.RND(serial(Dense(), Act("relu")))  # no Dense readout
     with pytest.raises(ne.NonFiniteError):
         rnd.gp_posterior(ARCH1, X, [0.0, np.nan, 0.0, 0.0], x)
+
+
+def test_rnd_covariance_refuses_unstable_gradient_descent():
+    # the same stability rule as ne.ensemble: lr >= 2 / lambda_max(Theta_XX) diverges
+    arch = ne.mlp(1, "relu", 1.4, 0.1)
+    x = np.random.default_rng(0).standard_normal((4, 2))
+    with pytest.raises(ne.StabilityError):
+        ne.rnd_covariance(arch, x, x[:2], steps=5, lr=100.0)
