@@ -34,7 +34,7 @@ import scipy.special
 import sympy
 from sympy.parsing.sympy_parser import parse_expr
 
-from . import quadrature
+from . import hermite, quadrature
 from .errors import ExpressionError, ParameterError, PrecisionWarning, UnknownActivationError
 
 X = sympy.Symbol("x", real=True)
@@ -215,8 +215,13 @@ class Activation:
         if det is None:
             det = bk.maximum0(k11 * k22 - k12 * k12)
         if bk.name == "float64":
-            _warn_outside_quadrature_range(self.name, k11, k22)
             f, df = self._np
+            if not self.kinks:
+                out = [hermite.expectation_f64(h, h, k11, k12, k22, names=(n, n))
+                       for h, n in ((f, "phi"), (df, "phi'"))]
+                if all(v is not None for v in out):
+                    return tuple(out)
+            _warn_outside_quadrature_range(self.name, k11, k22)
             v = quadrature.gaussian_expectation_f64(f, f, self.kinks, self.kinks, k11, k12, k22, det=det)
             vd = quadrature.gaussian_expectation_f64(df, df, self.kinks, self.kinks, k11, k12, k22, det=det)
             return v, vd

@@ -27,10 +27,13 @@ both precisions:
 from __future__ import annotations
 
 import functools
+import math
 from typing import Callable, Sequence
 
 import mpmath
 import numpy as np
+
+from .errors import QuadratureError
 
 #: Truncation of the real line for the float64 rule.
 F64_HALF_WIDTH = 12.0

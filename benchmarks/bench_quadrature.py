@@ -1,0 +1,122 @@
+"""Speed and accuracy of activations given as formulas (issue 11).
+
+Kernels (NNGP + NTK) of ``mlp(depth, expr, sigma_w=1.3, sigma_b=0.2)`` on
+standard normal inputs of dimension 3, for smooth expressions (``x*erf(x)``,
+GELU as ``x*(1+erf(x/sqrt(2)))/2``, ``tanh(x)``), a kinked one
+(``Max(x, 0) + 0.1*x``) and a composite one (``exp(-x**2/2)*x``); beside every
+time, the accuracy (``ntk_equiv.kernels.scaled_error``: relative to each
+entry's Cauchy-Schwarz scale):
+
+* float64 against a closed form where the expression has one (``erf(x)`` and
+  ``sin(x)`` as expressions against the named activations), else against a
+  ``dps=40`` run on the first 4 inputs (each entry depends on its pair only);
+* ``dps=30/50`` against a run at ``dps + 20`` on the same inputs (1 pair only:
+  the reference costs as much as the run).
+
+Goals: float64, 200 inputs, depth 1, ``x*erf(x)`` < 2 s (was 261 s); float64,
+1000 inputs, depth 3, GELU < 60 s; dps=50, one pair, depth 2, ``x*erf(x)`` <
+5 s; dps=50, 16 inputs, depth 2, < 2 min.
+
+Run: ``python benchmarks/bench_quadrature.py [--quick] [--skip-dps]``
+(``OPENBLAS_NUM_THREADS=1`` for timings on a loaded machine).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+import warnings
+
+import numpy as np
+
+import ntk_equiv as ne
+from ntk_equiv.kernels import scaled_error
+
+SW, SB = 1.3, 0.2
+GELU = "x*(1+erf(x/sqrt(2)))/2"
+SMOOTH = ("x*erf(x)", GELU, "tanh(x)")
+KINKED = "Max(x, 0) + 0.1*x"
+COMPOSITE = "exp(-x**2/2)*x"
+CLOSED = {"erf(x)": "erf", "sin(x)": "sin"}
+
+
+def inputs(n: int) -> np.ndarray:
+    return np.random.default_rng(0).standard_normal((n, 3))
+
+
+def timed(fn):
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
+
+
+def error(k, ref) -> float:
+    return max(float(scaled_error(k.nngp, ref.nngp)), float(scaled_error(k.ntk, ref.ntk)))
+
+
+def float64_row(expr: str, n: int, depth: int, reference_dps: int | None) -> str:
+    arch = ne.mlp(depth, expr, sigma_w=SW, sigma_b=SB)
+    x = inputs(n)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        k, secs = timed(lambda: arch.kernel(x))
+    note = f" [{caught[0].category.__name__}]" if caught else ""
+    if expr in CLOSED:
+        ref = ne.mlp(depth, CLOSED[expr], sigma_w=SW, sigma_b=SB).kernel(x)
+        acc = f"vs closed form {error(k, ref):.1e}"
+    elif reference_dps:
+        m = 4
+        ref = arch.kernel(x[:m], dps=reference_dps)
+        sub = ne.Kernel(k.nngp[:m, :m], k.ntk[:m, :m])
+        acc = f"vs dps={reference_dps} (first {m} inputs) {error(sub, ref):.1e}"
+    else:
+        acc = "accuracy not measured (--skip-dps)"
+    return f"float64 {expr:<24} n={n:<5} depth {depth}: {secs:8.3f} s   {acc}{note}"
+
+
+def dps_row(expr: str, n: int, depth: int, dps: int, reference: bool) -> str:
+    arch = ne.mlp(depth, expr, sigma_w=SW, sigma_b=SB)
+    x = inputs(n)
+    k, secs = timed(lambda: arch.kernel(x, dps=dps))
+    acc = ""
+    if reference:
+        ref = arch.kernel(x, dps=dps + 20)
+        acc = f"vs dps={dps + 20} {error(k, ref):.1e} (target 1e-{dps - 5})"
+    return f"dps={dps:<3}  {expr:<24} n={n:<5} depth {depth}: {secs:8.3f} s   {acc}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="only the goal cases")
+    parser.add_argument("--skip-dps", action="store_true", help="float64 only (no high-precision runs)")
+    args = parser.parse_args()
+    print(f"python {platform.python_version()}, numpy {np.__version__}, cpus {os.cpu_count()}, "
+          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}, "
+          f"load average {os.getloadavg()[0]:.2f}")
+    ref_dps = None if args.skip_dps else 40
+    print(float64_row("x*erf(x)", 200, 1, ref_dps) + "   (goal < 2 s; was 261 s)")
+    print(float64_row(GELU, 1000, 3, ref_dps) + "   (goal < 60 s)")
+    if not args.quick:
+        for expr in ("erf(x)", "sin(x)"):
+            print(float64_row(expr, 200, 3, None))
+        for expr in (*SMOOTH, COMPOSITE):
+            for n, depth in ((40, 1), (200, 1), (200, 3), (1000, 1), (1000, 3)):
+                if (expr, n, depth) in (("x*erf(x)", 200, 1), (GELU, 1000, 3)):
+                    continue
+                print(float64_row(expr, n, depth, ref_dps))
+        for n, depth in ((40, 1), (40, 3)):
+            print(float64_row(KINKED, n, depth, ref_dps))
+    if args.skip_dps:
+        return
+    print(dps_row("x*erf(x)", 2, 2, 50, True) + "   (goal < 5 s)")
+    print(dps_row("x*erf(x)", 16, 2, 50, False) + "   (goal < 120 s)")
+    if not args.quick:
+        for expr in (*SMOOTH, COMPOSITE, KINKED):
+            for dps in (30, 50):
+                for n in (1, 4, 16):
+                    print(dps_row(expr, n, 2, dps, n == 1))
+
+
+if __name__ == "__main__":
+    main()
