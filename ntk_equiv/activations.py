@@ -32,10 +32,11 @@ import mpmath
 import numpy as np
 import scipy.special
 import sympy
+from sympy.calculus.util import singularities
 from sympy.parsing.sympy_parser import parse_expr
 
 from . import hermite, quadrature
-from .errors import ExpressionError, ParameterError, PrecisionWarning, UnknownActivationError
+from .errors import ExpressionError, ParameterError, PrecisionWarning, QuadratureError, UnknownActivationError
 
 X = sympy.Symbol("x", real=True)
 
@@ -209,22 +210,69 @@ class Activation:
         need only ``k12`` and the gaps: saves two gathers per layer)."""
         return self.closed_form is None or self.name not in ("relu", "leaky_relu", "abs", "sign", "identity")
 
+    @functools.cached_property
+    def real_singularities(self) -> dict:
+        """``{"phi": points, "phi'": points}``: where ``phi`` or ``phi'`` is
+        singular on the real line (sympy's ``singularities``; empty when sympy
+        cannot tell, the quadrature's own checks remain)."""
+        out = {}
+        for label, e in (("phi'", self.deriv_expr), ("phi", self.expr)):
+            try:
+                pts = singularities(e, X, sympy.S.Reals)
+            except (NotImplementedError, ValueError, TypeError):
+                continue
+            if pts is not sympy.S.EmptySet:
+                out[label] = pts
+        return out
+
+    def _check_integrable(self) -> None:
+        # a pole of phi or phi' on the real line: E[phi(u)^2] or E[phi'(u)^2] is
+        # infinite (or undefined), and no rule should return a number for it
+        # (phi' first: a singularity of phi makes phi' singular too, and E[phi'(u)^2], which the
+        # NTK needs, is then infinite even where E[phi(u)^2] is finite, e.g. log|x|)
+        for label, pts in self.real_singularities.items():
+            raise QuadratureError(
+                f"activation {self.name!r}: {label} is singular on the real line at {pts}; the Gaussian "
+                f"expectation E[{label}(u)^2] that the {'NTK' if label == 'phi' + chr(39) else 'NNGP'} needs "
+                "is infinite or undefined")
+
     def dual_by_quadrature(self, bk, k11, k12, k22, det=None) -> tuple:
         """The dual maps by 2-D Gaussian quadrature, whatever the closed form
         (``det = k11 k22 - k12^2`` if not given)."""
+        self._check_integrable()
         if det is None:
             det = bk.maximum0(k11 * k22 - k12 * k12)
         if bk.name == "float64":
             f, df = self._np
             if not self.kinks:
-                out = [hermite.expectation_f64(h, h, k11, k12, k22, names=(n, n))
-                       for h, n in ((f, "phi"), (df, "phi'"))]
-                if all(v is not None for v in out):
+                out = hermite.expectations_f64(lambda x: (f(x), df(x)), k11, k12, k22)
+                if out is not None:
                     return tuple(out)
+            else:
+                hermite.check_square_integrable(hermite.Ops(), lambda x: (f(x), df(x)), _roots(k11, k22, np.sqrt),
+                                                digits=hermite.F64_RANGE_DIGITS, tol=hermite.F64_RESOLVE_TOL,
+                                                names=("phi", "phi'"))
             _warn_outside_quadrature_range(self.name, k11, k22)
             v = quadrature.gaussian_expectation_f64(f, f, self.kinks, self.kinks, k11, k12, k22, det=det)
             vd = quadrature.gaussian_expectation_f64(df, df, self.kinks, self.kinks, k11, k12, k22, det=det)
             return v, vd
+        ctx = hermite.context(mpmath.libmp.dps_to_prec(bk.working_dps))
+        if not self.kinks:
+            out = hermite.expectations_mp(ctx, _mp_joint(self.expr, self.deriv_expr, ctx.prec), k11, k12, k22,
+                                          digits=bk.dps + 5)
+            if out is None:
+                # the nested 2-D rules below would take hours here: say so instead
+                raise QuadratureError(
+                    f"dual maps of {self.name!r} at {bk.dps} digits: the Hermite expansion does not settle within "
+                    f"{hermite.level_terms(hermite.MP_LEVELS[-1])} terms at pre-activation std up to "
+                    f"{float(mpmath.sqrt(max(np.max(k11), np.max(k22)))):.3g}; lower the variances (sigma_w, "
+                    "sigma_b, input norms), the depth or dps")
+            return tuple(np.frompyfunc(bk.scalar, 1, 1)(v) for v in out)
+        joint = _mp_joint(self.expr, self.deriv_expr, ctx.prec)
+        sqrt = np.frompyfunc(ctx.sqrt, 1, 1)
+        conv = np.frompyfunc(ctx.convert, 1, 1)
+        hermite.check_square_integrable(hermite.Ops(ctx), joint, _roots(conv(k11), conv(k22), sqrt),
+                                        digits=bk.dps + 10, tol=ctx.mpf(10) ** -(bk.dps + 5), names=("phi", "phi'"))
         f, df = self._mp
         k11, k12, k22, det = np.broadcast_arrays(*(np.asarray(k, dtype=object) for k in (k11, k12, k22, det)))
         v = np.empty(k11.shape, dtype=object)
@@ -239,6 +287,27 @@ class Activation:
         if all(kappa == 0 for kappa in self.kinks):
             return quadrature.gaussian_expectation_polar_mp(h, h, *k, smooth=not self.kinks, det=det)
         return quadrature.gaussian_expectation_mp(h, h, self.kinks, self.kinks, *k, det=det)
+
+
+def _roots(k11, k22, sqrt) -> np.ndarray:
+    """The distinct pre-activation standard deviations among ``k11, k22``."""
+    var = np.concatenate([np.ravel(k11), np.ravel(k22)])
+    var = np.unique(var) if var.dtype != object else np.array(list(dict.fromkeys(var)), dtype=object)
+    return sqrt(np.where(np.asarray(var > 0, dtype=bool), var, var * 0))
+
+
+@functools.lru_cache(maxsize=32)
+def _mp_joint(expr: sympy.Expr, deriv: sympy.Expr, prec: int) -> Callable:
+    """``x -> (phi(x), phi'(x))`` elementwise on object arrays, evaluated in the
+    mpmath context :func:`ntk_equiv.hermite.context` ``(prec)`` (not the global
+    one), common subexpressions (``erf(x)`` in ``x erf(x)`` and its derivative)
+    computed once."""
+    ctx = hermite.context(prec)
+    names = {n: getattr(ctx, n) for n in dir(ctx) if not n.startswith("_")}
+    names.update(Heaviside=lambda t, *_h0: ctx.mpf(1) if t > 0 else ctx.mpf(0),
+                 DiracDelta=lambda t, *_: ctx.mpf(0))
+    both = sympy.lambdify(X, (expr, deriv), [names, "mpmath"], cse=True)
+    return np.frompyfunc(lambda x: tuple(ctx.convert(v) for v in both(x)), 1, 2)
 
 
 #: Largest pre-activation standard deviation at which the float64 quadrature was

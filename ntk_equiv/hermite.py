@@ -44,13 +44,23 @@ import functools
 import math
 from typing import Callable
 
+import gmpy2
+import mpmath
 import numpy as np
 
 from .errors import QuadratureError
 
-#: Levels tried in turn: numbers of terms ``K``; the step of the trapezoidal rule
-#: is ``h = pi / (2 sqrt(2K + 1))`` (two nodes per half-period of ``h_K``).
-LEVELS = (128, 384, 1024, 3072)
+#: Trapezoidal step of the coarsest level; level ``j`` halves it ``j`` times
+#: (nested grids: a finer level evaluates only the new nodes) and keeps
+#: ``K_j = (193 4^j - 1) / 2`` terms (96, 385, 1543, 6175), so that
+#: ``h_j = pi / sqrt(2 K_j + 1)``: one node per half-period of ``h_K``'s fastest
+#: oscillation (the trapezoidal error is then set by ``h_K``'s Fourier
+#: transform, itself a Hermite function, beyond twice its band: negligible).
+COARSEST_STEP = math.pi / math.sqrt(193.0)
+F64_LEVELS = (0, 1, 2, 3)
+#: high precision: the nested levels up to 1543 terms, then 3600 terms on a grid
+#: of their own (the tables are cached per precision; ~1.2M integers at 65 digits)
+MP_LEVELS = (0, 1, 2, 3600)
 
 #: float64: per-point tail ``r`` accepted (the pair error is at most ``r`` plus the
 #: Parseval remainder), and the tolerance of the resolution checks (Parseval
@@ -59,16 +69,33 @@ F64_TAIL_TOL = 1e-15
 F64_RESOLVE_TOL = 5e-14
 #: Digits below which ``sqrt(N(z))`` ends the float64 range ``[-L, L]``.
 F64_RANGE_DIGITS = 20.0
+#: Guard bits of the fixed-point tables beyond the working precision.
+FIXED_GUARD_BITS = 32
 
 
-def step(n_terms: int) -> float:
-    return math.pi / (2 * math.sqrt(2 * n_terms + 1))
+def level_terms(level: int) -> int:
+    return (193 * 4**level - 1) // 2 if level < 10 else level
 
 
 def half_width(digits: float) -> float:
     """``L`` with ``exp(-L^2 / 4) = 10^-digits``: where ``sqrt(N(z))``, the
     coefficient integrand's envelope, falls below the target."""
     return math.sqrt(4 * math.log(10) * digits)
+
+
+def level_steps(level: int, digits: float) -> int:
+    """Steps each side of 0 at ``level`` (even, doubling with the level: nested
+    grids); a ``level >= 10`` is a number of terms ``K`` with its own grid
+    (``h = pi / sqrt(2K + 1)``, not nested)."""
+    if level >= 10:
+        return 2 * math.ceil(half_width(digits) * math.sqrt(2 * level + 1) / math.pi / 2)
+    return 2 * math.ceil(half_width(digits) / COARSEST_STEP / 2) * 2**level
+
+
+def level_step(ops, level: int):
+    if level >= 10:
+        return ops.pi / ops.sqrt(ops.num(2 * level + 1))
+    return ops.pi / ops.sqrt(ops.num(193)) / 2**level
 
 
 class Ops:
@@ -83,36 +110,63 @@ class Ops:
         else:
             self.exp, self.sqrt = np.frompyfunc(ctx.exp, 1, 1), np.frompyfunc(ctx.sqrt, 1, 1)
             self.num, self.pi, self.dtype = ctx.mpf, +ctx.pi, object
-            finite = np.frompyfunc(ctx.isfinite, 1, 1)
+            # a complex value (sqrt or log of a negative number) is outside the domain too
+            finite = np.frompyfunc(lambda v: isinstance(v, ctx.mpf) and ctx.isfinite(v), 1, 1)
             self.finite = lambda x: np.asarray(finite(x), dtype=bool)
 
     def arange(self, lo: int, hi: int) -> np.ndarray:
         return np.array([self.num(i) for i in range(lo, hi)], dtype=self.dtype)
 
 
-def hermite_table(ops: Ops, n_terms: int, h, width) -> tuple:
-    """Nodes ``z_n = n h`` on ``[-L, L]`` (an even number of steps each side, so
-    that every other node is the step-``2h`` rule), the envelope
-    ``e_n = sqrt(N(z_n))`` and ``T[k, n] = h e_n h_k(z_n)`` for ``k <= K``:
-    ``F_k(a) = sum_n f(a z_n) T[k, n]``.
-
-    ``h_k`` by the stable recurrence ``h_{k+1} = (z h_k - sqrt(k) h_{k-1}) / sqrt(k+1)``,
-    ``h_0 = e``."""
-    steps = 2 * int(math.ceil(float(width / h) / 2))
-    z = ops.arange(-steps, steps + 1) * h
-    env = ops.exp(-z * z / 4) / ops.sqrt(ops.sqrt(2 * ops.pi + 0 * z))
-    table = np.empty((n_terms + 1, z.size), dtype=ops.dtype)
-    table[0] = env
-    table[1] = z * env
-    roots = ops.sqrt(ops.arange(0, n_terms + 2))
+def hermite_rows(z, env, roots, inv_roots, n_terms: int, mul: Callable) -> np.ndarray:
+    """``[h_k(z_n)]`` for ``k <= K`` by the stable recurrence
+    ``h_{k+1} = (z h_k - sqrt(k) h_{k-1}) / sqrt(k+1)``, ``h_0 = sqrt(N(z)) = env``,
+    with ``roots[k] = sqrt(k)``, ``inv_roots[k] = 1 / sqrt(k)``; ``mul`` is
+    float64's product or the fixed-point one (one recurrence, two number systems)."""
+    rows = np.empty((n_terms + 1, len(z)), dtype=np.asarray(env).dtype)
+    rows[0] = env
+    rows[1] = mul(z, env)
     for k in range(1, n_terms):
-        table[k + 1] = (z * table[k] - roots[k] * table[k - 1]) / roots[k + 1]
-    return z, env, table * (env * h)
+        rows[k + 1] = mul(mul(z, rows[k]) - mul(roots[k], rows[k - 1]), inv_roots[k + 1])
+    return rows
 
 
-@functools.lru_cache(maxsize=len(LEVELS))
-def f64_table(n_terms: int) -> tuple:
-    return hermite_table(Ops(), n_terms, step(n_terms), half_width(F64_RANGE_DIGITS))
+def nodes(ops: Ops, level: int, digits: float, h) -> tuple:
+    """Nodes ``z_n = n h`` and ``sqrt(N(z_n))``."""
+    steps = level_steps(level, digits)
+    z = ops.arange(-steps, steps + 1) * h
+    return z, ops.exp(-z * z / 4) / ops.sqrt(ops.sqrt(2 * ops.pi + 0 * z))
+
+
+@functools.lru_cache(maxsize=len(F64_LEVELS))
+def f64_table(level: int) -> tuple:
+    """``(z, env, T)``: the nodes on ``[-L, L]``, ``sqrt(N(z))`` and the half table
+    ``T[k, n] = c_n h env_n h_k(z_n)`` on the nodes ``z_n >= 0`` (``c_0 = 1/2``,
+    else 1): with ``h_k(-z) = (-1)^k h_k(z)``,
+    ``F_k(a) = sum_n (f(a z_n) + (-1)^k f(-a z_n)) T[k, n]`` (:func:`_dot_f64`)."""
+    ops, n_terms = Ops(), level_terms(level)
+    h = level_step(ops, level)
+    z, env = nodes(ops, level, F64_RANGE_DIGITS, h)
+    mid = len(z) // 2
+    roots = np.sqrt(np.arange(n_terms + 2.0))
+    rows = hermite_rows(z[mid:], env[mid:], roots, 1 / np.where(roots > 0, roots, 1), n_terms, np.multiply)
+    table = rows * (env[mid:] * h)
+    table[:, 0] /= 2
+    return z, env, table
+
+
+def _parity_dot(values: np.ndarray, table: np.ndarray, matmul: Callable) -> np.ndarray:
+    """``F[:, k] = sum_n (v(z_n) + (-1)^k v(-z_n)) T[k, n]`` over the half table."""
+    mid = values.shape[1] // 2
+    plus, minus = values[:, mid:], values[:, mid::-1]
+    out = np.empty((values.shape[0], table.shape[0]), dtype=values.dtype)
+    out[:, 0::2] = matmul(plus + minus, table[0::2])
+    out[:, 1::2] = matmul(plus - minus, table[1::2])
+    return out
+
+
+#: :func:`coefficients`' answer when ``E[f^2]`` itself does not settle (step ``h`` vs ``2h``).
+UNSETTLED = "unsettled"
 
 
 def _not_finite(name: str, x) -> QuadratureError:
@@ -121,23 +175,19 @@ def _not_finite(name: str, x) -> QuadratureError:
         f"line): its Gaussian expectation is infinite or undefined")
 
 
-def coefficients(ops: Ops, f: Callable, a: np.ndarray, table, dot: Callable, *, tail_tol, resolve_tol,
+def coefficients(raw: np.ndarray, a: np.ndarray, table, dot: Callable, *, tail_tol, resolve_tol, settle_tol,
                  name: str = "phi") -> tuple | None:
-    """``(F, m2, terms)``: Hermite coefficients ``F[i, k]`` of ``f`` at the
-    standard deviations ``a[i]``, ``m2[i] = E[f(a_i Z)^2]`` and the number of
-    terms ``terms[i]`` whose remaining tail is below ``tail_tol * m2[i]``; or
-    ``None`` when this table does not resolve every point (try a finer level).
+    """``(F, m2, terms)`` from the values ``raw[i, n] = f(a_i z_n)`` on the
+    nodes of ``table``: Hermite coefficients ``F[i, k]``,
+    ``m2[i] = E[f(a_i Z)^2]`` and the number of terms ``terms[i]`` whose
+    remaining tail is below ``tail_tol * m2[i]``; or ``None`` when this level
+    does not resolve every point (try a finer one), :data:`UNSETTLED` when
+    ``E[f(a_i Z)^2]`` itself does not settle.
 
-    Raises :class:`~ntk_equiv.errors.QuadratureError` when ``f`` is not finite
-    at a node, or ``f(a z)^2 N(z)`` has not decayed at ``|z| = L``: ``f`` grows
-    like ``exp(z^2 / 4)`` or faster and ``E[f(u)^2]`` is infinite (or too close
-    to it to settle)."""
-    z, env, tab = table
-    raw = f(np.multiply.outer(a, z))
-    finite = ops.finite(raw)
-    if not np.all(finite):
-        i, n = np.argwhere(~finite)[0]
-        raise _not_finite(name, a[i] * z[n])
+    Raises :class:`~ntk_equiv.errors.QuadratureError` when ``f(a z)^2 N(z)``
+    has not decayed at ``|z| = L``: ``f`` grows like ``exp(z^2 / 4)`` or faster
+    and ``E[f(u)^2]`` is infinite (or too close to it to settle)."""
+    z, env, tab = table[:3]
     fz = raw * env
     sq = fz * fz
     h = z[1] - z[0]
@@ -147,36 +197,103 @@ def coefficients(ops: Ops, f: Callable, a: np.ndarray, table, dot: Callable, *, 
     undecayed = np.asarray(ends * h > resolve_tol * scale, dtype=bool)
     if np.any(undecayed):
         i = int(np.argmax(undecayed))
-        raise QuadratureError(
-            f"E[{name}(u)^2] at pre-activation std {float(a[i]):.4g} does not settle: {name}(u)^2 decays "
-            f"no faster than the Gaussian density grows (at |u| = {float(a[i] * z[-1]):.4g} the integrand is "
-            f"still {float(ends[i] / scale[i]):.2g} of the total); the expectation is infinite or too "
-            "close to infinite for this quadrature (e.g. exp(x**2) needs pre-activation variance < 1/4)")
-    unsettled = np.asarray(abs(m2 - 2 * h * np.sum(sq[:, ::2], axis=1)) > resolve_tol * scale, dtype=bool)
+        raise QuadratureError(_undecayed(name, a[i], z[-1], ends[i] * h / scale[i]))
+    # the trapezoidal rule of an analytic integrand errs like C q^(1/h): the step-h
+    # error is about the square of the step-2h one (relative), so agreement to
+    # sqrt(resolve_tol) / 10 leaves the step-h rule ~resolve_tol / 100
+    coarse = 2 * h * np.sum(sq[:, ::2], axis=1)
+    unsettled = np.asarray(abs(m2 - coarse) > settle_tol * scale, dtype=bool)
+    if np.any(unsettled):
+        return UNSETTLED
     coef = dot(raw, tab)
     sq_coef = coef * coef
     tail = np.cumsum(sq_coef[:, ::-1], axis=1)[:, ::-1]  # tail[:, k] = sum_{j >= k} F_j^2
     rest = np.asarray(abs(m2 - tail[:, 0]) > resolve_tol * scale, dtype=bool)
     below = np.asarray(tail <= tail_tol * scale[:, None], dtype=bool)
-    if np.any(unsettled | rest) or not np.all(below.any(axis=1)):
+    if np.any(rest) or not np.all(below.any(axis=1)):
         return None
     return coef, m2, np.argmax(below, axis=1)
 
 
-def expansion(ops: Ops, f: Callable, a: np.ndarray, tables: Callable, dot: Callable, *, tail_tol, resolve_tol,
-              name: str = "phi", start: int = 0) -> tuple | None:
-    """:func:`coefficients` at the first level of :data:`LEVELS` (from
-    ``n_terms`` on) that resolves every point of ``a`` (all points share a
-    level, so a pair sum never reaches past the coefficients of either point);
-    ``None`` when none does (features too narrow for the finest level: the
-    caller falls back to a 2-D rule)."""
-    for n_terms in LEVELS:
-        if n_terms < start:
-            continue
-        out = coefficients(ops, f, a, tables(n_terms), dot, tail_tol=tail_tol, resolve_tol=resolve_tol, name=name)
-        if out is not None:
+def expansions(ops: Ops, fn: Callable, a: np.ndarray, table_at: Callable, dot_at: Callable, levels: tuple, *,
+               tail_tol, resolve_tol, names: tuple) -> list | None:
+    """:func:`coefficients` of the functions ``fn(x) -> (f_1(x), f_2(x), ...)``
+    at the first level that resolves every point of ``a`` and every function
+    (all share the level, so a pair sum never reaches past the coefficients of
+    either point); ``None`` when none does (features too narrow for the finest
+    level: the caller falls back to a 2-D rule). The levels are nested: each
+    evaluates ``fn`` only at its new nodes.
+
+    Raises :class:`~ntk_equiv.errors.QuadratureError` on a non-finite value
+    (a pole or a point outside the domain on the real line)."""
+    raw = None
+    for level in levels:
+        table = table_at(level)
+        z = table[0]
+        nested = raw is not None and len(z) == 2 * raw[0].shape[1] - 1
+        if raw is not None and not nested:
+            raw = None
+        new_z = z if raw is None else z[1::2]
+        new = evaluate(ops, fn, a, new_z, names)
+        if raw is None:
+            raw = [np.array(v) for v in new]
+        else:
+            merged = []
+            for old, v in zip(raw, new):
+                both = np.empty((len(a), len(z)), dtype=ops.dtype)
+                both[:, ::2], both[:, 1::2] = old, v
+                merged.append(both)
+            raw = merged
+        out = [coefficients(r, a, table, dot_at(level), tail_tol=tail_tol, resolve_tol=resolve_tol,
+                            settle_tol=ops.sqrt(resolve_tol + 0 * a[:1])[0] / 10, name=name)
+               for r, name in zip(raw, names)]
+        if all(o is not None and o is not UNSETTLED for o in out):
             return out
-    return None
+    return None  # unsettled or unresolved at the finest level: the caller decides
+
+
+def evaluate(ops: Ops, fn: Callable, a: np.ndarray, z: np.ndarray, names: tuple) -> list:
+    """``[f(a_i z_n)]`` for each function of ``fn``, raising
+    :class:`~ntk_equiv.errors.QuadratureError` at the first value that is not a
+    finite real number (a pole, or a point outside the domain, on the real line)."""
+    x = np.multiply.outer(a, z)
+    try:
+        with np.errstate(all="ignore"):  # NaN/inf are reported below, with the point
+            values = [np.broadcast_to(v, x.shape) for v in fn(x)]
+    except (ZeroDivisionError, ValueError, OverflowError) as exc:  # mpmath raises where numpy gives inf/NaN
+        raise QuadratureError(f"{names[0]} cannot be evaluated on the real line ({exc!r}): a pole or a point "
+                              "outside its domain; its Gaussian expectation is infinite or undefined") from None
+    for name, v in zip(names, values):
+        finite = ops.finite(v)
+        if not np.all(finite):
+            i, n = np.argwhere(~finite)[0]
+            raise _not_finite(name, x[i, n])
+    return values
+
+
+def check_square_integrable(ops: Ops, fn: Callable, a: np.ndarray, *, digits: float, tol, names: tuple) -> None:
+    """The divergence checks of :func:`coefficients` alone (finite values;
+    ``f(a z)^2 N(z)`` decayed at ``|z| = L``), for functions whose Hermite
+    expansion is not used (kinked activations, integrated by 2-D rules that
+    cannot see a divergent tail)."""
+    z, env = nodes(ops, 0, digits, level_step(ops, 0))
+    h = z[1] - z[0]
+    for name, raw in zip(names, evaluate(ops, fn, a, z, names)):
+        sq = (raw * env) ** 2
+        m2 = np.sum(sq, axis=1) * h
+        scale = np.where(np.asarray(m2 > 0, dtype=bool), m2, m2 * 0 + 1)
+        ends = np.maximum(sq[:, 0], sq[:, -1]) * h
+        bad = np.asarray(ends > tol * scale, dtype=bool)
+        if np.any(bad):
+            i = int(np.argmax(bad))
+            raise QuadratureError(_undecayed(name, a[i], z[-1], ends[i] / scale[i]))
+
+
+def _undecayed(name: str, a, end, fraction) -> str:
+    return (f"E[{name}(u)^2] at pre-activation std {float(a):.4g} does not settle: {name}(u)^2 decays no faster "
+            f"than the Gaussian density grows (at |u| = {float(a * end):.4g} the integrand is still "
+            f"{float(fraction):.2g} of the total); the expectation is infinite or too close to infinite for "
+            "this quadrature (e.g. exp(x**2) needs pre-activation variance < 1/4)")
 
 
 def pair_sum(ia: np.ndarray, ib: np.ndarray, rho, cf: np.ndarray, cg: np.ndarray, terms: np.ndarray):
@@ -199,40 +316,116 @@ def pair_sum(ia: np.ndarray, ib: np.ndarray, rho, cf: np.ndarray, cg: np.ndarray
     return out
 
 
-def expectation_f64(f: Callable, g: Callable, k11, k12, k22, *, names=("f", "g")) -> np.ndarray | None:
-    """``E[f(u) g(v)]`` for ``(u, v) ~ N(0, [[k11, k12], [k12, k22]])``,
-    elementwise over broadcast float arrays, for smooth ``f, g`` (see the
-    module docstring; pair error at most ``F64_TAIL_TOL + F64_RESOLVE_TOL`` of
-    ``sqrt(E[f(u)^2] E[g(v)^2])``); ``None`` when the finest level does not
-    resolve some variance."""
-    k11, k12, k22 = np.broadcast_arrays(*(np.asarray(k, float) for k in (k11, k12, k22)))
-    shape = k11.shape
-    var, inv = np.unique(np.concatenate([k11.ravel(), k22.ravel()]), return_inverse=True)
+def _unique(k11: np.ndarray, k22: np.ndarray):
+    """Distinct variances and, per pair, the index of each side's."""
+    flat = np.concatenate([k11.ravel(), k22.ravel()])
+    if flat.dtype != object:
+        var, inv = np.unique(flat, return_inverse=True)
+    else:
+        index: dict = {}
+        inv = np.array([index.setdefault(v, len(index)) for v in flat], dtype=np.intp)
+        var = np.array(list(index), dtype=object)
     inv = inv.ravel()
-    ia, ib = inv[: k11.size], inv[k11.size:]
-    a = np.sqrt(np.maximum(var, 0.0))
-    ops = Ops()
-    tols = dict(tail_tol=F64_TAIL_TOL, resolve_tol=F64_RESOLVE_TOL)
-    first = expansion(ops, f, a, f64_table, _dot_f64, name=names[0], **tols)
-    if first is None:
+    return var, inv[: k11.size], inv[k11.size:]
+
+
+def self_expectations(ops: Ops, fn: Callable, k11, k12, k22, table_at, dot_at, levels: tuple, *, tail_tol,
+                      resolve_tol, names: tuple) -> list | None:
+    """``[E[f(u) f(v)] for f in fn's functions]`` for ``(u, v) ~ N(0, [[k11, k12],
+    [k12, k22]])`` elementwise over broadcast arrays (one formula for float64
+    and mpmath; see the module docstring for the certificate); ``None`` when
+    the finest level does not resolve some variance."""
+    k11, k12, k22 = np.broadcast_arrays(k11, k12, k22)
+    var, ia, ib = _unique(k11, k22)
+    a = ops.sqrt(np.where(np.asarray(var > 0, dtype=bool), var, var * 0))
+    out = expansions(ops, fn, a, table_at, dot_at, levels, tail_tol=tail_tol, resolve_tol=resolve_tol, names=names)
+    if out is None:
         return None
-    cf, _, tf = first
-    cg, tg = cf, tf
-    if g is not f:
-        second = expansion(ops, g, a, f64_table, _dot_f64, name=names[1], start=cf.shape[1] - 1, **tols)
-        if second is None:
-            return None
-        cg, _, tg = second
-        if cg.shape[1] != cf.shape[1]:  # g needed a finer level: f too
-            first = expansion(ops, f, a, f64_table, _dot_f64, name=names[0], start=cg.shape[1] - 1, **tols)
-            if first is None:
-                return None
-            cf, _, tf = first
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rho = np.clip(k12.ravel() / np.sqrt(k11.ravel() * k22.ravel()), -1.0, 1.0)
-    rho = np.where(np.isfinite(rho), rho, 0.0)  # a zero variance: only the k = 0 term survives
-    return pair_sum(ia, ib, rho, cf, cg, np.maximum(tf, tg)).reshape(shape)
+    k11f, k12f, k22f = k11.ravel(), k12.ravel(), k22.ravel()
+    den = ops.sqrt(k11f * k22f)
+    zero = np.asarray(den == 0, dtype=bool)
+    # rounding can push |rho| past 1 by an ulp: clip; a zero variance keeps only the k = 0 term
+    rho = np.where(zero, den * 0, k12f / np.where(zero, den * 0 + 1, den))
+    rho = np.minimum(np.maximum(rho, -ops.num(1)), ops.num(1))
+    terms = np.max([t for _, _, t in out], axis=0)
+    return [pair_sum(ia, ib, rho, c, c, terms).reshape(k11.shape) for c, _, _ in out]
+
+
+def expectations_f64(fn: Callable, k11, k12, k22, names=("phi", "phi'")) -> list | None:
+    """:func:`self_expectations` in float64: pair error at most
+    ``F64_TAIL_TOL + F64_RESOLVE_TOL`` (~5e-14) of ``sqrt(E[f(u)^2] E[f(v)^2])``."""
+    k11, k12, k22 = (np.asarray(k, float) for k in (k11, k12, k22))
+    return self_expectations(Ops(), fn, k11, k12, k22, f64_table, lambda level: _dot_f64, F64_LEVELS,
+                             tail_tol=F64_TAIL_TOL, resolve_tol=F64_RESOLVE_TOL, names=names)
 
 
 def _dot_f64(values: np.ndarray, table: np.ndarray) -> np.ndarray:
-    return values @ table.T
+    return _parity_dot(values, table, lambda v, t: v @ t.T)
+
+
+# --------------------------------------------------------------------------- #
+# high precision: the same expansion, dot products in fixed point
+# --------------------------------------------------------------------------- #
+@functools.lru_cache(maxsize=8)
+def context(prec: int):
+    """An mpmath context of its own at ``prec`` bits (never the global ``mpmath.mp``)."""
+    ctx = mpmath.MPContext()
+    ctx.prec = prec
+    return ctx
+
+
+@functools.lru_cache(maxsize=2 * len(MP_LEVELS))
+def fixed_table(prec: int, level: int, digits: float) -> tuple:
+    """``(z, env, T, bits)`` like :func:`f64_table` at ``prec`` bits: ``z, env`` as
+    mpf of :func:`context` ``(prec)``, ``T`` as integers ``round(T 2^bits)``
+    (``bits = prec + FIXED_GUARD_BITS``) by :func:`hermite_rows` in fixed point
+    (exact integer sums, ~10x faster than mpf)."""
+    bits = prec + FIXED_GUARD_BITS
+    hi = context(bits + 32)
+    ops, n_terms = Ops(hi), level_terms(level)
+    h = level_step(ops, level)
+    z, env = nodes(ops, level, digits, h)
+    mid = len(z) // 2
+
+    def fixed(values):
+        return np.array([gmpy2.mpz(int(hi.nint(hi.ldexp(v, bits)))) for v in values], dtype=object)
+
+    def mul(x, y):
+        return (x * y) >> bits
+
+    roots = [hi.sqrt(k) for k in range(n_terms + 2)]
+    rows = hermite_rows(fixed(z[mid:]), fixed(env[mid:]), fixed(roots), fixed([1 / r if r else r for r in roots]),
+                        n_terms, mul)
+    table = mul(rows, fixed(env[mid:] * h))
+    table[:, 0] >>= 1
+    lo = context(prec)
+    conv = np.frompyfunc(lo.convert, 1, 1)
+    return np.asarray(conv(z), dtype=object), np.asarray(conv(env), dtype=object), table, bits
+
+
+def _fixed_dot(ctx, bits: int) -> Callable:
+    to_int = np.frompyfunc(lambda v: gmpy2.mpz(int(ctx.nint(ctx.ldexp(v, bits)))), 1, 1)
+    to_mpf = np.frompyfunc(lambda v: ctx.ldexp(ctx.mpf(int(v)), -2 * bits), 1, 1)
+
+    def dot(values: np.ndarray, table: np.ndarray) -> np.ndarray:
+        return to_mpf(_parity_dot(np.asarray(to_int(values), dtype=object), table, lambda v, t: v @ t.T))
+    return dot
+
+
+def expectations_mp(ctx, fn: Callable, k11, k12, k22, *, digits: int, names=("phi", "phi'")) -> list | None:
+    """:func:`self_expectations` in the mpmath context ``ctx`` (``fn``
+    evaluates in it), with truncation tail and Parseval remainder below
+    ``10^-digits`` of the entry's scale each."""
+    conv = np.frompyfunc(ctx.convert, 1, 1)
+    k11, k12, k22 = (np.asarray(conv(np.asarray(k, dtype=object)), dtype=object) for k in (k11, k12, k22))
+    tol = ctx.mpf(10) ** -digits
+    range_digits = float(digits + 5)
+
+    def table_at(level):
+        return fixed_table(ctx.prec, level, range_digits)
+
+    def dot_at(level):
+        return _fixed_dot(ctx, table_at(level)[3])
+
+    return self_expectations(Ops(ctx), fn, k11, k12, k22, table_at, dot_at, MP_LEVELS,
+                             tail_tol=tol, resolve_tol=tol, names=names)

@@ -193,3 +193,126 @@ def test_smooth_expression_duals_match_closed_forms_float64(expr, name):
     for which in (0, 1):
         err = scaled(named, F64, k11, k12, k22, got[which], want[which], which)
         assert err.max() <= 1e-12, (expr, which, err.argmax(), err.max())
+
+
+def exact_mp_cases(bk, seed: int, n_random: int, top: float):
+    """(k11, k12, k22) object arrays of *consistent* covariances at the working
+    precision (``k12 = rho s1 s2`` from the same ``s1, s2`` as ``k11 = s1^2``):
+    float64-rounded inputs can miss ``|rho| <= 1`` by an ulp, which moves a
+    50-digit answer at 1e-17."""
+    rng = np.random.default_rng(seed)
+    s1, s2 = np.sqrt(rng.uniform(0.05, top, n_random)), np.sqrt(rng.uniform(0.05, top, n_random))
+    rho = np.concatenate([[1.0, -1.0, 1 - 2.0**-30, 0.0], rng.uniform(-1, 1, n_random - 4)])
+    with bk.context():
+        mp = [[mpmath.mpf(float(v)) for v in arr] for arr in (s1, s2, rho)]
+        k11 = np.array([a * a for a in mp[0]], dtype=object)
+        k22 = np.array([b * b for b in mp[1]], dtype=object)
+        k12 = np.array([r * a * b for a, b, r in zip(*mp)], dtype=object)
+    return k11, k12, k22
+
+
+@pytest.mark.parametrize("expr,name", [("erf(x)", "erf"), ("sin(x)", "sin"), ("cos(x)", "cos")])
+def test_smooth_expression_duals_match_closed_forms_50_digits(expr, name):
+    # 1e-45: the issue's 50-digit promise (the certificate is 10^-(dps+5) per entry)
+    bk = backend(50)
+    k11, k12, k22 = exact_mp_cases(bk, seed=8, n_random=6, top=3.0)
+    by_expr, named = ne.activation(expr), make(name)
+    with bk.context():
+        got, want = by_expr.dual(bk, k11, k12, k22), named.dual(bk, k11, k12, k22)
+        diag = [named.dual(bk, k, k, k) for k in (k11, k22)]
+        for which in (0, 1):
+            err = max(abs(g - w) / (mpmath.sqrt(abs(p * q)) or 1)
+                      for g, w, p, q in zip(got[which], want[which], diag[0][which], diag[1][which]))
+            assert err <= mpmath.mpf(10) ** -45, (expr, which, err)
+
+
+def test_tanh_float64_against_independent_2d_rule():
+    # no closed form: the Hermite expansion against the piecewise Gauss-Legendre
+    # 2-D rule (independent code; ~1e-15 up to std 2.5), to the 1e-12 promise
+    from ntk_equiv import quadrature
+
+    act = ne.activation("tanh(x)")
+    f, df = act._np
+    k11, k12, k22 = hermite_cases(seed=9, n_random=12, top=4.0)
+    got = act.dual(F64, k11, k12, k22)
+    for which, h in ((0, f), (1, df)):
+        ref = quadrature.gaussian_expectation_f64(h, h, (), (), k11, k12, k22)
+        scale = np.sqrt(quadrature.gaussian_expectation_f64(h, h, (), (), k11, k11, k11)
+                        * quadrature.gaussian_expectation_f64(h, h, (), (), k22, k22, k22))
+        assert np.max(np.abs(got[which] - ref) / scale) <= 1e-12
+
+
+def test_tanh_30_digits_against_1d_reductions_and_45_digits():
+    # dps=30: at correlation +-1 (v = +-(b/a) u) and 0 (independent) the 2-D
+    # expectations are 1-D integrals, done by tanh-sinh in a context of our own
+    # (independent of the Hermite expansion); inside, against a dps=45 run
+    bk, hi = backend(30), backend(45)
+    ctx = mpmath.MPContext()
+    ctx.dps = 50
+    act = ne.activation("tanh(x)")
+    k11, k12, k22 = exact_mp_cases(bk, seed=10, n_random=6, top=2.0)
+    tol = mpmath.mpf(10) ** -25
+    with bk.context():
+        got = act.dual(bk, k11, k12, k22)
+    for i, sign in ((0, 1), (1, -1), (3, 0)):  # rho = 1, -1, 0 (case 2, 1 - 2^-30: the 45-digit run)
+        a, b = ctx.sqrt(ctx.convert(k11[i])), ctx.sqrt(ctx.convert(k22[i]))
+        npdf = lambda z: ctx.exp(-z * z / 2) / ctx.sqrt(2 * ctx.pi)
+        if sign:
+            ref = (ctx.quad(lambda z: ctx.tanh(a * z) * ctx.tanh(sign * b * z) * npdf(z), [-ctx.inf, 0, ctx.inf]),
+                   ctx.quad(lambda z: ctx.sech(a * z) ** 2 * ctx.sech(b * z) ** 2 * npdf(z), [-ctx.inf, 0, ctx.inf]))
+        else:
+            ref = (0, ctx.quad(lambda z: ctx.sech(a * z) ** 2 * npdf(z), [-ctx.inf, 0, ctx.inf])
+                   * ctx.quad(lambda z: ctx.sech(b * z) ** 2 * npdf(z), [-ctx.inf, 0, ctx.inf]))
+        for which in (0, 1):
+            assert abs(ctx.convert(got[which][i]) - ref[which]) <= tol, (i, which)
+    with hi.context():
+        ref = act.dual(hi, *(np.array([mpmath.mpf(v) for v in k], dtype=object) for k in (k11, k12, k22)))
+        for which in (0, 1):
+            assert max(abs(g - r) for g, r in zip(got[which], ref[which])) <= tol
+
+
+@pytest.mark.parametrize("expr,sigma_w,dps,match", [
+    ("exp(x**2)", 1.0, None, "does not settle"),       # E[phi^2] = +inf at variance >= 1/4
+    ("exp(x**2)", 1.0, 20, "does not settle"),         # was a hang at dps=20
+    ("1/x", 1.0, None, "singular on the real line"),   # a pole on the real line
+    ("1/x", 1.0, 30, "singular on the real line"),
+    ("tan(x)", 1.0, None, "singular on the real line"),
+    ("log(abs(x))", 1.0, None, "phi' is singular"),   # E[phi^2] finite, E[phi'^2] = E[1/u^2] infinite
+    ("log(x)", 1.0, None, "singular|not finite"),      # undefined for x < 0
+    ("Max(x, 0)*exp(x**2)", 1.0, None, "does not settle"),  # kinked: the 2-D rule cannot see the tail
+])
+def test_divergent_expectations_raise(expr, sigma_w, dps, match):
+    x = np.random.default_rng(11).standard_normal((3, 2))
+    with pytest.raises(ne.QuadratureError, match=match):
+        ne.mlp(1, expr, sigma_w=sigma_w).kernel(x, dps=dps)
+
+
+def test_numeric_checks_catch_a_pole_sympy_cannot_see():
+    # the quadrature's own checks, without the static singularity check: a value
+    # that is not finite at a node (1/x at 0), a pole between nodes (tan)
+    from ntk_equiv import hermite
+
+    for text, match in (("1/x", "not finite"), ("tan(x)", None)):
+        act = ne.activation(text)
+        f, df = act._np
+        k = np.array([1.0])
+        if match:
+            with pytest.raises(ne.QuadratureError, match=match):
+                hermite.expectations_f64(lambda x: (f(x), df(x)), k, k, k)
+        else:  # E[tan^2] never settles: no level resolves it, no number comes back
+            assert hermite.expectations_f64(lambda x: (f(x), df(x)), k, k, k) is None
+
+
+def test_convergent_growth_is_exact_or_refused():
+    # exp(x^2) at variance < 1/4: E[e^{u^2} e^{v^2}] = ((1-2k11)(1-2k22) - 4k12^2)^{-1/2}
+    # and, by Price's theorem, Vdot = dV/dk12 = 4 k12 (...)^{-3/2}; near 1/4 the
+    # integrand decays too slowly for the rule, which must raise, not round
+    act = ne.activation("exp(x**2)")
+    k11, k22, rho = np.array([0.1, 0.05, 0.12]), np.array([0.15, 0.1, 0.12]), np.array([0.5, -1.0, 1.0])
+    k12 = rho * np.sqrt(k11 * k22)
+    q = (1 - 2 * k11) * (1 - 2 * k22) - 4 * k12**2
+    v, vd = act.dual(F64, k11, k12, k22)
+    assert np.max(np.abs(v - q**-0.5) / q**-0.5) <= 1e-12
+    assert np.max(np.abs(vd - 4 * k12 * q**-1.5) / (4 * np.sqrt(k11 * k22) * q**-1.5)) <= 1e-12
+    with pytest.raises(ne.QuadratureError):
+        act.dual(F64, np.array([0.2401]), np.array([0.2]), np.array([0.2401]))
