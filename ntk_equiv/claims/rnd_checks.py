@@ -462,9 +462,11 @@ def _c6c_empirical(config: Config):
 
 
 def posterior_whiteness(arch, width: int, heads: int, noise: float, seeds: int, n_train: int = 5, n_test: int = 3,
-                        d: int = 2, seed: int = 0) -> dict:
+                        d: int = 2, seed: int = 0, shared_xi: bool = False, labels: bool = True) -> dict:
     """C8: ``BayesianRND`` (non-linear, hidden-Jacobian target, own ``xi_m`` and
-    noise per head) samples whitened by the exact NTK-GP posterior,
+    noise per head; ``shared_xi=True``: the paper's one tangent for all heads;
+    ``labels=False``: the paper's Thm 5.8, trained on the target alone, against
+    the centred posterior) samples whitened by the exact NTK-GP posterior,
     ``z = L^{-1} (s_m - mu)`` with ``L L^T`` = ``gp_posterior(noise).cov``:
 
     * KS p-value of all ``z`` entries against N(0, 1);
@@ -476,10 +478,11 @@ def posterior_whiteness(arch, width: int, heads: int, noise: float, seeds: int, 
     """
     rng = np.random.default_rng(seed)
     X, x = spread_inputs(rng, n_train, d), sphere_inputs(rng, n_test, d)
-    Y = np.sin(X @ np.ones(d))
+    Y = np.sin(X @ np.ones(d)) if labels else np.zeros(n_train)
     post = rnd.gp_posterior(arch, X, Y, x, prior="ntk", noise=noise)
     L = np.linalg.cholesky(post.cov)
-    Z = np.array([np.linalg.solve(L, rnd.BayesianRND(arch, width=width, heads=heads, noise=noise, seed=_seed(seed, s))
+    Z = np.array([np.linalg.solve(L, rnd.BayesianRND(arch, width=width, heads=heads, noise=noise, seed=_seed(seed, s),
+                                                     shared_xi=shared_xi)
                                   .fit(X, Y, tol=1e-6).sample(x) - post.mean) for s in range(seeds)])  # (S, n, M)
     flat = Z.transpose(2, 0, 1).reshape(heads, -1)
     pairs = [(a, b) for a in range(heads) for b in range(a + 1, heads)]
