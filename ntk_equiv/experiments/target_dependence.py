@@ -1,0 +1,116 @@
+"""Thm 5.8's proof gap: at finite width the predictor at initialisation and the
+paper's Bayesian target are uncorrelated but **not independent**.
+
+Paper notation: predictor ``u(x; vartheta_0)`` with ``K`` heads, target
+``g~(x) = J^hid(x; vartheta_0) psi*`` (one tangent ``psi*`` for all heads,
+zero on the readout: ``BayesianRND``'s default, whose ``target`` is ``-g~``).
+Given ``vartheta_0``, ``g~_m(x) ~ N(0, ||J^hid_m(x)||^2)``: its conditional
+variance depends on ``vartheta_0``, so ``g~`` and ``u(.; vartheta_0)`` are
+dependent, although ``E[u g~] = E[u E[psi*]] = 0``.
+
+The dependence statistic (per test input ``x``, over seeds):
+
+``D(n) = Cov(a, b) / (kappa(x, x) (Theta - kappa)(x, x))`` with
+``a = (1/K) sum_m u_m(x)^2``, ``b = (1/K) sum_m ||J^hid_m(x)||^2 = E[(1/K) ||g~(x)||^2 | vartheta_0]``,
+
+normalised by the limits of ``E a`` and ``E b``. Independence of ``u`` and
+``g~`` would make ``Cov(u_m^2, g~_m'^2) = Cov(u_m^2, ||J^hid_m'||^2) = 0``;
+for one hidden layer it is exactly ``c / n`` with ``c > 0`` for relu (both
+are sums over the ``n`` units of terms sharing a unit's readout weight and
+activation), so ``D(n) ~ n^{-1}``: present at every finite width, gone in
+the limit, the step the proof does not show. The plain correlation of
+``u`` and ``g~`` is 0 at every width (tested against 0).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import rnd
+
+
+def hidden_ntk_diag(net, x: np.ndarray) -> np.ndarray:
+    """``(1/K) sum_m ||J^hid_m(x)||^2``, shape ``(n,)``: the diagonal of the
+    head-averaged empirical NTK minus the readout layer's share
+    ``sigma_w^2 / n_in ||a(x)||^2 + sigma_b^2`` (``a`` the readout's input),
+    the same for every head."""
+    diag = np.diag(net.empirical_ntk(x))
+    _, caches = net.arch.apply(net.params0, x)
+    ro = net.arch.layers[net.arch.readout_index]
+    a = caches[net.arch.readout_index]
+    readout = ro.sigma_w**2 / a.shape[1] * np.sum(a**2, axis=1) + ro.sigma_b**2
+    return diag - readout
+
+
+@dataclass
+class TargetDependence:
+    """Per width ``w`` and test input ``i``: ``dep[w][i]`` and ``dep_se[w][i]``
+    (the statistic ``D`` and its standard error over seeds), ``plain_z[w][i]``
+    (z-score of ``E[(1/K) sum_m u_m g~_m] = 0``); ``slope``/``slope_se``: the
+    weighted least-squares slope of ``log D`` against ``log n`` per input."""
+
+    widths: tuple
+    heads: int
+    seeds: int
+    dep: dict = field(default_factory=dict)
+    dep_se: dict = field(default_factory=dict)
+    plain_z: dict = field(default_factory=dict)
+    slope: list = field(default_factory=list)
+    slope_se: list = field(default_factory=list)
+
+
+def _seed(*parts: int) -> int:
+    return int(np.random.default_rng(list(parts)).integers(2**62))
+
+
+def _log_slope(widths, d: np.ndarray, se: np.ndarray) -> tuple[float, float]:
+    """Weighted least squares of ``log |D|`` on ``log n``, ``Var log |D| ~ (se / D)^2``
+    (delta method); needs every ``D`` of one sign."""
+    lx = np.log(np.asarray(widths, float))
+    y = np.log(np.abs(d))
+    w = (d / se) ** 2
+    xm = np.sum(w * lx) / np.sum(w)
+    sxx = np.sum(w * (lx - xm) ** 2)
+    slope = np.sum(w * (lx - xm) * y) / sxx
+    return float(slope), float(math.sqrt(1.0 / sxx))
+
+
+def target_dependence(arch, widths, seeds: int, heads: int = 8, n_test: int = 2, d: int = 2,
+                      seed: int = 0) -> TargetDependence:
+    """``seeds`` ``BayesianRND`` models per width (the paper's target), no
+    training needed: the statistic is about ``vartheta_0``. Test inputs on the
+    sphere of radius ``sqrt(d)``."""
+    from ..claims.rnd_checks import sphere_inputs
+
+    rng = np.random.default_rng(seed)
+    x = sphere_inputs(rng, n_test, d)
+    k = arch.kernel(x)
+    kappa, theta = np.diag(k.nngp), np.diag(k.ntk)
+    norm = kappa * (theta - kappa)
+    out = TargetDependence(tuple(widths), heads, seeds)
+    for w in widths:
+        a, b, c = [], [], []
+        for s in range(seeds):
+            m = rnd.BayesianRND(arch, width=w, heads=heads, seed=_seed(seed, w, s))
+            u0 = m.g0.apply(x)
+            g_tilde = -m.target(x)
+            a.append(np.mean(u0**2, axis=1))
+            b.append(hidden_ntk_diag(m.g0, x))
+            c.append(np.mean(u0 * g_tilde, axis=1))
+        a, b, c = np.array(a), np.array(b), np.array(c)
+        prod = (a - a.mean(0)) * (b - b.mean(0))
+        out.dep[w] = prod.sum(0) / (seeds - 1) / norm
+        out.dep_se[w] = prod.std(0, ddof=1) / math.sqrt(seeds) / norm
+        out.plain_z[w] = c.mean(0) / (c.std(0, ddof=1) / math.sqrt(seeds))
+    for i in range(n_test):
+        d_i = np.array([out.dep[w][i] for w in widths])
+        se_i = np.array([out.dep_se[w][i] for w in widths])
+        if np.all(d_i > 0) or np.all(d_i < 0):
+            s_, se_ = _log_slope(widths, d_i, se_i)
+        else:
+            s_, se_ = math.nan, math.nan
+        out.slope.append(s_)
+        out.slope_se.append(se_)
+    return out
