@@ -117,15 +117,14 @@ def text_table(rep: Report) -> str:
 
 
 def _short_result(r: Result | None) -> str:
+    """``8.8e-52<=1e-45`` / ``4.2>1e-45``; an exact proof ``=0`` / ``!=0``."""
     if r is None:
         return "-"
     if r.error:
         return "raised"
-    if r.level == "S" and r.tolerance == 0:  # an exact proof: every difference 0, or not
-        return "pass (0)" if r.passed else "fails (difference not 0)"
-    if r.passed:
-        return f"pass {_num(r.residual)}<={_num(r.tolerance)}"
-    return f"fails {_num(r.residual)}>{_num(r.tolerance)}"
+    if r.level == "S" and r.tolerance == 0:
+        return "=0" if r.passed else "!=0"
+    return f"{_num(r.residual)}{'<=' if r.passed else '>'}{_num(r.tolerance)}"
 
 
 def statement_cell(o: StatementOutcome, level: str) -> str:
@@ -137,9 +136,11 @@ def statement_cell(o: StatementOutcome, level: str) -> str:
     if lo is None:
         return "-"
     src = f" [{lo.source}]" if lo.level in o.statement.reuses else ""
-    if lo.corrected is None:
-        return f"{_short_result(lo.printed)}{src}"
-    return f"printed {_short_result(lo.printed)}; corrected {_short_result(lo.corrected)}"
+    mark = "pass" if lo.printed.passed else ("FAIL" if lo.printed.error else "refuted")
+    cell = f"{mark} {_short_result(lo.printed)}{src}"
+    if lo.corrected is not None:
+        cell += f"; corrected {'pass' if lo.corrected.passed else 'FAIL'} {_short_result(lo.corrected)}"
+    return cell
 
 
 def _verdict(v) -> str:

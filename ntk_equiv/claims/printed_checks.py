@@ -13,7 +13,9 @@ Prop 5.5, Thm 5.8 and Cor 5.9 have their checks in :mod:`.statement_checks`.
 """
 from __future__ import annotations
 
+import functools
 import math
+from dataclasses import dataclass, field
 
 import mpmath
 import numpy as np
@@ -26,7 +28,7 @@ from ..symbolic import paper as SP
 from .dynamics_checks import _mp, explicit_projector, independent_train_operator, mp_max_abs, sphere_inputs, z_threshold
 from .paper import form_params
 from .registry import Config, Result, measured, proven
-from .rnd_checks import EPS, spread_inputs
+from .rnd_checks import EPS, _seed, spread_inputs, t_threshold
 
 # --------------------------------------------------------------------------- #
 # S level: sympy, exact
@@ -254,6 +256,148 @@ def prop_5_1_empirical(config: Config, form: str) -> Result:
                     cond=cond, width=width)
 
 
+@dataclass
+class RatioEstimate:
+    """``E eps^2 / V f`` from real networks, weighted over test points.
+
+    ``a`` = mean over RND models of ``A_s = sum_x w(x) eps^2_s(x)``; ``b`` =
+    ``sum_x w(x) s^2(x)`` with ``s^2`` the ensemble's Bessel-corrected sample
+    variance, written as the mean over members of ``B_j = R/(R-1) sum_x w(x)
+    (f_j(x) - fbar(x))^2``; ``w = 1 / Sigma(x, x)`` (fixed weights: any give
+    the same ratio, these stop one point from dominating). ``se_a``, ``se_b``:
+    standard errors from the replicates (independent models and members)."""
+
+    a: float
+    se_a: float
+    b: float
+    se_b: float
+    df: int
+    q: float  # two-sided Student-t threshold, false alarm 1e-6
+    details: dict = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float:
+        return self.a / self.b
+
+    def statistic(self, c: float) -> float:
+        """``|a - c b| / sqrt(se_a^2 + c^2 se_b^2)``: Student-t-like under ``E eps^2 = c V f``."""
+        return abs(self.a - c * self.b) / math.sqrt(self.se_a**2 + c**2 * self.se_b**2)
+
+    def interval(self) -> tuple[float, float]:
+        """Fieller's confidence set ``{c : statistic(c) <= q}`` (an interval when ``b`` is
+        significantly non-zero, which it is here)."""
+        A = self.b**2 - self.q**2 * self.se_b**2
+        B = -2 * self.a * self.b
+        C = self.a**2 - self.q**2 * self.se_a**2
+        root = math.sqrt(max(B * B - 4 * A * C, 0.0))
+        return (-B - root) / (2 * A), (-B + root) / (2 * A)
+
+
+@functools.lru_cache(maxsize=4)  # a pure function of its arguments: the printed and corrected forms share one run
+def rnd_ensemble_ratio(width: int, heads: int, models: int, members: int, points: int, d: int = 8,
+                       n_train: int = 4, seed: int = 0) -> RatioEstimate:
+    """Cor 5.4 with real networks at ``t = inf``: ``models`` RND models
+    (:class:`ntk_equiv.rnd.RND`, ``heads`` heads) and ``members`` independently
+    trained networks (labels ``sin(sum x)``), trained by gradient descent with
+    ``lr = 1 / lambda_max(Theta_XX)`` for ``ceil(ln(1e8) cond(Theta_XX))`` steps
+    (train residual ``<~ 1e-8`` of its start, i.e. converged), at ``points``
+    inputs on the sphere and ``points`` at three times its radius."""
+    rng = np.random.default_rng(seed)
+    arch = mlp(1, "relu", 1.5, 0.5)
+    X = spread_inputs(rng, n_train, d)
+    x = np.vstack([sphere_inputs(rng, points, d), 3 * sphere_inputs(rng, points, d)])
+    Y = np.sin(X.sum(axis=1, keepdims=True))
+    theta = arch.kernel(X).ntk
+    w_eig = np.linalg.eigvalsh(theta)
+    lr, cond = 1.0 / float(w_eig[-1]), float(w_eig[-1] / w_eig[0])
+    steps = int(math.ceil(math.log(1e8) * cond))
+    sigma = np.diag(dynamics.ensemble(arch, X, Y, x).cov)
+    A = np.array([rnd.RND(arch, width=width, heads=heads, seed=_seed(seed, 1, s)).fit(X, lr=lr, steps=steps).error(x)
+                  for s in range(models)]) / sigma
+    F = np.array([arch.init(width, 1, seed=_seed(seed, 2, j), in_dim=d).train(X, Y, lr=lr, steps=steps).apply(x)[:, 0]
+                  for j in range(members)])
+    a_s = A.sum(axis=1)
+    B = (((F - F.mean(axis=0)) ** 2) / sigma).sum(axis=1) * members / (members - 1)
+    df = min(models, members) - 1
+    return RatioEstimate(float(a_s.mean()), float(a_s.std(ddof=1) / math.sqrt(models)), float(B.mean()),
+                         float(B.std(ddof=1) / math.sqrt(members)), df, t_threshold(df),
+                         dict(width=width, heads=heads, models=models, members=members, test_points=len(x),
+                              steps=steps, cond=cond))
+
+
+def cor_5_4_empirical(config: Config, form: str) -> Result:
+    factor = form_params("5.4", form)["factor"]
+    if config.full:
+        est = rnd_ensemble_ratio(1024, 16, 200, 800, 8, seed=config.seed)
+    else:
+        est = rnd_ensemble_ratio(256, 16, 60, 200, 6, seed=config.seed)
+    lo, hi = est.interval()
+    return measured(est.statistic(factor) / est.q, 1.0,
+                    f"measured E eps^2 / V f = {est.ratio:.3f}, confidence interval [{lo:.3f}, {hi:.3f}] (Fieller, "
+                    f"Student-t with {est.df} df, false alarm 1e-6) must contain the factor {factor}; residual = "
+                    f"|a - {factor} b| / (q se) with q = {est.q:.2f}",
+                    ratio=est.ratio, interval=[lo, hi], factor=factor, a=est.a, se_a=est.se_a, b=est.b,
+                    se_b=est.se_b, **est.details)
+
+
+def prop_5_7_high_precision(config: Config, form: str) -> Result:
+    """``Theta - kappa`` is the hidden layers' share: for an erf MLP with ``L - 1``
+    hidden layers, the library's ``Theta^{L} - kappa^{L}`` (``mlp(depth)``) against
+    ``sigma_w^2 E[phi'(a) phi'(b)] Theta^{L-1}`` with ``Theta^{L-1}``, ``kappa^{L-1}``
+    of ``mlp(depth - 1)`` (the same network without its last hidden layer) and the
+    erf derivative kernel written out here,
+    ``E[phi' phi'] = (4/pi) / sqrt((1 + 2 k_aa)(1 + 2 k_bb) - 4 k_ab^2)``:
+    so the readout's share is ``kappa`` and ``kappa_u + kappa_g~ = Theta``."""
+    dps = config.dps
+    rng = np.random.default_rng(config.seed)
+    z = sphere_inputs(rng, 5, 3)
+    sw, sb = 1.3, 0.2
+    full, short = mlp(2, "erf", sw, sb).kernel(z, dps=dps), mlp(1, "erf", sw, sb).kernel(z, dps=dps)
+    with mpmath.workdps(dps + 15):
+        K1, T1, K, T = _mp(short.nngp), _mp(short.ntk), _mp(full.nngp), _mp(full.ntk)
+        n = K.rows
+        share = mpmath.matrix(n, n)
+        for i in range(n):
+            for j in range(n):
+                det = (1 + 2 * K1[i, i]) * (1 + 2 * K1[j, j]) - 4 * K1[i, j] ** 2
+                share[i, j] = mpmath.mpf(sw) ** 2 * 4 / mpmath.pi / mpmath.sqrt(det) * T1[i, j]
+        r = float(mp_max_abs(T - K - share) / mp_max_abs(T))
+    return _h(r, dps, "Theta - kappa == sigma_w^2 E[phi' phi'] Theta^{L-1} (the hidden layers' share; the readout's is "
+                      "kappa)", hidden_share=r)
+
+
+def prop_5_7_empirical(config: Config, form: str) -> Result:
+    """The paper's construction at finite width: ``g~ = J^hid(x; vartheta_0) psi*``
+    (:class:`ntk_equiv.rnd.BayesianRND`, ``jacobian="hidden"``, one tangent
+    ``psi*`` for all heads) and ``h = u(x; vartheta_0) - g~``; over draws of
+    ``(vartheta_0, psi*)`` the second moments ``E h(x) h(x')`` against ``Theta``.
+
+    With one hidden layer ``E[hat kappa] = kappa`` and ``E[J^hid J^hid^T] =
+    Theta - kappa`` hold at every width (C2), so the moments are exact and the
+    test is a pure Monte-Carlo one: one replicate per draw (the mean over heads
+    of ``h_m(x) h_m(x')``), z-score per upper-triangle entry, Bonferroni
+    threshold for false alarm 1e-6."""
+    rng = np.random.default_rng(config.seed)
+    arch = mlp(1, "erf", 1.5, 0.3)
+    x = sphere_inputs(rng, 4, 3)
+    draws, width, heads = (4000, 256, 16) if config.full else (1000, 64, 16)
+    theta = arch.kernel(x).ntk
+    iu = np.triu_indices(len(x))
+    reps = []
+    for s in range(draws):
+        h = rnd.BayesianRND(arch, width=width, heads=heads, seed=_seed(config.seed, 57, s), jacobian="hidden",
+                            shared_xi=True).prior_sample(x)
+        reps.append(np.mean(h[iu[0]] * h[iu[1]], axis=1))
+    reps = np.array(reps)
+    z = (reps.mean(axis=0) - theta[iu]) / (reps.std(axis=0, ddof=1) / math.sqrt(draws))
+    thr = z_threshold(len(iu[0]))
+    return measured(float(np.max(np.abs(z))) / thr, 1.0,
+                    f"E[(u_0 - g~)(x) (u_0 - g~)(x')] = Theta over {draws} draws of a width-{width} one-hidden-layer "
+                    f"network ({heads} heads, one psi* for all): largest |z| / Bonferroni threshold {thr:.2f} (false "
+                    "alarm 1e-6); exact at every width for one hidden layer",
+                    max_abs_z=float(np.max(np.abs(z))), threshold=thr, draws=draws, width=width)
+
+
 CHECKS = {
     ("5.1", "S"): prop_5_1_symbolic,
     ("5.1", "H"): prop_5_1_high_precision,
@@ -264,5 +408,8 @@ CHECKS = {
     ("5.3", "H"): prop_5_3_high_precision,
     ("5.4", "S"): cor_5_4_symbolic,
     ("5.4", "H"): cor_5_4_high_precision,
+    ("5.4", "E"): cor_5_4_empirical,
     ("5.6", "S"): thm_5_6_symbolic,
+    ("5.7", "H"): prop_5_7_high_precision,
+    ("5.7", "E"): prop_5_7_empirical,
 }
