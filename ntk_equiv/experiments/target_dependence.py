@@ -26,9 +26,63 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import mpmath
 import numpy as np
+from scipy.special import erf
 
 from .. import rnd
+from ..precision import backend
+
+#: ``(phi, phi')`` per activation, float64 and mpmath
+_ACTS = {
+    "erf": ((erf, lambda h: 2 / np.sqrt(np.pi) * np.exp(-h * h)),
+            (mpmath.erf, lambda h: 2 / mpmath.sqrt(mpmath.pi) * mpmath.exp(-h * h))),
+    "relu": ((lambda h: np.maximum(h, 0.0), lambda h: (h > 0).astype(float)),
+             (lambda h: h if h > 0 else mpmath.mpf(0), lambda h: mpmath.mpf(1) if h > 0 else mpmath.mpf(0))),
+}
+
+
+def dependence_constant(act: str, sigma_w: float, sigma_b: float, x_sq_over_d: float, heads: int,
+                        dps: int | None = None):
+    """``c`` with ``D(n) = c / n`` exactly for one hidden layer (derived in
+    :func:`ntk_equiv.symbolic.heads_and_means.prove_target_dependence`):
+
+    ``c = sigma_w^2 (M_22 - M_20 M_02 + 2 M_22 / K) / ((sigma_w^2 M_20 + sigma_b^2) M_02)``,
+    ``M_ab = E[phi(h)^a phi'(h)^b]``, ``h ~ N(0, q)``, ``q = sigma_w^2 |x|^2/d + sigma_b^2``
+    (the normalisation is ``kappa(x,x) (Theta - kappa)(x,x) = (sigma_w^2 M_20 + sigma_b^2) sigma_w^2 M_02 q``).
+    Float64: 200-node Gauss-Hermite; ``dps``: ``mpmath.quad`` (split at the kink 0) at ``dps`` digits."""
+    q = sigma_w**2 * x_sq_over_d + sigma_b**2
+    if dps is None:
+        phi, dphi = _ACTS[act][0]
+        z, w = np.polynomial.hermite_e.hermegauss(200)
+        h, w = math.sqrt(q) * z, w / math.sqrt(2 * math.pi)
+
+        def E(a, b):
+            return float(np.sum(w * phi(h) ** a * dphi(h) ** b))
+    else:
+        phi, dphi = _ACTS[act][1]
+        bk = backend(dps)
+
+        def E(a, b):
+            with bk.context():
+                qm = mpmath.mpf(sigma_w) ** 2 * mpmath.mpf(x_sq_over_d) + mpmath.mpf(sigma_b) ** 2
+                dens = lambda t: mpmath.exp(-t * t / (2 * qm)) / mpmath.sqrt(2 * mpmath.pi * qm)  # noqa: E731
+                return mpmath.quad(lambda t: dens(t) * phi(t) ** a * dphi(t) ** b, [-mpmath.inf, 0, mpmath.inf])
+    M22, M20, M02 = E(2, 2), E(2, 0), E(0, 2)
+    if dps is None:
+        return sigma_w**2 * (M22 - M20 * M02 + 2 * M22 / heads) / ((sigma_w**2 * M20 + sigma_b**2) * M02)
+    with bk.context():  # the same formula, every operation at dps digits
+        sw2, sb2 = mpmath.mpf(sigma_w) ** 2, mpmath.mpf(sigma_b) ** 2
+        return sw2 * (M22 - M20 * M02 + 2 * M22 / heads) / ((sw2 * M20 + sb2) * M02)
+
+
+def relu_dependence_constant(sigma_w: float, sigma_b: float, x_sq_over_d: float, heads: int, dps: int):
+    """The same constant for relu in closed form (``M_20 = M_22 = q/2``, ``M_02 = 1/2``),
+    at ``dps`` digits: ``c = 2 sigma_w^2 q (1/4 + 1/K) / (sigma_w^2 q / 2 + sigma_b^2)``."""
+    with backend(dps).context():
+        sw, sb = mpmath.mpf(sigma_w), mpmath.mpf(sigma_b)
+        q = sw**2 * mpmath.mpf(x_sq_over_d) + sb**2
+        return 2 * sw**2 * q * (mpmath.mpf(1) / 4 + mpmath.mpf(1) / heads) / (sw**2 * q / 2 + sb**2)
 
 
 def hidden_ntk_diag(net, x: np.ndarray) -> np.ndarray:
@@ -54,6 +108,7 @@ class TargetDependence:
     widths: tuple
     heads: int
     seeds: int
+    x_sq_over_d: np.ndarray | None = None            # |x|^2 / d of the test inputs
     dep: dict = field(default_factory=dict)
     dep_se: dict = field(default_factory=dict)
     plain_z: dict = field(default_factory=dict)
@@ -89,7 +144,7 @@ def target_dependence(arch, widths, seeds: int, heads: int = 8, n_test: int = 2,
     k = arch.kernel(x)
     kappa, theta = np.diag(k.nngp), np.diag(k.ntk)
     norm = kappa * (theta - kappa)
-    out = TargetDependence(tuple(widths), heads, seeds)
+    out = TargetDependence(tuple(widths), heads, seeds, x_sq_over_d=np.sum(x**2, axis=1) / d)
     for w in widths:
         a, b, c = [], [], []
         for s in range(seeds):
@@ -107,7 +162,7 @@ def target_dependence(arch, widths, seeds: int, heads: int = 8, n_test: int = 2,
     for i in range(n_test):
         d_i = np.array([out.dep[w][i] for w in widths])
         se_i = np.array([out.dep_se[w][i] for w in widths])
-        if np.all(d_i > 0) or np.all(d_i < 0):
+        if len(widths) > 1 and (np.all(d_i > 0) or np.all(d_i < 0)):
             s_, se_ = _log_slope(widths, d_i, se_i)
         else:
             s_, se_ = math.nan, math.nan

@@ -208,3 +208,91 @@ def prove_cor_5_9(alg=None, strict: bool = True, form: str = "corrected", member
 
 
 __all__ = ["MEAN_ESTIMATES", "prove_cor_5_9", "prove_prop_5_5", "readout_moments"]
+
+
+# --------------------------------------------------------------------------- #
+# Thm 5.8's proof gap: the predictor at init and the target are dependent
+# --------------------------------------------------------------------------- #
+def _unit_expectation(expr, normals, units) -> sp.Expr:
+    """``E[expr]`` for a polynomial in independent standard normals ``normals``
+    and per-unit random pairs ``(p_j, r_j)`` (``p = phi(h_j)``, ``r = phi'(h_j)``),
+    i.i.d. over units ``j`` with unknown law: ``E[p^a r^b] = M_ab``."""
+    gauss = _gaussian_expectation(expr, normals)
+    ps = [p for p, _ in units]
+    rs = [r for _, r in units]
+    poly = sp.Poly(gauss, *(ps + rs))
+    out = sp.Integer(0)
+    k = len(units)
+    for powers, coeff in poly.terms():
+        m = sp.Integer(1)
+        for j in range(k):
+            a, b = powers[j], powers[k + j]
+            if a or b:
+                m *= sp.Symbol(f"M_{a}{b}", real=True)
+        out += coeff * m
+    return sp.expand(out)
+
+
+def prove_target_dependence(alg=None, strict: bool = True, form: str = "corrected", units: int = 2,
+                            heads: int = 2) -> Proof:
+    """Thm 5.8's independence step at finite width, one hidden layer of
+    ``n = units`` units, input dimension 1 (``x`` a symbol), ``K = heads``.
+
+    The predictor ``u_m = sigma_w/sqrt(n) sum_j W_mj phi(h_j) + sigma_b b_m`` with
+    ``h_j = sigma_w w_j x + sigma_b c_j``; the target's conditional variance
+    ``||J^hid_m(x)||^2`` is derived by ``sympy.diff`` w.r.t. the hidden
+    parameters ``w_j, c_j``; then, with ``a = (1/K) sum_m u_m^2`` and
+    ``b = (1/K) sum_m ||J^hid_m||^2`` (units i.i.d., ``M_ab = E[phi^a phi'^b]``,
+    ``q = sigma_w^2 x^2 + sigma_b^2``):
+
+    ``Cov(a, b) = sigma_w^4 q / n (M_22 - M_20 M_02 + 2 M_22 / K)``,
+
+    not 0 at any finite width, ``O(1/n)``: 0 only in the limit.
+    ``form="printed"``: the proof's conclusion (independence, at any width),
+    ``Cov(a, b) = 0``, which does not reduce to 0."""
+    if form not in ("printed", "corrected"):
+        raise ValueError(f"form must be 'printed' or 'corrected', got {form!r}")
+    alg = default(alg)
+    n, K = units, heads
+    sw, sb = sp.symbols("sigma_w sigma_b", positive=True)
+    x = sp.Symbol("x", real=True)
+    W = sp.Matrix(K, n, lambda m, j: sp.Symbol(f"W_{m}{j}", real=True))
+    b = [sp.Symbol(f"b_{m}", real=True) for m in range(K)]
+    w1 = [sp.Symbol(f"w_{j}", real=True) for j in range(n)]
+    c1 = [sp.Symbol(f"c_{j}", real=True) for j in range(n)]
+    phi = sp.Function("phi")
+    h = [sw * w1[j] * x + sb * c1[j] for j in range(n)]
+    u = [sw / sp.sqrt(n) * sum(W[m, j] * phi(h[j]) for j in range(n)) + sb * b[m] for m in range(K)]
+    pr = [(sp.Symbol(f"p_{j}", real=True), sp.Symbol(f"r_{j}", real=True)) for j in range(n)]
+    hidden = w1 + c1
+
+    def units_of(e):
+        e = e.subs({phi(h[j]).diff(w1[j]): pr[j][1] * sw * x for j in range(n)})
+        e = e.subs({phi(h[j]).diff(c1[j]): pr[j][1] * sb for j in range(n)})
+        return e.subs({phi(h[j]): pr[j][0] for j in range(n)})
+
+    jn2 = [sp.expand(units_of(sum(sp.diff(u[m], p) ** 2 for p in hidden))) for m in range(K)]
+    a = sp.expand(units_of(sum(um**2 for um in u)) / K)
+    bb = sp.expand(sum(jn2) / K)
+    normals = list(W) + b
+    cov = sp.expand(_unit_expectation(a * bb, normals, pr)
+                    - _unit_expectation(a, normals, pr) * _unit_expectation(bb, normals, pr))
+    q = sw**2 * x**2 + sb**2
+    M22, M20, M02 = (sp.Symbol(f"M_{s}", real=True) for s in ("22", "20", "02"))
+    exact = sw**4 * q / n * (M22 - M20 * M02 + 2 * M22 / K)
+    steps = [step(alg, "||J^hid_m(x)||^2 = sigma_w^2 q / n sum_j W_mj^2 phi'(h_j)^2",
+                  sp.Matrix([jn2[0]]),
+                  sp.Matrix([sp.expand(sw**2 * q / n * sum(W[0, j] ** 2 * pr[j][1] ** 2 for j in range(n)))]))]
+    if form == "printed":
+        steps.append(step(alg, "Cov(a, b) = 0 (u(.; vartheta_0) and g~ independent, as the proof concludes)",
+                          sp.Matrix([cov]), sp.Matrix([0])))
+        statement = "u(.; vartheta_0) and g~ independent at finite width (as the proof concludes)"
+    else:
+        steps.append(step(alg, "Cov(a, b) = sigma_w^4 q / n (M_22 - M_20 M_02 + 2 M_22 / K) (-> 0 only as n -> inf)",
+                          sp.Matrix([cov]), sp.Matrix([sp.expand(exact)])))
+        statement = f"finite width (n = {n}, K = {K}): Cov((1/K)|u|^2, (1/K)||J^hid||^2) = sigma_w^4 q/n (M_22 - M_20 M_02 + 2 M_22/K)"
+    return conclude("5.8", statement, f"explicit units n = {n}, heads K = {K}",
+                    ("readout W, b i.i.d. N(0, 1); units i.i.d. with M_ab = E[phi(h)^a phi'(h)^b]",), steps, strict)
+
+
+__all__ += ["prove_target_dependence"]
