@@ -14,12 +14,12 @@ from ntk_equiv.layers import Act, Dense, serial
 
 
 @st.composite
-def smooth_or_relu_mlps(draw, max_depth: int = 2):
-    """MLPs of depth 1-2 with relu, leaky relu or erf and moderate scales
-    (``sigma_w`` in [0.8, 1.6], ``sigma_b`` in [0.1, 0.5]): the regime of the
-    C4/C6c statements, where ``lr = O(1/lambda_max)`` training is stable."""
+def mlps(draw, activations, max_depth: int = 2):
+    """MLPs of depth 1-``max_depth`` with one of ``activations`` and moderate
+    scales (``sigma_w`` in [0.8, 1.6], ``sigma_b`` in [0.1, 0.5]), where
+    ``lr = O(1/lambda_max)`` training is stable."""
     depth = draw(st.integers(1, max_depth))
-    act = draw(st.sampled_from(["relu", "erf", "leaky_relu"]))
+    act = draw(st.sampled_from(activations))
     sw, sb = draw(st.floats(0.8, 1.6)), draw(st.floats(0.1, 0.5))
     layers = []
     for _ in range(depth):
@@ -27,8 +27,14 @@ def smooth_or_relu_mlps(draw, max_depth: int = 2):
     return serial(*layers, Dense(sw, sb))
 
 
+#: C4's rate is Lee et al.'s theorem, for phi Lipschitz with a Lipschitz derivative:
+#: smooth activations only (a depth-2 relu net, sigma_w = 1, sigma_b = 0.25, measured a
+#: slope of -0.2 over widths 64-4096: outside the statement, not a counterexample)
+SMOOTH = ["erf", "sin"]
+
+
 @settings(max_examples=3, deadline=None)
-@given(smooth_or_relu_mlps(), st.integers(0, 2**16))
+@given(mlps(SMOOTH), st.integers(0, 2**16))
 def test_c4_trained_network_approaches_linearisation_at_rate_half(arch, seed):
     """C4: the rms gap between a trained network and C3 with the analytic NTK has
     log-log slope -1/2 in the width; tolerance z * se (seed scatter, false
@@ -39,7 +45,7 @@ def test_c4_trained_network_approaches_linearisation_at_rate_half(arch, seed):
 
 
 @settings(max_examples=3, deadline=None)
-@given(smooth_or_relu_mlps(max_depth=1), st.integers(0, 2**16))
+@given(mlps(["relu", "erf", "leaky_relu"], max_depth=1), st.integers(0, 2**16))
 def test_c6c_rnd_estimator_is_chi_square(arch, seed):
     """C6c: ``M eps^2 / (2 Sigma)`` of trained RND models and ``M s^2 / Sigma`` of
     ensembles of ``M + 1`` trained networks follow ``chi^2_M`` (KS p-values,
