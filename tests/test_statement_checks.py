@@ -103,3 +103,13 @@ def test_paper_framework_reaches_the_documented_verdicts():
         s = pp.statement(number)
         out = verify_statement(s, checks, (level,), Config())
         assert out.passed, (number, out.reached, s.expected)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key", sorted(CHECKS))
+def test_full_config(key):
+    """Paper-scale sizes (``Config(full=True)``): corrected passes, printed fails
+    exactly where the paper is wrong."""
+    assert CHECKS[key](Config(full=True), "corrected").passed
+    if key in DIFFER:
+        assert not CHECKS[key](Config(full=True), "printed").passed

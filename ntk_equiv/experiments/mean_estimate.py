@@ -30,6 +30,7 @@ import numpy as np
 from scipy import stats
 
 from .. import dynamics, rnd
+from ..network import Network
 from ..precision import backend
 
 #: the claimed laws of the samples
@@ -122,7 +123,8 @@ def _seed(*parts: int) -> int:
     return int(np.random.default_rng(list(parts)).integers(2**62))
 
 
-def _trained_network(arch, width: int, X, Y, seed: int, tol: float) -> object:
+def _trained_network(arch, width: int, X, Y, seed: int, tol: float) -> Network:
+    """One network fitted to ``Y`` to relative train residual ``tol`` (``t = inf``)."""
     net = arch.init(width, 1, seed=seed, in_dim=X.shape[1])
     return net.fit_until(X, Y, lr=1.0 / net.lambda_max(X), tol=tol, max_steps=200_000)[0]
 

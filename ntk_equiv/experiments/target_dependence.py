@@ -13,13 +13,17 @@ The dependence statistic (per test input ``x``, over seeds):
 ``D(n) = Cov(a, b) / (kappa(x, x) (Theta - kappa)(x, x))`` with
 ``a = (1/K) sum_m u_m(x)^2``, ``b = (1/K) sum_m ||J^hid_m(x)||^2 = E[(1/K) ||g~(x)||^2 | vartheta_0]``,
 
-normalised by the limits of ``E a`` and ``E b``. Independence of ``u`` and
-``g~`` would make ``Cov(u_m^2, g~_m'^2) = Cov(u_m^2, ||J^hid_m'||^2) = 0``;
-for one hidden layer it is exactly ``c / n`` with ``c > 0`` for relu (both
-are sums over the ``n`` units of terms sharing a unit's readout weight and
-activation), so ``D(n) ~ n^{-1}``: present at every finite width, gone in
-the limit, the step the proof does not show. The plain correlation of
-``u`` and ``g~`` is 0 at every width (tested against 0).
+normalised by the limits of ``E a`` and ``E b``. If ``u`` and ``g~`` were
+independent, ``Cov(u_m^2, g~_m'^2) = Cov(u_m^2, ||J^hid_m'||^2)`` would be 0.
+For one hidden layer it is exactly ``c / n`` at every width
+(:func:`dependence_constant`; derived by
+:func:`ntk_equiv.symbolic.heads_and_means.prove_target_dependence`): both are
+sums over the ``n`` units of terms sharing a unit's readout weights and
+activation. ``c`` is positive for relu, negative for erf (``erf^2`` and
+``erf'^2`` move oppositely), never 0: the dependence is present at every
+finite width and gone only in the limit, the step the proof does not show.
+The plain correlation of ``u`` and ``g~`` is 0 at every width (tested
+against 0).
 """
 from __future__ import annotations
 
