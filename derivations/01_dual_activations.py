@@ -7,7 +7,7 @@
 # ---
 
 # %% [markdown]
-# # 01 Dual activations and the kernel recursion (THEORY.md C1, C2)
+# # 01 Dual activations and the kernel recursion (docs/theory.md C1, C2)
 #
 # **Statement.** For the MLP in NTK parameterisation,
 # $K^{l+1} = \sigma_w^2\,\mathbb E[\phi(u)\phi(v)] + \sigma_b^2$ and

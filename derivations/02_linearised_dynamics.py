@@ -7,7 +7,7 @@
 # ---
 
 # %% [markdown]
-# # 02 Linearised dynamics (THEORY.md C3)
+# # 02 Linearised dynamics (docs/theory.md C3)
 #
 # **Statement.** The linearised network $f^{lin}_t(x) = f_0(x) + J_0(x)(\theta_t - \theta_0)$
 # trained by gradient flow $\dot\theta = -\eta\nabla L$ on

@@ -7,7 +7,7 @@
 # ---
 
 # %% [markdown]
-# # 03 The deep-ensemble law (THEORY.md C5)
+# # 03 The deep-ensemble law (docs/theory.md C5)
 #
 # **Statement.** Over random initialisations, $f_t = f_0 + \Theta_{xX}A_t(Y - f_0(X))$
 # with $f_0\sim\mathcal{GP}(0, K)$ is a Gaussian process with mean

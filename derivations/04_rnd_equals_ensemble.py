@@ -7,7 +7,7 @@
 # ---
 
 # %% [markdown]
-# # 04 RND = deep ensemble (THEORY.md C6, finding 1)
+# # 04 RND = deep ensemble (docs/theory.md C6, finding 1)
 #
 # **Statement.** RND trains a predictor $g$ (NTK $\Theta_g$) on a fixed random
 # target $u$; with $g_0\sim\mathcal{GP}(0,K_g)$ and $u\sim\mathcal{GP}(0,K_u)$

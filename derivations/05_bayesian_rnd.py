@@ -7,7 +7,7 @@
 # ---
 
 # %% [markdown]
-# # 05 Bayesian RND (THEORY.md C7, C7a-c, C9; finding 2)
+# # 05 Bayesian RND (docs/theory.md C7, C7a-c, C9; finding 2)
 #
 # **Statement.** Choose the target so that $h = g_0 - u\sim\mathcal{GP}(0,\Theta)$:
 # $u = -J^{hid}_0\xi$ (the readout layer's share of $\Theta$ is exactly $K$, the

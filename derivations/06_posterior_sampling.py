@@ -7,7 +7,7 @@
 # ---
 
 # %% [markdown]
-# # 06 Posterior sampling (THEORY.md C8, finding 3)
+# # 06 Posterior sampling (docs/theory.md C8, finding 3)
 #
 # **Statement.** Train head $m$ of the Bayesian-RND predictor with ridge $\lambda$ on
 # $u_m(x_i) + y_i + e_{im}$, $e_{im}\sim N(0,\lambda)$. Then $s_m = g_m - u_m$ are i.i.d.

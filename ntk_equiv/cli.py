@@ -1,7 +1,7 @@
 """The ``ntk-equiv`` command line.
 
 ``ntk-equiv verify``
-    Run every registered claim check (THEORY.md C1-C9) at the S, H and E
+    Run every registered claim check (docs/theory.md C1-C9) at the S, H and E
     levels on built-in synthetic data with fixed seeds; print a claims x levels
     table and the dependency graph; exit 0 if all pass, 1 if any fails (or a
     selected claim has no check), 2 on bad usage.

@@ -1,4 +1,4 @@
-"""Linearised training dynamics and the infinite deep ensemble (THEORY.md C3, C5)."""
+"""Linearised training dynamics and the infinite deep ensemble (docs/theory.md C3, C5)."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,4 @@
-"""Finite-width networks in plain numpy (THEORY.md C2-C4).
+"""Finite-width networks in plain numpy (docs/theory.md C2-C4).
 
 A :class:`Network` is an architecture plus one draw of its parameters. Its
 forward pass, backpropagation, forward-mode tangents and empirical NTK come

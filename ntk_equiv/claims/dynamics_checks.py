@@ -1,4 +1,4 @@
-"""Checks of the finite-width and training-dynamics claims C2-C5 (THEORY.md).
+"""Checks of the finite-width and training-dynamics claims C2-C5 (docs/theory.md).
 
 The experiments are plain functions with explicit sizes, so the default
 checks (small, ~1-3 s), ``Config(full=True)`` (paper scale) and the slow test

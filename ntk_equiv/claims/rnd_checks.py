@@ -1,4 +1,4 @@
-"""Checks of the paper's findings C6-C9 (THEORY.md): RND = deep ensemble,
+"""Checks of the paper's findings C6-C9 (docs/theory.md): RND = deep ensemble,
 Bayesian RND = NTK-GP posterior, exact posterior sampling, and the ordering.
 
 The experiments are plain functions with explicit sizes, so the registered
