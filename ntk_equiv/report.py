@@ -90,6 +90,8 @@ def _cell(rep: Report, claim: Claim, level: str) -> str:
     mark = "pass" if r.passed else "FAIL"
     if r.error:
         return f"{mark} raised {r.seconds:.1f}s"
+    if r.statistic:  # the statistic itself (p-value vs threshold, slope +- se, ...), not alpha/p ratios
+        return f"{mark} {r.statistic} {r.seconds:.1f}s"
     return f"{mark} {_num(r.residual)}<={_num(r.tolerance)} {r.seconds:.1f}s"
 
 
@@ -100,7 +102,8 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def text_table(rep: Report) -> str:
-    """Claims x levels: each cell ``pass|FAIL residual<=tolerance seconds``."""
+    """Claims x levels: each cell ``pass|FAIL <statistic> seconds``, the statistic
+    being the check's own (``Result.statistic``) or ``residual<=tolerance``."""
     header = ["claim"] + [f"{lv} ({LEVEL_NAMES[lv]})" for lv in LEVELS]
     rows = [[cid] + [_cell(rep, REGISTRY[cid], lv) for lv in LEVELS] for cid in rep.claim_ids]
     return _table(header, rows)
@@ -109,7 +112,8 @@ def text_table(rep: Report) -> str:
 def failures_text(rep: Report) -> str:
     lines = []
     for r in rep.failed:
-        what = r.error or f"residual {_num(r.residual)} > tolerance {_num(r.tolerance)} ({r.reason})"
+        what = r.error or (f"{r.statistic}; " if r.statistic else "") + \
+            f"residual {_num(r.residual)} > tolerance {_num(r.tolerance)} ({r.reason})"
         lines.append(f"FAILED {r.claim} [{r.level}] {REGISTRY[r.claim].title}: {what}")
     for c in rep.unchecked:
         lines.append(f"UNCHECKED {c} {REGISTRY[c].title}: no S/H/E check is registered")
@@ -302,6 +306,8 @@ def validate_report(doc: dict) -> None:
         _keys(r, _RESULT, f"results[{i}]")
         if r["level"] not in RUN_LEVELS:
             raise ValueError(f"results[{i}].level: {r['level']!r} is not one of {RUN_LEVELS}")
+        if not isinstance(r["details"].get("statistic", ""), str):
+            raise ValueError(f"results[{i}].details.statistic: expected a string")
     if any(lv not in LEVELS for lv in doc["levels"]):
         raise ValueError(f"levels: {doc['levels']} must be drawn from {LEVELS}")
 
@@ -323,12 +329,12 @@ def render_markdown(rep: Report) -> str:
         lines.append(f"| {cid} | {_md_escape(c.title)} | " + " | ".join(cells) + " |")
     if not rep.passed:
         lines += ["", "## Failures", ""] + [f"- {line}" for line in failures_text(rep).splitlines()]
-    lines += ["", "## Checks", "", "| claim | level | passed | residual | tolerance | seconds | reason |",
-              "|---|---|---|---|---|---|---|"]
+    lines += ["", "## Checks", "", "| claim | level | passed | statistic | residual | tolerance | seconds | reason |",
+              "|---|---|---|---|---|---|---|---|"]
     for r in rep.results:
         why = r.error or r.reason
-        lines.append(f"| {r.claim} | {r.level} | {'yes' if r.passed else '**no**'} | {_num(r.residual)} | "
-                     f"{_num(r.tolerance)} | {r.seconds:.2f} | {_md_escape(why)} |")
+        lines.append(f"| {r.claim} | {r.level} | {'yes' if r.passed else '**no**'} | {_md_escape(r.statistic or '-')} | "
+                     f"{_num(r.residual)} | {_num(r.tolerance)} | {r.seconds:.2f} | {_md_escape(why)} |")
     lines += ["", "## Dependency graph", "", mermaid(rep.claim_ids), "", "```",
               dependency_text(rep), "```", ""]
     return "\n".join(lines)
