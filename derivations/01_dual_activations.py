@@ -10,9 +10,10 @@
 # # 01 Dual activations and the kernel recursion (docs/theory.md C1, C2)
 #
 # **Statement.** For the MLP in NTK parameterisation,
-# $K^{l+1} = \sigma_w^2\,\mathbb E[\phi(u)\phi(v)] + \sigma_b^2$ and
-# $\Theta^{l+1} = K^{l+1} + \sigma_w^2\,\mathbb E[\phi'(u)\phi'(v)]\,\Theta^l$ with
-# $(u, v) \sim N(0, K^l)$. The two Gaussian expectations (the *dual activations*)
+# $\kappa^{l+1} = \sigma_w^2\,\mathbb E[\phi(u)\phi(v)] + \sigma_b^2$ and
+# $\Theta^{l+1} = \kappa^{l+1} + \sigma_w^2\,\mathbb E[\phi'(u)\phi'(v)]\,\Theta^l$ with
+# $(u, v) \sim N(0, \kappa^l)$ ($\kappa$ the NNGP kernel, $\Theta$ the NTK; here $u, v$ are
+# two pre-activations, not RND's predictor). The two Gaussian expectations (the *dual activations*)
 # have closed forms for ReLU (arc-cosine kernels) and erf; the library uses them.
 #
 # We (1) *derive* those closed forms with sympy (polar coordinates for ReLU and

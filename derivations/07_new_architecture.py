@@ -10,7 +10,7 @@
 # # 07 Extending to a new architecture
 #
 # Nothing in notebooks 02-06 depends on the architecture: the symbolic proofs
-# hold for *any* kernels ($K$, $\Theta$ enter as generic symmetric matrices), so
+# hold for *any* kernels ($\kappa$, $\Theta$ enter as generic symmetric matrices), so
 # a new layer only has to supply correct kernels. Here we add
 #
 # * an **expression activation** $\phi(x) = x\,\mathrm{erf}(x)$ (no closed form:
