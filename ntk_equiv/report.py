@@ -127,6 +127,8 @@ def _short_result(r: Result | None) -> str:
         return "raised"
     if r.level == "S" and r.tolerance == 0:
         return "=0" if r.passed else "!=0"
+    if r.statistic:  # the check's own statistic (p-value vs threshold, slope +- se, ...)
+        return r.statistic
     return f"{_num(r.residual)}{'<=' if r.passed else '>'}{_num(r.tolerance)}"
 
 
