@@ -1,5 +1,9 @@
 """Checks of the paper's findings C6-C9 (docs/theory.md): RND = deep ensemble,
 Bayesian RND = NTK-GP posterior, exact posterior sampling, and the ordering.
+Notation: predictor ``u`` trained on the fixed target ``g``, ``K`` heads,
+error ``eps = u - g`` (the library's ``RND``/``BayesianRND`` attributes keep the
+older names ``g0``, ``g`` for the predictor and ``u`` for the target). The
+finite-width experiments of C6a and C6c live in :mod:`ntk_equiv.experiments`.
 
 The experiments are plain functions with explicit sizes, so the registered
 checks (small, ~1-3 s), ``Config(full=True)`` and the slow tests
@@ -213,22 +217,22 @@ def _solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def matheron_exactness(arch, width: int, heads: int, noise: float, n_train: int, n_test: int, d: int,
                        seed: int, labels: bool, tol: float | None = None, shared_xi: bool = True) -> dict:
     """C7c / C8 at finite width: a linearised ``BayesianRND`` with the full
-    Jacobian target ``u = g_0 - J_0 xi`` and one ``xi`` shared by the heads,
+    Jacobian target ``g = u_0 - J_0 xi`` and one ``xi`` shared by the heads,
     trained by gradient descent, against Matheron's rule computed from the
     explicit Jacobian ``J_0`` (``Network.jacobian``: one vjp per output, not
     the jvp the model uses, nor ``empirical_ntk``):
 
     ``s = J_0(x) xi + G (Y + e - J_0(X) xi)``, ``G = T_xX (T_XX + lambda I)^{-1}``,
-    ``T = J_0 J_0^T`` the full multi-output empirical NTK (rows ``i M + m``).
+    ``T = J_0 J_0^T`` the full multi-output empirical NTK (rows ``j K + i``: input ``j``, head ``i``).
 
-    Since ``s`` is linear in ``(xi, e)`` given ``theta_0``, its covariance is
+    Since ``s`` is linear in ``(xi, e)`` given ``vartheta_0``, its covariance is
     ``R R^T + lambda G G^T`` with ``R = J_0(x) - G J_0(X)``; that this equals
     the Bayesian linear-regression posterior ``T_xx - T_xX (T_XX + lambda I)^{-1} T_Xx``
     (features ``J_0``, prior ``N(0, I)``, noise ``lambda``) is the second residual.
 
     Tolerances: the trained model is off Matheron's sample by exactly ``G rho``
     where ``rho = (T_XX)^{-1} J_0(X) grad`` is the unconverged part of training
-    (``grad`` the gradient of the ridge loss, ``rho = g(X) - targets`` without
+    (``grad`` the gradient of the ridge loss, ``rho = u(X) - targets`` without
     ridge), plus float64 round-off of a Cholesky solve, ``10 NM eps cond(T_XX + lambda I)``
     times the scale of the numbers (backward-stable solve bound, factor 10 margin).
     """
@@ -298,7 +302,7 @@ def _c7c_empirical(config: Config):
         sweep.update({f"depth2/{w}": r for w, r in matheron_sweep((64, 256, 1024), 2, 3, 0.0, False,
                                                                      config.seed + 1).items()})
     return _matheron_result(sweep, "linearised Bayesian RND (full-Jacobian target, shared xi, 2 heads), no labels: "
-                                   "sample == Matheron update and Cov(r | theta_0) == BLR posterior with features J_0")
+                                   "sample == Matheron update and Cov(eps | vartheta_0) == BLR posterior with features J_0")
 
 
 # --------------------------------------------------------------------------- #
@@ -353,16 +357,16 @@ def _c6c_empirical(config: Config):
 
 def posterior_whiteness(arch, width: int, heads: int, noise: float, seeds: int, n_train: int = 5, n_test: int = 3,
                         d: int = 2, seed: int = 0, info: dict | None = None) -> dict:
-    """C8: ``BayesianRND`` (non-linear, hidden-Jacobian target, own ``xi_m`` and
-    noise per head) samples whitened by the exact NTK-GP posterior,
-    ``z = L^{-1} (s_m - mu)`` with ``L L^T`` = ``gp_posterior(noise).cov``:
+    """C8: ``BayesianRND`` (non-linear, hidden-Jacobian target, the model's default
+    tangents, noise per head) samples ``s_i = u_i - g_i`` whitened by the exact
+    NTK-GP posterior, ``z = L^{-1} (s_i - mu)`` with ``L L^T`` = ``gp_posterior(noise).cov``:
 
     * KS p-value of all ``z`` entries against N(0, 1);
-    * cross-head independence: for each head pair, ``sum z_m z_m' / sqrt(count)``
+    * cross-head independence: for each head pair, ``sum z_i z_i' / sqrt(count)``
       is N(0, 1) under independence (CLT over ``seeds x n_test`` products of
       independent standard normals, each of variance 1), two-sided p-value of
       the largest, Bonferroni over pairs;
-    * the total ``sum z^2 ~ chi^2`` with ``seeds n_test M`` degrees, two-sided.
+    * the total ``sum z^2 ~ chi^2`` with ``seeds n_test K`` degrees, two-sided.
 
     ``info``: if given, receives ``cond`` = ``cond(Theta_XX)`` of the training set.
     """
@@ -374,7 +378,7 @@ def posterior_whiteness(arch, width: int, heads: int, noise: float, seeds: int, 
     post = rnd.gp_posterior(arch, X, Y, x, prior="ntk", noise=noise)
     L = np.linalg.cholesky(post.cov)
     Z = np.array([np.linalg.solve(L, rnd.BayesianRND(arch, width=width, heads=heads, noise=noise, seed=_seed(seed, s))
-                                  .fit(X, Y, tol=1e-6).sample(x) - post.mean) for s in range(seeds)])  # (S, n, M)
+                                  .fit(X, Y, tol=1e-6).sample(x) - post.mean) for s in range(seeds)])  # (S, n, K)
     flat = Z.transpose(2, 0, 1).reshape(heads, -1)
     pairs = [(a, b) for a in range(heads) for b in range(a + 1, heads)]
     c = np.array([flat[a] @ flat[b] for a, b in pairs]) / math.sqrt(flat.shape[1])
