@@ -15,7 +15,7 @@ from .precision import backend, check_finite, to_public
 @dataclass(frozen=True)
 class Gaussian:
     """A Gaussian process evaluated on test inputs: ``mean`` ``(n_test, M)``,
-    ``cov`` ``(n_test, n_test)`` (the same for each of the ``M`` independent heads).
+    ``cov`` ``(n_test, n_test)`` (the same for each of the ``K`` independent heads).
 
     float64 ndarrays, or ``mpmath.matrix`` when computed with ``dps=``.
     """
