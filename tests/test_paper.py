@@ -64,7 +64,7 @@ def test_statement_checks_reject_duplicates_and_unknown_keys(monkeypatch):
     fake["statement_checks"] = {("5.10", "S"): pc.prop_5_1_symbolic}
     with pytest.raises(ValueError, match="unknown"):
         pp.statement_checks()
-    fake["statement_checks"] = {("5.2", "E"): pc.prop_5_1_symbolic}  # 5.2's E reuses C5 E
+    fake["statement_checks"] = {("5.6", "E"): pc.prop_5_1_symbolic}  # 5.6's E reuses C6c E
     with pytest.raises(ValueError, match="reuses"):
         pp.statement_checks()
 
@@ -153,13 +153,15 @@ def test_refutation_that_disappears_fails_the_run(monkeypatch, capsys, number):
 
 
 def test_true_printed_statement_made_false_exits_1(monkeypatch, capsys):
-    """Prop 5.2's printed covariance without its kappa_TT term is false: verify exits 1."""
+    """Prop 5.2's printed covariance without its kappa_TT term is false: every level
+    refutes it and verify exits 1."""
     s = pp.statement("5.2")
-    assert main(["verify", "--statements", "5.2", "--levels", "S,H", "-q"]) == 0
+    assert main(["verify", "--statements", "5.2", "-q"]) == 0
     monkeypatch.setitem(s.printed.params, "cov_terms", s.printed.params["cov_terms"][1:])
-    assert main(["verify", "--statements", "5.2", "--levels", "S,H", "-q"]) == 1
+    assert main(["verify", "--statements", "5.2", "-q"]) == 1
     out = capsys.readouterr().out
     assert "FAILED Prop 5.2" in out and "reached 'fails'" in out
+    assert "refuted !=0" in out  # S: the difference is not 0
 
 
 def test_prop_5_7_empirical_detects_a_target_without_the_hidden_share(monkeypatch):
