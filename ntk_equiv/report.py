@@ -430,7 +430,8 @@ def _md_escape(s: str) -> str:
 
 
 def render_markdown(rep: Report) -> str:
-    """The report as markdown: verdict, claims x levels table, failures, graph."""
+    """The report as markdown: verdict, the paper's statements, the claims x
+    levels table, failures, every check's record, the dependency graph."""
     lines = ["# ntk-equiv verification report", "",
              f"`{rep.command}` at {rep.created}", "", f"**{summary_text(rep)}**", ""]
     if rep.statements:
@@ -443,24 +444,30 @@ def render_markdown(rep: Report) -> str:
             cells = [_md_escape(statement_cell(o, lv)) for lv in LEVELS]
             lines.append(f"| {st.label} | {st.arxiv or '-'} | {_md_escape(st.title)} | {verdict} | "
                          f"{_verdict(st.expected)} | {' '.join(o.levels_passed()) or '-'} | " + " | ".join(cells) + " |")
-        lines += ["", "## The project's claims", ""]
-    lines += ["| claim | title | " + " | ".join(f"{lv} ({LEVEL_NAMES[lv]})" for lv in LEVELS) + " |",
-             "|---|---|" + "---|" * len(LEVELS)]
-    for cid in rep.claim_ids:
-        c = REGISTRY[cid]
-        cells = [_md_escape(_cell(rep, c, lv)) for lv in LEVELS]
-        lines.append(f"| {cid} | {_md_escape(c.title)} | " + " | ".join(cells) + " |")
+        lines.append("")
+    if rep.claim_ids:
+        lines += ["## The project's claims", "",
+                  "| claim | title | " + " | ".join(f"{lv} ({LEVEL_NAMES[lv]})" for lv in LEVELS) + " |",
+                  "|---|---|" + "---|" * len(LEVELS)]
+        for cid in rep.claim_ids:
+            c = REGISTRY[cid]
+            cells = [_md_escape(_cell(rep, c, lv)) for lv in LEVELS]
+            lines.append(f"| {cid} | {_md_escape(c.title)} | " + " | ".join(cells) + " |")
+        lines.append("")
     if not rep.passed:
-        lines += ["", "## Failures", ""] + [f"- {line}" for line in failures_text(rep).splitlines()]
-    lines += ["", "## Checks", "", "| claim | level | passed | residual | tolerance | seconds | reason |",
-              "|---|---|---|---|---|---|---|"]
-    for r in rep.results:
+        lines += ["## Failures", ""] + [f"- {line}" for line in failures_text(rep).splitlines()] + [""]
+    lines += ["## Checks", "", "| claim | level | form | passed | residual | tolerance | seconds | reason |",
+              "|---|---|---|---|---|---|---|---|"]
+    records = [(r, "") for r in rep.results]
+    records += [(r, r.details.get("form", "printed")) for o in rep.statements for r in o.results
+                if not any(r is q for q in rep.results)]
+    for r, form in records:
         why = r.error or r.reason
-        lines.append(f"| {r.claim} | {r.level} | {'yes' if r.passed else '**no**'} | {_num(r.residual)} | "
-                     f"{_num(r.tolerance)} | {r.seconds:.2f} | {_md_escape(why)} |")
-    lines += ["", "## Dependency graph", "", mermaid(rep.claim_ids), "", "```",
-              dependency_text(rep), "```", ""]
-    return "\n".join(lines)
+        lines.append(f"| {r.claim} | {r.level} | {form or '-'} | {'yes' if r.passed else '**no**'} | "
+                     f"{_num(r.residual)} | {_num(r.tolerance)} | {r.seconds:.2f} | {_md_escape(why)} |")
+    if rep.claim_ids:
+        lines += ["", "## Dependency graph", "", mermaid(rep.claim_ids), "", "```", dependency_text(rep), "```"]
+    return "\n".join(lines + [""])
 
 
 # ---- the generated claims reference --------------------------------------- #

@@ -206,6 +206,25 @@ def test_verify_paper_all_levels_json(tmp_path):
     assert all(s["as_expected"] or s["verdict"] == ["unchecked"] for s in doc["statements"])
 
 
+@pytest.mark.slow
+def test_verify_paper_exits_1_when_a_true_statement_is_made_false(monkeypatch, tmp_path):
+    s = pp.statement("5.2")
+    monkeypatch.setitem(s.printed.params, "cov_terms", s.printed.params["cov_terms"][1:])
+    path = tmp_path / "r.json"
+    assert main(["verify", "--paper", "-q", "--json", str(path)]) == 1
+    doc = json.loads(path.read_text())
+    assert "5.2" in doc["summary"]["failed_statements"]
+    assert {st["number"]: st["verdict"] for st in doc["statements"]}["5.2"] == ["fails"]
+
+
+def test_markdown_report_with_statements(tmp_path):
+    md = tmp_path / "r.md"
+    assert main(["verify", "--statements", "5.3", "--levels", "H", "-q", "--markdown", str(md)]) == 0
+    text = md.read_text(encoding="utf-8")
+    assert "## The paper's statements" in text and "| Prop 5.3 | Thm 3.1 |" in text
+    assert "| Prop 5.3 | H | printed | yes |" in text and "## The project's claims" not in text
+
+
 def test_default_verify_lists_statements_and_claims(monkeypatch, capsys):
     for cid in REGISTRY:
         monkeypatch.setattr(REGISTRY[cid], "checks", {})
