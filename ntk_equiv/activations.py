@@ -23,6 +23,7 @@ Without closed forms, :mod:`ntk_equiv.quadrature` integrates.
 from __future__ import annotations
 
 import ast
+import threading
 import warnings
 import functools
 from dataclasses import dataclass, field
@@ -62,8 +63,23 @@ def _numpy_heaviside(t, *_h0):
 
 
 _NUMPY_MODULES = [{"Heaviside": _numpy_heaviside, "DiracDelta": lambda t, *_: np.zeros_like(t)}, "scipy", "numpy"]
-_MPMATH_MODULES = [{"Heaviside": lambda t, *_h0: mpmath.mpf(1) if t > 0 else mpmath.mpf(0),
-                    "DiracDelta": lambda t, *_: mpmath.mpf(0)}, "mpmath"]
+_MPMATH_NAMES = tuple(n for n in dir(mpmath) if not n.startswith("_") and hasattr(mpmath.mp, n))
+
+
+def _mpmath_modules(ctx) -> list:
+    """lambdify's namespace for ``ctx``: every mpmath name the printer may emit
+    (``mpf``, ``erf``, ``pi``...) bound to ``ctx``, so that ``phi`` evaluates at
+    ``ctx``'s precision and never reads the global ``mpmath.mp``."""
+    one, zero = ctx.mpf(1), ctx.mpf(0)
+    ns = {n: getattr(ctx, n) for n in _MPMATH_NAMES}
+    ns.update({"Heaviside": lambda t, *_h0: one if t > 0 else zero, "DiracDelta": lambda t, *_: zero})
+    return [ns, "mpmath"]
+
+
+#: Serialises the high-precision quadrature, which still works in the global
+#: mpmath context (ntk_equiv.quadrature takes no context yet): the lock keeps
+#: concurrent evaluations from changing each other's precision.
+_GLOBAL_MP_LOCK = threading.Lock()
 
 
 def parse_activation_expression(text: str) -> sympy.Expr:
@@ -176,10 +192,16 @@ class Activation:
         df = self.numpy_deriv or sympy.lambdify(X, self.deriv_expr, _NUMPY_MODULES)
         return _broadcasting(f), _broadcasting(df)
 
+    def mp_functions(self, ctx) -> tuple[Callable, Callable]:
+        """``(phi, phi')`` on numbers of the mpmath context ``ctx``, computed in ``ctx``."""
+        modules = _mpmath_modules(ctx)
+        return sympy.lambdify(X, self.expr, modules), sympy.lambdify(X, self.deriv_expr, modules)
+
     @functools.cached_property
     def _mp(self) -> tuple[Callable, Callable]:
-        return (sympy.lambdify(X, self.expr, _MPMATH_MODULES),
-                sympy.lambdify(X, self.deriv_expr, _MPMATH_MODULES))
+        """``(phi, phi')`` in the global mpmath context (the quadrature's, see
+        :data:`_GLOBAL_MP_LOCK`)."""
+        return self.mp_functions(mpmath.mp)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """``phi`` elementwise on a float array (finite-width forward pass)."""
@@ -221,12 +243,16 @@ class Activation:
             vd = quadrature.gaussian_expectation_f64(df, df, self.kinks, self.kinks, k11, k12, k22, det=det)
             return v, vd
         f, df = self._mp
+        ctx = bk.ctx
         k11, k12, k22, det = np.broadcast_arrays(*(np.asarray(k, dtype=object) for k in (k11, k12, k22, det)))
         v = np.empty(k11.shape, dtype=object)
         vd = np.empty(k11.shape, dtype=object)
-        for idx in np.ndindex(k11.shape):
-            args = (k11[idx], k12[idx], k22[idx], det[idx])
-            v[idx], vd[idx] = (self._mp_expectation(h, args) for h in (f, df))
+        # the quadrature runs in the global context: hold it at ctx's precision, one
+        # evaluation at a time, restored on exit; results are taken back into ctx
+        with _GLOBAL_MP_LOCK, mpmath.workdps(ctx.dps):
+            for idx in np.ndindex(k11.shape):
+                args = tuple(mpmath.mpf(a) for a in (k11[idx], k12[idx], k22[idx], det[idx]))
+                v[idx], vd[idx] = (ctx.mpf(self._mp_expectation(h, args)) for h in (f, df))
         return v, vd
 
     def _mp_expectation(self, h: Callable, args) -> object:

@@ -324,7 +324,8 @@ def _gram(bk, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
                         dtype=object).reshape(x.shape)
 
     g = ints(x1) @ ints(x2).T
-    return np.vectorize(lambda v: mpmath.ldexp(mpmath.mpf(v), 2 * emin), otypes=[object])(g)
+    ctx = bk.ctx
+    return np.vectorize(lambda v: ctx.ldexp(ctx.mpf(v), 2 * emin), otypes=[object])(g)
 
 
 #: Pairs whose gap is below this fraction of ``|z_a| |z_b|`` get it from the
@@ -453,10 +454,14 @@ def scaled_error(k: Any, ref: Any, diag1: Any = None, diag2: Any = None):
     d1 = np.diagonal(ref) if diag1 is None else arr(diag1).ravel()
     d2 = d1 if diag2 is None else arr(diag2).ravel()
     if k.dtype == object or ref.dtype == object or d1.dtype == object:
-        k, ref, d1, d2 = (np.array([[mpmath.mpf(v) for v in np.atleast_1d(row)] for row in np.atleast_2d(m)],
+        # a context of its own, with the digits of the most precise entry (the global one is not ours)
+        bits = max((getattr(v, "_mpf_", (0, 0, 0, 53))[3] for m in (k, ref, d1, d2) for v in m.ravel()), default=53)
+        ctx = mpmath.MPContext()
+        ctx.prec = max(53, bits) + 20
+        k, ref, d1, d2 = (np.array([[ctx.mpf(v) for v in np.atleast_1d(row)] for row in np.atleast_2d(m)],
                                    dtype=object) for m in (k, ref, d1, d2))
         d1, d2 = d1.ravel(), d2.ravel()
-        scale = np.array([[mpmath.sqrt(abs(p * q)) for q in d2] for p in d1], dtype=object)
+        scale = np.array([[ctx.sqrt(abs(p * q)) for q in d2] for p in d1], dtype=object)
         err = [abs(x - y) / s if s != 0 else abs(x - y) for x, y, s in zip(k.ravel(), ref.ravel(), scale.ravel())]
         return max(err)
     scale = np.sqrt(np.abs(np.outer(d1, d2)))
