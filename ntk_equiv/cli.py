@@ -19,6 +19,8 @@ from typing import Sequence
 
 from . import report as rp
 from .claims.registry import LEVELS, REGISTRY, Config, _selected, all_checks, load, run_check
+from .errors import ParameterError
+from .validation import MAX_DPS, MIN_DPS, check_dps, check_output_file, check_seed
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -76,8 +78,14 @@ def _stderr(msg: str) -> None:
 def cmd_verify(args) -> int:
     levels = parse_levels(args.levels)
     claim_ids = parse_claims(args.claims)
-    if args.dps < 15:
-        raise UsageError(f"--dps must be >= 15 (the H level needs more digits than float64), got {args.dps}")
+    try:  # the library's own limits, and the output files, before the run (not after it)
+        check_dps(args.dps)
+        check_seed(args.seed, "--seed")
+        for flag, path in (("--json", args.json), ("--markdown", args.markdown)):
+            if path:
+                check_output_file(path, flag)
+    except ParameterError as exc:
+        raise UsageError(str(exc).replace("dps must", "--dps must").replace(" (or None for float64)", "")) from None
     config = Config(seed=args.seed, dps=args.dps, full=args.full)
     command = "ntk-equiv verify " + " ".join(args.argv_rest)
     rep = run_verify(claim_ids, levels, config, progress=None if args.quiet else _stderr, command=command.strip())
@@ -99,6 +107,11 @@ def cmd_docs(args) -> int:
     """Write ``docs/claims.md`` and the claims table of ``README.md`` from the
     registry; ``--check``: exit 1 if either is out of date, write nothing."""
     root = repo_root() or Path.cwd()
+    if args.out:
+        try:
+            check_output_file(args.out, "--out")
+        except ParameterError as exc:
+            raise UsageError(str(exc)) from None
     targets = {Path(args.out) if args.out else root / "docs" / "claims.md": rp.claims_markdown()}
     readme = root / "README.md"
     if not args.out and readme.exists():
@@ -123,8 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("verify", help="run every claim check and print the report")
     v.add_argument("--claims", help="comma-separated claim ids or prefixes, e.g. C6,C7 (default: all)")
     v.add_argument("--levels", help=f"comma-separated levels among {','.join(LEVELS)} (default: all)")
-    v.add_argument("--dps", type=int, default=Config.dps, help="digits for the H level (default %(default)s)")
-    v.add_argument("--seed", type=int, default=Config.seed, help="seed of every check (default %(default)s)")
+    v.add_argument("--dps", type=int, default=Config.dps, help=f"digits for the H level, {MIN_DPS} to {MAX_DPS} (default %(default)s)")
+    v.add_argument("--seed", type=int, default=Config.seed, help="seed of every check, an integer >= 0 (default %(default)s)")
     v.add_argument("--full", action="store_true", help="paper-scale widths and sample sizes (slow)")
     v.add_argument("--json", metavar="FILE", help="also write the report as JSON (docs/report_schema.md)")
     v.add_argument("--markdown", metavar="FILE", help="also write the report as markdown")

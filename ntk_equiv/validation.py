@@ -172,6 +172,8 @@ def _real_float_array(x: Any, name: str) -> np.ndarray:
     ints beyond float64 (an ``OverflowError`` would be raw)."""
     if isinstance(x, (str, bytes)):
         raise ShapeError(f"{name} must be a real array, got a string {x[:40]!r}")
+    if type(x).__name__ == "matrix" and hasattr(x, "tolist") and not isinstance(x, np.ndarray):
+        x = x.tolist()  # an mpmath matrix
     try:
         raw = np.asarray(x)
     except Exception as exc:  # ragged nested lists and the like
@@ -204,6 +206,8 @@ def check_inputs(x: Any, name: str = "x", *, ndim: int = 2, dim: int | tuple | N
     A 1-D array is refused for ``ndim=2``: it is ambiguous.
     """
     arr = _real_float_array(x, name)
+    if arr.size == 0:
+        raise EmptyInputError(f"{name} is empty: shape {arr.shape}; give at least one point with one feature")
     if arr.ndim != ndim:
         hint = ""
         if arr.ndim == 1 and ndim == 2:
@@ -218,7 +222,9 @@ def check_inputs(x: Any, name: str = "x", *, ndim: int = 2, dim: int | tuple | N
     if dim is not None:
         want = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
         if arr.shape[1:] != want:
-            raise ShapeError(f"{name} has feature shape {arr.shape[1:]}, expected {want}")
+            got = arr.shape[1] if ndim == 2 else arr.shape[1:]
+            raise ShapeError(f"{name} has feature dimension {got}, expected {dim} (the dimension of the inputs "
+                             "the network or the first argument has)")
     if max_abs is not None:
         top = float(np.max(np.abs(arr)))
         if top > max_abs:
