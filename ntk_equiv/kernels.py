@@ -417,17 +417,20 @@ def evaluate(layers_fn, x1, x2=None, dps: int | None = None, dim: int | None = N
         if dps is not None or size <= CHUNK_PAIRS:  # one pass over the whole list
             whole = pairs.state(bk, slice(None), None)
             whole.self_pos = pairs.self_pos
-            out = layers_fn(whole, bk)
+            with np.errstate(over="ignore", invalid="ignore"):  # overflow is checked and named below
+                out = layers_fn(whole, bk)
             nngp, ntk = out.nngp, out.ntk
         else:
             tape = DiagonalTape()
-            layers_fn(pairs.state(bk, pairs.self_pos, tape, self_pairs=True), bk)
+            with np.errstate(over="ignore", invalid="ignore"):
+                layers_fn(pairs.state(bk, pairs.self_pos, tape, self_pairs=True), bk)
             nngp = np.empty(size, dtype=pairs.dots.dtype)
             ntk = np.empty_like(nngp)
 
             def run(start: int) -> None:
                 sl = slice(start, start + CHUNK_PAIRS)
-                out = layers_fn(pairs.state(bk, sl, tape.replay()), bk)
+                with np.errstate(over="ignore", invalid="ignore"):
+                    out = layers_fn(pairs.state(bk, sl, tape.replay()), bk)
                 nngp[sl], ntk[sl] = out.nngp, out.ntk
 
             # chunks are independent and numpy's ufuncs release the GIL: use the cores

@@ -77,7 +77,8 @@ def check_real(value: Any, name: str, *, minimum: float | None = None, maximum: 
     try:
         v = float(value)
     except OverflowError:
-        raise ParameterError(f"{name}={value:.3e} is too large for float64 (max {F64_MAX:.3e})") from None
+        raise ParameterError(f"{name} = {str(value)[:12]}... ({len(str(value))} digits) is too large for float64 "
+                             f"(max {F64_MAX:.3e})") from None
     if not math.isfinite(v):
         raise ParameterError(f"{name} must be finite, got {value!r}")
     if abs(v) > max_magnitude:
