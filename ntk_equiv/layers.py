@@ -368,7 +368,9 @@ class Architecture(Serial):
     def init(self, width: int, out_dim: int = 1, seed: int | np.random.Generator | None = 0, in_dim: int | None = None):
         """A finite-width network drawn at random (all ``W, b`` i.i.d. N(0, 1)).
 
-        ``in_dim`` is inferred at the first call if not given.
+        ``in_dim`` is inferred at the first call if not given. ``seed``: a
+        non-negative int, a ``numpy.random.Generator`` or ``SeedSequence``
+        (``None`` is refused: results are reproducible by design).
         """
         from .network import Network
 

@@ -20,7 +20,7 @@ from .errors import ConvergenceError, NonFiniteError, ParameterError, RangeError
 from .kernels import validate_inputs
 from .validation import (
     check_architecture, check_bool, check_choice, check_int, check_labels, check_memory, check_nonnegative,
-    check_positive, check_positive_int, check_seed,
+    check_positive, check_positive_int, check_real_array, check_seed,
 )
 
 
@@ -178,7 +178,7 @@ class Network:
     def vjp(self, x, g) -> Any:
         """``J(x)^T g`` for output cotangents ``g`` of shape ``(n, out_dim)`` (a tree)."""
         x = self._inputs(x)
-        g = np.asarray(g, float)
+        g = check_real_array(g, "g", ndim=2)
         if g.shape != (len(x), self.out_dim):
             raise ShapeError(f"cotangent g must have shape {(len(x), self.out_dim)}, got {g.shape}")
         _, caches = self.arch.apply(self._at(), x)
