@@ -131,6 +131,13 @@ class Network:
         check_memory(3 * 8.0 * count, f"a network of width {self.width} ({count:.3g} parameters)",
                      "lower the width")
 
+    def _check_batch_memory(self, n: int, per_row: float, what: str) -> None:
+        """Refuse a pass whose per-layer activations (``n`` rows of ``per_row``
+        numbers each, one set per layer) would not fit in memory."""
+        layers = max(1, len(getattr(self.arch, "layers", ())))
+        check_memory(8.0 * n * per_row * layers, f"{what} on {n} inputs at width {self.width}",
+                     "pass fewer inputs at a time, or lower the width")
+
     def _inputs(self, x, name="x") -> np.ndarray:
         x = validate_inputs(x, name, self.in_dim)
         if self.in_dim is None:
@@ -152,6 +159,7 @@ class Network:
     def apply(self, x) -> np.ndarray:
         """Outputs ``f(x)``, shape ``(n, out_dim)`` (linearised networks: ``f^lin``)."""
         x = self._inputs(x)
+        self._check_batch_memory(len(x), 2 * self.width + self.out_dim, "the forward pass")
         with np.errstate(over="ignore", invalid="ignore"):
             if self._linear:
                 f0, caches = self.arch.apply(self.params0, x)
@@ -195,6 +203,11 @@ class Network:
         full = check_bool(full, "full")
         at = self._at()
         m = self.out_dim
+        n2 = len(x1) if x2 is None else len(np.asarray(x2))
+        # cotangents (n, M, width) per layer for both sides, and the Gram of (n1 M) x (n2 M) or n1 x n2 numbers
+        self._check_batch_memory(len(x1) + n2, m * self.width + 2 * self.width, "the empirical NTK")
+        check_memory(8.0 * len(x1) * n2 * (m * m if full else 1) * 2, f"the empirical NTK of {len(x1)} x {n2} inputs"
+                     + (f" with {m} x {m} output blocks" if full else ""), "pass fewer inputs at a time")
         _, c1 = self.arch.apply(at, x1)
         g1 = np.array(np.broadcast_to(np.eye(m), (len(x1), m, m)))
         if x2 is None:  # symmetric: the layers see the same arrays twice and backpropagate once
@@ -213,6 +226,9 @@ class Network:
     def jacobian(self, x) -> np.ndarray:
         """Full Jacobian ``(n, out_dim, num_params)``: for small networks and tests."""
         x = self._inputs(x)
+        check_memory(8.0 * 2 * len(x) * self.out_dim * self.num_params,
+                     f"the Jacobian of {len(x)} inputs x {self.out_dim} outputs x {self.num_params} parameters",
+                     "use empirical_ntk, jvp or vjp, which never form it")
         at = self._at()
         _, caches = self.arch.apply(at, x)
         rows = []

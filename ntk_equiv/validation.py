@@ -31,6 +31,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
+import mpmath
 import numpy as np
 
 from .errors import (
@@ -267,8 +268,7 @@ def check_real_array(a: Any, name: str, *, ndim: int | tuple[int, ...] | None = 
             if not _is_real_scalar(v):
                 raise ShapeError(f"{name} must hold real numbers, got {type(v).__name__} {v!r}"[:160])
         arr = a
-        finite = all(math.isfinite(float(v)) if not type(v).__name__ == "mpf" else v.ae(v) and abs(v) != float("inf")
-                     for v in arr.ravel())
+        finite = all(mpmath.isfinite(v) if type(v).__name__ == "mpf" else math.isfinite(float(v)) for v in arr.ravel())
     else:
         arr = _real_float_array(a, name)
         finite = bool(np.all(np.isfinite(arr)))

@@ -253,6 +253,11 @@ def test_cause16_memory_estimated_first(monkeypatch):
     assert "TB" in str(err)  # says how much
     refuses(ne.ResourceError, ARCH.kernel, np.zeros((20000, 2)), match="GB")
     refuses(ne.ResourceError, ARCH.kernel, np.zeros((5000, 2)), dps=50)
+    wide = ARCH.init(width=10**6, seed=0)
+    big = np.zeros((10**5, 2))
+    refuses(ne.ResourceError, wide.apply, big, match="forward pass")
+    refuses(ne.ResourceError, wide.empirical_ntk, big)
+    refuses(ne.ResourceError, wide.jacobian, big)
 
 
 # ---- cause 17: unbounded work ---------------------------------------------------------- #
