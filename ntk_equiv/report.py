@@ -564,8 +564,8 @@ def paper_markdown() -> str:
              "2026), which presents the paper's work with full proofs; the arXiv number is given where reported. "
              "Notation is the paper's: predictor `u(x; vartheta_t)` (trained), target `g(x; psi_0)` (fixed), "
              "error `eps_i = u_i - g_i`, signal `eps^2 = (1/K) sum_i eps_i^2` over `K` heads, NNGP kernel `kappa`, "
-             "NTK `Theta`, training inputs `X` with labels `Y`, test inputs `X_T`. (The project's claims C1-C9, "
-             "[claims.md](claims.md), call the predictor `g` and the target `u`: the reverse.)", "",
+             "NTK `Theta`, training inputs `X` with labels `Y`, test inputs `X_T`, as in the project's claims C1-C9 "
+             "([claims.md](claims.md)) and [theory.md](theory.md).", "",
              "`ntk-equiv verify --paper` checks them. A verdict is *reached by the checks*: the printed form is "
              "checked at every level; passing everywhere gives the statement's \"holds\" verdict; failing everywhere "
              "sends the verifier to the corrected form, and its passing everywhere gives \"refuted as printed + holds "
