@@ -132,19 +132,15 @@ def statement_cell(o: StatementOutcome, level: str) -> str:
     form's when the printed one was checked and failed."""
     if level == "P":
         return f"pytest {o.statement.property_tests}" if o.statement.property_tests else "-"
-    cells = []
-    for lo in (x for x in o.levels if x.level == level):
-        if lo.finding is not None:  # a finding: shown (passed) or not shown
-            mark = "shown" if lo.printed.passed else ("FAIL" if lo.printed.error else "NOT shown")
-            cells.append(f"{lo.finding}: {mark} {_short_result(lo.printed)}")
-            continue
-        src = f" [{lo.source}]" if lo.level in o.statement.reuses else ""
-        mark = "pass" if lo.printed.passed else ("FAIL" if lo.printed.error else "refuted")
-        cell = f"{mark} {_short_result(lo.printed)}{src}"
-        if lo.corrected is not None:
-            cell += f"; corrected {'pass' if lo.corrected.passed else 'FAIL'} {_short_result(lo.corrected)}"
-        cells.append(cell)
-    return "; ".join(cells) or "-"
+    lo = next((x for x in o.levels if x.level == level), None)
+    if lo is None:
+        return "-"
+    src = f" [{lo.source}]" if lo.level in o.statement.reuses else ""
+    mark = "pass" if lo.printed.passed else ("FAIL" if lo.printed.error else "refuted")
+    cell = f"{mark} {_short_result(lo.printed)}{src}"
+    if lo.corrected is not None:
+        cell += f"; corrected {'pass' if lo.corrected.passed else 'FAIL'} {_short_result(lo.corrected)}"
+    return cell
 
 
 def _verdict(v) -> str:
@@ -159,7 +155,7 @@ def paper_table(rep: Report) -> str:
     for o in rep.statements:
         s = o.statement
         mark = "" if o.passed else "  <-- FAIL"
-        rows.append([s.label, s.arxiv or "-", _verdict(o.reached) + mark, _verdict(o.expected),
+        rows.append([s.label, s.arxiv or "-", _verdict(o.reached) + mark, _verdict(s.expected),
                      " ".join(o.levels_passed()) or "-"] + [statement_cell(o, lv) for lv in LEVELS])
     return _table(header, rows)
 
@@ -168,7 +164,7 @@ def failures_text(rep: Report) -> str:
     lines = []
     for o in rep.failed_statements:
         s = o.statement
-        lines.append(f"FAILED {s.label} {s.title}: reached {_verdict(o.reached)!r}, expected {_verdict(o.expected)!r}")
+        lines.append(f"FAILED {s.label} {s.title}: reached {_verdict(o.reached)!r}, expected {_verdict(s.expected)!r}")
     for r in rep.failed:
         what = r.error or f"residual {_num(r.residual)} > tolerance {_num(r.tolerance)} ({r.reason})"
         lines.append(f"FAILED {r.claim} [{r.level}] {REGISTRY[r.claim].title}: {what}")
@@ -343,11 +339,10 @@ def statement_dict(o: StatementOutcome) -> dict:
         "number": s.number, "kind": s.kind, "label": s.label, "arxiv": s.arxiv, "title": s.title,
         "printed": s.printed.text, "corrected": None if s.corrected is None else s.corrected.text,
         "defect": s.defect, "expected_verdict": list(s.expected), "verdict": list(o.reached),
-        "findings_not_run": list(o.not_run), "as_expected": o.passed, "levels_passed": list(o.levels_passed()),
+        "as_expected": o.passed, "levels_passed": list(o.levels_passed()),
         "claims": [{"id": cid, "relation": rel} for cid, rel in s.claims],
         "property_tests": s.property_tests,
-        "levels": [{"level": lo.level, "source": lo.source, "reused_claim": lo.finding is None and lo.level in s.reuses,
-                    "finding": lo.finding,
+        "levels": [{"level": lo.level, "source": lo.source, "reused_claim": lo.level in s.reuses,
                     "printed": None if lo.printed is None else result_dict(lo.printed),
                     "corrected": None if lo.corrected is None else result_dict(lo.corrected)}
                    for lo in o.levels],
@@ -368,9 +363,9 @@ _SUMMARY = {"checks": int, "passed": int, "failed": int, "unchecked_claims": lis
 _OPT_STR = (str, type(None))
 _STATEMENT = {"number": str, "kind": str, "label": str, "arxiv": _OPT_STR, "title": str, "printed": str,
               "corrected": _OPT_STR, "defect": _OPT_STR, "expected_verdict": list, "verdict": list,
-              "findings_not_run": list, "as_expected": bool, "levels_passed": list, "claims": list, "property_tests": _OPT_STR,
+              "as_expected": bool, "levels_passed": list, "claims": list, "property_tests": _OPT_STR,
               "levels": list}
-_STATEMENT_LEVEL = {"level": str, "source": str, "reused_claim": bool, "finding": _OPT_STR, "printed": (dict, type(None)),
+_STATEMENT_LEVEL = {"level": str, "source": str, "reused_claim": bool, "printed": (dict, type(None)),
                     "corrected": (dict, type(None))}
 _STATEMENT_CLAIM = {"id": str, "relation": str}
 _CLAIM = {"id": str, "title": str, "statement": str, "latex": str, "depends_on": list,
@@ -416,9 +411,8 @@ def validate_report(doc: dict) -> None:
             bad = [v for v in st[key] if v not in pp.VERDICTS + pp.FAILED_VERDICTS]
             if not st[key] or bad:
                 raise ValueError(f"{where}.{key}: unknown verdict(s) {bad or st[key]!r}")
-        expected = [v for v in st["expected_verdict"] if v not in st["findings_not_run"]]
-        if st["as_expected"] != (st["verdict"] == expected):
-            raise ValueError(f"{where}.as_expected disagrees with verdict vs expected_verdict (less findings_not_run)")
+        if st["as_expected"] != (st["verdict"] == st["expected_verdict"]):
+            raise ValueError(f"{where}.as_expected disagrees with verdict vs expected_verdict")
         for j, c in enumerate(st["claims"]):
             _keys(c, _STATEMENT_CLAIM, f"{where}.claims[{j}]")
         for j, lo in enumerate(st["levels"]):
@@ -449,7 +443,7 @@ def render_markdown(rep: Report) -> str:
             verdict = _verdict(o.reached) if o.passed else f"**{_verdict(o.reached)}**"
             cells = [_md_escape(statement_cell(o, lv)) for lv in LEVELS]
             lines.append(f"| {st.label} | {st.arxiv or '-'} | {_md_escape(st.title)} | {verdict} | "
-                         f"{_verdict(o.expected)} | {' '.join(o.levels_passed()) or '-'} | " + " | ".join(cells) + " |")
+                         f"{_verdict(st.expected)} | {' '.join(o.levels_passed()) or '-'} | " + " | ".join(cells) + " |")
         lines.append("")
     if rep.claim_ids:
         lines += ["## The project's claims", "",
@@ -543,9 +537,6 @@ def _statement_levels(s, checks) -> list[str]:
             out.append(f"- {lv} ({LEVEL_NAMES[lv]}): `{fn.__module__}.{fn.__name__}`")
     if s.property_tests:
         out.append(f"- P ({LEVEL_NAMES['P']}): `{s.property_tests}`")
-    for key, lv, label in pp.findings_of(s, checks):
-        fn = checks[(s.number, key)]
-        out.append(f"- {lv} ({LEVEL_NAMES[lv]}), finding \"{label}\": `{fn.__module__}.{fn.__name__}`")
     missing = [lv for lv in RUN_LEVELS if lv not in s.reuses and (s.number, lv) not in checks]
     if missing:
         out.append(f"- no check at: {', '.join(missing)}")
@@ -570,8 +561,7 @@ def paper_markdown() -> str:
              "`ntk-equiv verify --paper` checks them. A verdict is *reached by the checks*: the printed form is "
              "checked at every level; passing everywhere gives the statement's \"holds\" verdict; failing everywhere "
              "sends the verifier to the corrected form, and its passing everywhere gives \"refuted as printed + holds "
-             "as corrected\". A *finding* check adds its label when it passes (Thm 5.8: \"gap in the proof\", "
-             "shown by the dependence of predictor and target at finite width). A reached verdict "
+             "as corrected\" (or, for Thm 5.8, \"holds only in the limit + gap in the proof\"). A reached verdict "
              "other than the documented one below fails the run (exit 1): a printed error documented as such does "
              "not, a statement documented as holding that does not hold does, and so does a refutation that "
              "disappears.", "",

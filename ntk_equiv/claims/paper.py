@@ -23,10 +23,6 @@ Checks are plain functions ``check(config, form) -> Result`` with ``form`` in
 ``("printed", "corrected")``, collected in dicts ``CHECKS[(number, level)]``
 (:mod:`.printed_checks`; :mod:`.statement_checks` when present), or a level
 reuses a project claim's check (``reuses``), which checks the printed form.
-A *finding* check, keyed ``(number, "E-gap")`` (a level, a dash, a tag of the
-statement's ``findings``), demonstrates a qualifier of the verdict (Thm 5.8's
-``gap in the proof``): it runs on the printed form and its verdict label is
-reached only if it passes.
 """
 from __future__ import annotations
 
@@ -79,8 +75,6 @@ class Statement:
     reuses : ``{level: (claim id, level)}``: levels checked by a project claim's
         registered check (the printed form only).
     property_tests : the pytest module with its P-level tests, if any.
-    findings : ``{tag: verdict}``: qualifiers demonstrated by the finding checks
-        keyed ``(number, "<level>-<tag>")``, e.g. ``{"gap": "gap in the proof"}``.
     """
 
     number: str
@@ -96,7 +90,6 @@ class Statement:
     claims: tuple[tuple[str, str], ...] = ()
     reuses: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     property_tests: str | None = None
-    findings: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -198,8 +191,7 @@ STATEMENTS: tuple[Statement, ...] = (
                        "jointly Gaussian; at finite width they are uncorrelated but dependent (Var(g~ | vartheta_0) = "
                        "J^hid J^hid^T depends on vartheta_0), so the independence step needs the limit"),
         expected=("holds only in the limit", "gap in the proof"),
-        if_printed_holds=("holds only in the limit",), if_corrected_holds=("holds as corrected",),
-        findings={"gap": "gap in the proof"},
+        if_corrected_holds=("holds only in the limit", "gap in the proof"),
         defect="proof gap: uncorrelated is concluded to be independent; independence and joint Gaussianity hold only "
                "in the limit, which the proof does not show",
         claims=(("C7", "= Thm 5.8"), ("C7a", "adds noise: Theta_XX + lambda I"), ("C7b", "NNGP variant: readout only"),
@@ -251,8 +243,7 @@ def statement_checks() -> dict[tuple[str, str], StatementCheck]:
     """Every statement check, ``{(number, level): check(config, form)}``.
 
     Raises ``ValueError`` for a key defined twice, an unknown number, a level
-    outside S/H/E (or ``<level>-<tag>`` with a tag of the statement's
-    ``findings``), or a level that is also a ``reuses`` link."""
+    outside S/H/E, or a level that is also a ``reuses`` link."""
     out: dict[tuple[str, str], StatementCheck] = {}
     numbers = {s.number: s for s in STATEMENTS}
     for mod in CHECK_MODULES:
@@ -260,12 +251,8 @@ def statement_checks() -> dict[tuple[str, str], StatementCheck]:
             number, level = key
             if key in out:
                 raise ValueError(f"statement check {key} is defined twice (second in {mod})")
-            if number not in numbers:
-                raise ValueError(f"statement check {key} in {mod}: unknown statement")
-            base, _, tag = level.partition("-")
-            if base not in ("S", "H", "E") or (tag and tag not in numbers[number].findings):
-                raise ValueError(f"statement check {key} in {mod}: unknown level or finding "
-                                 f"(levels S, H, E; findings of {number}: {sorted(numbers[number].findings)})")
+            if number not in numbers or level not in ("S", "H", "E"):
+                raise ValueError(f"statement check {key} in {mod}: unknown statement or level")
             if level in numbers[number].reuses:
                 raise ValueError(f"statement check {key} in {mod}: level {level} already reuses "
                                  f"{numbers[number].reuses[level]}")
@@ -276,14 +263,3 @@ def statement_checks() -> dict[tuple[str, str], StatementCheck]:
 def levels_of(s: Statement, checks: Mapping[tuple[str, str], StatementCheck]) -> tuple[str, ...]:
     """The S/H/E levels at which ``s`` has a check (own or reused), in order."""
     return tuple(lv for lv in ("S", "H", "E") if (s.number, lv) in checks or lv in s.reuses)
-
-
-def findings_of(s: Statement, checks: Mapping[tuple[str, str], StatementCheck]) -> list[tuple[str, str, str]]:
-    """``(key level, level, verdict label)`` of ``s``'s finding checks, e.g.
-    ``("E-gap", "E", "gap in the proof")``, in the order of ``s.findings``."""
-    out = []
-    for tag, label in s.findings.items():
-        for lv in ("S", "H", "E"):
-            if (s.number, f"{lv}-{tag}") in checks:
-                out.append((f"{lv}-{tag}", lv, label))
-    return out

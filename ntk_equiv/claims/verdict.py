@@ -13,11 +13,6 @@ For one statement, at every selected level that has a check:
    ``inconsistent`` (one of its checks is wrong); a check that raised is
    ``error``; a statement without any check is ``unchecked``.
 
-4. a statement whose printed (or corrected) form holds then runs its *finding*
-   checks (``(number, "E-gap")``); each that passes adds its label (Thm 5.8:
-   ``holds only in the limit`` + ``gap in the proof``). A finding whose level
-   was not selected is not run, and its label is not expected of this run.
-
 The statement passes iff the reached verdict equals the documented
 ``expected`` one. So a printed error makes its row read ``refuted as printed``
 without failing the run, while a statement documented as holding that does not
@@ -30,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping
 
-from .paper import FORMS, Statement, StatementCheck, findings_of, levels_of
+from .paper import FORMS, Statement, StatementCheck, levels_of
 from .registry import REGISTRY, Config, Result, run_check
 
 RunClaim = Callable[[str, str], Result]
@@ -44,7 +39,6 @@ class LevelOutcome:
     source: str  # "module.function" or "C6c E" (a reused project-claim check)
     printed: Result | None = None
     corrected: Result | None = None
-    finding: str | None = None  # the verdict label a finding check demonstrates ("gap in the proof")
 
 
 @dataclass
@@ -54,16 +48,10 @@ class StatementOutcome:
     statement: Statement
     levels: list[LevelOutcome] = field(default_factory=list)
     reached: tuple[str, ...] = ("unchecked",)
-    not_run: tuple[str, ...] = ()  # labels of findings whose level was not selected
-
-    @property
-    def expected(self) -> tuple[str, ...]:
-        """The documented verdict, less the findings this run did not check."""
-        return tuple(v for v in self.statement.expected if v not in self.not_run)
 
     @property
     def passed(self) -> bool:
-        return tuple(self.reached) == self.expected
+        return tuple(self.reached) == tuple(self.statement.expected)
 
     @property
     def results(self) -> list[Result]:
@@ -74,8 +62,6 @@ class StatementOutcome:
         one when the printed form was refuted."""
         out = []
         for lo in self.levels:
-            if lo.finding is not None:
-                continue
             r = lo.corrected if lo.corrected is not None else lo.printed
             if r is not None and r.passed:
                 out.append(lo.level)
@@ -114,17 +100,6 @@ def _all(rs: Iterable[Result], passed: bool) -> bool:
 
 def reach(s: Statement, levels: list[LevelOutcome]) -> tuple[str, ...]:
     """The verdict of :mod:`this module's docstring <.verdict>` from filled-in levels."""
-    findings = [lo for lo in levels if lo.finding is not None]
-    levels = [lo for lo in levels if lo.finding is None]
-    base = _base_verdict(s, levels)
-    if base not in (tuple(s.if_printed_holds), tuple(s.if_corrected_holds)) or not findings:
-        return base
-    if any(lo.printed is None or lo.printed.error for lo in findings):
-        return ("error",)
-    return base + tuple(lo.finding for lo in findings if lo.printed.passed)
-
-
-def _base_verdict(s: Statement, levels: list[LevelOutcome]) -> tuple[str, ...]:
     printed = [lo.printed for lo in levels if lo.printed is not None]
     if not printed:
         return ("unchecked",)
@@ -168,14 +143,5 @@ def verify_statement(s: Statement, checks: Mapping[tuple[str, str], StatementChe
         for lo in out.levels:
             if lo.level not in s.reuses:
                 lo.corrected = run_statement_check(s, lo.level, checks[(s.number, lo.level)], "corrected", config)
-    base = reach(s, out.levels)
-    if base in (tuple(s.if_printed_holds), tuple(s.if_corrected_holds)):
-        for key, lv, label in findings_of(s, checks):
-            if lv not in wanted:
-                out.not_run += (label,)
-                continue
-            fn = checks[(s.number, key)]
-            res = run_statement_check(s, key, fn, "printed", config)
-            out.levels.append(LevelOutcome(lv, f"{fn.__module__}.{fn.__name__}", printed=res, finding=label))
     out.reached = reach(s, out.levels)
     return out
