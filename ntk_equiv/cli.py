@@ -26,6 +26,8 @@ from . import report as rp
 from .claims import paper as pp
 from .claims.registry import LEVELS, REGISTRY, Config, Result, _selected, all_checks, load, run_check
 from .claims.verdict import run_claim_check, verify_statement
+from .errors import ParameterError
+from .validation import MAX_DPS, MIN_DPS, check_dps, check_output_file, check_seed
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -122,8 +124,14 @@ def cmd_verify(args) -> int:
     want_claims = args.claims is not None or not want_statements
     claim_ids = parse_claims(args.claims) if want_claims else []
     statements = parse_statements(args.statements) if (want_statements or args.claims is None) else []
-    if args.dps < 15:
-        raise UsageError(f"--dps must be >= 15 (the H level needs more digits than float64), got {args.dps}")
+    try:  # the library's own limits, and the output files, before the run (not after it)
+        check_dps(args.dps)
+        check_seed(args.seed, "--seed")
+        for flag, path in (("--json", args.json), ("--markdown", args.markdown)):
+            if path:
+                check_output_file(path, flag)
+    except ParameterError as exc:
+        raise UsageError(str(exc).replace("dps must", "--dps must").replace(" (or None for float64)", "")) from None
     config = Config(seed=args.seed, dps=args.dps, full=args.full)
     command = "ntk-equiv verify " + " ".join(args.argv_rest)
     rep = run_verify(claim_ids, levels, config, progress=None if args.quiet else _stderr, command=command.strip(),
@@ -147,6 +155,11 @@ def cmd_docs(args) -> int:
     ``README.md`` from the registries; ``--check``: exit 1 if any is out of
     date, write nothing."""
     root = repo_root() or Path.cwd()
+    if args.out:
+        try:
+            check_output_file(args.out, "--out")
+        except ParameterError as exc:
+            raise UsageError(str(exc)) from None
     targets = {Path(args.out) if args.out else root / "docs" / "claims.md": rp.claims_markdown()}
     if not args.out:
         targets[root / "docs" / "paper.md"] = rp.paper_markdown()
@@ -177,8 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the paper's numbered statements (Prop 5.1 ... Cor 5.9) and their verdicts only")
     v.add_argument("--statements", help="comma-separated statement numbers, e.g. 5.1,5.4 (default with --paper: all)")
     v.add_argument("--levels", help=f"comma-separated levels among {','.join(LEVELS)} (default: all)")
-    v.add_argument("--dps", type=int, default=Config.dps, help="digits for the H level (default %(default)s)")
-    v.add_argument("--seed", type=int, default=Config.seed, help="seed of every check (default %(default)s)")
+    v.add_argument("--dps", type=int, default=Config.dps, help=f"digits for the H level, {MIN_DPS} to {MAX_DPS} (default %(default)s)")
+    v.add_argument("--seed", type=int, default=Config.seed, help="seed of every check, an integer >= 0 (default %(default)s)")
     v.add_argument("--full", action="store_true", help="paper-scale widths and sample sizes (slow)")
     v.add_argument("--json", metavar="FILE", help="also write the report as JSON (docs/report_schema.md)")
     v.add_argument("--markdown", metavar="FILE", help="also write the report as markdown")

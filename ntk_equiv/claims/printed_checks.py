@@ -17,12 +17,12 @@ import functools
 import math
 from dataclasses import dataclass, field
 
-import mpmath
 import numpy as np
 
 from .. import dynamics, printed, rnd
 from .. import symbolic as S
 from ..layers import Dense, Erf, Relu, mlp, residual, serial
+from ..precision import mp_context
 from ..symbolic import paper as SP
 from .dynamics_checks import (
     _mp, ensemble_mc, independent_train_operator, mp_max_abs, sphere_inputs, z_threshold,
@@ -85,15 +85,15 @@ def thm_5_6_symbolic(config: Config, form: str) -> Result:
 # --------------------------------------------------------------------------- #
 # H level: mpmath, dps digits, concrete instances
 # --------------------------------------------------------------------------- #
-def _obj(a) -> np.ndarray:
-    """An mpmath matrix as an object ndarray (``@`` and ``.T`` work on it)."""
-    m = _mp(a)
+def _obj(a, ctx) -> np.ndarray:
+    """An mpmath matrix as an object ndarray of ``ctx`` numbers (``@`` and ``.T`` work on it)."""
+    m = _mp(a, ctx)
     return np.array(m.tolist(), dtype=object)
 
 
-def _rel_obj(a: np.ndarray, b: np.ndarray) -> float:
-    d = mp_max_abs(_mp((a - b).tolist()))
-    return float(d / max(mp_max_abs(_mp(b.tolist())), mpmath.mpf(10) ** -300))
+def _rel_obj(a: np.ndarray, b: np.ndarray, ctx) -> float:
+    d = mp_max_abs((a - b).tolist(), ctx)
+    return float(d / max(mp_max_abs(b.tolist(), ctx), ctx.mpf(10) ** -300))
 
 
 def _h(resid: float, dps: int, what: str, **details) -> Result:
@@ -120,17 +120,17 @@ def prop_5_1_high_precision(config: Config, form: str) -> Result:
     arch = mlp(2, "erf", 1.3, 0.2)
     f0x, f0X, Y = rng.standard_normal((n, 1)), rng.standard_normal((N, 1)), rng.standard_normal((N, 1))
     k = arch.kernel(np.vstack([x, X]), dps=dps)
-    with mpmath.workdps(dps + 15):
-        T = _mp(k.ntk)
-        TXX, TxX = T[n:, n:], T[:n, n:]
-        lam_min = min(mpmath.eigsy(TXX)[0])
-        t = (dps + 10) * mpmath.log(10) / lam_min
-        A_t = independent_train_operator(TXX, t=t, lr=1)
-        flow = _obj(_mp(f0x) + TxX * A_t * (_mp(Y) - _mp(f0X)))
-        inv = _obj(mpmath.inverse(TXX))
-        stated_x = printed.converged_network(_obj(f0x), _obj(f0X), _obj(TxX), inv, _obj(Y), sign)
-        stated_X = printed.converged_network(_obj(f0X), _obj(f0X), _obj(TXX), inv, _obj(Y), sign)
-        r_flow, r_fit = _rel_obj(stated_x, flow), _rel_obj(stated_X, _obj(Y))
+    ctx = mp_context(dps)
+    T = _mp(k.ntk, ctx)
+    TXX, TxX = T[n:, n:], T[:n, n:]
+    lam_min = min(ctx.eigsy(TXX)[0])
+    t = (dps + 10) * ctx.log(10) / lam_min
+    A_t = independent_train_operator(TXX, t=t, lr=1, ctx=ctx)
+    flow = _obj(_mp(f0x, ctx) + TxX * A_t * (_mp(Y, ctx) - _mp(f0X, ctx)), ctx)
+    inv = _obj(ctx.inverse(TXX), ctx)
+    stated_x = printed.converged_network(_obj(f0x, ctx), _obj(f0X, ctx), _obj(TxX, ctx), inv, _obj(Y, ctx), sign)
+    stated_X = printed.converged_network(_obj(f0X, ctx), _obj(f0X, ctx), _obj(TXX, ctx), inv, _obj(Y, ctx), sign)
+    r_flow, r_fit = _rel_obj(stated_x, flow, ctx), _rel_obj(stated_X, _obj(Y, ctx), ctx)
     return _h(max(r_flow, r_fit), dps, f"sign {sign:+d}: statement vs gradient flow at t = {float(t):.3g} "
               f"(exp(-t lambda_min) = 1e-{dps + 10}) on test inputs, and vs Y on the training inputs",
               vs_flow=r_flow, vs_labels=r_fit, t=float(t), lambda_min=float(lam_min))
@@ -146,13 +146,13 @@ def prop_5_2_high_precision(config: Config, form: str) -> Result:
     arch = mlp(2, "relu", 1.4, 0.1)
     law = dynamics.ensemble(arch, X, Y, x, t=None, dps=dps)
     k = arch.kernel(np.vstack([x, X]), dps=dps)
-    with mpmath.workdps(dps + 15):
-        K, T = _mp(k.nngp), _mp(k.ntk)
-        kap = {"xx": _obj(K[:n, :n]), "xX": _obj(K[:n, n:]), "XX": _obj(K[n:, n:])}
-        th = {"xX": _obj(T[:n, n:]), "XX": _obj(T[n:, n:])}
-        inv = _obj(mpmath.inverse(T[n:, n:]))
-        r_cov = _rel_obj(_obj(law.cov), printed.converged_cov(terms, kap, th, inv))
-        r_mean = _rel_obj(_obj(law.mean), printed.converged_mean(th["xX"], inv, _obj(Y)))
+    ctx = mp_context(dps)
+    K, T = _mp(k.nngp, ctx), _mp(k.ntk, ctx)
+    kap = {"xx": _obj(K[:n, :n], ctx), "xX": _obj(K[:n, n:], ctx), "XX": _obj(K[n:, n:], ctx)}
+    th = {"xX": _obj(T[:n, n:], ctx), "XX": _obj(T[n:, n:], ctx)}
+    inv = _obj(ctx.inverse(T[n:, n:]), ctx)
+    r_cov = _rel_obj(_obj(law.cov, ctx), printed.converged_cov(terms, kap, th, inv), ctx)
+    r_mean = _rel_obj(_obj(law.mean, ctx), printed.converged_mean(th["xX"], inv, _obj(Y, ctx)), ctx)
     return _h(max(r_cov, r_mean), dps, "ensemble(t = inf) mean and covariance vs the printed formula",
               cov=r_cov, mean=r_mean)
 
@@ -169,19 +169,20 @@ def prop_5_3_high_precision(config: Config, form: str) -> Result:
     cov = rnd.rnd_covariance(pred, X, x, target=targ, t=None, dps=dps)
     z = np.vstack([x, X])
     ku, kg = pred.kernel(z, dps=dps), targ.kernel(z, dps=dps)
-    with mpmath.workdps(dps + 15):
-        K, T = _mp(ku.nngp) + _mp(kg.nngp), _mp(ku.ntk)
-        keps = {"xx": _obj(K[:n, :n]), "xX": _obj(K[:n, n:]), "XX": _obj(K[n:, n:])}
-        th = {"xX": _obj(T[:n, n:]), "XX": _obj(T[n:, n:])}
-        r = _rel_obj(_obj(cov), printed.converged_cov(terms, keps, th, _obj(mpmath.inverse(T[n:, n:]))))
+    ctx = mp_context(dps)
+    K, T = _mp(ku.nngp, ctx) + _mp(kg.nngp, ctx), _mp(ku.ntk, ctx)
+    keps = {"xx": _obj(K[:n, :n], ctx), "xX": _obj(K[:n, n:], ctx), "XX": _obj(K[n:, n:], ctx)}
+    th = {"xX": _obj(T[:n, n:], ctx), "XX": _obj(T[n:, n:], ctx)}
+    r = _rel_obj(_obj(cov, ctx), printed.converged_cov(terms, keps, th, _obj(ctx.inverse(T[n:, n:]), ctx)), ctx)
     return _h(r, dps, "rnd_covariance(t = inf) vs the printed covariance of kappa_u + kappa_g", cov=r)
 
 
-def rnd_and_ensemble_variances(config: Config) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def rnd_and_ensemble_variances(config: Config):
     """At ``t = inf`` and ``dps`` digits, per test input: ``Var eps_i(x)`` from the
     library (``rnd_covariance``) and from the explicit ``P (kappa + kappa) P^T``
     (mpmath ``inverse``, no :mod:`ntk_equiv.formulas`), and the ensemble's
-    ``V f(x)`` (``ensemble``); predictor, target and members of one erf MLP."""
+    ``V f(x)`` (``ensemble``); predictor, target and members of one erf MLP.
+    Returns ``(e_lib, e_exp, vf, ctx)``: object arrays of ``ctx`` numbers."""
     from .rnd_checks import explicit_projector_cov
 
     dps = config.dps
@@ -190,29 +191,29 @@ def rnd_and_ensemble_variances(config: Config) -> tuple[np.ndarray, np.ndarray, 
     lib = rnd.rnd_covariance(arch, X, x, t=None, dps=dps)
     ens = dynamics.ensemble(arch, X, np.zeros(len(X)), x, t=None, dps=dps).cov
     explicit = explicit_projector_cov(arch, arch, X, x, None, 1.0, 0.0, dps)
-    with mpmath.workdps(dps + 15):
-        diag = [np.array([_mp(m)[i, i] for i in range(len(x))], dtype=object) for m in (lib, explicit, ens)]
-    return diag[0], diag[1], diag[2]
+    ctx = mp_context(dps)
+    e_lib = _obj(ctx.matrix([_mp(lib, ctx)[i, i] for i in range(len(x))]), ctx)
+    e_exp = _obj(ctx.matrix([explicit[i, i] for i in range(len(x))]), ctx)
+    vf = _obj(ctx.matrix([_mp(ens, ctx)[i, i] for i in range(len(x))]), ctx)
+    return e_lib, e_exp, vf, ctx
 
 
 def cor_5_4_high_precision(config: Config, form: str) -> Result:
     """``E eps^2(x) = Var eps_i(x)`` (library and explicit) against ``factor x V f(x)``."""
     factor = form_params("5.4", form)["factor"]
-    e_lib, e_exp, vf = rnd_and_ensemble_variances(config)
-    with mpmath.workdps(config.dps + 15):
-        r_lib, r_exp = _rel_obj(e_lib, factor * vf), _rel_obj(e_exp, factor * vf)
+    e_lib, e_exp, vf, ctx = rnd_and_ensemble_variances(config)
+    r_lib, r_exp = _rel_obj(e_lib, factor * vf, ctx), _rel_obj(e_exp, factor * vf, ctx)
     return _h(max(r_lib, r_exp), config.dps, f"E eps^2(x) vs {factor} x V f(x) at t = inf (library and explicit "
-              "projector)", library=r_lib, explicit=r_exp, ratio=[float(a / b) for a, b in zip(e_lib, vf)])
+              "projector)", library=r_lib, explicit=r_exp, ratio=[float(a / b) for a, b in zip(e_lib.ravel(), vf.ravel())])
 
 
 def thm_5_6_high_precision(config: Config, form: str) -> Result:
     """The scale of the two chi^2_K laws: ``c eps^2 = c Var(eps_i)/K chi^2_K``
     (``c = 1/2`` as printed) and ``s^2 = V f/K chi^2_K`` (S level) coincide iff
     ``c Var eps_i(x) = V f(x)``; at ``dps`` digits, library and explicit."""
-    c = mpmath.mpf(1) / 2 if form_params("5.6", form)["half"] else mpmath.mpf(1)
-    e_lib, e_exp, vf = rnd_and_ensemble_variances(config)
-    with mpmath.workdps(config.dps + 15):
-        r_lib, r_exp = _rel_obj(c * e_lib, vf), _rel_obj(c * e_exp, vf)
+    e_lib, e_exp, vf, ctx = rnd_and_ensemble_variances(config)
+    c = ctx.mpf(1) / 2 if form_params("5.6", form)["half"] else ctx.mpf(1)
+    r_lib, r_exp = _rel_obj(c * e_lib, vf, ctx), _rel_obj(c * e_exp, vf, ctx)
     return _h(max(r_lib, r_exp), config.dps, f"scale of the chi^2_K laws: {float(c)} Var eps_i(x) vs V f(x) at t = inf",
               library=r_lib, explicit=r_exp)
 
@@ -406,15 +407,15 @@ def prop_5_7_high_precision(config: Config, form: str) -> Result:
     z = sphere_inputs(rng, 5, 3)
     sw, sb = 1.3, 0.2
     full, short = mlp(2, "erf", sw, sb).kernel(z, dps=dps), mlp(1, "erf", sw, sb).kernel(z, dps=dps)
-    with mpmath.workdps(dps + 15):
-        K1, T1, K, T = _mp(short.nngp), _mp(short.ntk), _mp(full.nngp), _mp(full.ntk)
-        n = K.rows
-        share = mpmath.matrix(n, n)
-        for i in range(n):
-            for j in range(n):
-                det = (1 + 2 * K1[i, i]) * (1 + 2 * K1[j, j]) - 4 * K1[i, j] ** 2
-                share[i, j] = mpmath.mpf(sw) ** 2 * 4 / mpmath.pi / mpmath.sqrt(det) * T1[i, j]
-        r = float(mp_max_abs(T - K - share) / mp_max_abs(T))
+    ctx = mp_context(dps)
+    K1, T1, K, T = _mp(short.nngp, ctx), _mp(short.ntk, ctx), _mp(full.nngp, ctx), _mp(full.ntk, ctx)
+    n = K.rows
+    share = ctx.matrix(n, n)
+    for i in range(n):
+        for j in range(n):
+            det = (1 + 2 * K1[i, i]) * (1 + 2 * K1[j, j]) - 4 * K1[i, j] ** 2
+            share[i, j] = ctx.mpf(sw) ** 2 * 4 / ctx.pi / ctx.sqrt(det) * T1[i, j]
+    r = float(mp_max_abs(T - K - share, ctx) / mp_max_abs(T, ctx))
     return _h(r, dps, "Theta - kappa == sigma_w^2 E[phi' phi'] Theta^{L-1} (the hidden layers' share; the readout's is "
                       "kappa)", hidden_share=r)
 
