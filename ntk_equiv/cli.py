@@ -10,7 +10,8 @@
     usage. ``--paper``: the statements only; ``--claims``: the claims only
     (unless ``--paper``/``--statements`` is given too).
 ``ntk-equiv docs``
-    Regenerate ``docs/claims.md`` from the registry (``--check``: exit 1 if stale).
+    Regenerate ``docs/claims.md`` and ``docs/paper.md`` from the registries
+    (``--check``: exit 1 if stale).
 ``ntk-equiv paper-checks``
     The figures of ``paper_checks`` (same as ``python -m paper_checks``).
 """
@@ -24,7 +25,7 @@ from typing import Sequence
 from . import report as rp
 from .claims import paper as pp
 from .claims.registry import LEVELS, REGISTRY, Config, Result, _selected, all_checks, load, run_check
-from .claims.verdict import verify_statement
+from .claims.verdict import run_claim_check, verify_statement
 from .errors import ParameterError
 from .validation import MAX_DPS, MIN_DPS, check_dps, check_output_file, check_seed
 
@@ -94,7 +95,7 @@ def run_verify(claim_ids: list[str], levels: list[str], config: Config, progress
         done = rep.result(cid, lv)
         if done is None:
             if (cid, lv) not in reused:
-                reused[cid, lv] = run_check(cid, lv, config)
+                reused[cid, lv] = run_claim_check(cid, lv, config)
             done = reused[cid, lv]
         return done
 
@@ -150,8 +151,9 @@ def repo_root() -> Path | None:
 
 
 def cmd_docs(args) -> int:
-    """Write ``docs/claims.md`` and the claims table of ``README.md`` from the
-    registry; ``--check``: exit 1 if either is out of date, write nothing."""
+    """Write ``docs/claims.md``, ``docs/paper.md`` and the claims table of
+    ``README.md`` from the registries; ``--check``: exit 1 if any is out of
+    date, write nothing."""
     root = repo_root() or Path.cwd()
     if args.out:
         try:
@@ -159,6 +161,8 @@ def cmd_docs(args) -> int:
         except ParameterError as exc:
             raise UsageError(str(exc)) from None
     targets = {Path(args.out) if args.out else root / "docs" / "claims.md": rp.claims_markdown()}
+    if not args.out:
+        targets[root / "docs" / "paper.md"] = rp.paper_markdown()
     readme = root / "README.md"
     if not args.out and readme.exists():
         text = readme.read_text(encoding="utf-8")
@@ -193,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--markdown", metavar="FILE", help="also write the report as markdown")
     v.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     v.set_defaults(func=cmd_verify)
-    d = sub.add_parser("docs", help="regenerate docs/claims.md and the README claims table from the registry")
+    d = sub.add_parser("docs", help="regenerate docs/claims.md, docs/paper.md and the README claims table")
     d.add_argument("--out", help="output file (default: docs/claims.md of the repository)")
     d.add_argument("--check", action="store_true", help="exit 1 if the file is out of date instead of writing")
     d.set_defaults(func=cmd_docs)

@@ -220,15 +220,23 @@ class EnsembleTest:
 
 
 def ensemble_mc(arch, width: int, members: int, n_train: int, n_test: int, d: int, steps: int,
-                seed: int) -> EnsembleTest:
+                seed: int, law=None, test_only: bool = False) -> EnsembleTest:
+    """``law(x_train, y, z) -> (mean, cov)`` on ``z = [x_test; x_train]``: the law
+    to test against (default ``dynamics.ensemble`` after ``steps`` steps).
+    ``test_only``: compare on the test inputs only (at convergence the law on
+    the training inputs is a point mass, whose float64 round-off no Monte-Carlo
+    bound covers)."""
     rng = np.random.default_rng(seed)
     x, xt = sphere_inputs(rng, n_train, d), sphere_inputs(rng, n_test, d)
     y = rng.standard_normal((n_train, 1))
     z = np.vstack([xt, x])
     theta = arch.kernel(z).ntk
     lr = 1.0 / float(np.linalg.eigvalsh(theta[n_test:, n_test:])[-1])
-    g = dynamics.ensemble(arch, x, y, z, lr=lr, steps=steps)
-    mu, sigma = g.mean[:, 0], g.cov
+    if law is None:
+        g = dynamics.ensemble(arch, x, y, z, lr=lr, steps=steps)
+        mu, sigma = g.mean[:, 0], g.cov
+    else:
+        mu, sigma = law(x, y, z)
     fs, ls = [], []
     for _ in range(members):
         net = arch.init(width, seed=rng)
@@ -236,6 +244,8 @@ def ensemble_mc(arch, width: int, members: int, n_train: int, n_test: int, d: in
         ls.append(dynamics.linearised_predict(theta[:, n_test:], theta[n_test:, n_test:], net.apply(z),
                                               net.apply(x), y, lr=lr, steps=steps)[:, 0])
     f, L = np.array(fs), np.array(ls)
+    if test_only:
+        f, L, mu, sigma = f[:, :n_test], L[:, :n_test], mu[:n_test], sigma[:n_test, :n_test]
     dev = f - L
     R, n = f.shape
     iu = np.triu_indices(n)
@@ -255,7 +265,7 @@ def ensemble_mc(arch, width: int, members: int, n_train: int, n_test: int, d: in
     mc_cov = zt * prod.std(0, ddof=1) / math.sqrt(R)
     cov_ratio = np.max(np.abs(S_f - sigma)[iu] / (mc_cov + bias_cov + 1e-300))
     return EnsembleTest(float(mean_ratio), float(cov_ratio), float(np.max(bias_mean)),
-                        float(np.max(np.sqrt(np.diag(sigma) / R))))
+                        float(np.max(np.sqrt(np.maximum(np.diag(sigma), 0) / R))))
 
 
 # --------------------------------------------------------------------------- #
