@@ -382,7 +382,7 @@ class BayesianRND:
         ``jacobian="hidden"``). ``shared_xi``: the same for every ``m``."""
         if self.g0.params is None:
             raise ParameterError("the network has no parameters yet: call fit() or target() with inputs first")
-        m = check_int(m, "head index m", minimum=0, maximum=self.heads - 1)
+        m = check_int(m, f"head index m (0 to heads - 1 = {self.heads - 1})", minimum=0, maximum=self.heads - 1)
         rng = np.random.default_rng(self._xi_seeds[0 if self.shared_xi else m])
         tree = tree_map(lambda p: rng.standard_normal(p.shape), self.g0.params)
         if self.jacobian == "hidden":

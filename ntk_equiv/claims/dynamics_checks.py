@@ -165,12 +165,12 @@ def ensemble_mc(arch, width: int, members: int, n_train: int, n_test: int, d: in
 # --------------------------------------------------------------------------- #
 # H level helpers: independent mpmath evaluations
 # --------------------------------------------------------------------------- #
-def _mp(a, ctx=mpmath.mp) -> mpmath.matrix:
+def _mp(a, ctx) -> mpmath.matrix:
     """``a`` as a matrix of the mpmath context ``ctx`` (its numbers taken into ``ctx``)."""
     return ctx.matrix(a.tolist() if hasattr(a, "tolist") else np.asarray(a).tolist())
 
 
-def explicit_projector(G: mpmath.matrix, ctx=mpmath.mp) -> mpmath.matrix:
+def explicit_projector(G: mpmath.matrix, ctx) -> mpmath.matrix:
     """The training projector as a matrix ``[I_n, -G]`` acting on ``[h(x); h(X)]``,
     ``G = Theta_xX A`` (``P h = h(x) - G h(X)``): assembled entry by entry, without
     :mod:`ntk_equiv.formulas`, so ``P C P^T`` is an independent side of a check."""
@@ -183,7 +183,7 @@ def explicit_projector(G: mpmath.matrix, ctx=mpmath.mp) -> mpmath.matrix:
     return P
 
 
-def independent_train_operator(theta_XX, t=None, lr=1, ridge=0, steps=None, ctx=mpmath.mp) -> mpmath.matrix:
+def independent_train_operator(theta_XX, t=None, lr=1, ridge=0, steps=None, *, ctx) -> mpmath.matrix:
     """``A`` by a different route from :mod:`ntk_equiv.formulas` (no eigendecomposition):
     ``T^{-1} (I - expm(-eta t T))`` with mpmath's Pade/Taylor ``expm``, or
     ``T^{-1} (I - (I - eta T)^k)`` by exact matrix powers (in the context ``ctx``)."""
@@ -198,7 +198,7 @@ def independent_train_operator(theta_XX, t=None, lr=1, ridge=0, steps=None, ctx=
     return inv * (eye - ctx.expm(-ctx.mpf(lr) * ctx.mpf(t) * T))
 
 
-def mp_max_abs(a, ctx=mpmath.mp) -> mpmath.mpf:
+def mp_max_abs(a, ctx) -> mpmath.mpf:
     a = _mp(a, ctx)
     return max(abs(a[i, j]) for i in range(a.rows) for j in range(a.cols))
 
