@@ -3,14 +3,15 @@
 ``ntk-equiv verify``
     Check the paper's nine numbered statements (Prop 5.1 ... Cor 5.9: the
     verdict each reaches, against the documented one) and run every registered
-    claim check (C1-C9) at the S, H and E levels on built-in synthetic data with
+    claim check (C1-C9, docs/theory.md) at the S, H and E levels on built-in synthetic data with
     fixed seeds; print both tables and the dependency graph; exit 0 if every
     check passes and every statement reaches its documented verdict, 1
     otherwise (or if a selected claim or statement has no check), 2 on bad
     usage. ``--paper``: the statements only; ``--claims``: the claims only
     (unless ``--paper``/``--statements`` is given too).
 ``ntk-equiv docs``
-    Regenerate ``docs/claims.md`` from the registry (``--check``: exit 1 if stale).
+    Regenerate ``docs/claims.md`` and ``docs/paper.md`` from the registries
+    (``--check``: exit 1 if stale).
 ``ntk-equiv paper-checks``
     The figures of ``paper_checks`` (same as ``python -m paper_checks``).
 """
@@ -24,7 +25,9 @@ from typing import Sequence
 from . import report as rp
 from .claims import paper as pp
 from .claims.registry import LEVELS, REGISTRY, Config, Result, _selected, all_checks, load, run_check
-from .claims.verdict import verify_statement
+from .claims.verdict import run_claim_check, verify_statement
+from .errors import ParameterError
+from .validation import MAX_DPS, MIN_DPS, check_dps, check_output_file, check_seed
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -92,7 +95,7 @@ def run_verify(claim_ids: list[str], levels: list[str], config: Config, progress
         done = rep.result(cid, lv)
         if done is None:
             if (cid, lv) not in reused:
-                reused[cid, lv] = run_check(cid, lv, config)
+                reused[cid, lv] = run_claim_check(cid, lv, config)
             done = reused[cid, lv]
         return done
 
@@ -121,8 +124,14 @@ def cmd_verify(args) -> int:
     want_claims = args.claims is not None or not want_statements
     claim_ids = parse_claims(args.claims) if want_claims else []
     statements = parse_statements(args.statements) if (want_statements or args.claims is None) else []
-    if args.dps < 15:
-        raise UsageError(f"--dps must be >= 15 (the H level needs more digits than float64), got {args.dps}")
+    try:  # the library's own limits, and the output files, before the run (not after it)
+        check_dps(args.dps)
+        check_seed(args.seed, "--seed")
+        for flag, path in (("--json", args.json), ("--markdown", args.markdown)):
+            if path:
+                check_output_file(path, flag)
+    except ParameterError as exc:
+        raise UsageError(str(exc).replace("dps must", "--dps must").replace(" (or None for float64)", "")) from None
     config = Config(seed=args.seed, dps=args.dps, full=args.full)
     command = "ntk-equiv verify " + " ".join(args.argv_rest)
     rep = run_verify(claim_ids, levels, config, progress=None if args.quiet else _stderr, command=command.strip(),
@@ -142,10 +151,18 @@ def repo_root() -> Path | None:
 
 
 def cmd_docs(args) -> int:
-    """Write ``docs/claims.md`` and the claims table of ``README.md`` from the
-    registry; ``--check``: exit 1 if either is out of date, write nothing."""
+    """Write ``docs/claims.md``, ``docs/paper.md`` and the claims table of
+    ``README.md`` from the registries; ``--check``: exit 1 if any is out of
+    date, write nothing."""
     root = repo_root() or Path.cwd()
+    if args.out:
+        try:
+            check_output_file(args.out, "--out")
+        except ParameterError as exc:
+            raise UsageError(str(exc)) from None
     targets = {Path(args.out) if args.out else root / "docs" / "claims.md": rp.claims_markdown()}
+    if not args.out:
+        targets[root / "docs" / "paper.md"] = rp.paper_markdown()
     readme = root / "README.md"
     if not args.out and readme.exists():
         text = readme.read_text(encoding="utf-8")
@@ -173,14 +190,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the paper's numbered statements (Prop 5.1 ... Cor 5.9) and their verdicts only")
     v.add_argument("--statements", help="comma-separated statement numbers, e.g. 5.1,5.4 (default with --paper: all)")
     v.add_argument("--levels", help=f"comma-separated levels among {','.join(LEVELS)} (default: all)")
-    v.add_argument("--dps", type=int, default=Config.dps, help="digits for the H level (default %(default)s)")
-    v.add_argument("--seed", type=int, default=Config.seed, help="seed of every check (default %(default)s)")
+    v.add_argument("--dps", type=int, default=Config.dps, help=f"digits for the H level, {MIN_DPS} to {MAX_DPS} (default %(default)s)")
+    v.add_argument("--seed", type=int, default=Config.seed, help="seed of every check, an integer >= 0 (default %(default)s)")
     v.add_argument("--full", action="store_true", help="paper-scale widths and sample sizes (slow)")
     v.add_argument("--json", metavar="FILE", help="also write the report as JSON (docs/report_schema.md)")
     v.add_argument("--markdown", metavar="FILE", help="also write the report as markdown")
     v.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     v.set_defaults(func=cmd_verify)
-    d = sub.add_parser("docs", help="regenerate docs/claims.md and the README claims table from the registry")
+    d = sub.add_parser("docs", help="regenerate docs/claims.md, docs/paper.md and the README claims table")
     d.add_argument("--out", help="output file (default: docs/claims.md of the repository)")
     d.add_argument("--check", action="store_true", help="exit 1 if the file is out of date instead of writing")
     d.set_defaults(func=cmd_docs)

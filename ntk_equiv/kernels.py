@@ -1,4 +1,4 @@
-"""Infinite-width kernels: the NNGP kernel ``K`` and the NTK ``Theta`` (THEORY.md C1).
+"""Infinite-width kernels: the NNGP kernel ``K`` and the NTK ``Theta`` (docs/theory.md C1).
 
 An architecture maps the kernel of its input to the kernel of its output,
 layer by layer. The state that flows through the layers is a list of *pairs*
@@ -37,8 +37,9 @@ from typing import Any
 import mpmath
 import numpy as np
 
-from .errors import DegenerateInputError, EmptyInputError, NonFiniteError, ShapeError
+from .errors import DegenerateInputError, RangeError
 from .precision import Backend, backend, to_public
+from .validation import check_inputs, check_memory, check_squared_norms
 
 
 @dataclass(frozen=True)
@@ -213,23 +214,9 @@ def add_kernels(bk, a: np.ndarray, b: np.ndarray, first: tuple, second: tuple) -
 
 
 def validate_inputs(x: Any, name: str = "x", dim: int | None = None) -> np.ndarray:
-    """A finite float64 array of shape ``(n, d)`` with ``n, d >= 1`` (a 1-D
-    array is one feature per row)."""
-    try:
-        arr = np.asarray(x, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise ShapeError(f"{name} must be a real array of shape (n, d): {exc}") from None
-    if arr.ndim == 1:
-        arr = arr[:, None]
-    if arr.ndim != 2:
-        raise ShapeError(f"{name} must have shape (n, d), got {arr.shape}")
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise EmptyInputError(f"{name} is empty: shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise NonFiniteError(f"{name} contains NaN or infinity")
-    if dim is not None and arr.shape[1] != dim:
-        raise ShapeError(f"{name} has feature dimension {arr.shape[1]}, expected {dim}")
-    return arr
+    """A finite float64 array of shape ``(n, d)`` with ``n, d >= 1``
+    (:func:`ntk_equiv.validation.check_inputs`; a 1-D array is refused as ambiguous)."""
+    return check_inputs(x, name, ndim=2, dim=dim)
 
 
 @dataclass
@@ -324,7 +311,8 @@ def _gram(bk, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
                         dtype=object).reshape(x.shape)
 
     g = ints(x1) @ ints(x2).T
-    return np.vectorize(lambda v: mpmath.ldexp(mpmath.mpf(v), 2 * emin), otypes=[object])(g)
+    ctx = bk.ctx
+    return np.vectorize(lambda v: ctx.ldexp(ctx.mpf(v), 2 * emin), otypes=[object])(g)
 
 
 #: Pairs whose gap is below this fraction of ``|z_a| |z_b|`` get it from the
@@ -381,6 +369,11 @@ def check_variances(state: PairState, where: str) -> None:
     if not state.checking:
         return
     v = state.nngp[state.self_pos]  # the recording pass holds every self pair
+    if v.dtype != object and not np.all(np.isfinite(v)):
+        raise RangeError(
+            f"the variance entering {where} overflows float64 (max {np.nanmax(np.where(np.isfinite(v), v, 0)):.3g} "
+            "before it): the inputs' norms, sigma_w/sigma_b/alpha or the depth make the kernel too large; rescale the "
+            "inputs, lower sigma_w or the depth, or use dps= (mpmath has no overflow)")
     if not np.all(np.asarray(v > 0, dtype=bool)):
         raise DegenerateInputError(
             f"zero variance entering {where}: an input of zero norm with sigma_b = 0 "
@@ -407,29 +400,47 @@ def evaluate(layers_fn, x1, x2=None, dps: int | None = None, dim: int | None = N
     if x2 is not None:
         x2 = validate_inputs(x2, "x2", x1.shape[1])
     bk = backend(dps)
+    if dps is None:  # mpmath has no overflow; float64 squares the inputs
+        check_squared_norms(x1, "x1")
+        if x2 is not None:
+            check_squared_norms(x2, "x2")
+    n1, n2 = len(x1), len(x1) if x2 is None else len(x2)
+    pairs_count = n1 * (n1 + 1) / 2 if x2 is None else n1 * n2 + n1 + n2
+    # pairs: indices a, b (int64), dots, K, Theta (+ the symmetric mask); output: two n1 x n2 matrices
+    per_number = 8 if dps is None else 8 * (40 + dps // 4)  # an mpf object is ~100 bytes + its digits
+    check_memory(pairs_count * (2 * 8 + 3 * per_number) + n1 * n2 * (2 * per_number + 1),
+                 f"the kernel of {n1} x {n2} inputs" + ("" if dps is None else f" at dps={dps}"),
+                 "compute it in blocks of rows (arch.kernel(x1[i:j], x2))")
     with bk.context():
         pairs, layout = input_state(x1, x2, bk)
         size = len(pairs)
         if dps is not None or size <= CHUNK_PAIRS:  # one pass over the whole list
             whole = pairs.state(bk, slice(None), None)
             whole.self_pos = pairs.self_pos
-            out = layers_fn(whole, bk)
+            with np.errstate(over="ignore", invalid="ignore"):  # overflow is checked and named below
+                out = layers_fn(whole, bk)
             nngp, ntk = out.nngp, out.ntk
         else:
             tape = DiagonalTape()
-            layers_fn(pairs.state(bk, pairs.self_pos, tape, self_pairs=True), bk)
+            with np.errstate(over="ignore", invalid="ignore"):
+                layers_fn(pairs.state(bk, pairs.self_pos, tape, self_pairs=True), bk)
             nngp = np.empty(size, dtype=pairs.dots.dtype)
             ntk = np.empty_like(nngp)
 
             def run(start: int) -> None:
                 sl = slice(start, start + CHUNK_PAIRS)
-                out = layers_fn(pairs.state(bk, sl, tape.replay()), bk)
+                with np.errstate(over="ignore", invalid="ignore"):
+                    out = layers_fn(pairs.state(bk, sl, tape.replay()), bk)
                 nngp[sl], ntk[sl] = out.nngp, out.ntk
 
             # chunks are independent and numpy's ufuncs release the GIL: use the cores
             with ThreadPoolExecutor(max_workers=KERNEL_THREADS) as pool:
                 list(pool.map(run, range(0, size, CHUNK_PAIRS)))
         nngp, ntk = to_matrix(nngp, layout), to_matrix(ntk, layout)
+    if dps is None and not (np.all(np.isfinite(nngp)) and np.all(np.isfinite(ntk))):
+        raise RangeError(f"the kernel overflows float64 (largest input entry {float(np.max(np.abs(x1))):.3g}): "
+                         "sigma_w/sigma_b/alpha or the depth make it too large; rescale the inputs, lower sigma_w "
+                         "or the depth, or use dps= (mpmath has no overflow)")
     return Kernel(to_public(nngp, dps), to_public(ntk, dps))
 
 
@@ -453,10 +464,14 @@ def scaled_error(k: Any, ref: Any, diag1: Any = None, diag2: Any = None):
     d1 = np.diagonal(ref) if diag1 is None else arr(diag1).ravel()
     d2 = d1 if diag2 is None else arr(diag2).ravel()
     if k.dtype == object or ref.dtype == object or d1.dtype == object:
-        k, ref, d1, d2 = (np.array([[mpmath.mpf(v) for v in np.atleast_1d(row)] for row in np.atleast_2d(m)],
+        # a context of its own, with the digits of the most precise entry (the global one is not ours)
+        bits = max((getattr(v, "_mpf_", (0, 0, 0, 53))[3] for m in (k, ref, d1, d2) for v in m.ravel()), default=53)
+        ctx = mpmath.MPContext()
+        ctx.prec = max(53, bits) + 20
+        k, ref, d1, d2 = (np.array([[ctx.mpf(v) for v in np.atleast_1d(row)] for row in np.atleast_2d(m)],
                                    dtype=object) for m in (k, ref, d1, d2))
         d1, d2 = d1.ravel(), d2.ravel()
-        scale = np.array([[mpmath.sqrt(abs(p * q)) for q in d2] for p in d1], dtype=object)
+        scale = np.array([[ctx.sqrt(abs(p * q)) for q in d2] for p in d1], dtype=object)
         err = [abs(x - y) / s if s != 0 else abs(x - y) for x, y, s in zip(k.ravel(), ref.ravel(), scale.ravel())]
         return max(err)
     scale = np.sqrt(np.abs(np.outer(d1, d2)))

@@ -100,6 +100,8 @@ def _cell(rep: Report, claim: Claim, level: str) -> str:
     mark = "pass" if r.passed else "FAIL"
     if r.error:
         return f"{mark} raised {r.seconds:.1f}s"
+    if r.statistic:  # the statistic itself (p-value vs threshold, slope +- se, ...), not alpha/p ratios
+        return f"{mark} {r.statistic} {r.seconds:.1f}s"
     return f"{mark} {_num(r.residual)}<={_num(r.tolerance)} {r.seconds:.1f}s"
 
 
@@ -110,7 +112,8 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def text_table(rep: Report) -> str:
-    """Claims x levels: each cell ``pass|FAIL residual<=tolerance seconds``."""
+    """Claims x levels: each cell ``pass|FAIL <statistic> seconds``, the statistic
+    being the check's own (``Result.statistic``) or ``residual<=tolerance``."""
     header = ["claim"] + [f"{lv} ({LEVEL_NAMES[lv]})" for lv in LEVELS]
     rows = [[cid] + [_cell(rep, REGISTRY[cid], lv) for lv in LEVELS] for cid in rep.claim_ids]
     return _table(header, rows)
@@ -124,6 +127,8 @@ def _short_result(r: Result | None) -> str:
         return "raised"
     if r.level == "S" and r.tolerance == 0:
         return "=0" if r.passed else "!=0"
+    if r.statistic:  # the check's own statistic (p-value vs threshold, slope +- se, ...)
+        return r.statistic
     return f"{_num(r.residual)}{'<=' if r.passed else '>'}{_num(r.tolerance)}"
 
 
@@ -166,7 +171,8 @@ def failures_text(rep: Report) -> str:
         s = o.statement
         lines.append(f"FAILED {s.label} {s.title}: reached {_verdict(o.reached)!r}, expected {_verdict(s.expected)!r}")
     for r in rep.failed:
-        what = r.error or f"residual {_num(r.residual)} > tolerance {_num(r.tolerance)} ({r.reason})"
+        what = r.error or (f"{r.statistic}; " if r.statistic else "") + \
+            f"residual {_num(r.residual)} > tolerance {_num(r.tolerance)} ({r.reason})"
         lines.append(f"FAILED {r.claim} [{r.level}] {REGISTRY[r.claim].title}: {what}")
     for c in rep.unchecked:
         lines.append(f"UNCHECKED {c} {REGISTRY[c].title}: no S/H/E check is registered")
@@ -402,6 +408,8 @@ def validate_report(doc: dict) -> None:
         _keys(r, _RESULT, f"results[{i}]")
         if r["level"] not in RUN_LEVELS:
             raise ValueError(f"results[{i}].level: {r['level']!r} is not one of {RUN_LEVELS}")
+        if not isinstance(r["details"].get("statistic", ""), str):
+            raise ValueError(f"results[{i}].details.statistic: expected a string")
     if any(lv not in LEVELS for lv in doc["levels"]):
         raise ValueError(f"levels: {doc['levels']} must be drawn from {LEVELS}")
     for i, st in enumerate(doc["statements"]):
@@ -430,7 +438,8 @@ def _md_escape(s: str) -> str:
 
 
 def render_markdown(rep: Report) -> str:
-    """The report as markdown: verdict, claims x levels table, failures, graph."""
+    """The report as markdown: verdict, the paper's statements, the claims x
+    levels table, failures, every check's record, the dependency graph."""
     lines = ["# ntk-equiv verification report", "",
              f"`{rep.command}` at {rep.created}", "", f"**{summary_text(rep)}**", ""]
     if rep.statements:
@@ -443,24 +452,30 @@ def render_markdown(rep: Report) -> str:
             cells = [_md_escape(statement_cell(o, lv)) for lv in LEVELS]
             lines.append(f"| {st.label} | {st.arxiv or '-'} | {_md_escape(st.title)} | {verdict} | "
                          f"{_verdict(st.expected)} | {' '.join(o.levels_passed()) or '-'} | " + " | ".join(cells) + " |")
-        lines += ["", "## The project's claims", ""]
-    lines += ["| claim | title | " + " | ".join(f"{lv} ({LEVEL_NAMES[lv]})" for lv in LEVELS) + " |",
-             "|---|---|" + "---|" * len(LEVELS)]
-    for cid in rep.claim_ids:
-        c = REGISTRY[cid]
-        cells = [_md_escape(_cell(rep, c, lv)) for lv in LEVELS]
-        lines.append(f"| {cid} | {_md_escape(c.title)} | " + " | ".join(cells) + " |")
+        lines.append("")
+    if rep.claim_ids:
+        lines += ["## The project's claims", "",
+                  "| claim | title | " + " | ".join(f"{lv} ({LEVEL_NAMES[lv]})" for lv in LEVELS) + " |",
+                  "|---|---|" + "---|" * len(LEVELS)]
+        for cid in rep.claim_ids:
+            c = REGISTRY[cid]
+            cells = [_md_escape(_cell(rep, c, lv)) for lv in LEVELS]
+            lines.append(f"| {cid} | {_md_escape(c.title)} | " + " | ".join(cells) + " |")
+        lines.append("")
     if not rep.passed:
-        lines += ["", "## Failures", ""] + [f"- {line}" for line in failures_text(rep).splitlines()]
-    lines += ["", "## Checks", "", "| claim | level | passed | residual | tolerance | seconds | reason |",
-              "|---|---|---|---|---|---|---|"]
-    for r in rep.results:
+        lines += ["## Failures", ""] + [f"- {line}" for line in failures_text(rep).splitlines()] + [""]
+    lines += ["## Checks", "", "| claim | level | form | passed | statistic | residual | tolerance | seconds | reason |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    records = [(r, "") for r in rep.results]
+    records += [(r, r.details.get("form", "printed")) for o in rep.statements for r in o.results
+                if not any(r is q for q in rep.results)]
+    for r, form in records:
         why = r.error or r.reason
-        lines.append(f"| {r.claim} | {r.level} | {'yes' if r.passed else '**no**'} | {_num(r.residual)} | "
-                     f"{_num(r.tolerance)} | {r.seconds:.2f} | {_md_escape(why)} |")
-    lines += ["", "## Dependency graph", "", mermaid(rep.claim_ids), "", "```",
-              dependency_text(rep), "```", ""]
-    return "\n".join(lines)
+        lines.append(f"| {r.claim} | {r.level} | {form or '-'} | {'yes' if r.passed else '**no**'} | "
+                     f"{_md_escape(r.statistic or '-')} | {_num(r.residual)} | {_num(r.tolerance)} | {r.seconds:.2f} | {_md_escape(why)} |")
+    if rep.claim_ids:
+        lines += ["", "## Dependency graph", "", mermaid(rep.claim_ids), "", "```", dependency_text(rep), "```"]
+    return "\n".join(lines + [""])
 
 
 # ---- the generated claims reference --------------------------------------- #
@@ -502,6 +517,9 @@ def claims_markdown() -> str:
     for cid, c in REGISTRY.items():
         lines += [f"## {cid}", "", f"**{c.title}**", "", c.statement, "", "$$", c.latex, "$$", "",
                   f"- depends on: {', '.join(c.depends_on) or 'nothing'}"]
+        linked = statements_of_claim(cid)
+        if linked:
+            lines.append(f"- the paper's statements ([paper.md](paper.md)): {'; '.join(linked)}")
         for lv in LEVELS:
             if lv == "P" and c.property_tests:
                 lines.append(f"- P ({LEVEL_NAMES[lv]}): `{c.property_tests}`")
@@ -513,3 +531,70 @@ def claims_markdown() -> str:
             lines.append(f"- no check at: {', '.join(missing)}")
         lines.append("")
     return "\n".join(lines)
+
+
+# ---- the generated reference of the paper's statements --------------------- #
+def _statement_levels(s, checks) -> list[str]:
+    out = []
+    for lv in RUN_LEVELS:
+        if lv in s.reuses:
+            cid, clv = s.reuses[lv]
+            out.append(f"- {lv} ({LEVEL_NAMES[lv]}): the claim check {cid} {clv} (printed form)")
+        elif (s.number, lv) in checks:
+            fn = checks[(s.number, lv)]
+            out.append(f"- {lv} ({LEVEL_NAMES[lv]}): `{fn.__module__}.{fn.__name__}`")
+    if s.property_tests:
+        out.append(f"- P ({LEVEL_NAMES['P']}): `{s.property_tests}`")
+    missing = [lv for lv in RUN_LEVELS if lv not in s.reuses and (s.number, lv) not in checks]
+    if missing:
+        out.append(f"- no check at: {', '.join(missing)}")
+    return out
+
+
+def paper_markdown() -> str:
+    """``docs/paper.md``: the paper's nine statements with their printed and
+    corrected forms, expected verdicts, checks and linked claims. Generated."""
+    load()
+    checks = pp.statement_checks()
+    lines = ["# The paper's statements, one by one", "",
+             "<!-- GENERATED by `ntk-equiv docs` from ntk_equiv/claims/paper.py; do not edit. "
+             "tests/test_paper.py fails when this file is out of date. -->", "",
+             "The numbered statements of *On the Equivalence of Random Network Distillation, Deep Ensembles, and "
+             "Bayesian Inference* (arXiv 2602.19964), numbered as in chapter 5 of M. Zanger's PhD thesis (TU Delft, "
+             "2026), which presents the paper's work with full proofs; the arXiv number is given where reported. "
+             "Notation is the paper's: predictor `u(x; vartheta_t)` (trained), target `g(x; psi_0)` (fixed), "
+             "error `eps_i = u_i - g_i`, signal `eps^2 = (1/K) sum_i eps_i^2` over `K` heads, NNGP kernel `kappa`, "
+             "NTK `Theta`, training inputs `X` with labels `Y`, test inputs `X_T`, as in the project's claims C1-C9 "
+             "([claims.md](claims.md)) and [theory.md](theory.md).", "",
+             "`ntk-equiv verify --paper` checks them. A verdict is *reached by the checks*: the printed form is "
+             "checked at every level; passing everywhere gives the statement's \"holds\" verdict; failing everywhere "
+             "sends the verifier to the corrected form, and its passing everywhere gives \"refuted as printed + holds "
+             "as corrected\" (or, for Thm 5.8, \"holds only in the limit + gap in the proof\"). A reached verdict "
+             "other than the documented one below fails the run (exit 1): a printed error documented as such does "
+             "not, a statement documented as holding that does not hold does, and so does a refutation that "
+             "disappears.", "",
+             "| statement | arXiv | title | expected verdict | levels | claims |", "|---|---|---|---|---|---|"]
+    for s in pp.STATEMENTS:
+        lv = " ".join(pp.levels_of(s, checks) + (("P",) if s.property_tests else ())) or "-"
+        cl = ", ".join(f"[{c}](claims.md#{c.lower()})" for c, _ in s.claims) or "-"
+        lines.append(f"| [{s.label}](#{s.label.lower().replace(' ', '-').replace('.', '')}) | {s.arxiv or '-'} | "
+                     f"{_md_escape(s.title)} | {' + '.join(s.expected)} | {lv} | {cl} |")
+    lines.append("")
+    for s in pp.STATEMENTS:
+        lines += [f"## {s.label}", "", f"**{s.title}** ({s.kind} {s.number}"
+                  + (f"; arXiv {s.arxiv}" if s.arxiv else "") + ")", "",
+                  f"- **As printed**: {s.printed.text}"]
+        if s.corrected is not None:
+            lines.append(f"- **Corrected**: {s.corrected.text}")
+        if s.defect:
+            lines.append(f"- **Defect**: {s.defect}")
+        lines.append(f"- **Expected verdict**: {' + '.join(s.expected)}")
+        lines += ["- **Linked claims**:"] + [f"  - [{c}](claims.md#{c.lower()}): {rel}" for c, rel in s.claims]
+        lines += ["- **Checks**:"] + ["  " + x for x in _statement_levels(s, checks)]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def statements_of_claim(claim_id: str) -> list[str]:
+    """``"Prop 5.1 (generalises it: ...)"`` for every paper statement linked to ``claim_id``."""
+    return [f"{s.label} ({rel})" for s in pp.STATEMENTS for c, rel in s.claims if c == claim_id]

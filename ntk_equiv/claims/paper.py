@@ -136,7 +136,6 @@ STATEMENTS: tuple[Statement, ...] = (
         corrected=None, expected=("holds",),
         claims=(("C5", "generalises it: finite t (Sigma_t = P_t kappa P_t^*), ridge, discrete GD"),
                 ("C4", "what makes the infinite-width law describe trained finite networks")),
-        reuses={"E": ("C5", "E")},
         property_tests="tests/test_dynamics.py",
     ),
     Statement(

@@ -17,15 +17,16 @@ import functools
 import math
 from dataclasses import dataclass, field
 
-import mpmath
 import numpy as np
 
 from .. import dynamics, printed, rnd
 from .. import symbolic as S
 from ..layers import Dense, Erf, Relu, mlp, residual, serial
-from ..precision import backend
+from ..precision import mp_context
 from ..symbolic import paper as SP
-from .dynamics_checks import _mp, explicit_projector, independent_train_operator, mp_max_abs, sphere_inputs, z_threshold
+from .dynamics_checks import (
+    _mp, ensemble_mc, independent_train_operator, mp_max_abs, sphere_inputs, z_threshold,
+)
 from .paper import form_params
 from .registry import Config, Result, measured, proven
 from .rnd_checks import EPS, _seed, spread_inputs, t_threshold
@@ -84,15 +85,15 @@ def thm_5_6_symbolic(config: Config, form: str) -> Result:
 # --------------------------------------------------------------------------- #
 # H level: mpmath, dps digits, concrete instances
 # --------------------------------------------------------------------------- #
-def _obj(a) -> np.ndarray:
-    """An mpmath matrix as an object ndarray (``@`` and ``.T`` work on it)."""
-    m = _mp(a)
+def _obj(a, ctx) -> np.ndarray:
+    """An mpmath matrix as an object ndarray of ``ctx`` numbers (``@`` and ``.T`` work on it)."""
+    m = _mp(a, ctx)
     return np.array(m.tolist(), dtype=object)
 
 
-def _rel_obj(a: np.ndarray, b: np.ndarray) -> float:
-    d = mp_max_abs(_mp((a - b).tolist()))
-    return float(d / max(mp_max_abs(_mp(b.tolist())), mpmath.mpf(10) ** -300))
+def _rel_obj(a: np.ndarray, b: np.ndarray, ctx) -> float:
+    d = mp_max_abs((a - b).tolist(), ctx)
+    return float(d / max(mp_max_abs(b.tolist(), ctx), ctx.mpf(10) ** -300))
 
 
 def _h(resid: float, dps: int, what: str, **details) -> Result:
@@ -119,17 +120,17 @@ def prop_5_1_high_precision(config: Config, form: str) -> Result:
     arch = mlp(2, "erf", 1.3, 0.2)
     f0x, f0X, Y = rng.standard_normal((n, 1)), rng.standard_normal((N, 1)), rng.standard_normal((N, 1))
     k = arch.kernel(np.vstack([x, X]), dps=dps)
-    with mpmath.workdps(dps + 15):
-        T = _mp(k.ntk)
-        TXX, TxX = T[n:, n:], T[:n, n:]
-        lam_min = min(mpmath.eigsy(TXX)[0])
-        t = (dps + 10) * mpmath.log(10) / lam_min
-        A_t = independent_train_operator(TXX, t=t, lr=1)
-        flow = _obj(_mp(f0x) + TxX * A_t * (_mp(Y) - _mp(f0X)))
-        inv = _obj(mpmath.inverse(TXX))
-        stated_x = printed.converged_network(_obj(f0x), _obj(f0X), _obj(TxX), inv, _obj(Y), sign)
-        stated_X = printed.converged_network(_obj(f0X), _obj(f0X), _obj(TXX), inv, _obj(Y), sign)
-        r_flow, r_fit = _rel_obj(stated_x, flow), _rel_obj(stated_X, _obj(Y))
+    ctx = mp_context(dps)
+    T = _mp(k.ntk, ctx)
+    TXX, TxX = T[n:, n:], T[:n, n:]
+    lam_min = min(ctx.eigsy(TXX)[0])
+    t = (dps + 10) * ctx.log(10) / lam_min
+    A_t = independent_train_operator(TXX, t=t, lr=1, ctx=ctx)
+    flow = _obj(_mp(f0x, ctx) + TxX * A_t * (_mp(Y, ctx) - _mp(f0X, ctx)), ctx)
+    inv = _obj(ctx.inverse(TXX), ctx)
+    stated_x = printed.converged_network(_obj(f0x, ctx), _obj(f0X, ctx), _obj(TxX, ctx), inv, _obj(Y, ctx), sign)
+    stated_X = printed.converged_network(_obj(f0X, ctx), _obj(f0X, ctx), _obj(TXX, ctx), inv, _obj(Y, ctx), sign)
+    r_flow, r_fit = _rel_obj(stated_x, flow, ctx), _rel_obj(stated_X, _obj(Y, ctx), ctx)
     return _h(max(r_flow, r_fit), dps, f"sign {sign:+d}: statement vs gradient flow at t = {float(t):.3g} "
               f"(exp(-t lambda_min) = 1e-{dps + 10}) on test inputs, and vs Y on the training inputs",
               vs_flow=r_flow, vs_labels=r_fit, t=float(t), lambda_min=float(lam_min))
@@ -145,13 +146,13 @@ def prop_5_2_high_precision(config: Config, form: str) -> Result:
     arch = mlp(2, "relu", 1.4, 0.1)
     law = dynamics.ensemble(arch, X, Y, x, t=None, dps=dps)
     k = arch.kernel(np.vstack([x, X]), dps=dps)
-    with mpmath.workdps(dps + 15):
-        K, T = _mp(k.nngp), _mp(k.ntk)
-        kap = {"xx": _obj(K[:n, :n]), "xX": _obj(K[:n, n:]), "XX": _obj(K[n:, n:])}
-        th = {"xX": _obj(T[:n, n:]), "XX": _obj(T[n:, n:])}
-        inv = _obj(mpmath.inverse(T[n:, n:]))
-        r_cov = _rel_obj(_obj(law.cov), printed.converged_cov(terms, kap, th, inv))
-        r_mean = _rel_obj(_obj(law.mean), printed.converged_mean(th["xX"], inv, _obj(Y)))
+    ctx = mp_context(dps)
+    K, T = _mp(k.nngp, ctx), _mp(k.ntk, ctx)
+    kap = {"xx": _obj(K[:n, :n], ctx), "xX": _obj(K[:n, n:], ctx), "XX": _obj(K[n:, n:], ctx)}
+    th = {"xX": _obj(T[:n, n:], ctx), "XX": _obj(T[n:, n:], ctx)}
+    inv = _obj(ctx.inverse(T[n:, n:]), ctx)
+    r_cov = _rel_obj(_obj(law.cov, ctx), printed.converged_cov(terms, kap, th, inv), ctx)
+    r_mean = _rel_obj(_obj(law.mean, ctx), printed.converged_mean(th["xX"], inv, _obj(Y, ctx)), ctx)
     return _h(max(r_cov, r_mean), dps, "ensemble(t = inf) mean and covariance vs the printed formula",
               cov=r_cov, mean=r_mean)
 
@@ -168,34 +169,53 @@ def prop_5_3_high_precision(config: Config, form: str) -> Result:
     cov = rnd.rnd_covariance(pred, X, x, target=targ, t=None, dps=dps)
     z = np.vstack([x, X])
     ku, kg = pred.kernel(z, dps=dps), targ.kernel(z, dps=dps)
-    with mpmath.workdps(dps + 15):
-        K, T = _mp(ku.nngp) + _mp(kg.nngp), _mp(ku.ntk)
-        keps = {"xx": _obj(K[:n, :n]), "xX": _obj(K[:n, n:]), "XX": _obj(K[n:, n:])}
-        th = {"xX": _obj(T[:n, n:]), "XX": _obj(T[n:, n:])}
-        r = _rel_obj(_obj(cov), printed.converged_cov(terms, keps, th, _obj(mpmath.inverse(T[n:, n:]))))
+    ctx = mp_context(dps)
+    K, T = _mp(ku.nngp, ctx) + _mp(kg.nngp, ctx), _mp(ku.ntk, ctx)
+    keps = {"xx": _obj(K[:n, :n], ctx), "xX": _obj(K[:n, n:], ctx), "XX": _obj(K[n:, n:], ctx)}
+    th = {"xX": _obj(T[:n, n:], ctx), "XX": _obj(T[n:, n:], ctx)}
+    r = _rel_obj(_obj(cov, ctx), printed.converged_cov(terms, keps, th, _obj(ctx.inverse(T[n:, n:]), ctx)), ctx)
     return _h(r, dps, "rnd_covariance(t = inf) vs the printed covariance of kappa_u + kappa_g", cov=r)
 
 
-def cor_5_4_high_precision(config: Config, form: str) -> Result:
-    """``E eps^2(x)`` (the diagonal of the RND error's covariance: library
-    ``rnd_covariance`` and the explicit ``P (kappa + kappa) P^T`` with mpmath
-    ``inverse``) against ``factor x V f(x)`` (``ensemble(t=inf)``)."""
-    factor = form_params("5.4", form)["factor"]
+def rnd_and_ensemble_variances(config: Config):
+    """At ``t = inf`` and ``dps`` digits, per test input: ``Var eps_i(x)`` from the
+    library (``rnd_covariance``) and from the explicit ``P (kappa + kappa) P^T``
+    (mpmath ``inverse``, no :mod:`ntk_equiv.formulas`), and the ensemble's
+    ``V f(x)`` (``ensemble``); predictor, target and members of one erf MLP.
+    Returns ``(e_lib, e_exp, vf, ctx)``: object arrays of ``ctx`` numbers."""
+    from .rnd_checks import explicit_projector_cov
+
     dps = config.dps
-    rng, X, x = _h_instance(config, 4, 3)
+    _, X, x = _h_instance(config, 4, 3)
     arch = mlp(2, "erf", 1.3, 0.3)
     lib = rnd.rnd_covariance(arch, X, x, t=None, dps=dps)
     ens = dynamics.ensemble(arch, X, np.zeros(len(X)), x, t=None, dps=dps).cov
-    from .rnd_checks import explicit_projector_cov
-
     explicit = explicit_projector_cov(arch, arch, X, x, None, 1.0, 0.0, dps)
-    with mpmath.workdps(dps + 15):
-        vf = _obj(mpmath.matrix([_mp(ens)[i, i] for i in range(len(x))]))
-        e_lib = _obj(mpmath.matrix([_mp(lib)[i, i] for i in range(len(x))]))
-        e_exp = _obj(mpmath.matrix([explicit[i, i] for i in range(len(x))]))
-        r_lib, r_exp = _rel_obj(e_lib, factor * vf), _rel_obj(e_exp, factor * vf)
-    return _h(max(r_lib, r_exp), dps, f"E eps^2(x) vs {factor} x V f(x) at t = inf (library and explicit projector)",
-              library=r_lib, explicit=r_exp, ratio=[float(a / b) for a, b in zip(e_lib.ravel(), vf.ravel())])
+    ctx = mp_context(dps)
+    e_lib = _obj(ctx.matrix([_mp(lib, ctx)[i, i] for i in range(len(x))]), ctx)
+    e_exp = _obj(ctx.matrix([explicit[i, i] for i in range(len(x))]), ctx)
+    vf = _obj(ctx.matrix([_mp(ens, ctx)[i, i] for i in range(len(x))]), ctx)
+    return e_lib, e_exp, vf, ctx
+
+
+def cor_5_4_high_precision(config: Config, form: str) -> Result:
+    """``E eps^2(x) = Var eps_i(x)`` (library and explicit) against ``factor x V f(x)``."""
+    factor = form_params("5.4", form)["factor"]
+    e_lib, e_exp, vf, ctx = rnd_and_ensemble_variances(config)
+    r_lib, r_exp = _rel_obj(e_lib, factor * vf, ctx), _rel_obj(e_exp, factor * vf, ctx)
+    return _h(max(r_lib, r_exp), config.dps, f"E eps^2(x) vs {factor} x V f(x) at t = inf (library and explicit "
+              "projector)", library=r_lib, explicit=r_exp, ratio=[float(a / b) for a, b in zip(e_lib.ravel(), vf.ravel())])
+
+
+def thm_5_6_high_precision(config: Config, form: str) -> Result:
+    """The scale of the two chi^2_K laws: ``c eps^2 = c Var(eps_i)/K chi^2_K``
+    (``c = 1/2`` as printed) and ``s^2 = V f/K chi^2_K`` (S level) coincide iff
+    ``c Var eps_i(x) = V f(x)``; at ``dps`` digits, library and explicit."""
+    e_lib, e_exp, vf, ctx = rnd_and_ensemble_variances(config)
+    c = ctx.mpf(1) / 2 if form_params("5.6", form)["half"] else ctx.mpf(1)
+    r_lib, r_exp = _rel_obj(c * e_lib, vf, ctx), _rel_obj(c * e_exp, vf, ctx)
+    return _h(max(r_lib, r_exp), config.dps, f"scale of the chi^2_K laws: {float(c)} Var eps_i(x) vs V f(x) at t = inf",
+              library=r_lib, explicit=r_exp)
 
 
 # --------------------------------------------------------------------------- #
@@ -254,6 +274,40 @@ def prop_5_1_empirical(config: Config, form: str) -> Result:
                     "G + 10 N eps cond x scale)",
                     linearised=dict(diff=r_lin, tol=tol_lin), nonlinear=dict(diff=r_nl, tol=tol_nl),
                     cond=cond, width=width)
+
+
+def prop_5_2_empirical(config: Config, form: str) -> Result:
+    """Real trained networks (one hidden layer, so ``Cov f_0 = kappa`` exactly at
+    every width) against the printed law at ``t = inf``, by C5's Monte-Carlo
+    test (:func:`.dynamics_checks.ensemble_mc`: sample mean and covariance of
+    ``R`` networks, Bonferroni z-bound on the Monte-Carlo error plus the measured
+    finite-width deviation from the analytic-NTK linearisation). Trained with
+    ``lr = 1 / lambda_max`` for ``ceil(ln(1e8) cond(Theta_XX))`` steps: converged
+    to ``~1e-8`` of the initial train residual, below every tolerance here."""
+    terms = form_params("5.2", form)["cov_terms"]
+    arch = mlp(1, "erf", 1.5, 0.3)
+    n_test, d = 3, 8
+
+    def law(X, Y, z):
+        k = arch.kernel(z)
+        th = {"xX": k.ntk[:, n_test:], "XX": k.ntk[n_test:, n_test:]}
+        inv = np.linalg.inv(th["XX"])
+        # the law on z = [x_test; X]: the printed terms with test block z
+        kz = {"xx": k.nngp, "xX": k.nngp[:, n_test:], "XX": k.nngp[n_test:, n_test:]}
+        return printed.converged_mean(th["xX"], inv, Y)[:, 0], printed.converged_cov(terms, kz, th, inv)
+
+    # ensemble_mc draws the training inputs first from the seed: the same X, for its condition number
+    X = sphere_inputs(np.random.default_rng(config.seed), 4, d)
+    w = np.linalg.eigvalsh(arch.kernel(X).ntk)
+    k_steps = int(math.ceil(math.log(1e8) * w[-1] / w[0]))
+    res = ensemble_mc(arch, width=2048 if config.full else 256, members=1000 if config.full else 200, n_train=4,
+                      n_test=n_test, d=d, steps=k_steps, seed=config.seed, law=law, test_only=True)
+    return measured(res.ratio, 1.0,
+                    f"sample mean and covariance of R trained networks ({k_steps} GD steps, converged) vs the printed "
+                    "Theta_TX Theta^-1 Y and covariance terms: error <= Bonferroni z * Monte-Carlo standard error "
+                    "(false alarm < 1e-6) + the measured finite-width deviation (Cauchy-Schwarz bound); residual = "
+                    "worst error / bound", mean_ratio=res.mean_ratio, cov_ratio=res.cov_ratio,
+                    width_bias=res.width_bias, mc_se=res.mc_se, steps=k_steps)
 
 
 @dataclass
@@ -353,15 +407,15 @@ def prop_5_7_high_precision(config: Config, form: str) -> Result:
     z = sphere_inputs(rng, 5, 3)
     sw, sb = 1.3, 0.2
     full, short = mlp(2, "erf", sw, sb).kernel(z, dps=dps), mlp(1, "erf", sw, sb).kernel(z, dps=dps)
-    with mpmath.workdps(dps + 15):
-        K1, T1, K, T = _mp(short.nngp), _mp(short.ntk), _mp(full.nngp), _mp(full.ntk)
-        n = K.rows
-        share = mpmath.matrix(n, n)
-        for i in range(n):
-            for j in range(n):
-                det = (1 + 2 * K1[i, i]) * (1 + 2 * K1[j, j]) - 4 * K1[i, j] ** 2
-                share[i, j] = mpmath.mpf(sw) ** 2 * 4 / mpmath.pi / mpmath.sqrt(det) * T1[i, j]
-        r = float(mp_max_abs(T - K - share) / mp_max_abs(T))
+    ctx = mp_context(dps)
+    K1, T1, K, T = _mp(short.nngp, ctx), _mp(short.ntk, ctx), _mp(full.nngp, ctx), _mp(full.ntk, ctx)
+    n = K.rows
+    share = ctx.matrix(n, n)
+    for i in range(n):
+        for j in range(n):
+            det = (1 + 2 * K1[i, i]) * (1 + 2 * K1[j, j]) - 4 * K1[i, j] ** 2
+            share[i, j] = ctx.mpf(sw) ** 2 * 4 / ctx.pi / ctx.sqrt(det) * T1[i, j]
+    r = float(mp_max_abs(T - K - share, ctx) / mp_max_abs(T, ctx))
     return _h(r, dps, "Theta - kappa == sigma_w^2 E[phi' phi'] Theta^{L-1} (the hidden layers' share; the readout's is "
                       "kappa)", hidden_share=r)
 
@@ -404,12 +458,14 @@ CHECKS = {
     ("5.1", "E"): prop_5_1_empirical,
     ("5.2", "S"): prop_5_2_symbolic,
     ("5.2", "H"): prop_5_2_high_precision,
+    ("5.2", "E"): prop_5_2_empirical,
     ("5.3", "S"): prop_5_3_symbolic,
     ("5.3", "H"): prop_5_3_high_precision,
     ("5.4", "S"): cor_5_4_symbolic,
     ("5.4", "H"): cor_5_4_high_precision,
     ("5.4", "E"): cor_5_4_empirical,
     ("5.6", "S"): thm_5_6_symbolic,
+    ("5.6", "H"): thm_5_6_high_precision,
     ("5.7", "H"): prop_5_7_high_precision,
     ("5.7", "E"): prop_5_7_empirical,
 }

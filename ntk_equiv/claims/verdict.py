@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping
 
 from .paper import FORMS, Statement, StatementCheck, levels_of
-from .registry import Config, Result, run_check
+from .registry import REGISTRY, Config, Result, run_check
 
 RunClaim = Callable[[str, str], Result]
 
@@ -85,6 +85,15 @@ def run_statement_check(s: Statement, level: str, fn: StatementCheck, form: str,
     return res
 
 
+def run_claim_check(claim_id: str, level: str, config: Config) -> Result:
+    """A reused project-claim check; a missing one is an error result, not a crash."""
+    claim = REGISTRY.get(claim_id)
+    if claim is None or level not in claim.checks:
+        return Result(claim_id, level, False, None, None, "reused claim check",
+                      error=f"LookupError: {claim_id} has no {level} check to reuse")
+    return run_check(claim_id, level, config)
+
+
 def _all(rs: Iterable[Result], passed: bool) -> bool:
     return all(r.passed == passed and r.error is None for r in rs)
 
@@ -114,7 +123,7 @@ def verify_statement(s: Statement, checks: Mapping[tuple[str, str], StatementChe
 
     ``run_claim(claim_id, level)`` runs a reused project-claim check (the CLI
     passes one that reuses results already computed in the same run)."""
-    run_claim = run_claim or (lambda cid, lv: run_check(cid, lv, config))
+    run_claim = run_claim or (lambda cid, lv: run_claim_check(cid, lv, config))
     wanted = set(levels)
     out = StatementOutcome(s)
     for lv in levels_of(s, checks):
