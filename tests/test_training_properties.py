@@ -8,8 +8,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ntk_equiv.claims.dynamics_checks import training_error_sweep, z_threshold
-from ntk_equiv.claims.rnd_checks import FALSE_ALARM, chi2_law
+from ntk_equiv.claims.dynamics_checks import training_error_sweep
+from ntk_equiv.experiments.chi_square import chi2_law, ks_tests
+from ntk_equiv.experiments.stats import FALSE_ALARM, z_threshold
 from ntk_equiv.layers import Act, Dense, serial
 
 
@@ -50,6 +51,6 @@ def test_c6c_rnd_estimator_is_chi_square(arch, seed):
     """C6c: ``M eps^2 / (2 Sigma)`` of trained RND models and ``M s^2 / Sigma`` of
     ensembles of ``M + 1`` trained networks follow ``chi^2_M`` (KS p-values,
     Bonferroni share of 1e-6 each)."""
-    tests = chi2_law(arch, 256, 4, seeds=40, groups=12, steps=30, seed=seed)
+    tests = ks_tests(chi2_law(arch, 256, 4, seeds=40, groups=12, steps=30, seed=seed))
     alpha = FALSE_ALARM / len(tests)
     assert all(v["p"] >= alpha for v in tests.values()), tests

@@ -45,9 +45,10 @@ from ..experiments import mean_estimate as me
 from ..experiments import target_dependence as td
 from ..errors import ParameterError
 from ..layers import mlp
-from .dynamics_checks import z_threshold
+from ..experiments.inputs import sphere_inputs, spread_inputs
+from ..experiments.stats import FALSE_ALARM, min_p, z_threshold
 from .registry import Config, Result, measured, proven
-from .rnd_checks import FALSE_ALARM, c7_identities, posterior_whiteness
+from .rnd_checks import c7_identities, posterior_whiteness
 
 FORMS = ("printed", "corrected")
 
@@ -66,16 +67,17 @@ def _algebras(config: Config, explicit_when_full: bool = False) -> list:
     return algs if (config.full or not explicit_when_full) else algs[:1]
 
 
-def _p_result(tests: dict, what: str) -> Result:
+def _p_result(tests: dict, what: str, statistic: str = "") -> Result:
     """Pass iff every p-value is at least its Bonferroni share of 1e-6; the
-    residual is ``max alpha_i / p_i`` (smallest p-value beside its threshold
-    in the details)."""
+    residual is ``max alpha_i / p_i``, the row shows the smallest p-value and
+    its threshold (then ``statistic``)."""
     alpha = FALSE_ALARM / len(tests)
     worst = max(alpha / max(v["p"], 1e-300) for v in tests.values())
-    p_min = min(v["p"] for v in tests.values())
+    name, p, _ = min_p(tests)
+    shown = f"min p {p:.2g} vs {alpha:.2g}" + (f"; {statistic}" if statistic else "")
     return measured(worst, 1.0, f"{what}; residual = max alpha_i / p_i with alpha_i = 1e-6/{len(tests)} (Bonferroni: "
                                 "false alarm of the whole check < 1e-6); passes iff every p >= alpha_i",
-                    smallest_p=p_min, threshold=alpha, **tests)
+                    statistic=shown, min_p_test=name, **tests)
 
 
 # --------------------------------------------------------------------------- #
@@ -106,6 +108,8 @@ def prop_5_5_empirical(config: Config, form: str) -> Result:
         f"slope -1/2 within z*se (z = {z_slope:.2f}, false alarm < 1e-6), and the cross-head covariance of "
         f"outputs over seeds is 0 within z = {z_cross:.2f} standard errors; residual = the larger of "
         "|slope + 1/2| / (z se) and max |z_cross| / z",
+        statistic=f"slope {r.slope:.2f}+-{r.slope_se:.2f}; cross-cov max|z| {cross_max:.2g}<={z_cross:.2g}; "
+                  f"cond(Theta_XX) {r.cond:.3g}",
         slope=r.slope, slope_stderr=r.slope_se, widths=list(widths), rms_coupling=r.rms, cond_theta_XX=r.cond,
         max_abs_cross_z=cross_max, cross_threshold=z_cross,
     )
@@ -149,19 +153,21 @@ def thm_5_8_high_precision(config: Config, form: str) -> Result:
     return measured(max(law, float(dep)), 10.0 ** -(dps - 5),
                     f"{form}: bayesian_rnd_covariance (P Theta P^*) == gp_posterior(prior='ntk').cov {what}; "
                     f"relative residuals at {dps} digits below 1e-{dps - 5}",
+                    statistic=f"law {law:.2g}, dependence {float(dep):.2g} vs 1e-{dps - 5}",
                     dps=dps, law_residual=law, dependence_residual=float(dep), c=float(c_quad))
 
 
 @functools.lru_cache(maxsize=4)  # both forms read the same (deterministic) experiments
 def _thm_5_8_experiments(seed: int, full: bool):
     law_arch = mlp(1, "relu", 1.4, 0.5)
+    info: dict = {}
     if full:
-        law = posterior_whiteness(law_arch, 2048, 16, 0.0, seeds=40, seed=seed, shared_xi=True, labels=False)
+        law = posterior_whiteness(law_arch, 2048, 16, 0.0, seeds=40, seed=seed, shared_xi=True, labels=False, info=info)
     else:
-        law = posterior_whiteness(law_arch, 1024, 8, 0.0, seeds=15, seed=seed, shared_xi=True, labels=False)
+        law = posterior_whiteness(law_arch, 1024, 8, 0.0, seeds=15, seed=seed, shared_xi=True, labels=False, info=info)
     widths = (8, 16, 32, 64, 128) if full else (8, 16, 32, 64)
     dep = td.target_dependence(mlp(1, *GAP_ARCH), widths, seeds=600 if full else 200, heads=GAP_HEADS, seed=seed)
-    return law, dep
+    return law, dep, info["cond"]
 
 
 def thm_5_8_empirical(config: Config, form: str) -> Result:
@@ -171,7 +177,7 @@ def thm_5_8_empirical(config: Config, form: str) -> Result:
     against 0 (printed: independence) or against the exact ``c / n``
     (corrected); the plain correlation of ``u`` and ``g~`` against 0 in both."""
     _form(form)
-    law, r = _thm_5_8_experiments(config.seed, config.full)
+    law, r, law_cond = _thm_5_8_experiments(config.seed, config.full)
     c = [td.dependence_constant(GAP_ARCH[0], GAP_ARCH[1], GAP_ARCH[2], v, GAP_HEADS) for v in r.x_sq_over_d]
     tests = dict(law)
     for w in r.widths:
@@ -188,7 +194,9 @@ def thm_5_8_empirical(config: Config, form: str) -> Result:
                             "(1/K)||J^hid||^2) / (kappa (Theta - kappa)) against "
                             + ("0 (independence)" if form == "printed" else "the exact c/n") +
                             f"; fitted log-log slopes {np.round(r.slope, 3).tolist()} +- "
-                            f"{np.round(r.slope_se, 3).tolist()} (derived -1)")
+                            f"{np.round(r.slope_se, 3).tolist()} (derived -1)",
+                     statistic=f"n D(n={r.widths[0]}) {r.dep[r.widths[0]][0] * r.widths[0]:.2f} (c {c[0]:.2f}); "
+                               f"cond(Theta_XX) {law_cond:.3g}")
 
 
 # --------------------------------------------------------------------------- #
@@ -204,10 +212,6 @@ def cor_5_9_symbolic(config: Config, form: str) -> Result:
 
 
 def cor_5_9_high_precision(config: Config, form: str) -> Result:
-    import numpy as np
-
-    from .rnd_checks import sphere_inputs, spread_inputs
-
     rng = np.random.default_rng(config.seed)
     N, n = (6, 4) if config.full else (4, 3)
     X, x = spread_inputs(rng, N, 2), sphere_inputs(rng, n, 2)
@@ -220,6 +224,7 @@ def cor_5_9_high_precision(config: Config, form: str) -> Result:
         f"{form}: Cov s_i and Cov(s_1, s_2) built entry by entry from the kernels at {config.dps} digits vs the "
         "claimed law (printed Sigma_b, 0; corrected Sigma_b + c Sigma_f, c Sigma_f with c = 0, 1, 1/3 for the "
         f"exact mean, one network, mean of 3), relative residual below 1e-{config.dps - 5}",
+        statistic=f"{worst:.2g} vs 1e-{config.dps - 5}; |Sigma_f|/|Sigma_b| {ci.sigma_f:.2g}",
         sigma_f_over_sigma_b=ci.sigma_f, **{"/".join(k): v for k, v in ci.residuals.items() if k[0] == form},
     )
 
@@ -241,7 +246,9 @@ def cor_5_9_empirical(config: Config, form: str) -> Result:
     return _p_result(tests, f"{form}: real networks (width {ex.width}, K = {ex.heads} heads, {ex.seeds} seeds, "
                             f"cond(Theta_XX) = {ex.cond:.3g}), BayesianRND without labels + mean estimate (exact mu_b, "
                             "one trained network); the head-mean's claimed covariance is Sigma_b/K (printed) or "
-                            "Sigma_b/K + Sigma_f (corrected, one network), chi-square over seeds and test inputs")
+                            "Sigma_b/K + Sigma_f (corrected, one network), chi-square over seeds and test inputs",
+                     statistic=f"Q/dof {tests['network: s_bar - mu_b ~ N(0, claimed)']['ratio']:.3g}; "
+                               f"cond(Theta_XX) {ex.cond:.3g}")
 
 
 Check = Callable[[Config, str], Result]

@@ -33,6 +33,8 @@ import numpy as np
 
 from .. import formulas
 from ..precision import F64
+from .inputs import child_seed, condition_number, sphere_inputs, spread_inputs
+from .stats import fit_rate
 
 
 @dataclass
@@ -55,19 +57,12 @@ class HeadIndependence:
     rms: list = field(default_factory=list)
 
 
-def _seed(*parts: int) -> int:
-    return int(np.random.default_rng(list(parts)).integers(2**62))
-
-
 def head_independence(arch, widths, seeds: int, heads: int = 2, steps: int = 30, n_train: int = 4, n_test: int = 3,
                       d: int = 2, seed: int = 0) -> HeadIndependence:
     """Train ``seeds`` networks per width with ``heads`` outputs twice from the
     same initialisation: on ``Y`` for every head, and with head 2's labels
     moved by ``delta`` (a fixed random vector); lr ``0.5 / lambda_max(Theta_XX)``
     (a factor-2 margin for the multi-head empirical NTK), ``steps`` steps."""
-    from ..claims.dynamics_checks import fit_rate
-    from ..claims.rnd_checks import sphere_inputs, spread_inputs
-
     rng = np.random.default_rng(seed)
     X, x = spread_inputs(rng, n_train, d), sphere_inputs(rng, n_test, d)
     Y = np.sin(X.sum(axis=1, keepdims=True))
@@ -75,18 +70,17 @@ def head_independence(arch, widths, seeds: int, heads: int = 2, steps: int = 30,
     z = np.vstack([x, X])
     theta = arch.kernel(z).ntk
     T_xX, T_XX = theta[:n_test, n_test:], theta[n_test:, n_test:]
-    lam = np.linalg.eigvalsh(T_XX)
-    lr = 0.5 / float(lam[-1])
+    lr = 0.5 / float(np.linalg.eigvalsh(T_XX)[-1])
     A = formulas.train_operator(T_XX, F64, lr=lr, steps=steps)
     scale = float(np.sqrt(np.mean((T_xX @ A @ delta) ** 2)))  # head 2's own response, in the limit
     Ya = np.repeat(Y, heads, axis=1)
     Yb = Ya.copy()
     Yb[:, 1:2] += delta
-    out = HeadIndependence(tuple(widths), heads, seeds, steps, float(lam[-1] / lam[0]))
+    out = HeadIndependence(tuple(widths), heads, seeds, steps, condition_number(T_XX))
     for w in widths:
         resp, fa = [], []
         for s in range(seeds):
-            net = arch.init(w, out_dim=heads, seed=_seed(seed, w, s), in_dim=d)
+            net = arch.init(w, out_dim=heads, seed=child_seed(seed, w, s), in_dim=d)
             a = net.train(X, Ya, lr=lr, steps=steps, check_stability=False).apply(x)
             b = net.train(X, Yb, lr=lr, steps=steps, check_stability=False).apply(x)
             resp.append(float(np.sqrt(np.mean((b[:, 0] - a[:, 0]) ** 2))) / scale)

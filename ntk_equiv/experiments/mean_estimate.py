@@ -31,28 +31,30 @@ from scipy import stats
 
 from .. import dynamics, rnd
 from ..network import Network
-from ..precision import backend
+from ..precision import mp_context
+from .inputs import child_seed, condition_number, sphere_inputs, spread_inputs
 
 #: the claimed laws of the samples
 FORMS = ("printed", "corrected")
 
 
-def _mp(a) -> mpmath.matrix:
-    return a if isinstance(a, mpmath.matrix) else mpmath.matrix(np.asarray(a).tolist())
+def _mp(a, ctx) -> mpmath.matrix:
+    """``a`` as a matrix of the mpmath context ``ctx``."""
+    return ctx.matrix(a.tolist() if hasattr(a, "tolist") else np.asarray(a).tolist())
 
 
-def _max_abs(a: mpmath.matrix) -> mpmath.mpf:
+def _max_abs(a: mpmath.matrix):
     return max(abs(a[i, j]) for i in range(a.rows) for j in range(a.cols))
 
 
-def _projector(theta: mpmath.matrix, n: int) -> mpmath.matrix:
+def _projector(theta: mpmath.matrix, n: int, ctx) -> mpmath.matrix:
     """``[I_n, -Theta_xX Theta_XX^{-1}]`` on ``[h(x); h(X)]``, entry by entry
-    (mpmath ``inverse``; no :mod:`ntk_equiv.formulas`)."""
+    (``ctx.inverse``; no :mod:`ntk_equiv.formulas`)."""
     N = theta.rows - n
-    T_XX = mpmath.matrix([[theta[n + i, n + j] for j in range(N)] for i in range(N)])
-    T_xX = mpmath.matrix([[theta[i, n + j] for j in range(N)] for i in range(n)])
-    G = T_xX * mpmath.inverse(T_XX)
-    P = mpmath.zeros(n, n + N)
+    T_XX = ctx.matrix([[theta[n + i, n + j] for j in range(N)] for i in range(N)])
+    T_xX = ctx.matrix([[theta[i, n + j] for j in range(N)] for i in range(n)])
+    G = T_xX * ctx.inverse(T_XX)
+    P = ctx.zeros(n, n + N)
     for i in range(n):
         P[i, i] = 1
         for j in range(N):
@@ -93,36 +95,33 @@ def covariance_identities(arch, X, Y, x, dps: int = 50, members: int = 3) -> Cov
     post = rnd.gp_posterior(arch, X, Y, x, prior="ntk", dps=dps)
     ens = dynamics.ensemble(arch, X, Y, x, dps=dps)
     out = CovarianceIdentities(dps)
-    with backend(dps).context():
-        theta, kappa = _mp(k.ntk), _mp(k.nngp)
-        P = _projector(theta, n)
-        cov_b, cov_f = P * theta * P.T, P * kappa * P.T
-        T_xX = mpmath.matrix([[theta[i, n + j] for j in range(len(X))] for i in range(n)])
-        T_XX = mpmath.matrix([[theta[n + i, n + j] for j in range(len(X))] for i in range(len(X))])
-        mu_b = T_xX * mpmath.lu_solve(T_XX, _mp(np.asarray(Y).reshape(-1, 1)))
-        sigma_b, sigma_f = _mp(post.cov), _mp(ens.cov)
-        scale = _max_abs(sigma_b)
-        out.sigma_f = float(_max_abs(sigma_f) / scale)
-        zero = mpmath.zeros(n, n)
-        for estimate, c in (("exact", 0), ("network", 1), (f"ensemble of {members}", mpmath.mpf(1) / members)):
-            # every estimate has mean mu_b: the ensemble mean at t = inf is the NTK-GP mean
-            mean_est = _mp(post.mean) if estimate == "exact" else _mp(ens.mean)
-            for form in FORMS:
-                marg = sigma_b if form == "printed" else sigma_b + c * sigma_f
-                pair = zero if form == "printed" else c * sigma_f
-                out.residuals[form, estimate, "marginal"] = float(_max_abs(cov_b + c * cov_f - marg) / scale)
-                out.residuals[form, estimate, "pairwise"] = float(_max_abs(c * cov_f - pair) / scale)
-                out.residuals[form, estimate, "mean"] = float(_max_abs(mean_est - mu_b) / max(_max_abs(mu_b), 1))
+    ctx = mp_context(dps)  # our own context at dps + guard digits: mpmath.mp is never touched
+    theta, kappa = _mp(k.ntk, ctx), _mp(k.nngp, ctx)
+    P = _projector(theta, n, ctx)
+    cov_b, cov_f = P * theta * P.T, P * kappa * P.T
+    N = len(X)
+    T_xX = ctx.matrix([[theta[i, n + j] for j in range(N)] for i in range(n)])
+    T_XX = ctx.matrix([[theta[n + i, n + j] for j in range(N)] for i in range(N)])
+    mu_b = T_xX * ctx.lu_solve(T_XX, _mp(np.asarray(Y, float).reshape(-1, 1), ctx))
+    sigma_b, sigma_f = _mp(post.cov, ctx), _mp(ens.cov, ctx)
+    scale = _max_abs(sigma_b)
+    out.sigma_f = float(_max_abs(sigma_f) / scale)
+    zero = ctx.zeros(n, n)
+    for estimate, c in (("exact", 0), ("network", 1), (f"ensemble of {members}", ctx.mpf(1) / members)):
+        # every estimate has mean mu_b: the ensemble mean at t = inf is the NTK-GP mean
+        mean_est = _mp(post.mean if estimate == "exact" else ens.mean, ctx)
+        for form in FORMS:
+            marg = sigma_b if form == "printed" else sigma_b + c * sigma_f
+            pair = zero if form == "printed" else c * sigma_f
+            out.residuals[form, estimate, "marginal"] = float(_max_abs(cov_b + c * cov_f - marg) / scale)
+            out.residuals[form, estimate, "pairwise"] = float(_max_abs(c * cov_f - pair) / scale)
+            out.residuals[form, estimate, "mean"] = float(_max_abs(mean_est - mu_b) / max(_max_abs(mu_b), 1))
     return out
 
 
 # --------------------------------------------------------------------------- #
 # E level: real networks
 # --------------------------------------------------------------------------- #
-def _seed(*parts: int) -> int:
-    return int(np.random.default_rng(list(parts)).integers(2**62))
-
-
 def _trained_network(arch, width: int, X, Y, seed: int, tol: float) -> Network:
     """One network fitted to ``Y`` to relative train residual ``tol`` (``t = inf``)."""
     net = arch.init(width, 1, seed=seed, in_dim=X.shape[1])
@@ -185,14 +184,12 @@ def sampling_experiment(arch, width: int, heads: int, seeds: int, members: int =
     Training inputs on the sphere of radius ``sqrt(d)`` (best spread of 32
     draws), test inputs at ``test_radius`` times that radius, where
     ``Sigma_f / Sigma_b`` is larger (the test's power grows with ``K Sigma_f / Sigma_b``)."""
-    from ..claims.rnd_checks import spread_inputs, sphere_inputs
-
     rng = np.random.default_rng(seed)
     X, x = spread_inputs(rng, n_train, d), test_radius * sphere_inputs(rng, n_test, d)
     Y = np.sin(X.sum(axis=1, keepdims=True))
     post = rnd.gp_posterior(arch, X, Y, x, prior="ntk")
     sigma_f = dynamics.ensemble(arch, X, Y, x).cov
-    cond = float(np.linalg.cond(arch.kernel(X).ntk))
+    cond = condition_number(arch.kernel(X).ntk)
     mu_b = post.mean[:, 0]
     name = "network" if members == 1 else f"ensemble of {members}"
     out = SamplingExperiment(width, heads, seeds, cond, sigma_b=post.cov, sigma_f=sigma_f,
@@ -200,8 +197,8 @@ def sampling_experiment(arch, width: int, heads: int, seeds: int, members: int =
     bars = {"exact": [], name: []}
     spreads = {"exact": [], name: []}
     for r in range(seeds):
-        eps = rnd.BayesianRND(arch, width=width, heads=heads, seed=_seed(seed, r)).fit(X, tol=tol).sample(x)
-        nets = [_trained_network(arch, width, X, Y, _seed(seed, r, 1 + e), tol).apply(x)[:, 0] for e in range(members)]
+        eps = rnd.BayesianRND(arch, width=width, heads=heads, seed=child_seed(seed, r)).fit(X, tol=tol).sample(x)
+        nets = [_trained_network(arch, width, X, Y, child_seed(seed, r, 1 + e), tol).apply(x)[:, 0] for e in range(members)]
         for est, mu in (("exact", mu_b), (name, np.mean(nets, axis=0))):
             s = mu[:, None] + eps
             bars[est].append(s.mean(axis=1) - mu_b)

@@ -35,14 +35,16 @@ import numpy as np
 from scipy.special import erf
 
 from .. import rnd
-from ..precision import backend
+from ..precision import mp_context
+from .inputs import child_seed, sphere_inputs
 
-#: ``(phi, phi')`` per activation, float64 and mpmath
+#: ``(phi, phi')`` per activation: float64, and mpmath as functions of a context
 _ACTS = {
     "erf": ((erf, lambda h: 2 / np.sqrt(np.pi) * np.exp(-h * h)),
-            (mpmath.erf, lambda h: 2 / mpmath.sqrt(mpmath.pi) * mpmath.exp(-h * h))),
+            (lambda ctx: ctx.erf, lambda ctx: (lambda h: 2 / ctx.sqrt(ctx.pi) * ctx.exp(-h * h)))),
     "relu": ((lambda h: np.maximum(h, 0.0), lambda h: (h > 0).astype(float)),
-             (lambda h: h if h > 0 else mpmath.mpf(0), lambda h: mpmath.mpf(1) if h > 0 else mpmath.mpf(0))),
+             (lambda ctx: (lambda h: h if h > 0 else ctx.mpf(0)),
+              lambda ctx: (lambda h: ctx.mpf(1) if h > 0 else ctx.mpf(0)))),
 }
 
 
@@ -54,7 +56,8 @@ def dependence_constant(act: str, sigma_w: float, sigma_b: float, x_sq_over_d: f
     ``c = sigma_w^2 (M_22 - M_20 M_02 + 2 M_22 / K) / ((sigma_w^2 M_20 + sigma_b^2) M_02)``,
     ``M_ab = E[phi(h)^a phi'(h)^b]``, ``h ~ N(0, q)``, ``q = sigma_w^2 |x|^2/d + sigma_b^2``
     (the normalisation is ``kappa(x,x) (Theta - kappa)(x,x) = (sigma_w^2 M_20 + sigma_b^2) sigma_w^2 M_02 q``).
-    Float64: 200-node Gauss-Hermite; ``dps``: ``mpmath.quad`` (split at the kink 0) at ``dps`` digits."""
+    Float64: 200-node Gauss-Hermite; ``dps``: ``quad`` (split at the kink 0) in an
+    mpmath context of its own at ``dps`` (+ guard) digits."""
     q = sigma_w**2 * x_sq_over_d + sigma_b**2
     if dps is None:
         phi, dphi = _ACTS[act][0]
@@ -64,29 +67,27 @@ def dependence_constant(act: str, sigma_w: float, sigma_b: float, x_sq_over_d: f
         def E(a, b):
             return float(np.sum(w * phi(h) ** a * dphi(h) ** b))
     else:
-        phi, dphi = _ACTS[act][1]
-        bk = backend(dps)
+        ctx = mp_context(dps)  # our own context: mpmath.mp is never touched
+        phi, dphi = (f(ctx) for f in _ACTS[act][1])
+        qm = ctx.mpf(sigma_w) ** 2 * ctx.mpf(x_sq_over_d) + ctx.mpf(sigma_b) ** 2
 
         def E(a, b):
-            with bk.context():
-                qm = mpmath.mpf(sigma_w) ** 2 * mpmath.mpf(x_sq_over_d) + mpmath.mpf(sigma_b) ** 2
-                dens = lambda t: mpmath.exp(-t * t / (2 * qm)) / mpmath.sqrt(2 * mpmath.pi * qm)  # noqa: E731
-                return mpmath.quad(lambda t: dens(t) * phi(t) ** a * dphi(t) ** b, [-mpmath.inf, 0, mpmath.inf])
+            dens = lambda t: ctx.exp(-t * t / (2 * qm)) / ctx.sqrt(2 * ctx.pi * qm)  # noqa: E731
+            return ctx.quad(lambda t: dens(t) * phi(t) ** a * dphi(t) ** b, [-ctx.inf, 0, ctx.inf])
     M22, M20, M02 = E(2, 2), E(2, 0), E(0, 2)
     if dps is None:
         return sigma_w**2 * (M22 - M20 * M02 + 2 * M22 / heads) / ((sigma_w**2 * M20 + sigma_b**2) * M02)
-    with bk.context():  # the same formula, every operation at dps digits
-        sw2, sb2 = mpmath.mpf(sigma_w) ** 2, mpmath.mpf(sigma_b) ** 2
-        return sw2 * (M22 - M20 * M02 + 2 * M22 / heads) / ((sw2 * M20 + sb2) * M02)
+    sw2, sb2 = ctx.mpf(sigma_w) ** 2, ctx.mpf(sigma_b) ** 2  # the same formula, every operation in ctx
+    return sw2 * (M22 - M20 * M02 + 2 * M22 / heads) / ((sw2 * M20 + sb2) * M02)
 
 
 def relu_dependence_constant(sigma_w: float, sigma_b: float, x_sq_over_d: float, heads: int, dps: int):
     """The same constant for relu in closed form (``M_20 = M_22 = q/2``, ``M_02 = 1/2``),
     at ``dps`` digits: ``c = 2 sigma_w^2 q (1/4 + 1/K) / (sigma_w^2 q / 2 + sigma_b^2)``."""
-    with backend(dps).context():
-        sw, sb = mpmath.mpf(sigma_w), mpmath.mpf(sigma_b)
-        q = sw**2 * mpmath.mpf(x_sq_over_d) + sb**2
-        return 2 * sw**2 * q * (mpmath.mpf(1) / 4 + mpmath.mpf(1) / heads) / (sw**2 * q / 2 + sb**2)
+    ctx = mp_context(dps)
+    sw, sb = ctx.mpf(sigma_w), ctx.mpf(sigma_b)
+    q = sw**2 * ctx.mpf(x_sq_over_d) + sb**2
+    return 2 * sw**2 * q * (ctx.mpf(1) / 4 + ctx.mpf(1) / heads) / (sw**2 * q / 2 + sb**2)
 
 
 def hidden_ntk_diag(net, x: np.ndarray) -> np.ndarray:
@@ -120,10 +121,6 @@ class TargetDependence:
     slope_se: list = field(default_factory=list)
 
 
-def _seed(*parts: int) -> int:
-    return int(np.random.default_rng(list(parts)).integers(2**62))
-
-
 def _log_slope(widths, d: np.ndarray, se: np.ndarray) -> tuple[float, float]:
     """Weighted least squares of ``log |D|`` on ``log n``, ``Var log |D| ~ (se / D)^2``
     (delta method); needs every ``D`` of one sign."""
@@ -141,8 +138,6 @@ def target_dependence(arch, widths, seeds: int, heads: int = 8, n_test: int = 2,
     """``seeds`` ``BayesianRND`` models per width (the paper's target), no
     training needed: the statistic is about ``vartheta_0``. Test inputs on the
     sphere of radius ``sqrt(d)``."""
-    from ..claims.rnd_checks import sphere_inputs
-
     rng = np.random.default_rng(seed)
     x = sphere_inputs(rng, n_test, d)
     k = arch.kernel(x)
@@ -152,7 +147,7 @@ def target_dependence(arch, widths, seeds: int, heads: int = 8, n_test: int = 2,
     for w in widths:
         a, b, c = [], [], []
         for s in range(seeds):
-            m = rnd.BayesianRND(arch, width=w, heads=heads, seed=_seed(seed, w, s))
+            m = rnd.BayesianRND(arch, width=w, heads=heads, seed=child_seed(seed, w, s))
             u0 = m.g0.apply(x)
             g_tilde = -m.target(x)
             a.append(np.mean(u0**2, axis=1))
