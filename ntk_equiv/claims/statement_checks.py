@@ -233,7 +233,7 @@ def cor_5_9_high_precision(config: Config, form: str) -> Result:
 def _cor_5_9_experiment(seed: int, full: bool) -> me.SamplingExperiment:
     arch = mlp(1, "relu", 1.4, 0.5)
     if full:
-        return me.sampling_experiment(arch, 512, 32, 40, members=1, seed=seed)
+        return me.sampling_experiment(arch, 512, 16, 40, members=1, seed=seed)
     return me.sampling_experiment(arch, 256, 16, 20, members=1, seed=seed)
 
 
