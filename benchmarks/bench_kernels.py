@@ -12,9 +12,9 @@ arccos error near correlation 1; ours agrees with dps=50 to ~1e-15, see
 tests/test_kernels.py).
 
 Where ours saves time: the upper triangle only (pair list), processed in
-cache-sized chunks with the per-layer variances replayed from a first pass
-over the diagonal (ntk_equiv.kernels.DiagonalTape), in-place updates, and
-boolean-mask gathers/scatters. It also carries two extra arrays per pair
+cache-sized tiles that carry their own points' self pairs (the variances
+every layer reads; ntk_equiv.kernels), in-place updates, and boolean-mask
+gathers/scatters. It also carries two extra arrays per pair
 (the Cauchy-Schwarz gaps that make the angles accurate), which the baseline
 does not.
 

@@ -46,7 +46,14 @@ class Layer:
 
         float64 ndarrays, or ``mpmath.matrix`` correct to ``dps`` digits.
         """
-        return kernels.evaluate(self.kernel_fn, x1, x2, dps)
+        return kernels.evaluate(self.kernel_fn, x1, x2, dps, full=self.needs_full_spatial)
+
+    @property
+    def needs_full_spatial(self) -> bool:
+        """Whether this layer reads kernel entries between different spatial
+        positions (pooling does; convolutions, activations, Flatten do not), so
+        the state must carry the full spatial covariance, not its diagonal."""
+        return False
 
     # ---- finite width --------------------------------------------------- #
     def init_params(self, rng: np.random.Generator, in_dim: int, width: int, out_dim: int):
@@ -314,8 +321,10 @@ class Residual(Layer):
         out = self.block.kernel_fn(state, bk)
         al = bk.scalar(self.alpha)
         a2 = al * al
+        if out.spatial != state.spatial:
+            raise ShapeError(f"a residual block must keep the spatial shape: {state.spatial} -> {out.spatial}")
         nngp, lo, hi, _ = kernels.add_kernels(
-            bk, state.a, state.b, (out.nngp, out.lo, out.hi, out.roots(bk)),
+            bk, state.gather, (out.nngp, out.lo, out.hi, out.roots(bk)),
             (a2 * state.nngp, a2 * state.lo, a2 * state.hi, al * state.roots(bk)))
         return out.replace(nngp, out.ntk + a2 * state.ntk, lo, hi)
 
