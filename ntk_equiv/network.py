@@ -86,15 +86,19 @@ class Network:
         self.out_dim = _check_positive_int("out_dim", self.out_dim)
         self.arch.readout_index  # noqa: B018 - raises if the architecture has no Dense readout
         if self.in_dim is not None:
-            self.in_dim = _check_positive_int("in_dim", self.in_dim)
+            if isinstance(self.in_dim, (tuple, list)):
+                self.in_dim = tuple(_check_positive_int("in_dim", d) for d in self.in_dim)
+            else:
+                self.in_dim = _check_positive_int("in_dim", self.in_dim)
             self._init()
 
     def _init(self):
         if self.params is None:
             rng = self.seed if isinstance(self.seed, np.random.Generator) else np.random.default_rng(self.seed)
-            self.params, out = self.arch.init_params(rng, self.in_dim, self.width, self.out_dim)
-            if out != self.out_dim:
-                raise ShapeError(f"architecture produces {out} outputs, expected out_dim={self.out_dim}")
+            self.params, out = self.arch.init_params(rng, self.in_shape, self.width, self.out_dim)
+            if tuple(out) != (self.out_dim,):
+                raise ShapeError(f"architecture produces outputs of shape {tuple(out)} per example, expected "
+                                 f"({self.out_dim},): spatial inputs need Flatten() or GlobalAvgPool() before the readout")
         if self.params0 is None:
             self.params0 = tree_map(np.copy, self.params)
 
@@ -107,9 +111,14 @@ class Network:
                 self.params = tree_map(np.copy, self._source.params)
                 self.params0 = self._source.params0
                 self._source = None
-            self.in_dim = x.shape[1]
+            self.in_dim = x.shape[1] if x.ndim == 2 else tuple(x.shape[1:])
             self._init()
         return x
+
+    @property
+    def in_shape(self) -> tuple:
+        """Shape of one input example: ``(d,)`` or ``(*spatial, channels)``."""
+        return self.in_dim if isinstance(self.in_dim, tuple) else (self.in_dim,)
 
     # ---- evaluation ------------------------------------------------------ #
     @property
