@@ -204,3 +204,107 @@ def test_spatial_output_without_pooling_is_a_shape_error():
 def test_bad_conv_parameters(kw):
     with pytest.raises(ne.ParameterError):
         ne.Conv(**kw)
+
+
+# --------------------------------------------------------------------------- #
+# finite width
+# --------------------------------------------------------------------------- #
+SMOOTH = {
+    "conv1d": (ne.serial(ne.Conv(3, strides=2, sigma_w=1.3, sigma_b=0.2), ne.Erf(), ne.Conv(2, padding="VALID"),
+                         ne.LayerNorm(), ne.Act("tanh(x)"), ne.Flatten(), ne.Dense(1.1, 0.1)), (7, 2)),
+    "conv2d": (ne.serial(ne.Conv((3, 2), padding="CIRCULAR", sigma_w=1.2, sigma_b=0.1), ne.Erf(),
+                         ne.AvgPool((2, 2), strides=(2, 1), padding="SAME"), ne.Dense(1.0, 0.3), ne.Sin(),
+                         ne.residual([ne.Conv((3, 3), sigma_w=0.9), ne.Erf(), ne.Conv((1, 1), sigma_b=0.2)], 0.5),
+                         ne.GlobalAvgPool(), ne.Dense(1.2, 0.1)), (5, 4, 3)),
+}
+
+
+def _drawn(name, width=5, heads=2, n=3):
+    arch, shape = SMOOTH[name]
+    net = arch.init(width, out_dim=heads, seed=3)
+    x = images(n, shape, seed=9)
+    net.apply(x)
+    return arch, net, x
+
+
+@pytest.mark.parametrize("name", sorted(SMOOTH))
+def test_jvp_is_the_derivative_of_the_forward_pass(name):
+    # central differences: truncation h^2 f'''/6 ~ 1e-10 and rounding eps |f| / h ~ 1e-11
+    # at h = 1e-5 for these O(1) smooth networks; 1e-7 leaves a wide margin and still
+    # catches any wrong term (an O(1) error)
+    arch, net, x = _drawn(name)
+    theta = tree_flatten(net.params)
+    v = np.random.default_rng(1).standard_normal(theta.size)
+    h = 1e-5
+
+    def f(t):
+        return arch.apply(tree_unflatten(net.params, t), x)[0]
+
+    fd = (f(theta + h * v) - f(theta - h * v)) / (2 * h)
+    assert np.max(np.abs(net.jvp(x, v) - fd)) < 1e-7 * max(1.0, np.max(np.abs(fd)))
+
+
+@pytest.mark.parametrize("name", sorted(SMOOTH))
+def test_vjp_is_the_adjoint_of_jvp(name):
+    arch, net, x = _drawn(name)
+    rng = np.random.default_rng(2)
+    v = rng.standard_normal(tree_flatten(net.params).size)
+    g = rng.standard_normal((len(x), net.out_dim))
+    lhs = np.sum(net.jvp(x, v) * g)
+    rhs = v @ tree_flatten(net.vjp(x, g))
+    assert abs(lhs - rhs) < 1e3 * EPS * (np.linalg.norm(v) * np.linalg.norm(g) * 10)
+
+
+@pytest.mark.parametrize("name", sorted(SMOOTH))
+def test_empirical_ntk_is_j_jt(name):
+    arch, net, x = _drawn(name)
+    x2 = images(2, SMOOTH[name][1], seed=10)
+    j1, j2 = net.jacobian(x), net.jacobian(x2)  # (n, M, P) from one vjp per row
+    full = np.einsum("imp,jnp->imjn", j1, j2).reshape(len(x) * 2, len(x2) * 2)
+    mean = np.einsum("imp,jmp->ij", j1, j2) / 2
+    scale = np.max(np.abs(full))
+    assert np.max(np.abs(net.empirical_ntk(x, x2, full=True) - full)) < 1e3 * EPS * scale
+    assert np.max(np.abs(net.empirical_ntk(x, x2) - mean)) < 1e3 * EPS * scale
+    sym = net.empirical_ntk(x)
+    assert np.max(np.abs(sym - np.einsum("imp,jmp->ij", j1, j1) / 2)) < 1e3 * EPS * scale
+
+
+# --------------------------------------------------------------------------- #
+# Monte Carlo of finite networks
+# --------------------------------------------------------------------------- #
+ONE_HIDDEN = {
+    "conv2d-same-gap": (ne.serial(ne.Conv((3, 3), sigma_w=1.4, sigma_b=0.2), ne.Relu(), ne.GlobalAvgPool(),
+                                  ne.Dense(1.2, 0.1)), (4, 4, 2)),
+    "conv1d-valid-stride-flatten": (ne.serial(ne.Conv(3, strides=2, padding="VALID", sigma_w=1.3), ne.Erf(),
+                                              ne.Flatten(), ne.Dense(1.1, 0.2)), (7, 3)),
+    "conv2d-circular-avgpool": (ne.serial(ne.Conv((2, 3), strides=(1, 2), padding="CIRCULAR", sigma_w=1.2, sigma_b=0.3),
+                                          ne.Relu(), ne.AvgPool((2, 2), padding="SAME"), ne.Flatten(),
+                                          ne.Dense(1.3, 0.1)), (4, 5, 2)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ONE_HIDDEN))
+def test_one_hidden_layer_kernels_are_monte_carlo_means(name):
+    """With one hidden (conv) layer the kernels are exact expectations at every
+    width: the readout's share of the empirical NTK, ``sigma_w^2 <phi, phi'> / n_in
+    + sigma_b^2``, has mean ``K`` and the whole empirical NTK has mean ``Theta``
+    (the readout weights are independent of the hidden layer and
+    ``E W^2 = 1``). Each seed is an independent draw; the mean of S draws is
+    compared with the analytic kernel at 5.5 standard errors (Gaussian tail 4e-8
+    per entry, 12 entries: false alarm < 1e-6)."""
+    arch, shape = ONE_HIDDEN[name]
+    x = images(3, shape, seed=11)
+    k = arch.kernel(x)
+    hidden = ne.serial(*arch.layers[:-1])
+    ro = arch.layers[-1]
+    nngp, ntk = [], []
+    for seed in range(300):
+        net = arch.init(16, seed=seed)
+        net.apply(x)
+        phi = hidden.apply(net.params[:-1], x)[0]
+        nngp.append(ro.sigma_w**2 * phi @ phi.T / phi.shape[1] + ro.sigma_b**2)
+        ntk.append(net.empirical_ntk(x))
+    for samples, ref in ((np.array(nngp), k.nngp), (np.array(ntk), k.ntk)):
+        mean, se = samples.mean(axis=0), samples.std(axis=0, ddof=1) / math.sqrt(len(samples))
+        iu = np.triu_indices(3)
+        assert np.all(np.abs(mean - ref)[iu] <= 5.5 * se[iu]), (np.abs(mean - ref) / se)
