@@ -42,6 +42,14 @@ def _groups(state) -> list[list[int]]:
     return [first, list(range(1 + k, 1 + 2 * k))] if state.full else [first]
 
 
+def _pairs_last(arr: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.moveaxis(arr, 0, -1))
+
+
+def _pairs_first(arr: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.moveaxis(arr, -1, 0))
+
+
 def _heads(g: np.ndarray, ndim: int) -> int:
     """Leading axes of a cotangent: 1 (batch) or 2 (batch, head)."""
     return 2 if g.ndim > ndim else 1
@@ -73,10 +81,13 @@ class Conv(Layer):
         sw, sb = bk.scalar(self.sigma_w), bk.scalar(self.sigma_b)
         w = sw * sw / self.window.volume
         sb2 = sb * sb
-        groups = _groups(state)
+        k = len(state.spatial)
+        # pairs on the last axis while summing over the filter: the shifted boxes then have
+        # long contiguous inner loops (spatial axes are short), ~10x faster than pairs first
+        groups = [list(range(k)), list(range(k, 2 * k))] if state.full else [list(range(k))]
 
         def conv(arr):
-            return window_sum(arr, self.window, groups, state.spatial)
+            return window_sum(_pairs_last(arr), self.window, groups, state.spatial)
 
         nngp, out = conv(state.nngp)
         nngp *= w
@@ -101,10 +112,11 @@ class Conv(Layer):
             comps.append(sb)
 
         def gather(v):
-            return kernels.gather(v, state.a, state.b, out, state.full)
+            va, vb = kernels.gather(v, state.a, state.b, out, state.full)
+            return _pairs_last(va), _pairs_last(vb)
 
         lo, hi, _ = kernels.sum_gaps(bk, gather, comps, lo, hi)
-        return state.replace(nngp, ntk, lo, hi, spatial=out)
+        return state.replace(*(_pairs_first(v) for v in (nngp, ntk, lo, hi)), spatial=out)
 
     # ---- finite width --------------------------------------------------- #
     def init_params(self, rng, in_shape, width, out_dim):

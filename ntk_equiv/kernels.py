@@ -238,10 +238,13 @@ def sum_gaps(bk, gather_fn, components: list, lo, hi):
     for r in components:
         ua, ub = gather_fn(r / safe)
         d = ua - ub
-        d = d * d
-        c = d if c is None else c + d
+        d *= d
+        if c is None:
+            c = d
+        else:
+            c += d
     na, nb = gather_fn(norm)
-    c = c * (na * nb)
+    c *= na * nb
     c /= 2
     return lo + c, hi + c, norm
 

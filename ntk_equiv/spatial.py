@@ -119,23 +119,46 @@ def unpad(g: np.ndarray, axes: list[int], idxs: list[np.ndarray], lengths: list[
     return g
 
 
+def _valid_range(window: Window, d: int, offset: int, length: int, out: int) -> tuple[slice, slice]:
+    """The output positions whose source under ``offset`` is a real (not padded)
+    input position on axis ``d``, and those sources: ``(out_slice, in_slice)``."""
+    st = window.strides[d]
+    lo = 0 if window.padding == "VALID" else max((out - 1) * st + window.size[d] - length, 0) // 2
+    first = max(0, -(-(lo - offset) // st))
+    last = min(out - 1, (length - 1 + lo - offset) // st)
+    if last < first:
+        return slice(0, 0), slice(0, 0)
+    start = first * st + offset - lo
+    return slice(first, last + 1), slice(start, start + st * (last - first) + 1, st)
+
+
 def window_sum(arr: np.ndarray, window: Window, first_axes: list[list[int]], spatial: tuple):
     """``sum_i arr[pos(o, i)]`` over the window's offsets ``i``, the same offset
     applied to every group of axes in ``first_axes`` (one group per spatial
     copy: a convolution moves both positions of a covariance entry together).
-    Returns ``(sum, out_shape)``; the caller divides by the window size."""
+    Returns ``(sum, out_shape)``; the caller divides by the window size.
+
+    Zero padding is never materialised: each offset adds the box of outputs
+    whose sources are real positions (padded ones contribute zero)."""
     out, idxs = window.plan(spatial)
     k = len(spatial)
-    axes = [g[d] for g in first_axes for d in range(k)]
-    padded = pad(arr, axes, idxs * len(first_axes))
-    acc = None
-    for off in window.offsets():
-        sl = [slice(None)] * arr.ndim
+    if window.padding == "CIRCULAR":
+        axes = [g[d] for g in first_axes for d in range(k)]
+        arr = pad(arr, axes, idxs * len(first_axes))
+        boxes = [[(slice(None), window.slice(d, off[d], out[d])) for d in range(k)] for off in window.offsets()]
+    else:
+        boxes = [[_valid_range(window, d, off[d], spatial[d], out[d]) for d in range(k)] for off in window.offsets()]
+    shape = list(arr.shape)
+    for group in first_axes:
+        for d in range(k):
+            shape[group[d]] = out[d]
+    acc = np.zeros(shape, dtype=arr.dtype) if arr.dtype != object else np.full(shape, arr.flat[0] * 0, dtype=object)
+    for box in boxes:
+        dst, src = [slice(None)] * arr.ndim, [slice(None)] * arr.ndim
         for group in first_axes:
             for d in range(k):
-                sl[group[d]] = window.slice(d, off[d], out[d])
-        part = padded[tuple(sl)]
-        acc = part.copy() if acc is None else acc.__iadd__(part)
+                dst[group[d]], src[group[d]] = box[d]
+        acc[tuple(dst)] += arr[tuple(src)]
     return acc, out
 
 
