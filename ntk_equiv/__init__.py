@@ -13,7 +13,7 @@ from .dynamics import Gaussian, ensemble, linearised_predict
 from .errors import (
     ClaimFailure, ConvergenceError, DegenerateInputError, EmptyInputError, ExpressionError,
     IllConditionedError, KernelError, PrecisionWarning, NonFiniteError, NtkEquivError, ParameterError,
-    QuadratureError, ShapeError, StabilityError, UnknownActivationError,
+    QuadratureError, RangeError, ResourceError, ShapeError, StabilityError, UnknownActivationError,
 )
 from .convolutional import AvgPool, Conv, Flatten, GlobalAvgPool, LayerNorm
 from .kernels import Kernel
@@ -31,7 +31,7 @@ __all__ = [
     "Abs", "Act", "Activation", "Architecture", "ClaimFailure", "ConvergenceError", "Cos", "Dense",
     "DegenerateInputError", "EmptyInputError", "Erf", "ExpressionError", "Gaussian", "Identity",
     "IllConditionedError", "Kernel", "KernelError", "Layer", "LeakyRelu", "Network", "NonFiniteError",
-    "NtkEquivError", "ParameterError", "PrecisionWarning", "QuadratureError", "Relu", "Residual", "Serial", "ShapeError",
+    "NtkEquivError", "ParameterError", "PrecisionWarning", "QuadratureError", "RangeError", "Relu", "ResourceError", "Residual", "Serial", "ShapeError",
     "Sign", "Sin", "StabilityError", "UnknownActivationError", "activation", "ensemble",
     "linearised_predict", "mlp", "residual", "serial",
     "RND", "BayesianRND", "bayesian_rnd_covariance", "gp_posterior", "rnd_covariance",

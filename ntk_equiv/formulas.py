@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import mpmath
 import numpy as np
 
 Array = Any
@@ -52,12 +51,6 @@ def _safe_ratio(bk, num, w, limit):
     return bk.where(small, 0 * w + limit, num / bk.where(small, 0 * w + 1, w))
 
 
-def _log1p(bk, x):
-    if bk.name == "float64":
-        return np.log1p(x)
-    return np.frompyfunc(mpmath.log1p, 1, 1)(x)
-
-
 def _discrete_gain(bk, w, lr, k: int):
     """``(1 - (1 - eta w)^k) / w`` for eigenvalues ``w`` of ``T``, limit ``eta k`` at 0.
 
@@ -70,7 +63,7 @@ def _discrete_gain(bk, w, lr, k: int):
     a = lr * w
     small = bk.abs(a) < 0.5
     safe_a = bk.where(small, a, 0 * a)
-    via_log = -bk.expm1(k * _log1p(bk, -safe_a))
+    via_log = -bk.expm1(k * bk.log1p(-safe_a))
     direct = 1 - (1 - a) ** k
     return _safe_ratio(bk, bk.where(small, via_log, direct), w, lr * k)
 

@@ -54,8 +54,9 @@ from typing import Any
 import mpmath
 import numpy as np
 
-from .errors import DegenerateInputError, EmptyInputError, NonFiniteError, ShapeError
+from .errors import DegenerateInputError, RangeError
 from .precision import Backend, backend, to_public
+from .validation import check_inputs, check_memory, check_squared_norms
 
 
 @dataclass(frozen=True)
@@ -253,6 +254,11 @@ def check_variances(state: PairState, where: str) -> None:
     """Raise on a zero-variance pre-activation (a zero-norm input without a
     bias): the dual maps are then undefined (0/0 in the angle)."""
     v = state.diagonal()
+    if v.dtype != object and not np.all(np.isfinite(v)):
+        raise RangeError(
+            f"the variance entering {where} overflows float64 (max {np.nanmax(np.where(np.isfinite(v), v, 0)):.3g} "
+            "before it): the inputs' norms, sigma_w/sigma_b/alpha or the depth make the kernel too large; rescale the "
+            "inputs, lower sigma_w or the depth, or use dps= (mpmath has no overflow)")
     if not np.all(np.asarray(v > 0, dtype=bool)):
         raise DegenerateInputError(
             f"zero variance entering {where}: an input of zero norm with sigma_b = 0 "
@@ -262,27 +268,19 @@ def check_variances(state: PairState, where: str) -> None:
 
 def validate_inputs(x: Any, name: str = "x", dim: int | tuple | None = None) -> np.ndarray:
     """A finite float64 array of shape ``(n, d)``, or ``(n, *S, C)`` with spatial
-    axes ``S`` and channels last, every size >= 1 (a 1-D array is one feature
-    per row). ``dim``: the expected shape of one row, an int ``d`` or a tuple."""
-    try:
-        arr = np.asarray(x, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise ShapeError(f"{name} must be a real array of shape (n, d) or (n, *spatial, channels): {exc}") from None
-    if arr.ndim == 1:
-        arr = arr[:, None]
-    if arr.ndim < 2:
-        raise ShapeError(f"{name} must have shape (n, d) or (n, *spatial, channels), got {arr.shape}")
-    if 0 in arr.shape:
-        raise EmptyInputError(f"{name} is empty: shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise NonFiniteError(f"{name} contains NaN or infinity")
-    if dim is not None:
-        want = (int(dim),) if isinstance(dim, (int, np.integer)) else tuple(dim)
-        if arr.shape[1:] != want:
-            if arr.ndim == 2 and len(want) == 1:
-                raise ShapeError(f"{name} has feature dimension {arr.shape[1]}, expected {want[0]}")
-            raise ShapeError(f"{name} has per-example shape {arr.shape[1:]}, expected {want}")
-    return arr
+    axes ``S`` and channels last, every size >= 1
+    (:func:`ntk_equiv.validation.check_inputs`; a 1-D array is refused as
+    ambiguous). ``dim``: the expected shape of one row, an int ``d`` or a tuple."""
+    if dim is None:
+        try:
+            ndim = max(2, int(np.ndim(x)))
+        except (TypeError, ValueError):  # ragged: check_inputs says what is wrong
+            ndim = 2
+    else:
+        ndim = 2 if isinstance(dim, (int, np.integer)) else 1 + len(dim)
+        if ndim == 2 and not isinstance(dim, (int, np.integer)):
+            dim = dim[0]
+    return check_inputs(x, name, ndim=ndim, dim=dim)
 
 
 def check_distinct(x: np.ndarray, name: str, why: str) -> None:
@@ -302,10 +300,10 @@ def _gram(bk, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
     end), ~100x faster than mpf arithmetic and exact."""
     if bk.name == "float64":
         return x1 @ x2.T
-    return _exact_products(x1, x2, lambda u, v: u @ v.T)
+    return _exact_products(bk, x1, x2, lambda u, v: u @ v.T)
 
 
-def _exact_products(x1: np.ndarray, x2: np.ndarray, product) -> np.ndarray:
+def _exact_products(bk, x1: np.ndarray, x2: np.ndarray, product) -> np.ndarray:
     # float64 -> integer mantissas on a common exponent; product() of those is exact
     emin = int(min(np.frexp(x1)[1].min(), np.frexp(x2)[1].min())) - 53
 
@@ -315,7 +313,8 @@ def _exact_products(x1: np.ndarray, x2: np.ndarray, product) -> np.ndarray:
                         dtype=object).reshape(x.shape)
 
     g = product(ints(x1), ints(x2))
-    return np.vectorize(lambda v: mpmath.ldexp(mpmath.mpf(v), 2 * emin), otypes=[object])(np.asarray(g, dtype=object))
+    ctx = bk.ctx
+    return np.vectorize(lambda v: ctx.ldexp(ctx.mpf(v), 2 * emin), otypes=[object])(np.asarray(g, dtype=object))
 
 
 def _spatial_dots(bk, z: np.ndarray, a: np.ndarray, b: np.ndarray, full: bool) -> np.ndarray:
@@ -333,7 +332,7 @@ def _spatial_dots(bk, z: np.ndarray, a: np.ndarray, b: np.ndarray, full: bool) -
         def prod(u, v):
             return (u * v).sum(axis=-1) if u.dtype == object else np.einsum("pmc,pmc->pm", u, v)
         shape = (len(a),) + spatial
-    out = prod(za, zb) if bk.name == "float64" else _exact_products(za, zb, prod)
+    out = prod(za, zb) if bk.name == "float64" else _exact_products(bk, za, zb, prod)
     return out.reshape(shape)
 
 
@@ -505,6 +504,21 @@ def evaluate(layers_fn, x1, x2=None, dps: int | None = None, full: bool = False)
     if x2 is not None:
         x2 = validate_inputs(x2, "x2", x1.shape[1:])
     bk = backend(dps)
+    if dps is None:  # mpmath has no overflow; float64 squares the inputs
+        check_squared_norms(x1, "x1")
+        if x2 is not None:
+            check_squared_norms(x2, "x2")
+    n1, n2 = len(x1), len(x1) if x2 is None else len(x2)
+    pairs_count = n1 * (n1 + 1) / 2 if x2 is None else n1 * n2 + n1 + n2
+    m = int(np.prod(x1.shape[1:-1]))
+    entries = m * m if full else m  # per pair, at the input (no layer enlarges it)
+    budget = CHUNK_ENTRIES if x1.ndim > 2 else CHUNK_PAIRS
+    live = pairs_count * entries if dps is not None or pairs_count * entries <= budget else 3 * budget * KERNEL_THREADS
+    # pairs: indices a, b (int64), dots, K, Theta, gaps and temporaries per live entry; output: two n1 x n2 matrices
+    per_number = 8 if dps is None else 8 * (40 + dps // 4)  # an mpf object is ~100 bytes + its digits
+    check_memory(pairs_count * 2 * 8 + live * 8 * per_number + n1 * n2 * (2 * per_number + 1),
+                 f"the kernel of {n1} x {n2} inputs" + ("" if dps is None else f" at dps={dps}"),
+                 "compute it in blocks of rows (arch.kernel(x1[i:j], x2))")
     with bk.context():
         plan = _Plan(x1, x2, bk, full)
         e = plan.entries_per_pair
@@ -517,7 +531,8 @@ def evaluate(layers_fn, x1, x2=None, dps: int | None = None, full: bool = False)
         nngp, ntk = np.empty(plan.shape, dtype=dtype), np.empty(plan.shape, dtype=dtype)
 
         def run(tile: _Tile) -> None:
-            out = layers_fn(plan.state(tile), bk)
+            with np.errstate(over="ignore", invalid="ignore"):  # overflow is checked and named below
+                out = layers_fn(plan.state(tile), bk)
             if out.spatial:
                 raise ShapeError(f"the architecture's output still has spatial axes {out.spatial}: "
                                  "end with Flatten() or GlobalAvgPool() before the readout")
@@ -530,6 +545,10 @@ def evaluate(layers_fn, x1, x2=None, dps: int | None = None, full: bool = False)
             # tiles are independent and numpy's ufuncs release the GIL: use the cores
             with ThreadPoolExecutor(max_workers=KERNEL_THREADS) as pool:
                 list(pool.map(run, tiles))
+    if dps is None and not (np.all(np.isfinite(nngp)) and np.all(np.isfinite(ntk))):
+        raise RangeError(f"the kernel overflows float64 (largest input entry {float(np.max(np.abs(x1))):.3g}): "
+                         "sigma_w/sigma_b/alpha or the depth make it too large; rescale the inputs, lower sigma_w "
+                         "or the depth, or use dps= (mpmath has no overflow)")
     return Kernel(to_public(nngp, dps), to_public(ntk, dps))
 
 
@@ -553,10 +572,14 @@ def scaled_error(k: Any, ref: Any, diag1: Any = None, diag2: Any = None):
     d1 = np.diagonal(ref) if diag1 is None else arr(diag1).ravel()
     d2 = d1 if diag2 is None else arr(diag2).ravel()
     if k.dtype == object or ref.dtype == object or d1.dtype == object:
-        k, ref, d1, d2 = (np.array([[mpmath.mpf(v) for v in np.atleast_1d(row)] for row in np.atleast_2d(m)],
+        # a context of its own, with the digits of the most precise entry (the global one is not ours)
+        bits = max((getattr(v, "_mpf_", (0, 0, 0, 53))[3] for m in (k, ref, d1, d2) for v in m.ravel()), default=53)
+        ctx = mpmath.MPContext()
+        ctx.prec = max(53, bits) + 20
+        k, ref, d1, d2 = (np.array([[ctx.mpf(v) for v in np.atleast_1d(row)] for row in np.atleast_2d(m)],
                                    dtype=object) for m in (k, ref, d1, d2))
         d1, d2 = d1.ravel(), d2.ravel()
-        scale = np.array([[mpmath.sqrt(abs(p * q)) for q in d2] for p in d1], dtype=object)
+        scale = np.array([[ctx.sqrt(abs(p * q)) for q in d2] for p in d1], dtype=object)
         err = [abs(x - y) / s if s != 0 else abs(x - y) for x, y, s in zip(k.ravel(), ref.ravel(), scale.ravel())]
         return max(err)
     scale = np.sqrt(np.abs(np.outer(d1, d2)))

@@ -23,15 +23,12 @@ import numpy as np
 from . import kernels
 from .activations import Activation, activation as _activation
 from .errors import ParameterError, ShapeError
+from .validation import check_positive_int, check_scale
 from .kernels import Kernel, PairState
 
 
 def _check_sigma(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise ParameterError(f"{name} must be a real number, got {value!r}")
-    if not math.isfinite(value) or value < 0:
-        raise ParameterError(f"{name} must be finite and >= 0, got {value!r}")
-    return float(value)
+    return check_scale(value, name)
 
 
 class Layer:
@@ -271,7 +268,12 @@ class Serial(Layer):
             raise ParameterError("serial() needs at least one layer")
         for layer in layers:
             if not isinstance(layer, Layer):
-                raise ParameterError(f"serial() takes layers, got {layer!r}")
+                raise ParameterError(f"serial() takes layers, got {type(layer).__name__} {layer!r}"[:200])
+            if type(layer).kernel_fn is Layer.kernel_fn:
+                raise ParameterError(
+                    f"{type(layer).__name__} does not implement kernel_fn: ne.Layer is a base class; use a "
+                    "concrete layer (Dense, Relu, ...) or subclass it with kernel_fn, init_params, apply, vjp, "
+                    "jvp and ntk_gram")
         self.layers = tuple(layers)
 
     def __repr__(self):
@@ -396,6 +398,8 @@ class Residual(Layer):
 def _as_block(block: Layer | Sequence[Layer]) -> Layer:
     if isinstance(block, Layer):
         return block
+    if not isinstance(block, (list, tuple)):
+        raise ParameterError(f"residual() takes a layer or a list of layers, got {type(block).__name__} {block!r}"[:200])
     return Serial(*block)
 
 
@@ -416,11 +420,18 @@ class Architecture(Serial):
     def init(self, width: int, out_dim: int = 1, seed: int | np.random.Generator | None = 0, in_dim: int | None = None):
         """A finite-width network drawn at random (all ``W, b`` i.i.d. N(0, 1)).
 
-        ``in_dim`` is inferred at the first call if not given.
+        ``in_dim`` is inferred at the first call if not given. ``seed``: a
+        non-negative int, a ``numpy.random.Generator`` or ``SeedSequence``
+        (``None`` is refused: results are reproducible by design).
         """
         from .network import Network
 
         return Network(self, width=width, out_dim=out_dim, seed=seed, in_dim=in_dim)
+
+
+#: Deepest ``mlp`` accepted: far beyond any use here; bounds the work and the
+#: size of the layer list a typo like ``depth=10**9`` would build.
+MAX_DEPTH = 10_000
 
 
 def mlp(depth: int, activation: str | Activation = "relu", sigma_w: float = 1.0, sigma_b: float = 0.0,
@@ -430,8 +441,7 @@ def mlp(depth: int, activation: str | Activation = "relu", sigma_w: float = 1.0,
 
     ``K^1 = sigma_w^2 <x, x'>/d + sigma_b^2``, then C1's recursion ``depth`` times.
     """
-    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
-        raise ParameterError(f"depth (number of hidden layers) must be an integer >= 1, got {depth!r}")
+    depth = check_positive_int(depth, "depth (number of hidden layers)", maximum=MAX_DEPTH)
     phi = _activation(activation, **activation_params)
     layers: list[Layer] = []
     for _ in range(int(depth)):

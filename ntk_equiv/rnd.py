@@ -32,10 +32,14 @@ import numpy as np
 
 from . import formulas
 from .dynamics import Gaussian, _train_operator, check_time, kernel_blocks
-from .errors import ConvergenceError, NonFiniteError, ParameterError, ShapeError
+from .errors import ConvergenceError, ParameterError, ShapeError
 from .kernels import check_distinct, validate_inputs
 from .network import Network, tree_flatten, tree_map
 from .precision import backend, to_public
+from .validation import (
+    check_architecture, check_bool, check_choice, check_int, check_labels, check_nonnegative, check_positive,
+    check_positive_int, check_seed,
+)
 
 #: Default relative residual tolerance of training to convergence (``t = inf``):
 #: ``max_i |f(x_i) - y_i| <= tol * max(1, max|y|)`` (``Network.fit_until``; with
@@ -49,26 +53,22 @@ DEFAULT_MAX_STEPS = 50_000
 # validation helpers
 # --------------------------------------------------------------------------- #
 def _check_arch(arch: Any, name: str) -> Any:
-    if not (hasattr(arch, "kernel") and hasattr(arch, "init")):
-        raise ParameterError(f"{name} must be an architecture (ne.mlp(...) or ne.serial(...)), got {arch!r}")
-    arch.readout_index  # noqa: B018 - raises ParameterError without a Dense readout
-    return arch
+    return check_architecture(arch, name)
 
 
 def _check_noise(noise: Any, name: str = "noise") -> float:
-    try:
-        v = float(noise)
-    except (TypeError, ValueError):
-        raise ParameterError(f"{name} must be a real number >= 0, got {noise!r}") from None
-    if not (np.isfinite(v) and v >= 0):
-        raise ParameterError(f"{name} must be finite and >= 0, got {noise!r}")
-    return v
+    return check_nonnegative(noise, name)
 
 
 def _check_heads(heads: Any) -> int:
-    if isinstance(heads, bool) or not isinstance(heads, (int, np.integer)) or heads < 1:
-        raise ParameterError(f"heads must be an integer >= 1, got {heads!r}")
-    return int(heads)
+    return check_positive_int(heads, "heads")
+
+
+def _check_fit_args(lr, steps, tol, max_steps) -> tuple:
+    """``lr`` None or > 0, ``steps`` None or an int >= 0, ``tol > 0``, ``max_steps >= 1``."""
+    lr = check_positive(lr, "lr", allow_none=True)
+    steps = None if steps is None else check_int(steps, "steps", minimum=0)
+    return lr, steps, check_positive(tol, "tol"), check_positive_int(max_steps, "max_steps")
 
 
 def _check_x_test(x_test: Any, x_train: np.ndarray) -> np.ndarray:
@@ -96,7 +96,8 @@ def rnd_covariance(predictor, x_train, x_test, target=None, t=None, lr=1.0, ridg
     centred : the centred predictor ``g - g_0`` (``K_g = 0``, C6b).
     dps : ``None`` for float64, digits for mpmath (returns ``mpmath.matrix``).
     """
-    check_time(t, lr, ridge, steps)
+    t, lr, ridge, steps = check_time(t, lr, ridge, steps)
+    centred = check_bool(centred, "centred")
     _check_arch(predictor, "predictor")
     if target is not None:
         if isinstance(target, Network):
@@ -135,6 +136,7 @@ def bayesian_rnd_covariance(arch, x_train, x_test, noise=0.0, readout_only=False
     claim, checked against :func:`gp_posterior`.
     """
     noise = _check_noise(noise)
+    readout_only = check_bool(readout_only, "readout_only")
     _check_arch(arch, "arch")
     x_train = validate_inputs(x_train, "x_train")
     _check_x_test(x_test, x_train)
@@ -160,8 +162,7 @@ def gp_posterior(arch, x_train, y_train, x_test, prior="ntk", noise=0.0, dps=Non
     mean ``k_xX (k_XX + noise I)^{-1} Y``, cov ``k_xx - k_xX (k_XX + noise I)^{-1} k_Xx'``
     (``formulas.posterior_mean/cov``; the same covariance for every output).
     """
-    if prior not in ("ntk", "nngp"):
-        raise ParameterError(f"prior must be 'ntk' or 'nngp', got {prior!r}")
+    prior = check_choice(prior, "prior", ("ntk", "nngp"))
     noise = _check_noise(noise)
     _check_arch(arch, "arch")
     x_train = validate_inputs(x_train, "x_train")
@@ -182,12 +183,7 @@ def gp_posterior(arch, x_train, y_train, x_test, prior="ntk", noise=0.0, dps=Non
 def _labels(y, n: int, heads: int | None) -> np.ndarray:
     """Labels as ``(N, M)`` float64; with ``heads`` given, ``(N,)``/``(N, 1)`` is
     broadcast to every head (each head samples the posterior of the same data)."""
-    Y = np.asarray(y, dtype=float)
-    Y = Y[:, None] if Y.ndim == 1 else Y
-    if Y.ndim != 2 or Y.shape[0] != n:
-        raise ShapeError(f"labels must have shape (N,) or (N, M) with N={n}, got {np.shape(y)}")
-    if not np.all(np.isfinite(Y)):
-        raise NonFiniteError("labels contain NaN or infinity")
+    Y = check_labels(y, n, "labels")
     if heads is not None:
         if Y.shape[1] == 1:
             Y = np.repeat(Y, heads, axis=1)
@@ -201,8 +197,11 @@ def _labels(y, n: int, heads: int | None) -> np.ndarray:
 # --------------------------------------------------------------------------- #
 def _child_seeds(seed, k: int) -> list[np.random.SeedSequence]:
     """``k`` independent seed sequences from an int seed (or a Generator)."""
+    seed = check_seed(seed)
     if isinstance(seed, np.random.Generator):
         seed = int(seed.integers(2**63))
+    if isinstance(seed, np.random.SeedSequence):
+        return seed.spawn(k)
     return np.random.SeedSequence(seed).spawn(k)
 
 
@@ -257,7 +256,8 @@ class RND:
                  centred: bool = False, linearized: bool = False):
         self.predictor = _check_arch(predictor, "predictor")
         self.heads = _check_heads(heads)
-        self.centred, self.linearized = bool(centred), bool(linearized)
+        self.centred, self.linearized = check_bool(centred, "centred"), check_bool(linearized, "linearized")
+        width = check_positive_int(width, "width")
         sg, su = _child_seeds(seed, 2)
         self.g0 = predictor.init(width, out_dim=self.heads, seed=np.random.default_rng(sg))
         if target is None:
@@ -293,6 +293,7 @@ class RND:
         """
         x = self._x(x)
         ridge = _check_noise(ridge, "ridge")
+        lr, steps, tol, max_steps = _check_fit_args(lr, steps, tol, max_steps)
         y = self.u.apply(x) + (self.g0.apply(x) if self.centred else 0.0)
         start = self.g0.linearize() if self.linearized else self.g0
         self.g, self.lr_, self.steps_ = _train(start, x, y, lr, steps, ridge, tol, max_steps, "all")
@@ -353,10 +354,10 @@ class BayesianRND:
         self.arch = _check_arch(arch, "arch")
         self.heads = _check_heads(heads)
         self.noise = _check_noise(noise)
-        if jacobian not in ("hidden", "full"):
-            raise ParameterError(f"jacobian must be 'hidden' or 'full', got {jacobian!r}")
-        self.readout_only, self.jacobian = bool(readout_only), jacobian
-        self.shared_xi, self.linearized = bool(shared_xi), bool(linearized)
+        width = check_positive_int(width, "width")
+        self.readout_only = check_bool(readout_only, "readout_only")
+        self.jacobian = check_choice(jacobian, "jacobian", ("hidden", "full"))
+        self.shared_xi, self.linearized = check_bool(shared_xi, "shared_xi"), check_bool(linearized, "linearized")
         sg, sxi, self._noise_seed = _child_seeds(seed, 3)
         self.g0 = arch.init(width, out_dim=self.heads, seed=np.random.default_rng(sg))
         # one seed per xi draw: xi_m is regenerated on demand instead of storing
@@ -379,6 +380,7 @@ class BayesianRND:
         ``jacobian="hidden"``). ``shared_xi``: the same for every ``m``."""
         if self.g0.params is None:
             raise ParameterError("the network has no parameters yet: call fit() or target() with inputs first")
+        m = check_int(m, "head index m", minimum=0, maximum=self.heads - 1)
         rng = np.random.default_rng(self._xi_seeds[0 if self.shared_xi else m])
         tree = tree_map(lambda p: rng.standard_normal(p.shape), self.g0.params)
         if self.jacobian == "hidden":
@@ -413,6 +415,7 @@ class BayesianRND:
         ``steps``, ``tol``, ``max_steps`` as in :meth:`RND.fit`.
         """
         x = self._x(x)
+        lr, steps, tol, max_steps = _check_fit_args(lr, steps, tol, max_steps)
         if self.noise == 0:
             check_distinct(x, "x", "the train kernel (noise = 0)")
         Y = np.zeros((len(x), self.heads)) if y is None else _labels(y, len(x), self.heads)

@@ -19,6 +19,7 @@ from scipy.stats import norm
 
 from .. import dynamics
 from ..layers import mlp
+from ..precision import mp_context
 from . import statements  # noqa: F401 - the claim ids must exist before checks attach
 from .registry import Config, check, measured
 
@@ -219,15 +220,23 @@ class EnsembleTest:
 
 
 def ensemble_mc(arch, width: int, members: int, n_train: int, n_test: int, d: int, steps: int,
-                seed: int) -> EnsembleTest:
+                seed: int, law=None, test_only: bool = False) -> EnsembleTest:
+    """``law(x_train, y, z) -> (mean, cov)`` on ``z = [x_test; x_train]``: the law
+    to test against (default ``dynamics.ensemble`` after ``steps`` steps).
+    ``test_only``: compare on the test inputs only (at convergence the law on
+    the training inputs is a point mass, whose float64 round-off no Monte-Carlo
+    bound covers)."""
     rng = np.random.default_rng(seed)
     x, xt = sphere_inputs(rng, n_train, d), sphere_inputs(rng, n_test, d)
     y = rng.standard_normal((n_train, 1))
     z = np.vstack([xt, x])
     theta = arch.kernel(z).ntk
     lr = 1.0 / float(np.linalg.eigvalsh(theta[n_test:, n_test:])[-1])
-    g = dynamics.ensemble(arch, x, y, z, lr=lr, steps=steps)
-    mu, sigma = g.mean[:, 0], g.cov
+    if law is None:
+        g = dynamics.ensemble(arch, x, y, z, lr=lr, steps=steps)
+        mu, sigma = g.mean[:, 0], g.cov
+    else:
+        mu, sigma = law(x, y, z)
     fs, ls = [], []
     for _ in range(members):
         net = arch.init(width, seed=rng)
@@ -235,6 +244,8 @@ def ensemble_mc(arch, width: int, members: int, n_train: int, n_test: int, d: in
         ls.append(dynamics.linearised_predict(theta[:, n_test:], theta[n_test:, n_test:], net.apply(z),
                                               net.apply(x), y, lr=lr, steps=steps)[:, 0])
     f, L = np.array(fs), np.array(ls)
+    if test_only:
+        f, L, mu, sigma = f[:, :n_test], L[:, :n_test], mu[:n_test], sigma[:n_test, :n_test]
     dev = f - L
     R, n = f.shape
     iu = np.triu_indices(n)
@@ -254,22 +265,23 @@ def ensemble_mc(arch, width: int, members: int, n_train: int, n_test: int, d: in
     mc_cov = zt * prod.std(0, ddof=1) / math.sqrt(R)
     cov_ratio = np.max(np.abs(S_f - sigma)[iu] / (mc_cov + bias_cov + 1e-300))
     return EnsembleTest(float(mean_ratio), float(cov_ratio), float(np.max(bias_mean)),
-                        float(np.max(np.sqrt(np.diag(sigma) / R))))
+                        float(np.max(np.sqrt(np.maximum(np.diag(sigma), 0) / R))))
 
 
 # --------------------------------------------------------------------------- #
 # H level helpers: independent mpmath evaluations
 # --------------------------------------------------------------------------- #
-def _mp(a) -> mpmath.matrix:
-    return a if isinstance(a, mpmath.matrix) else mpmath.matrix(np.asarray(a).tolist())
+def _mp(a, ctx=mpmath.mp) -> mpmath.matrix:
+    """``a`` as a matrix of the mpmath context ``ctx`` (its numbers taken into ``ctx``)."""
+    return ctx.matrix(a.tolist() if hasattr(a, "tolist") else np.asarray(a).tolist())
 
 
-def explicit_projector(G: mpmath.matrix) -> mpmath.matrix:
+def explicit_projector(G: mpmath.matrix, ctx=mpmath.mp) -> mpmath.matrix:
     """The training projector as a matrix ``[I_n, -G]`` acting on ``[h(x); h(X)]``,
     ``G = Theta_xX A`` (``P h = h(x) - G h(X)``): assembled entry by entry, without
     :mod:`ntk_equiv.formulas`, so ``P C P^T`` is an independent side of a check."""
     n, N = G.rows, G.cols
-    P = mpmath.zeros(n, n + N)
+    P = ctx.zeros(n, n + N)
     for i in range(n):
         P[i, i] = 1
         for j in range(N):
@@ -277,23 +289,23 @@ def explicit_projector(G: mpmath.matrix) -> mpmath.matrix:
     return P
 
 
-def independent_train_operator(theta_XX, t=None, lr=1, ridge=0, steps=None) -> mpmath.matrix:
+def independent_train_operator(theta_XX, t=None, lr=1, ridge=0, steps=None, ctx=mpmath.mp) -> mpmath.matrix:
     """``A`` by a different route from :mod:`ntk_equiv.formulas` (no eigendecomposition):
     ``T^{-1} (I - expm(-eta t T))`` with mpmath's Pade/Taylor ``expm``, or
-    ``T^{-1} (I - (I - eta T)^k)`` by exact matrix powers (current mpmath precision)."""
-    T = _mp(theta_XX)
-    T = T + mpmath.mpf(ridge) * mpmath.eye(T.rows)
-    inv = mpmath.inverse(T)
+    ``T^{-1} (I - (I - eta T)^k)`` by exact matrix powers (in the context ``ctx``)."""
+    T = _mp(theta_XX, ctx)
+    T = T + ctx.mpf(ridge) * ctx.eye(T.rows)
+    inv = ctx.inverse(T)
     if t is None and steps is None:
         return inv
-    eye = mpmath.eye(T.rows)
+    eye = ctx.eye(T.rows)
     if steps is not None:
-        return inv * (eye - (eye - mpmath.mpf(lr) * T) ** int(steps))
-    return inv * (eye - mpmath.expm(-mpmath.mpf(lr) * mpmath.mpf(t) * T))
+        return inv * (eye - (eye - ctx.mpf(lr) * T) ** int(steps))
+    return inv * (eye - ctx.expm(-ctx.mpf(lr) * ctx.mpf(t) * T))
 
 
-def mp_max_abs(a) -> mpmath.mpf:
-    a = _mp(a)
+def mp_max_abs(a, ctx=mpmath.mp) -> mpmath.mpf:
+    a = _mp(a, ctx)
     return max(abs(a[i, j]) for i in range(a.rows) for j in range(a.cols))
 
 
@@ -357,19 +369,19 @@ def _c3_high_precision(config: Config):
     x, xt = sphere_inputs(rng, N, 3), sphere_inputs(rng, n, 3)
     y, f0X, f0x = rng.standard_normal((N, 2)), rng.standard_normal((N, 2)), rng.standard_normal((n, 2))
     k = arch.kernel(np.vstack([xt, x]), dps=dps)
-    resid = mpmath.mpf(0)
-    with mpmath.workdps(dps + 15):
-        T = _mp(k.ntk)
-        TxX, TXX = T[:n, n:], T[n:, n:]
-        scale = max(mp_max_abs(y), mp_max_abs(f0X), mp_max_abs(f0x))
-        for kw in (dict(t=0.7, ridge=0.0), dict(t=2.5, ridge=0.4), dict(steps=7, lr=0.05, ridge=0.1),
-                   dict(t=None, ridge=0.0)):
-            got = dynamics.linearised_predict(np.array(TxX.tolist(), dtype=object), np.array(TXX.tolist(), dtype=object),
-                                              f0x, f0X, y, dps=dps, **kw)
-            A = independent_train_operator(TXX, t=kw.get("t"), lr=kw.get("lr", 1), ridge=kw["ridge"],
-                                           steps=kw.get("steps"))
-            want = _mp(f0x) + TxX * A * (_mp(y) - _mp(f0X))
-            resid = max(resid, mp_max_abs(_mp(got) - want) / scale)
+    ctx = mp_context(dps)
+    resid = ctx.mpf(0)
+    T = _mp(k.ntk, ctx)
+    TxX, TXX = T[:n, n:], T[n:, n:]
+    scale = max(mp_max_abs(y, ctx), mp_max_abs(f0X, ctx), mp_max_abs(f0x, ctx))
+    for kw in (dict(t=0.7, ridge=0.0), dict(t=2.5, ridge=0.4), dict(steps=7, lr=0.05, ridge=0.1),
+               dict(t=None, ridge=0.0)):
+        got = dynamics.linearised_predict(np.array(TxX.tolist(), dtype=object), np.array(TXX.tolist(), dtype=object),
+                                          f0x, f0X, y, dps=dps, **kw)
+        A = independent_train_operator(TXX, t=kw.get("t"), lr=kw.get("lr", 1), ridge=kw["ridge"],
+                                       steps=kw.get("steps"), ctx=ctx)
+        want = _mp(f0x, ctx) + TxX * A * (_mp(y, ctx) - _mp(f0X, ctx))
+        resid = max(resid, mp_max_abs(_mp(got, ctx) - want, ctx) / scale)
     return measured(
         float(resid), 10.0 ** -(dps - 5),
         f"two independent evaluations at {dps} digits (eigendecomposition vs Pade expm / matrix powers) agree "
@@ -422,16 +434,16 @@ def _c5_high_precision(config: Config):
     g = dynamics.ensemble(arch, x, y, xt, t=t, lr=lr, dps=dps)
     ginf = dynamics.ensemble(arch, x, y, x, t=None, dps=dps)
     k = arch.kernel(np.vstack([xt, x]), dps=dps)
-    with mpmath.workdps(dps + 15):
-        K, T = _mp(k.nngp), _mp(k.ntk)
-        A = independent_train_operator(T[n:, n:], t=t, lr=lr)
-        G = T[:n, n:] * A
-        P = explicit_projector(G)
-        sigma = P * K * P.T
-        r_cov = mp_max_abs(_mp(g.cov) - sigma) / mp_max_abs(K)
-        r_mean = mp_max_abs(_mp(g.mean) - G * _mp(y)) / mp_max_abs(_mp(y))
-        r_inf = mp_max_abs(ginf.cov) / mp_max_abs(K)
-        r_fit = mp_max_abs(_mp(ginf.mean) - _mp(y)) / mp_max_abs(_mp(y))
+    ctx = mp_context(dps)
+    K, T = _mp(k.nngp, ctx), _mp(k.ntk, ctx)
+    A = independent_train_operator(T[n:, n:], t=t, lr=lr, ctx=ctx)
+    G = T[:n, n:] * A
+    P = explicit_projector(G, ctx)
+    sigma = P * K * P.T
+    r_cov = mp_max_abs(_mp(g.cov, ctx) - sigma, ctx) / mp_max_abs(K, ctx)
+    r_mean = mp_max_abs(_mp(g.mean, ctx) - G * _mp(y, ctx), ctx) / mp_max_abs(y, ctx)
+    r_inf = mp_max_abs(ginf.cov, ctx) / mp_max_abs(K, ctx)
+    r_fit = mp_max_abs(_mp(ginf.mean, ctx) - _mp(y, ctx), ctx) / mp_max_abs(y, ctx)
     resid = max(r_cov, r_mean, r_inf, r_fit)
     return measured(
         float(resid), 10.0 ** -(dps - 5),

@@ -26,7 +26,7 @@ from scipy import stats
 from .. import dynamics, rnd
 from ..layers import Dense, Erf, Relu, mlp, residual, serial
 from ..network import tree_leaves
-from ..precision import backend
+from ..precision import backend, mp_context
 from . import statements  # noqa: F401 - the claim ids must exist before checks attach
 from .dynamics_checks import _mp, explicit_projector, independent_train_operator, mp_max_abs, sphere_inputs
 from .registry import Config, check, measured
@@ -52,9 +52,9 @@ def spread_inputs(rng: np.random.Generator, n: int, d: int, tries: int = 32) -> 
     return max(draws, key=lambda z: pdist(z).min() if n > 1 else 0.0)
 
 
-def _rel(a, b) -> mpmath.mpf:
-    """Relative max-abs difference of two mpmath matrices (current precision)."""
-    return mp_max_abs(_mp(a) - _mp(b)) / max(mp_max_abs(_mp(b)), mpmath.mpf(10) ** -300)
+def _rel(a, b, ctx) -> mpmath.mpf:
+    """Relative max-abs difference of two mpmath matrices (in the context ``ctx``)."""
+    return mp_max_abs(_mp(a, ctx) - _mp(b, ctx), ctx) / max(mp_max_abs(b, ctx), ctx.mpf(10) ** -300)
 
 
 # --------------------------------------------------------------------------- #
@@ -68,12 +68,12 @@ def explicit_projector_cov(predictor, target, x_train, x_test, t, lr, ridge, dps
     z = np.vstack([x_test, x_train])
     kg = predictor.kernel(z, dps=dps)
     ku = target.kernel(z, dps=dps)
-    with mpmath.workdps(dps + 15):
-        C = _mp(kg.nngp) + _mp(ku.nngp)
-        T = _mp(kg.ntk)
-        A = independent_train_operator(T[n:, n:], t=t, lr=lr, ridge=ridge, steps=steps)
-        P = explicit_projector(T[:n, n:] * A)
-        return P * C * P.T
+    ctx = mp_context(dps)
+    C = _mp(kg.nngp, ctx) + _mp(ku.nngp, ctx)
+    T = _mp(kg.ntk, ctx)
+    A = independent_train_operator(T[n:, n:], t=t, lr=lr, ridge=ridge, steps=steps, ctx=ctx)
+    P = explicit_projector(T[:n, n:] * A, ctx)
+    return P * C * P.T
 
 
 def c6_general(dps: int, seed: int, full: bool) -> dict:
@@ -88,8 +88,7 @@ def c6_general(dps: int, seed: int, full: bool) -> dict:
     for name, (t, lr, ridge) in {"t=1.3,ridge=0.2": (1.3, 0.7, 0.2), "t=inf": (None, 1.0, 0.0)}.items():
         got = rnd.rnd_covariance(pred, X, x, target=targ, t=t, lr=lr, ridge=ridge, dps=dps)
         ref = explicit_projector_cov(pred, targ, X, x, t, lr, ridge, dps)
-        with mpmath.workdps(dps + 15):
-            out[name] = float(_rel(got, ref))
+        out[name] = float(_rel(got, ref, mp_context(dps)))
     return out
 
 
@@ -115,11 +114,11 @@ def c6a_c6b(dps: int, seed: int, full: bool) -> dict:
         centred = rnd.rnd_covariance(arch, X, x, centred=True, dps=dps, **kw)
         twice = explicit_projector_cov(arch, arch, X, x, kw.get("t"), kw.get("lr", 1.0), 0.0, dps,
                                        steps=kw.get("steps"))  # 2 P K P^T, independently
-        with mpmath.workdps(dps + 15):
-            out["C6a " + name] = float(_rel(plain, 2 * _mp(ens)))
-            out["C6a " + name + " vs explicit 2 P K P^T"] = float(_rel(plain, twice))
-            out["C6b " + name] = float(_rel(centred, ens))
-            out["C6b " + name + " vs explicit P K P^T"] = float(_rel(centred, twice / 2))
+        ctx = mp_context(dps)
+        out["C6a " + name] = float(_rel(plain, 2 * _mp(ens, ctx), ctx))
+        out["C6a " + name + " vs explicit 2 P K P^T"] = float(_rel(plain, twice, ctx))
+        out["C6b " + name] = float(_rel(centred, ens, ctx))
+        out["C6b " + name + " vs explicit P K P^T"] = float(_rel(centred, twice / 2, ctx))
     return out
 
 
@@ -132,8 +131,7 @@ def c7_identities(dps: int, seed: int, full: bool) -> dict:
                                      "C7b": (0.0, True, "nngp"), "C7b noisy": (0.2, True, "nngp")}.items():
         got = rnd.bayesian_rnd_covariance(arch, X, x, noise=noise, readout_only=ro, dps=dps)
         ref = rnd.gp_posterior(arch, X, y, x, prior=prior, noise=noise, dps=dps).cov
-        with mpmath.workdps(dps + 15):
-            out[name] = float(_rel(got, ref))
+        out[name] = float(_rel(got, ref, mp_context(dps)))
     return out
 
 
@@ -149,11 +147,12 @@ def c9_order(dps: int, seed: int, full: bool) -> dict:
         sigma = dynamics.ensemble(arch, X, np.zeros(N), x, dps=dps).cov
         theta = arch.kernel(x, dps=dps).ntk
         bk = backend(dps)
-        with bk.context():
-            scale = mp_max_abs(theta)
-            for label, d in (("post - Sigma", _mp(post) - _mp(sigma)), ("Theta - post", _mp(theta) - _mp(post))):
-                w, _ = bk.eigh(bk.asarray(d))
-                out[f"{name}: {label}"] = float(min(w) / scale)
+        ctx = bk.ctx
+        scale = mp_max_abs(theta, ctx)
+        for label, d in (("post - Sigma", _mp(post, ctx) - _mp(sigma, ctx)),
+                         ("Theta - post", _mp(theta, ctx) - _mp(post, ctx))):
+            w, _ = bk.eigh(bk.asarray(d))
+            out[f"{name}: {label}"] = float(min(w) / scale)
     return out
 
 
