@@ -54,7 +54,7 @@ from typing import Any
 import mpmath
 import numpy as np
 
-from .errors import DegenerateInputError, RangeError
+from .errors import DegenerateInputError, RangeError, ShapeError
 from .precision import Backend, backend, to_public
 from .validation import check_inputs, check_memory, check_squared_norms
 
