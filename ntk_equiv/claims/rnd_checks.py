@@ -92,6 +92,23 @@ def c6_general(dps: int, seed: int, full: bool) -> dict:
     return out
 
 
+def _h_cnn():
+    """A small 1-D CNN for the H checks (issue 12): strided circular and SAME
+    convolutions, relu and erf, Flatten; inputs ``(N, 5, 2)``."""
+    from ..convolutional import Conv, Flatten
+
+    return serial(Conv(3, 1, "SAME", 1.3, 0.2), Relu(), Conv(2, 2, "CIRCULAR", 1.2, 0.1), Erf(), Flatten(),
+                  Dense(1.1, 0.1))
+
+
+def _h_cnn_data(seed: int, full: bool):
+    from .architectures import image_inputs
+
+    rng = np.random.default_rng(seed + 101)
+    N, n = (7, 4) if full else (4, 3)
+    return image_inputs(rng, N, (5, 2)), image_inputs(rng, n, (5, 2)), rng.standard_normal((N, 1))
+
+
 def _h_data(seed: int, full: bool):
     rng = np.random.default_rng(seed)
     N, n = (7, 4) if full else (4, 3)
@@ -106,9 +123,12 @@ def c6a_c6b(dps: int, seed: int, full: bool) -> dict:
     (:func:`explicit_projector_cov`: ``P K P^T`` with ``P = [I, -Theta_xX A]`` and
     ``A`` from mpmath ``expm``/``inverse``/matrix powers)."""
     X, x, y = _h_data(seed, full)
-    arch = mlp(2, "erf", 1.3, 0.3)
+    Xc, xc, yc = _h_cnn_data(seed, full)
     out = {}
-    for name, kw in {"t=0.9": dict(t=0.9, lr=0.5), "steps=7": dict(steps=7, lr=0.1), "t=inf": {}}.items():
+    runs = [(name, mlp(2, "erf", 1.3, 0.3), X, x, y, kw)
+            for name, kw in {"t=0.9": dict(t=0.9, lr=0.5), "steps=7": dict(steps=7, lr=0.1), "t=inf": {}}.items()]
+    runs += [("CNN " + name, _h_cnn(), Xc, xc, yc, kw) for name, kw in {"t=0.9": dict(t=0.9, lr=0.5), "t=inf": {}}.items()]
+    for name, arch, X, x, y, kw in runs:
         ens = dynamics.ensemble(arch, X, y, x, dps=dps, **kw).cov
         plain = rnd.rnd_covariance(arch, X, x, dps=dps, **kw)
         centred = rnd.rnd_covariance(arch, X, x, centred=True, dps=dps, **kw)
@@ -127,8 +147,12 @@ def c7_identities(dps: int, seed: int, full: bool) -> dict:
     X, x, y = _h_data(seed, full)
     arch = serial(Dense(1.3, 0.2), Relu(), residual([Dense(1.0, 0.1), Erf(), Dense(0.9, 0.2)], 0.8), Dense(1.1, 0.1))
     out = {}
-    for name, (noise, ro, prior) in {"C7": (0.0, False, "ntk"), "C7a": (0.3, False, "ntk"),
-                                     "C7b": (0.0, True, "nngp"), "C7b noisy": (0.2, True, "nngp")}.items():
+    cases = {"C7": (0.0, False, "ntk"), "C7a": (0.3, False, "ntk"), "C7b": (0.0, True, "nngp"),
+             "C7b noisy": (0.2, True, "nngp")}
+    runs = [(name, arch, X, x, y, c) for name, c in cases.items()]
+    Xc, xc, yc = _h_cnn_data(seed, full)
+    runs += [(name + " CNN", _h_cnn(), Xc, xc, yc, cases[name]) for name in ("C7", "C7a", "C7b")]
+    for name, arch, X, x, y, (noise, ro, prior) in runs:
         got = rnd.bayesian_rnd_covariance(arch, X, x, noise=noise, readout_only=ro, dps=dps)
         ref = rnd.gp_posterior(arch, X, y, x, prior=prior, noise=noise, dps=dps).cov
         out[name] = float(_rel(got, ref, mp_context(dps)))
@@ -141,8 +165,11 @@ def c9_order(dps: int, seed: int, full: bool) -> dict:
     rng = np.random.default_rng(seed)
     N, n = (6, 6) if full else (4, 4)
     X, x = sphere_inputs(rng, N, 3), sphere_inputs(rng, n, 3)
+    Xc, xc, _ = _h_cnn_data(seed, full)
     out = {}
-    for name, arch in {"relu depth 2": mlp(2, "relu", 1.5, 0.1), "erf depth 3": mlp(3, "erf", 1.2, 0.4)}.items():
+    for name, arch, X, x in (("relu depth 2", mlp(2, "relu", 1.5, 0.1), X, x),
+                             ("erf depth 3", mlp(3, "erf", 1.2, 0.4), X, x), ("CNN", _h_cnn(), Xc, xc)):
+        N = len(X)
         post = rnd.gp_posterior(arch, X, np.zeros(N), x, prior="ntk", dps=dps).cov
         sigma = dynamics.ensemble(arch, X, np.zeros(N), x, dps=dps).cov
         theta = arch.kernel(x, dps=dps).ntk
@@ -189,18 +216,18 @@ def _c7_variant(config: Config, keys: tuple[str, ...], what: str):
 
 @check("C7", "H")
 def _c7_high_precision(config: Config):
-    return _c7_variant(config, ("C7",), "bayesian_rnd_covariance (P Theta P^*) == gp_posterior(prior='ntk').cov")
+    return _c7_variant(config, ("C7", "C7 CNN"), "bayesian_rnd_covariance (P Theta P^*) == gp_posterior(prior='ntk').cov")
 
 
 @check("C7a", "H")
 def _c7a_high_precision(config: Config):
-    return _c7_variant(config, ("C7a",), "noise 0.3: P (Theta + lambda I_XX) P^* with A = (Theta_XX + lambda I)^-1 "
+    return _c7_variant(config, ("C7a", "C7a CNN"), "noise 0.3: P (Theta + lambda I_XX) P^* with A = (Theta_XX + lambda I)^-1 "
                                          "== gp_posterior(prior='ntk', noise=0.3).cov")
 
 
 @check("C7b", "H")
 def _c7b_high_precision(config: Config):
-    return _c7_variant(config, ("C7b", "C7b noisy"), "readout only: P_K K P_K^* == gp_posterior(prior='nngp').cov, "
+    return _c7_variant(config, ("C7b", "C7b noisy", "C7b CNN"), "readout only: P_K K P_K^* == gp_posterior(prior='nngp').cov, "
                                                      "noise 0 and 0.2")
 
 
@@ -224,7 +251,8 @@ def _solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def matheron_exactness(arch, width: int, heads: int, noise: float, n_train: int, n_test: int, d: int,
-                       seed: int, labels: bool, tol: float | None = None, shared_xi: bool = True) -> dict:
+                       seed: int, labels: bool, tol: float | None = None, shared_xi: bool = True,
+                       inputs: tuple | None = None) -> dict:
     """C7c / C8 at finite width: a linearised ``BayesianRND`` with the full
     Jacobian target ``u = g_0 - J_0 xi`` and one ``xi`` shared by the heads,
     trained by gradient descent, against Matheron's rule computed from the
@@ -252,7 +280,8 @@ def matheron_exactness(arch, width: int, heads: int, noise: float, n_train: int,
     if heads > 1 and not shared_xi:
         raise ValueError("per-head xi with several heads is exact only at infinite width: use shared_xi=True")
     rng = np.random.default_rng(seed)
-    X, x = spread_inputs(rng, n_train, d), sphere_inputs(rng, n_test, d)
+    X, x = (spread_inputs(rng, n_train, d), sphere_inputs(rng, n_test, d)) if inputs is None else inputs
+    n_train, n_test = len(X), len(x)
     Y = rng.standard_normal((n_train, 1)) if labels else np.zeros((n_train, 1))
     model = rnd.BayesianRND(arch, width=width, heads=heads, noise=noise, seed=seed, jacobian="full",
                             shared_xi=shared_xi, linearized=True).fit(X, Y, tol=tol, max_steps=200_000)
@@ -292,6 +321,17 @@ def matheron_sweep(widths, depth: int, heads: int, noise: float, labels: bool, s
     return {w: matheron_exactness(arch, w, heads, noise, 5, 3, 2, seed + w, labels) for w in widths}
 
 
+def matheron_cnn(width: int, heads: int, noise: float, labels: bool, seed: int) -> dict:
+    """:func:`matheron_exactness` on a random CNN (issue 12): exact at any width."""
+    from .architectures import image_inputs, random_cnn
+
+    rng = np.random.default_rng(seed)
+    label, arch, shape = random_cnn(rng, max_depth=2)
+    X, x = image_inputs(rng, 5, shape), image_inputs(rng, 3, shape)
+    return {f"CNN {width} {label}": matheron_exactness(arch, width, heads, noise, 5, 3, 0, seed, labels,
+                                                       inputs=(X, x))}
+
+
 def _matheron_result(sweep: dict, what: str):
     worst = max(max(r["sample_err"] / r["sample_tol"], r["cov_err"] / r["cov_tol"]) for r in sweep.values())
     return measured(worst, 1.0,
@@ -304,6 +344,7 @@ def _matheron_result(sweep: dict, what: str):
 def _c7c_empirical(config: Config):
     widths = (64, 256, 1024, 4096) if config.full else (64, 512, 4096)
     sweep = matheron_sweep(widths, 1, 2, 0.0, False, config.seed)
+    sweep.update(matheron_cnn(16, 2, 0.0, False, config.seed + 3))
     if config.full:
         sweep.update({f"depth2/{w}": r for w, r in matheron_sweep((64, 256, 1024), 2, 3, 0.0, False,
                                                                      config.seed + 1).items()})
@@ -499,6 +540,7 @@ def _c8_empirical(config: Config):
     arch = mlp(1, "relu", 1.4, 0.5)
     widths = (64, 1024, 4096) if config.full else (256,)
     exact = matheron_sweep(widths, 1, 2, 0.1, True, config.seed + 7)
+    exact.update(matheron_cnn(16, 2, 0.1, True, config.seed + 8))
     exact_ratio = max(max(r["sample_err"] / r["sample_tol"], r["cov_err"] / r["cov_tol"]) for r in exact.values())
     if config.full:
         tests = posterior_whiteness(arch, 2048, 16, 0.0, seeds=40, seed=config.seed)
