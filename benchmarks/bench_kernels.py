@@ -41,7 +41,7 @@ import ntk_equiv as ne
 
 def baseline_relu_mlp(x: np.ndarray, depth: int, sigma_w: float, sigma_b: float):
     """NNGP and NTK of a ReLU MLP, the plain way: full n x n matrices,
-    ``arccos`` of the correlation (THEORY.md C1 with the arc-cosine kernel)."""
+    ``arccos`` of the correlation (docs/theory.md C1 with the arc-cosine kernel)."""
     sw2, sb2 = sigma_w**2, sigma_b**2
     k = sw2 * (x @ x.T) / x.shape[1] + sb2
     theta = k.copy()

@@ -1,7 +1,7 @@
 """ntk-equiv: machine-checked companion to *On the Equivalence of Random Network
 Distillation, Deep Ensembles, and Bayesian Inference* (arXiv 2602.19964).
 
-Notation and claims: ``THEORY.md`` (C1-C9). Quick start::
+Notation and claims: ``docs/theory.md`` (C1-C9). Quick start::
 
     import ntk_equiv as ne
     arch = ne.mlp(depth=3, activation="relu", sigma_w=1.5, sigma_b=0.1)

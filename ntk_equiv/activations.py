@@ -2,7 +2,7 @@
 
 An activation is data: ``phi`` and ``phi'`` as sympy expressions in ``x``
 (from which the numpy and mpmath callables are generated), the points where
-they are not smooth, and, when known, the closed-form *dual maps* of THEORY.md
+they are not smooth, and, when known, the closed-form *dual maps* of docs/theory.md
 C1 for ``(u, v) ~ N(0, [[k11, k12], [k12, k22]])``::
 
     V(k11, k12, k22)    = E[phi(u) phi(v)]
@@ -371,7 +371,7 @@ class Activation:
         return self._np[1](x)
 
     def dual(self, bk, k11, k12, k22) -> tuple:
-        """``(E[phi(u) phi(v)], E[phi'(u) phi'(v)])`` elementwise (THEORY.md C1)
+        """``(E[phi(u) phi(v)], E[phi'(u) phi'(v)])`` elementwise (docs/theory.md C1)
         for ``(u, v) ~ N(0, [[k11, k12], [k12, k22]])``."""
         s = bk.sqrt(k11 * k22)
         return self.dual_gaps(bk, k11, k12, k22, bk.maximum0(s - k12), bk.maximum0(s + k12))[:2]
@@ -445,7 +445,7 @@ def _broadcasting(f: Callable) -> Callable:
 
 
 # --------------------------------------------------------------------------- #
-# closed-form dual maps (THEORY.md C1), one formula for every precision
+# closed-form dual maps (docs/theory.md C1), one formula for every precision
 # --------------------------------------------------------------------------- #
 # Every closed form takes (bk, k11, k12, k22, lo, hi), where lo = s - k12 and
 # hi = s + k12 (s = sqrt(k11 k22)) are the Cauchy-Schwarz gaps carried by the

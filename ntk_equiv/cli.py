@@ -3,7 +3,7 @@
 ``ntk-equiv verify``
     Check the paper's nine numbered statements (Prop 5.1 ... Cor 5.9: the
     verdict each reaches, against the documented one) and run every registered
-    claim check (C1-C9) at the S, H and E levels on built-in synthetic data with
+    claim check (C1-C9, docs/theory.md) at the S, H and E levels on built-in synthetic data with
     fixed seeds; print both tables and the dependency graph; exit 0 if every
     check passes and every statement reaches its documented verdict, 1
     otherwise (or if a selected claim or statement has no check), 2 on bad

@@ -1,4 +1,4 @@
-"""Linearised training dynamics and the infinite deep ensemble (THEORY.md C3, C5)."""
+"""Linearised training dynamics and the infinite deep ensemble (docs/theory.md C3, C5)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,7 +19,7 @@ from .validation import (
 @dataclass(frozen=True)
 class Gaussian:
     """A Gaussian process evaluated on test inputs: ``mean`` ``(n_test, M)``,
-    ``cov`` ``(n_test, n_test)`` (the same for each of the ``M`` independent heads).
+    ``cov`` ``(n_test, n_test)`` (the same for each of the ``K`` independent heads).
 
     float64 ndarrays, or ``mpmath.matrix`` when computed with ``dps=``.
     """

@@ -1,4 +1,4 @@
-"""The matrix formulas of THEORY.md, written once for every number type.
+"""The matrix formulas of docs/theory.md, written once for every number type.
 
 Each function takes a backend ``bk`` (:mod:`ntk_equiv.precision`) and arrays
 of that backend: float64 ndarrays, object arrays of mpmath numbers, or sympy
@@ -7,7 +7,7 @@ matrices (explicit or ``MatrixSymbol`` expressions, which is how
 ``.T``, ``+``, ``-``, scalar products and the backend's ``solve_psd`` /
 ``sym_fun`` are used.
 
-Notation (THEORY.md): ``T = Theta_XX + lambda I`` (``lambda`` = ridge),
+Notation (docs/theory.md): ``T = Theta_XX + lambda I`` (``lambda`` = ridge),
 ``A_t = T^{-1} (I - exp(-eta T t))``, ``A_inf = T^{-1}``; after ``k`` steps of
 gradient descent ``A_k = T^{-1} (I - (I - eta T)^k)``.
 """
@@ -79,7 +79,7 @@ def linearised_mean(f0_x: Array, f0_X: Array, theta_xX: Array, A: Array, Y: Arra
 
 
 def projected_cov(C_xx: Array, C_xX: Array, C_XX: Array, theta_xX: Array, A: Array) -> Array:
-    """``P_t C P_t^*`` on one set of test inputs (THEORY.md, training projector):
+    """``P_t C P_t^*`` on one set of test inputs (docs/theory.md, training projector):
 
     ``C(x,x') - Theta_xX A C(X,x') - C(x,X) A^T Theta_Xx' + Theta_xX A C(X,X) A^T Theta_Xx'``.
     """

@@ -1,4 +1,4 @@
-"""Infinite-width kernels: the NNGP kernel ``K`` and the NTK ``Theta`` (THEORY.md C1).
+"""Infinite-width kernels: the NNGP kernel ``K`` and the NTK ``Theta`` (docs/theory.md C1).
 
 An architecture maps the kernel of its input to the kernel of its output,
 layer by layer. The state that flows through the layers is a list of *pairs*

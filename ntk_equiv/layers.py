@@ -1,5 +1,5 @@
 """Layers in the spirit of neural-tangents' ``stax``: each layer knows how to
-transform the kernels (NNGP ``K``, NTK ``Theta``; THEORY.md C1) *and* how to run
+transform the kernels (NNGP ``K``, NTK ``Theta``; docs/theory.md C1) *and* how to run
 at finite width (forward, backward, forward-mode tangents and its share of
 the empirical NTK). An architecture is a composition of layers, so a new
 architecture is a new layer, not a new code path.
@@ -436,7 +436,7 @@ MAX_DEPTH = 10_000
 
 def mlp(depth: int, activation: str | Activation = "relu", sigma_w: float = 1.0, sigma_b: float = 0.0,
         **activation_params) -> Architecture:
-    """The MLP of THEORY.md: ``depth`` hidden layers (Dense + activation) and a
+    """The MLP of docs/theory.md: ``depth`` hidden layers (Dense + activation) and a
     Dense readout, all with the same ``sigma_w, sigma_b``.
 
     ``K^1 = sigma_w^2 <x, x'>/d + sigma_b^2``, then C1's recursion ``depth`` times.

@@ -1,4 +1,4 @@
-"""Finite-width networks in plain numpy (THEORY.md C2-C4).
+"""Finite-width networks in plain numpy (docs/theory.md C2-C4).
 
 A :class:`Network` is an architecture plus one draw of its parameters. Its
 forward pass, backpropagation, forward-mode tangents and empirical NTK come
@@ -205,9 +205,9 @@ class Network:
     def empirical_ntk(self, x1, x2=None, full: bool = False) -> np.ndarray:
         """Empirical NTK ``J(x1) J(x2)^T``.
 
-        ``full=False``: the mean over outputs ``(1/M) sum_m J_m(x1) J_m(x2)^T``,
+        ``full=False``: the mean over outputs ``(1/K) sum_i J_i(x1) J_i(x2)^T`` (``K`` outputs),
         shape ``(n1, n2)``. ``full=True``: every pair of outputs,
-        shape ``(n1 * M, n2 * M)``, row ``i * M + m``.
+        shape ``(n1 * K, n2 * K)``, row ``j * K + i`` (input ``j``, output ``i``).
         """
         x1 = self._inputs(x1, "x1")
         full = check_bool(full, "full")

@@ -100,6 +100,8 @@ def _cell(rep: Report, claim: Claim, level: str) -> str:
     mark = "pass" if r.passed else "FAIL"
     if r.error:
         return f"{mark} raised {r.seconds:.1f}s"
+    if r.statistic:  # the statistic itself (p-value vs threshold, slope +- se, ...), not alpha/p ratios
+        return f"{mark} {r.statistic} {r.seconds:.1f}s"
     return f"{mark} {_num(r.residual)}<={_num(r.tolerance)} {r.seconds:.1f}s"
 
 
@@ -110,7 +112,8 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def text_table(rep: Report) -> str:
-    """Claims x levels: each cell ``pass|FAIL residual<=tolerance seconds``."""
+    """Claims x levels: each cell ``pass|FAIL <statistic> seconds``, the statistic
+    being the check's own (``Result.statistic``) or ``residual<=tolerance``."""
     header = ["claim"] + [f"{lv} ({LEVEL_NAMES[lv]})" for lv in LEVELS]
     rows = [[cid] + [_cell(rep, REGISTRY[cid], lv) for lv in LEVELS] for cid in rep.claim_ids]
     return _table(header, rows)
@@ -124,6 +127,8 @@ def _short_result(r: Result | None) -> str:
         return "raised"
     if r.level == "S" and r.tolerance == 0:
         return "=0" if r.passed else "!=0"
+    if r.statistic:  # the check's own statistic (p-value vs threshold, slope +- se, ...)
+        return r.statistic
     return f"{_num(r.residual)}{'<=' if r.passed else '>'}{_num(r.tolerance)}"
 
 
@@ -166,7 +171,8 @@ def failures_text(rep: Report) -> str:
         s = o.statement
         lines.append(f"FAILED {s.label} {s.title}: reached {_verdict(o.reached)!r}, expected {_verdict(s.expected)!r}")
     for r in rep.failed:
-        what = r.error or f"residual {_num(r.residual)} > tolerance {_num(r.tolerance)} ({r.reason})"
+        what = r.error or (f"{r.statistic}; " if r.statistic else "") + \
+            f"residual {_num(r.residual)} > tolerance {_num(r.tolerance)} ({r.reason})"
         lines.append(f"FAILED {r.claim} [{r.level}] {REGISTRY[r.claim].title}: {what}")
     for c in rep.unchecked:
         lines.append(f"UNCHECKED {c} {REGISTRY[c].title}: no S/H/E check is registered")
@@ -402,6 +408,8 @@ def validate_report(doc: dict) -> None:
         _keys(r, _RESULT, f"results[{i}]")
         if r["level"] not in RUN_LEVELS:
             raise ValueError(f"results[{i}].level: {r['level']!r} is not one of {RUN_LEVELS}")
+        if not isinstance(r["details"].get("statistic", ""), str):
+            raise ValueError(f"results[{i}].details.statistic: expected a string")
     if any(lv not in LEVELS for lv in doc["levels"]):
         raise ValueError(f"levels: {doc['levels']} must be drawn from {LEVELS}")
     for i, st in enumerate(doc["statements"]):
@@ -456,15 +464,15 @@ def render_markdown(rep: Report) -> str:
         lines.append("")
     if not rep.passed:
         lines += ["## Failures", ""] + [f"- {line}" for line in failures_text(rep).splitlines()] + [""]
-    lines += ["## Checks", "", "| claim | level | form | passed | residual | tolerance | seconds | reason |",
-              "|---|---|---|---|---|---|---|---|"]
+    lines += ["## Checks", "", "| claim | level | form | passed | statistic | residual | tolerance | seconds | reason |",
+              "|---|---|---|---|---|---|---|---|---|"]
     records = [(r, "") for r in rep.results]
     records += [(r, r.details.get("form", "printed")) for o in rep.statements for r in o.results
                 if not any(r is q for q in rep.results)]
     for r, form in records:
         why = r.error or r.reason
         lines.append(f"| {r.claim} | {r.level} | {form or '-'} | {'yes' if r.passed else '**no**'} | "
-                     f"{_num(r.residual)} | {_num(r.tolerance)} | {r.seconds:.2f} | {_md_escape(why)} |")
+                     f"{_md_escape(r.statistic or '-')} | {_num(r.residual)} | {_num(r.tolerance)} | {r.seconds:.2f} | {_md_escape(why)} |")
     if rep.claim_ids:
         lines += ["", "## Dependency graph", "", mermaid(rep.claim_ids), "", "```", dependency_text(rep), "```"]
     return "\n".join(lines + [""])
@@ -556,8 +564,8 @@ def paper_markdown() -> str:
              "2026), which presents the paper's work with full proofs; the arXiv number is given where reported. "
              "Notation is the paper's: predictor `u(x; vartheta_t)` (trained), target `g(x; psi_0)` (fixed), "
              "error `eps_i = u_i - g_i`, signal `eps^2 = (1/K) sum_i eps_i^2` over `K` heads, NNGP kernel `kappa`, "
-             "NTK `Theta`, training inputs `X` with labels `Y`, test inputs `X_T`. (The project's claims C1-C9, "
-             "[claims.md](claims.md), call the predictor `g` and the target `u`: the reverse.)", "",
+             "NTK `Theta`, training inputs `X` with labels `Y`, test inputs `X_T`, as in the project's claims C1-C9 "
+             "([claims.md](claims.md)) and [theory.md](theory.md).", "",
              "`ntk-equiv verify --paper` checks them. A verdict is *reached by the checks*: the printed form is "
              "checked at every level; passing everywhere gives the statement's \"holds\" verdict; failing everywhere "
              "sends the verifier to the corrected form, and its passing everywhere gives \"refuted as printed + holds "

@@ -1,5 +1,5 @@
 """Random network distillation, Bayesian RND and posterior sampling
-(THEORY.md C6-C8), in the infinite-width theory and as real finite-width models.
+(docs/theory.md C6-C8), in the infinite-width theory and as real finite-width models.
 
 Infinite width
 --------------
@@ -8,10 +8,10 @@ training projector ``P_t C P_t^* ``) or of ``formulas.posterior_mean/cov``, on
 kernel blocks from :func:`ntk_equiv.dynamics.kernel_blocks`; float64 and
 mpmath (``dps=``) therefore share one formula.
 
-* :func:`rnd_covariance`: C6, ``Cov(r_t) = P_t (K_g + K_u) P_t^*`` with the
-  projector built from the predictor's NTK ``Theta_g``.
+* :func:`rnd_covariance`: C6, ``Cov(eps_t) = P_t (kappa_u + kappa_g) P_t^*`` with
+  the projector built from the predictor's NTK ``Theta_u``.
 * :func:`bayesian_rnd_covariance`: C7/C7a/C7b written as an *RND* law (the
-  projector applied to the prior of ``h = g_0 - u`` with the target noise
+  projector applied to the prior of ``h = u_0 - g`` with the target noise
   added on the train block), deliberately **not** as a posterior formula, so
   that ``bayesian_rnd_covariance == gp_posterior(...).cov`` is a real check.
 * :func:`gp_posterior`: the GP posterior with prior ``Theta`` or ``K``.
@@ -20,8 +20,9 @@ Finite width
 ------------
 :class:`RND` and :class:`BayesianRND` train real networks with
 :meth:`Network.train` / :meth:`Network.fit_until` (non-linear by default,
-``linearized=True`` for the first-order Taylor model). ``M = heads`` outputs
-share the hidden layers; every head has its own target.
+``linearized=True`` for the first-order Taylor model). ``K = heads`` outputs
+share the hidden layers; every head has its own target. Notation of
+docs/theory.md: predictor ``u`` (attributes ``g0``, ``g``), target ``g`` (``u``).
 """
 from __future__ import annotations
 
@@ -80,12 +81,12 @@ def _check_x_test(x_test: Any, x_train: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- #
 def rnd_covariance(predictor, x_train, x_test, target=None, t=None, lr=1.0, ridge=0.0, centred=False,
                    dps=None, steps=None):
-    """C6: covariance of one head's RND residual ``r_t = g_t - u`` on ``x_test``.
+    """C6: covariance of one head's RND error ``eps_t = u_t - g`` on ``x_test``.
 
-    ``Cov(r_t) = P_t (K_g + K_u) P_t^*`` with ``P_t`` the training projector of
-    the predictor (``A_t`` from ``Theta_g,XX``, ridge ``lambda``), ``K_g`` the
-    predictor's NNGP kernel and ``K_u`` the target's (``target=None``: the
-    predictor's architecture, so C6a ``Cov(r_t) = 2 Sigma_t``). The mean is 0
+    ``Cov(eps_t) = P_t (kappa_u + kappa_g) P_t^*`` with ``P_t`` the training projector
+    of the predictor (``A_t`` from ``Theta_u,XX``, ridge ``lambda``), ``kappa_u`` the
+    predictor's NNGP kernel and ``kappa_g`` the target's (``target=None``: the
+    predictor's architecture, so C6a ``Cov(eps_t) = 2 Sigma_t``). The mean is 0
     and heads are i.i.d.
 
     Parameters
@@ -93,7 +94,7 @@ def rnd_covariance(predictor, x_train, x_test, target=None, t=None, lr=1.0, ridg
     predictor, target : architectures (``target`` an architecture or None).
     t, steps, lr, ridge : training time as in :func:`ntk_equiv.ensemble`
         (``t=None`` and ``steps=None``: trained to convergence).
-    centred : the centred predictor ``g - g_0`` (``K_g = 0``, C6b).
+    centred : the centred predictor ``u - u_0`` (``kappa_u = 0``, C6b).
     dps : ``None`` for float64, digits for mpmath (returns ``mpmath.matrix``).
     """
     t, lr, ridge, steps = check_time(t, lr, ridge, steps)
@@ -121,14 +122,14 @@ def rnd_covariance(predictor, x_train, x_test, target=None, t=None, lr=1.0, ridg
 def bayesian_rnd_covariance(arch, x_train, x_test, noise=0.0, readout_only=False, dps=None):
     """C7 (and C7a, C7b): covariance of the Bayesian-RND residual at ``t = inf``.
 
-    The target is chosen so that ``h = g_0 - u ~ GP(0, Theta)`` (``readout_only``:
-    ``GP(0, K)`` and the predictor's training kernel is ``Theta_g = K``). With
+    The target is chosen so that ``h = u_0 - g ~ GP(0, Theta)`` (``readout_only``:
+    ``GP(0, kappa)`` and the predictor's training kernel is ``Theta_u = kappa``). With
     noise ``lambda`` the predictor is trained with ridge ``lambda`` on
-    ``u(x_i) + e_i``, ``e_i ~ N(0, lambda)``, so the residual is the projector
-    (``A = (Theta_g,XX + lambda I)^{-1}``) applied to ``h`` whose train block is
+    ``g(x_i) + e_i``, ``e_i ~ N(0, lambda)``, so the error is the projector
+    (``A = (Theta_u,XX + lambda I)^{-1}``) applied to ``h`` whose train block is
     ``h(X) - e``:
 
-    ``Cov(r_inf) = P (Theta + lambda I_XX) P^*``, where ``lambda I_XX`` adds
+    ``Cov(eps_inf) = P (Theta + lambda I_XX) P^*``, where ``lambda I_XX`` adds
     ``lambda I`` to the ``X-X`` block only.
 
     This is written as an RND law on purpose: that it equals the GP posterior
@@ -235,21 +236,22 @@ def _train(net: Network, x, y, lr, steps, ridge, tol, max_steps, trainable) -> t
 class RND:
     """Random network distillation at finite width (C6).
 
-    A predictor ``g`` (architecture ``predictor``, ``heads`` outputs sharing the
-    hidden layers) is trained on ``1/2 sum_i ||g(x_i) - u(x_i)||^2`` towards a
-    fixed random target network ``u`` (architecture ``target``, default the
+    A predictor ``u`` (architecture ``predictor``, ``K = heads`` outputs sharing the
+    hidden layers) is trained on ``1/2 sum_j ||u(x_j) - g(x_j)||^2`` towards a
+    fixed random target network ``g`` (architecture ``target``, default the
     predictor's, ``heads`` outputs: every head has its own target output).
-    ``residual(x) = g_t(x) - u(x)``, ``error(x) = eps^2(x) = mean_m r_m(x)^2``.
+    ``residual(x) = eps(x) = u_t(x) - g(x)``, ``error(x) = eps^2(x) = (1/K) sum_i eps_i(x)^2``.
+    Attributes keep older names: ``g0``/``g`` are ``u_0``/``u_t``, ``u`` is the target ``g``.
 
     Parameters
     ----------
-    predictor : architecture of ``g``.
+    predictor : architecture of the predictor ``u``.
     target : None (same architecture), an architecture, or a finite
         :class:`Network` with ``out_dim == heads`` used as it is.
-    width, heads, seed : hidden width ``n``, outputs ``M``, seed of both draws.
-    centred : predictor ``g - g_0`` (C6b, ``K_g = 0``): trained on ``u + g_0``
-        (same gradients), residual ``g_t - g_0 - u``.
-    linearized : train the first-order Taylor model of ``g`` around ``theta_0``.
+    width, heads, seed : hidden width ``n``, outputs ``K``, seed of both draws.
+    centred : predictor ``u - u_0`` (C6b, ``kappa_u = 0``): trained on ``g + u_0``
+        (same gradients), error ``u_t - u_0 - g``.
+    linearized : train the first-order Taylor model of ``u`` around ``vartheta_0``.
     """
 
     def __init__(self, predictor, target=None, width: int = 1024, heads: int = 64, seed=0, *,
@@ -280,7 +282,7 @@ class RND:
         return x
 
     def target(self, x) -> np.ndarray:
-        """``u(x)``, shape ``(n, heads)``."""
+        """The target ``g(x)``, shape ``(n, heads)``."""
         return self.u.apply(self._x(x))
 
     def fit(self, x, lr: float | None = None, steps: int | None = None, ridge: float = 0.0,
@@ -300,13 +302,13 @@ class RND:
         return self
 
     def residual(self, x) -> np.ndarray:
-        """``r(x) = g_t(x) - u(x)`` (centred: ``g_t - g_0 - u``), shape ``(n, heads)``."""
+        """``eps(x) = u_t(x) - g(x)`` (centred: ``u_t - u_0 - g``), shape ``(n, heads)``."""
         x = self._x(x)
         r = self.g.apply(x) - self.u.apply(x)
         return r - self.g0.apply(x) if self.centred else r
 
     def error(self, x) -> np.ndarray:
-        """``eps^2(x) = (1/M) sum_m r_m(x)^2``, shape ``(n,)``."""
+        """``eps^2(x) = (1/K) sum_i eps_i(x)^2``, shape ``(n,)``."""
         return np.mean(self.residual(x) ** 2, axis=1)
 
 
@@ -380,7 +382,7 @@ class BayesianRND:
         ``jacobian="hidden"``). ``shared_xi``: the same for every ``m``."""
         if self.g0.params is None:
             raise ParameterError("the network has no parameters yet: call fit() or target() with inputs first")
-        m = check_int(m, "head index m", minimum=0, maximum=self.heads - 1)
+        m = check_int(m, f"head index m (0 to heads - 1 = {self.heads - 1})", minimum=0, maximum=self.heads - 1)
         rng = np.random.default_rng(self._xi_seeds[0 if self.shared_xi else m])
         tree = tree_map(lambda p: rng.standard_normal(p.shape), self.g0.params)
         if self.jacobian == "hidden":

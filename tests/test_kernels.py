@@ -1,4 +1,4 @@
-"""Infinite-width kernels (THEORY.md C1): independent hand-written formulas,
+"""Infinite-width kernels (docs/theory.md C1): independent hand-written formulas,
 structure (symmetry, PSD, blocks), float64 against the dps=50 path (13
 digits, the diagonal included), and the accuracy the naive arccos
 formulation lacks.

@@ -33,7 +33,7 @@ def test_statement_records_are_consistent():
             assert s.corrected is not None and s.defect, f"{s.label}: a refuted statement needs its correction"
         for cid, relation in s.claims:
             assert cid in REGISTRY and relation, (s.label, cid)
-        for lv, (cid, clv) in s.reuses.items():
+        for cid, clv in s.reuses.values():
             assert clv in REGISTRY[cid].checks, (s.label, cid, clv)
     # the project claims the issue names as generalising a statement are linked
     linked = {c for s in pp.STATEMENTS for c, _ in s.claims}
@@ -135,6 +135,15 @@ def test_corrected_statement_changed_back_to_print_fails(monkeypatch, number, le
     assert res.error is None and not res.passed, res
 
 
+@pytest.mark.parametrize("fn", [pc.thm_5_6_symbolic, pc.thm_5_6_high_precision])
+def test_thm_5_6_without_its_half_fails(monkeypatch, fn):
+    """Thm 5.6 prints (1/2) eps^2: without the 1/2 the laws differ by a factor 2."""
+    assert fn(Config(), "printed").passed
+    monkeypatch.setitem(pp.statement("5.6").printed.params, "half", False)
+    res = fn(Config(), "printed")
+    assert res.error is None and not res.passed
+
+
 def test_cor_5_4_interval_excludes_1_and_includes_2():
     res = pc.cor_5_4_empirical(Config(), "corrected")
     lo, hi = res.details["interval"]
@@ -228,7 +237,7 @@ def test_markdown_report_with_statements(tmp_path):
 def test_default_verify_lists_statements_and_claims(monkeypatch, capsys):
     for cid in REGISTRY:
         monkeypatch.setattr(REGISTRY[cid], "checks", {})
-    monkeypatch.setattr(pp, "statement_checks", lambda: {})
+    monkeypatch.setattr(pp, "statement_checks", dict)
     assert main(["verify", "--levels", "P", "-q"]) == 1  # nothing is checked: unchecked everywhere
     out = capsys.readouterr().out
     assert "Prop 5.1" in out and "Cor 5.9" in out and "\nC6a " in out

@@ -11,6 +11,7 @@ import threading
 
 import mpmath
 import numpy as np
+import pytest
 
 import ntk_equiv as ne
 from ntk_equiv.precision import MpmathBackend, mp_context
@@ -83,5 +84,31 @@ def test_dynamics_in_threads_bitwise():
     for t in threads:
         t.join(timeout=120)
     assert not errors and len(out) == 4
+    assert all(bits == alone[d] for d, bits in out)
+    assert mpmath.mp.dps == before
+
+
+@pytest.mark.slow
+def test_expression_kernels_in_threads_bitwise():
+    """The expression path (quadrature) in threads at two precisions: bitwise the
+    single-threaded results, global precision restored."""
+    before = mpmath.mp.dps
+    x = np.random.default_rng(2).standard_normal((2, 2))
+    arch = ne.mlp(1, "x**2 + x", 1.0, 0.1)  # a polynomial: the quadrature settles at any dps
+    alone = {d: _bits(arch.kernel(x, dps=d)) for d in (16, 24)}
+    out, errors = [], []
+
+    def run(d):
+        try:
+            out.append((d, _bits(arch.kernel(x, dps=d))))
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(d,)) for d in (16, 24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=600)
+    assert not errors and len(out) == 2
     assert all(bits == alone[d] for d, bits in out)
     assert mpmath.mp.dps == before

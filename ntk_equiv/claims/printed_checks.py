@@ -22,7 +22,7 @@ import numpy as np
 from .. import dynamics, printed, rnd
 from .. import symbolic as S
 from ..layers import Dense, Erf, Relu, mlp, residual, serial
-from ..precision import backend, mp_context
+from ..precision import mp_context
 from ..symbolic import paper as SP
 from .dynamics_checks import (
     _mp, ensemble_mc, independent_train_operator, mp_max_abs, sphere_inputs, z_threshold,
@@ -177,26 +177,45 @@ def prop_5_3_high_precision(config: Config, form: str) -> Result:
     return _h(r, dps, "rnd_covariance(t = inf) vs the printed covariance of kappa_u + kappa_g", cov=r)
 
 
-def cor_5_4_high_precision(config: Config, form: str) -> Result:
-    """``E eps^2(x)`` (the diagonal of the RND error's covariance: library
-    ``rnd_covariance`` and the explicit ``P (kappa + kappa) P^T`` with mpmath
-    ``inverse``) against ``factor x V f(x)`` (``ensemble(t=inf)``)."""
-    factor = form_params("5.4", form)["factor"]
+def rnd_and_ensemble_variances(config: Config):
+    """At ``t = inf`` and ``dps`` digits, per test input: ``Var eps_i(x)`` from the
+    library (``rnd_covariance``) and from the explicit ``P (kappa + kappa) P^T``
+    (mpmath ``inverse``, no :mod:`ntk_equiv.formulas`), and the ensemble's
+    ``V f(x)`` (``ensemble``); predictor, target and members of one erf MLP.
+    Returns ``(e_lib, e_exp, vf, ctx)``: object arrays of ``ctx`` numbers."""
+    from .rnd_checks import explicit_projector_cov
+
     dps = config.dps
-    rng, X, x = _h_instance(config, 4, 3)
+    _, X, x = _h_instance(config, 4, 3)
     arch = mlp(2, "erf", 1.3, 0.3)
     lib = rnd.rnd_covariance(arch, X, x, t=None, dps=dps)
     ens = dynamics.ensemble(arch, X, np.zeros(len(X)), x, t=None, dps=dps).cov
-    from .rnd_checks import explicit_projector_cov
-
     explicit = explicit_projector_cov(arch, arch, X, x, None, 1.0, 0.0, dps)
     ctx = mp_context(dps)
-    vf = _obj(ctx.matrix([_mp(ens, ctx)[i, i] for i in range(len(x))]), ctx)
     e_lib = _obj(ctx.matrix([_mp(lib, ctx)[i, i] for i in range(len(x))]), ctx)
     e_exp = _obj(ctx.matrix([explicit[i, i] for i in range(len(x))]), ctx)
+    vf = _obj(ctx.matrix([_mp(ens, ctx)[i, i] for i in range(len(x))]), ctx)
+    return e_lib, e_exp, vf, ctx
+
+
+def cor_5_4_high_precision(config: Config, form: str) -> Result:
+    """``E eps^2(x) = Var eps_i(x)`` (library and explicit) against ``factor x V f(x)``."""
+    factor = form_params("5.4", form)["factor"]
+    e_lib, e_exp, vf, ctx = rnd_and_ensemble_variances(config)
     r_lib, r_exp = _rel_obj(e_lib, factor * vf, ctx), _rel_obj(e_exp, factor * vf, ctx)
-    return _h(max(r_lib, r_exp), dps, f"E eps^2(x) vs {factor} x V f(x) at t = inf (library and explicit projector)",
-              library=r_lib, explicit=r_exp, ratio=[float(a / b) for a, b in zip(e_lib.ravel(), vf.ravel())])
+    return _h(max(r_lib, r_exp), config.dps, f"E eps^2(x) vs {factor} x V f(x) at t = inf (library and explicit "
+              "projector)", library=r_lib, explicit=r_exp, ratio=[float(a / b) for a, b in zip(e_lib.ravel(), vf.ravel())])
+
+
+def thm_5_6_high_precision(config: Config, form: str) -> Result:
+    """The scale of the two chi^2_K laws: ``c eps^2 = c Var(eps_i)/K chi^2_K``
+    (``c = 1/2`` as printed) and ``s^2 = V f/K chi^2_K`` (S level) coincide iff
+    ``c Var eps_i(x) = V f(x)``; at ``dps`` digits, library and explicit."""
+    e_lib, e_exp, vf, ctx = rnd_and_ensemble_variances(config)
+    c = ctx.mpf(1) / 2 if form_params("5.6", form)["half"] else ctx.mpf(1)
+    r_lib, r_exp = _rel_obj(c * e_lib, vf, ctx), _rel_obj(c * e_exp, vf, ctx)
+    return _h(max(r_lib, r_exp), config.dps, f"scale of the chi^2_K laws: {float(c)} Var eps_i(x) vs V f(x) at t = inf",
+              library=r_lib, explicit=r_exp)
 
 
 # --------------------------------------------------------------------------- #
@@ -446,6 +465,7 @@ CHECKS = {
     ("5.4", "H"): cor_5_4_high_precision,
     ("5.4", "E"): cor_5_4_empirical,
     ("5.6", "S"): thm_5_6_symbolic,
+    ("5.6", "H"): thm_5_6_high_precision,
     ("5.7", "H"): prop_5_7_high_precision,
     ("5.7", "E"): prop_5_7_empirical,
 }

@@ -1,4 +1,4 @@
-"""Exact (S-level) proofs of THEORY.md's identities with sympy.
+"""Exact (S-level) proofs of docs/theory.md's identities with sympy.
 
 One function per proof; each returns a :class:`~.record.Proof` (the
 expressions, their simplified differences, the assumptions) and raises
