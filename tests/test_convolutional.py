@@ -340,3 +340,15 @@ def test_deeper_random_cnn_kernels_against_wide_networks(seed):
     for samples, ref in ((np.array(nngp), k.nngp), (np.array(ntk), k.ntk)):
         mean, se = samples.mean(axis=0), samples.std(axis=0, ddof=1) / math.sqrt(draws)
         assert np.all(np.abs(mean - ref)[iu] <= 5.5 * se[iu]), (label, np.abs(mean - ref)[iu] / se[iu])
+
+
+def test_network_with_spatial_in_dim_and_rnd_models():
+    # the shape protocol: in_dim given as the example shape; the RND models take images too
+    arch, shape = SMOOTH["conv2d"]
+    x = images(3, shape, seed=12)
+    net = arch.init(4, out_dim=2, seed=1, in_dim=shape)
+    assert net.in_shape == shape and net.apply(x).shape == (3, 2)
+    with pytest.raises(ne.ShapeError):
+        net.apply(images(3, (4, 5, 3)))
+    model = ne.RND(predictor=arch, width=4, heads=2, seed=0).fit(x, steps=3, lr=1e-3)
+    assert model.error(images(2, shape, seed=13)).shape == (2,)
