@@ -302,11 +302,11 @@ def _c4_empirical(config: Config):
 
     widths = [256, 1024, 4096, 16384] if config.full else [64, 256, 1024]
     rng = np.random.default_rng(config.seed + 3)
-    cnn = serial(Conv((3, 3), 1, "SAME", 1.5, 0.3), Erf(), GlobalAvgPool(), Dense(1.5, 0.3))
-    imgs = image_inputs(rng, 6, (4, 4, 2)), image_inputs(rng, 4, (4, 4, 2))
+    cnn = serial(Conv(3, 1, "SAME", 1.5, 0.3), Erf(), GlobalAvgPool(), Dense(1.5, 0.3))
+    imgs = image_inputs(rng, 6, (5, 2)), image_inputs(rng, 4, (5, 2))
     fits = {"mlp": training_error_sweep(mlp(1, "erf", 1.5, 0.3), widths, seeds=30 if config.full else 24, steps=100,
                                         seed=config.seed),
-            "cnn[Conv 3x3 SAME, erf, GlobalAvgPool, Dense]": training_error_sweep(
+            "cnn1d[Conv 3 SAME, erf, GlobalAvgPool, Dense]": training_error_sweep(
                 cnn, widths, seeds=24 if config.full else 8, steps=100, seed=config.seed + 4, inputs=imgs)}
     resid = max(f.deviation() / (z_threshold(2) * f.stderr + 0.1) for f in fits.values())
     return measured(
