@@ -15,6 +15,7 @@ from .errors import (
     IllConditionedError, KernelError, PrecisionWarning, NonFiniteError, NtkEquivError, ParameterError,
     QuadratureError, RangeError, ResourceError, ShapeError, StabilityError, UnknownActivationError,
 )
+from .convolutional import AvgPool, Conv, Flatten, GlobalAvgPool, LayerNorm
 from .kernels import Kernel
 from .layers import (
     Abs, Act, Architecture, Cos, Dense, Erf, Identity, Layer, LeakyRelu, Relu, Residual, Serial, Sign, Sin,
@@ -26,6 +27,7 @@ from .rnd import RND, BayesianRND, bayesian_rnd_covariance, gp_posterior, rnd_co
 __version__ = "0.1.0"
 
 __all__ = [
+    "AvgPool", "Conv", "Flatten", "GlobalAvgPool", "LayerNorm",
     "Abs", "Act", "Activation", "Architecture", "ClaimFailure", "ConvergenceError", "Cos", "Dense",
     "DegenerateInputError", "EmptyInputError", "Erf", "ExpressionError", "Gaussian", "Identity",
     "IllConditionedError", "Kernel", "KernelError", "Layer", "LeakyRelu", "Network", "NonFiniteError",

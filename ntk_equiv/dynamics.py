@@ -197,7 +197,7 @@ def kernel_blocks(arch, x_train, x_test, dps=None, predictor_arch=None):
     of ``[x_test; x_train]``, as backend arrays."""
     check_architecture(arch)
     x_train = validate_inputs(x_train, "x_train")
-    x_test = validate_inputs(x_test, "x_test", x_train.shape[1])
+    x_test = validate_inputs(x_test, "x_test", x_train.shape[1:])
     n = len(x_test)
     k = arch.kernel(np.vstack([x_test, x_train]), dps=dps)
     bk = backend(dps)

@@ -43,13 +43,22 @@ class Layer:
 
         float64 ndarrays, or ``mpmath.matrix`` correct to ``dps`` digits.
         """
-        return kernels.evaluate(self.kernel_fn, x1, x2, dps)
+        return kernels.evaluate(self.kernel_fn, x1, x2, dps, full=self.needs_full_spatial)
+
+    @property
+    def needs_full_spatial(self) -> bool:
+        """Whether this layer reads kernel entries between different spatial
+        positions (pooling does; convolutions, activations, Flatten do not), so
+        the state must carry the full spatial covariance, not its diagonal."""
+        return False
 
     # ---- finite width --------------------------------------------------- #
-    def init_params(self, rng: np.random.Generator, in_dim: int, width: int, out_dim: int):
-        """Parameters and output dimension. Dense layers inside produce ``width``
-        features, except the last Dense of a chain, which produces ``out_dim``."""
-        return [], in_dim
+    def init_params(self, rng: np.random.Generator, in_shape: tuple, width: int, out_dim: int):
+        """``(params, out_shape)`` for one example of shape ``in_shape`` (no batch
+        axis; channels last). Linear layers produce ``out_dim`` channels: the
+        architecture passes ``width``, except to its readout, which gets the
+        number of outputs."""
+        return [], tuple(in_shape)
 
     def apply(self, params, x: np.ndarray):
         """Forward pass: ``(y, cache)``."""
@@ -64,13 +73,35 @@ class Layer:
         """Forward-mode tangent of the output; ``dx=None`` means zero."""
         raise NotImplementedError  # pragma: no cover
 
+    def example_grads(self, params, cache, g) -> list:
+        """Per-example, per-head parameter cotangents: for ``g`` of shape
+        ``(n, M, *out_shape)``, one array ``(n, M, *leaf.shape)`` per parameter
+        leaf (``[]`` for a layer without parameters)."""
+        return []
+
     def ntk_gram(self, params, c1, g1, c2, g2, full: bool):
         """This layer's parameters' share of the empirical NTK.
 
-        ``g1`` of shape ``(n1, M, n_out)``: one cotangent per head. Returns
+        ``g1`` of shape ``(n1, M, *out_shape)``: one cotangent per head. Returns
         ``(g1_in, g2_in, gram)`` with ``gram[i, j] = sum_m <dg_m(x_i), dg_m(x_j)>``
-        (or ``(n1, M, n2, M)`` with ``full=True``)."""
-        raise NotImplementedError  # pragma: no cover
+        (or ``(n1, M, n2, M)`` with ``full=True``). The default takes inner
+        products of :meth:`example_grads`; a layer may override it with a
+        structured formula that never forms them (Dense does)."""
+        same = _same(c1, g1, c2, g2)
+        h1 = self.vjp(params, c1, g1)[0]
+        h2 = h1 if same else self.vjp(params, c2, g2)[0]
+        e1 = self.example_grads(params, c1, g1)
+        if not e1:
+            return h1, h2, 0.0
+        e2 = e1 if same else self.example_grads(params, c2, g2)
+        (n1, m), n2 = g1.shape[:2], g2.shape[0]
+        gram = 0.0
+        for u, v in zip(e1, e2):
+            if full:
+                gram = gram + (u.reshape(n1 * m, -1) @ v.reshape(n2 * m, -1).T).reshape(n1, m, n2, m)
+            else:
+                gram = gram + u.reshape(n1, -1) @ v.reshape(n2, -1).T
+        return h1, h2, gram
 
     @property
     def ends_with_dense(self) -> bool:
@@ -103,10 +134,10 @@ class Dense(Layer):
         ntk += nngp
         return state.replace(nngp, ntk, lo, hi)
 
-    def init_params(self, rng, in_dim, width, out_dim):
-        w = rng.standard_normal((out_dim, in_dim))
+    def init_params(self, rng, in_shape, width, out_dim):
+        w = rng.standard_normal((out_dim, in_shape[-1]))
         b = rng.standard_normal(out_dim)
-        return [w, b], out_dim
+        return [w, b], tuple(in_shape[:-1]) + (out_dim,)
 
     def _scale(self, w):
         return self.sigma_w / math.sqrt(w.shape[1])
@@ -120,7 +151,7 @@ class Dense(Layer):
     def vjp(self, params, x, g):
         w, _ = params
         s = self._scale(w)
-        gf, xf = g.reshape(-1, g.shape[-1]), np.broadcast_to(x[..., None, :] if g.ndim > x.ndim else x,
+        gf, xf = g.reshape(-1, g.shape[-1]), np.broadcast_to(x[:, None] if g.ndim > x.ndim else x,
                                                             g.shape[:-1] + x.shape[-1:]).reshape(-1, x.shape[-1])
         return s * (g @ w), [(s * gf).T @ xf, self.sigma_b * gf.sum(axis=0)]  # scale the small factor
 
@@ -133,7 +164,16 @@ class Dense(Layer):
             out = out + s * (dx @ w.T)
         return out
 
+    def example_grads(self, params, x, g):
+        # the weights are shared over spatial positions: sum over them
+        w, _ = params
+        n, m = g.shape[:2]
+        gf, xf = g.reshape(n, m, -1, g.shape[-1]), x.reshape(n, -1, x.shape[-1])
+        return [self._scale(w) * np.einsum("nmpc,npd->nmcd", gf, xf), self.sigma_b * gf.sum(axis=2)]
+
     def ntk_gram(self, params, x1, g1, x2, g2, full):
+        if x1.ndim > 2:  # on the channel axis of a spatial input
+            return super().ntk_gram(params, x1, g1, x2, g2, full)
         w, _ = params
         s = self._scale(w)
         feat = (s * s) * (x1 @ x2.T) + self.sigma_b**2  # <d h / d(W,b) at x1, at x2> per unit
@@ -178,14 +218,14 @@ class Act(Layer):
 
     def vjp(self, params, x, g):
         d = self.phi.derivative(x)
-        return g * (d[..., None, :] if g.ndim > x.ndim else d), []
+        return g * (d[:, None] if g.ndim > x.ndim else d), []
 
     def jvp(self, params, x, dx, dparams):
         return None if dx is None else self.phi.derivative(x) * dx
 
     def ntk_gram(self, params, x1, g1, x2, g2, full):
-        h1 = g1 * self.phi.derivative(x1)[:, None, :]
-        return h1, (h1 if _same(x1, g1, x2, g2) else g2 * self.phi.derivative(x2)[:, None, :]), 0.0
+        h1 = g1 * self.phi.derivative(x1)[:, None]
+        return h1, (h1 if _same(x1, g1, x2, g2) else g2 * self.phi.derivative(x2)[:, None]), 0.0
 
 
 def Relu() -> Act:  # noqa: N802 - stax-style constructor
@@ -250,19 +290,23 @@ class Serial(Layer):
             raise ParameterError(f"the architecture must end with a Dense readout layer: {self!r}")
         return len(self.layers) - 1
 
+    @property
+    def needs_full_spatial(self) -> bool:
+        return any(layer.needs_full_spatial for layer in self.layers)
+
     def kernel_fn(self, state, bk):
         for layer in self.layers:
             state = layer.kernel_fn(state, bk)
         return state
 
-    def init_params(self, rng, in_dim, width, out_dim):
+    def init_params(self, rng, in_shape, width, out_dim):
         last_dense = max((i for i, l in enumerate(self.layers) if l.ends_with_dense or isinstance(l, Dense)),
                          default=-1)
-        params, dim = [], in_dim
+        params, shape = [], tuple(in_shape)
         for i, layer in enumerate(self.layers):
-            p, dim = layer.init_params(rng, dim, width, out_dim if i == last_dense else width)
+            p, shape = layer.init_params(rng, shape, width, out_dim if i == last_dense else width)
             params.append(p)
-        return params, dim
+        return params, shape
 
     def apply(self, params, x):
         caches = []
@@ -316,14 +360,22 @@ class Residual(Layer):
         out = self.block.kernel_fn(state, bk)
         al = bk.scalar(self.alpha)
         a2 = al * al
+        if out.spatial != state.spatial:
+            raise ShapeError(f"a residual block must keep the spatial shape: {state.spatial} -> {out.spatial}")
         nngp, lo, hi, _ = kernels.add_kernels(
-            bk, state.a, state.b, (out.nngp, out.lo, out.hi, out.roots(bk)),
+            bk, state.gather, (out.nngp, out.lo, out.hi, out.roots(bk)),
             (a2 * state.nngp, a2 * state.lo, a2 * state.hi, al * state.roots(bk)))
         return out.replace(nngp, out.ntk + a2 * state.ntk, lo, hi)
 
-    def init_params(self, rng, in_dim, width, out_dim):
-        p, dim = self.block.init_params(rng, in_dim, width, in_dim)
-        return p, dim
+    @property
+    def needs_full_spatial(self) -> bool:
+        return self.block.needs_full_spatial
+
+    def init_params(self, rng, in_shape, width, out_dim):
+        p, shape = self.block.init_params(rng, in_shape, width, in_shape[-1])
+        if tuple(shape) != tuple(in_shape):
+            raise ShapeError(f"a residual block must keep the shape of its input: {tuple(in_shape)} -> {tuple(shape)}")
+        return p, tuple(in_shape)
 
     def apply(self, params, x):
         y, c = self.block.apply(params, x)

@@ -107,23 +107,27 @@ class Network:
         self.out_dim = _check_positive_int("out_dim", self.out_dim)
         self.seed = check_seed(self.seed)
         if self.in_dim is not None:
-            self.in_dim = _check_positive_int("in_dim", self.in_dim)
+            if isinstance(self.in_dim, (tuple, list)):
+                self.in_dim = tuple(_check_positive_int("in_dim", d) for d in self.in_dim)
+            else:
+                self.in_dim = _check_positive_int("in_dim", self.in_dim)
             self._init()
 
     def _init(self):
         if self.params is None:
             self._check_memory()
             rng = self.seed if isinstance(self.seed, np.random.Generator) else np.random.default_rng(self.seed)
-            self.params, out = self.arch.init_params(rng, self.in_dim, self.width, self.out_dim)
-            if out != self.out_dim:
-                raise ShapeError(f"architecture produces {out} outputs, expected out_dim={self.out_dim}")
+            self.params, out = self.arch.init_params(rng, self.in_shape, self.width, self.out_dim)
+            if tuple(out) != (self.out_dim,):
+                raise ShapeError(f"architecture produces outputs of shape {tuple(out)} per example, expected "
+                                 f"({self.out_dim},): spatial inputs need Flatten() or GlobalAvgPool() before the readout")
         if self.params0 is None:
             self.params0 = tree_map(np.copy, self.params)
 
     def _check_memory(self) -> None:
         """Refuse, saying how much, a parameter draw larger than the memory."""
         try:
-            shapes, _ = self.arch.init_params(_ShapeRng(), self.in_dim, self.width, self.out_dim)
+            shapes, _ = self.arch.init_params(_ShapeRng(), self.in_shape, self.width, self.out_dim)
         except Exception:  # noqa: BLE001 - a custom layer's init we cannot dry-run: no estimate
             return
         count = sum(int(np.prod(np.shape(leaf), dtype=float)) for leaf in tree_leaves(shapes))
@@ -135,7 +139,8 @@ class Network:
         """Refuse a pass whose per-layer activations (``n`` rows of ``per_row``
         numbers each, one set per layer) would not fit in memory."""
         layers = max(1, len(getattr(self.arch, "layers", ())))
-        check_memory(8.0 * n * per_row * layers, f"{what} on {n} inputs at width {self.width}",
+        positions = float(np.prod(self.in_shape[:-1])) if self.in_dim is not None else 1.0  # spatial inputs
+        check_memory(8.0 * n * per_row * positions * layers, f"{what} on {n} inputs at width {self.width}",
                      "pass fewer inputs at a time, or lower the width")
 
     def _inputs(self, x, name="x") -> np.ndarray:
@@ -147,9 +152,14 @@ class Network:
                 self.params = tree_map(np.copy, self._source.params)
                 self.params0 = self._source.params0
                 self._source = None
-            self.in_dim = x.shape[1]
+            self.in_dim = x.shape[1] if x.ndim == 2 else tuple(x.shape[1:])
             self._init()
         return x
+
+    @property
+    def in_shape(self) -> tuple:
+        """Shape of one input example: ``(d,)`` or ``(*spatial, channels)``."""
+        return self.in_dim if isinstance(self.in_dim, tuple) else (self.in_dim,)
 
     # ---- evaluation ------------------------------------------------------ #
     @property

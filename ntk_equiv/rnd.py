@@ -73,7 +73,7 @@ def _check_fit_args(lr, steps, tol, max_steps) -> tuple:
 
 
 def _check_x_test(x_test: Any, x_train: np.ndarray) -> np.ndarray:
-    return validate_inputs(x_test, "x_test", x_train.shape[1])
+    return validate_inputs(x_test, "x_test", x_train.shape[1:])
 
 
 # --------------------------------------------------------------------------- #

@@ -23,9 +23,9 @@ def _figures(source: str) -> list[str]:
     return re.findall(r'save\(fig, "([^"]+)"\)', source)
 
 
-def test_all_eight_notebooks_exist_in_reading_order():
+def test_all_nine_notebooks_exist_in_reading_order():
     names = [p.name[:3] for p in NOTEBOOKS]
-    assert names == [f"0{i}_" for i in range(0, 8)]
+    assert names == [f"0{i}_" for i in range(0, 9)]
     for p in NOTEBOOKS:
         text = p.read_text()
         assert "# %% [markdown]" in text and "\n# %%\n" in text, f"{p.name} is not in jupytext percent format"

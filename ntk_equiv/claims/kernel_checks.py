@@ -18,6 +18,7 @@ from ..activations import Activation, activation
 from ..kernels import scaled_error
 from ..layers import Dense, Erf, Relu, Sign, mlp, residual, serial
 from ..precision import backend
+from .architectures import HEADS, image_inputs, random_cnn
 from .registry import Config, check, measured
 
 #: Positively homogeneous activations: ``phi(r x) = r^p phi(x)`` for ``r > 0``,
@@ -157,9 +158,17 @@ def _c1_float64_vs_high_precision(config: Config):
     x[2] = 0.5 * x[0]     # exactly collinear, another norm
     x[3] = 0.0            # a zero-norm input (every architecture here has sigma_b > 0)
     worst, where = 0.0, ""
-    for label, arch in _e_architectures(rng, config.full):
-        k64 = arch.kernel(x)
-        khp = arch.kernel(x, dps=config.dps)
+    cases = [(label, arch, x) for label, arch in _e_architectures(rng, config.full)]
+    # convolutional networks (issue 12): a 1-D one with any head (full spatial covariance
+    # under pooling) and a 2-D one with Flatten (its diagonal), on images incl. x and -x
+    for dims, heads in (((1,), HEADS), ((2,), ("Flatten",))):
+        label, arch, shape = random_cnn(rng, dims=dims, heads=heads)
+        imgs = image_inputs(rng, 3, shape)
+        imgs[1] = -imgs[0]
+        cases.append((label, arch, imgs))
+    for label, arch, inputs in cases:
+        k64 = arch.kernel(inputs)
+        khp = arch.kernel(inputs, dps=config.dps)
         for part in ("nngp", "ntk"):
             err = float(scaled_error(getattr(k64, part), getattr(khp, part)))
             if err > worst or not where:
@@ -169,4 +178,5 @@ def _c1_float64_vs_high_precision(config: Config):
                     "float64 kernels vs the dps path, |error| / sqrt(K_ii K_jj) (plain relative error on the "
                     "diagonal): every layer map is forward-stable to a few eps of the entry's scale, depth <= 6, "
                     "so 1e3 eps (2.2e-13) leaves a margin of ~10 and still promises the issue's 13 digits",
-                    worst_case=where, inputs=f"{n} x {d} incl. x, -x, x/2 and 0")
+                    worst_case=where, inputs=f"{n} x {d} incl. x, -x, x/2 and 0; CNNs on 3 images incl. x, -x",
+                    architectures=[label for label, _, _ in cases])

@@ -82,6 +82,23 @@ def c6_general(dps: int, seed: int, full: bool) -> dict:
     return out
 
 
+def _h_cnn():
+    """A small 1-D CNN for the H checks (issue 12): strided circular and SAME
+    convolutions, relu and erf, Flatten; inputs ``(N, 5, 2)``."""
+    from ..convolutional import Conv, Flatten
+
+    return serial(Conv(3, 1, "SAME", 1.3, 0.2), Relu(), Conv(2, 2, "CIRCULAR", 1.2, 0.1), Erf(), Flatten(),
+                  Dense(1.1, 0.1))
+
+
+def _h_cnn_data(seed: int, full: bool):
+    from .architectures import image_inputs
+
+    rng = np.random.default_rng(seed + 101)
+    N, n = (7, 4) if full else (4, 3)
+    return image_inputs(rng, N, (5, 2)), image_inputs(rng, n, (5, 2)), rng.standard_normal((N, 1))
+
+
 def _h_data(seed: int, full: bool):
     rng = np.random.default_rng(seed)
     N, n = (7, 4) if full else (4, 3)
@@ -96,9 +113,12 @@ def c6a_c6b(dps: int, seed: int, full: bool) -> dict:
     (:func:`explicit_projector_cov`: ``P K P^T`` with ``P = [I, -Theta_xX A]`` and
     ``A`` from mpmath ``expm``/``inverse``/matrix powers)."""
     X, x, y = _h_data(seed, full)
-    arch = mlp(2, "erf", 1.3, 0.3)
+    Xc, xc, yc = _h_cnn_data(seed, full)
     out = {}
-    for name, kw in {"t=0.9": dict(t=0.9, lr=0.5), "steps=7": dict(steps=7, lr=0.1), "t=inf": {}}.items():
+    runs = [(name, mlp(2, "erf", 1.3, 0.3), X, x, y, kw)
+            for name, kw in {"t=0.9": dict(t=0.9, lr=0.5), "steps=7": dict(steps=7, lr=0.1), "t=inf": {}}.items()]
+    runs += [("CNN " + name, _h_cnn(), Xc, xc, yc, kw) for name, kw in {"t=0.9": dict(t=0.9, lr=0.5), "t=inf": {}}.items()]
+    for name, arch, X, x, y, kw in runs:
         ens = dynamics.ensemble(arch, X, y, x, dps=dps, **kw).cov
         plain = rnd.rnd_covariance(arch, X, x, dps=dps, **kw)
         centred = rnd.rnd_covariance(arch, X, x, centred=True, dps=dps, **kw)
@@ -117,8 +137,12 @@ def c7_identities(dps: int, seed: int, full: bool) -> dict:
     X, x, y = _h_data(seed, full)
     arch = serial(Dense(1.3, 0.2), Relu(), residual([Dense(1.0, 0.1), Erf(), Dense(0.9, 0.2)], 0.8), Dense(1.1, 0.1))
     out = {}
-    for name, (noise, ro, prior) in {"C7": (0.0, False, "ntk"), "C7a": (0.3, False, "ntk"),
-                                     "C7b": (0.0, True, "nngp"), "C7b noisy": (0.2, True, "nngp")}.items():
+    cases = {"C7": (0.0, False, "ntk"), "C7a": (0.3, False, "ntk"), "C7b": (0.0, True, "nngp"),
+             "C7b noisy": (0.2, True, "nngp")}
+    runs = [(name, arch, X, x, y, c) for name, c in cases.items()]
+    Xc, xc, yc = _h_cnn_data(seed, full)
+    runs += [(name + " CNN", _h_cnn(), Xc, xc, yc, cases[name]) for name in ("C7", "C7a", "C7b")]
+    for name, arch, X, x, y, (noise, ro, prior) in runs:
         got = rnd.bayesian_rnd_covariance(arch, X, x, noise=noise, readout_only=ro, dps=dps)
         ref = rnd.gp_posterior(arch, X, y, x, prior=prior, noise=noise, dps=dps).cov
         out[name] = float(_rel(got, ref, mp_context(dps)))
@@ -131,8 +155,11 @@ def c9_order(dps: int, seed: int, full: bool) -> dict:
     rng = np.random.default_rng(seed)
     N, n = (6, 6) if full else (4, 4)
     X, x = sphere_inputs(rng, N, 3), sphere_inputs(rng, n, 3)
+    Xc, xc, _ = _h_cnn_data(seed, full)
     out = {}
-    for name, arch in {"relu depth 2": mlp(2, "relu", 1.5, 0.1), "erf depth 3": mlp(3, "erf", 1.2, 0.4)}.items():
+    for name, arch, X, x in (("relu depth 2", mlp(2, "relu", 1.5, 0.1), X, x),
+                             ("erf depth 3", mlp(3, "erf", 1.2, 0.4), X, x), ("CNN", _h_cnn(), Xc, xc)):
+        N = len(X)
         post = rnd.gp_posterior(arch, X, np.zeros(N), x, prior="ntk", dps=dps).cov
         sigma = dynamics.ensemble(arch, X, np.zeros(N), x, dps=dps).cov
         theta = arch.kernel(x, dps=dps).ntk
@@ -179,18 +206,18 @@ def _c7_variant(config: Config, keys: tuple[str, ...], what: str):
 
 @check("C7", "H")
 def _c7_high_precision(config: Config):
-    return _c7_variant(config, ("C7",), "bayesian_rnd_covariance (P Theta P^*) == gp_posterior(prior='ntk').cov")
+    return _c7_variant(config, ("C7", "C7 CNN"), "bayesian_rnd_covariance (P Theta P^*) == gp_posterior(prior='ntk').cov")
 
 
 @check("C7a", "H")
 def _c7a_high_precision(config: Config):
-    return _c7_variant(config, ("C7a",), "noise 0.3: P (Theta + lambda I_XX) P^* with A = (Theta_XX + lambda I)^-1 "
+    return _c7_variant(config, ("C7a", "C7a CNN"), "noise 0.3: P (Theta + lambda I_XX) P^* with A = (Theta_XX + lambda I)^-1 "
                                          "== gp_posterior(prior='ntk', noise=0.3).cov")
 
 
 @check("C7b", "H")
 def _c7b_high_precision(config: Config):
-    return _c7_variant(config, ("C7b", "C7b noisy"), "readout only: P_K K P_K^* == gp_posterior(prior='nngp').cov, "
+    return _c7_variant(config, ("C7b", "C7b noisy", "C7b CNN"), "readout only: P_K K P_K^* == gp_posterior(prior='nngp').cov, "
                                                      "noise 0 and 0.2")
 
 
@@ -204,6 +231,56 @@ def _c9_high_precision(config: Config):
                     **vals)
 
 
+def finite_width_order(arch, x_train: np.ndarray, x_test: np.ndarray, width: int, seed: int) -> dict:
+    """C9 for one finite network with its own kernels: ``hat Theta = J J^T`` (the
+    empirical NTK) and ``hat K`` = the readout's share
+    ``sigma_w^2 <phi, phi'> / n_in + sigma_b^2`` (``phi`` the readout's input).
+    ``hat Theta - hat K`` is the other layers' ``J J^T``, PSD exactly, so
+    ``P hat K P^* <= P hat Theta P^* = hat Theta - hat Theta_xX hat Theta_XX^{-1} hat Theta_Xx'
+    <= hat Theta`` at any width. Smallest eigenvalues relative to ``max |hat Theta|``."""
+    from .. import formulas
+
+    net = arch.init(width, seed=seed)
+    z = np.concatenate([x_test, x_train])
+    n = len(x_test)
+    theta = net.empirical_ntk(z)
+    phi = serial(*arch.layers[:-1]).apply(net.params[:-1], z)[0]
+    ro = arch.layers[-1]
+    k = ro.sigma_w**2 * phi @ phi.T / phi.shape[1] + ro.sigma_b**2
+    bk = backend(None)
+    A = formulas.train_operator(theta[n:, n:], bk)
+    sigma = formulas.projected_cov(k[:n, :n], k[:n, n:], k[n:, n:], theta[:n, n:], A)
+    post = formulas.posterior_cov(theta[:n, :n], theta[:n, n:], theta[n:, n:], bk)
+    scale = float(np.max(np.abs(theta)))
+    return {"Theta - K": float(np.linalg.eigvalsh(theta - k)[0] / scale),
+            "post - Sigma": float(np.linalg.eigvalsh(post - sigma)[0] / scale),
+            "Theta - post": float(np.linalg.eigvalsh(theta[:n, :n] - post)[0] / scale),
+            "cond": condition_number(theta[n:, n:])}
+
+
+@check("C9", "E")
+def _c9_empirical(config: Config):
+    """C9 with the empirical kernels of real finite networks: an MLP and a random CNN."""
+    from .architectures import image_inputs, random_cnn
+
+    rng = np.random.default_rng(config.seed + 11)
+    label, cnn, shape = random_cnn(rng, max_depth=2)
+    runs = {"mlp(2, relu) width 64": finite_width_order(mlp(2, "relu", 1.4, 0.2), sphere_inputs(rng, 6, 3),
+                                                         sphere_inputs(rng, 4, 3), 64, config.seed),
+            f"{label} width 16": finite_width_order(cnn, image_inputs(rng, 6, shape), image_inputs(rng, 4, shape), 16,
+                                                   config.seed + 1)}
+    worst = max(max(0.0, -min(v for key, v in r.items() if key != "cond")) / r["cond"] for r in runs.values())
+    eps = float(np.finfo(float).eps)
+    return measured(worst, 100 * 10 * eps,
+                    "finite width, the network's own kernels (hat Theta = J J^T, hat K = the readout's share): "
+                    "-lambda_min of (hat Theta - hat K), (post - Sigma_inf), (hat Theta - post), relative to "
+                    "max|hat Theta| and divided by cond(hat Theta_XX), must be below 100 N eps with N = 10 points (a "
+                    "Cholesky solve and eigvalsh are backward stable to ~N eps cond; factor 100 margin)",
+                    statistic="; ".join(f"{name}: min eig/scale {min(v for k_, v in r.items() if k_ != 'cond'):.2g}, "
+                                        f"cond {r['cond']:.3g}" for name, r in runs.items()),
+                    **runs)
+
+
 # --------------------------------------------------------------------------- #
 # E level, exact: linearised Bayesian RND is Matheron's rule (C7c, C8)
 # --------------------------------------------------------------------------- #
@@ -214,7 +291,8 @@ def _solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def matheron_exactness(arch, width: int, heads: int, noise: float, n_train: int, n_test: int, d: int,
-                       seed: int, labels: bool, tol: float | None = None, shared_xi: bool = True) -> dict:
+                       seed: int, labels: bool, tol: float | None = None, shared_xi: bool = True,
+                       inputs: tuple | None = None) -> dict:
     """C7c / C8 at finite width: a linearised ``BayesianRND`` with the full
     Jacobian target ``g = u_0 - J_0 xi`` and one ``xi`` shared by the heads,
     trained by gradient descent, against Matheron's rule computed from the
@@ -242,7 +320,8 @@ def matheron_exactness(arch, width: int, heads: int, noise: float, n_train: int,
     if heads > 1 and not shared_xi:
         raise ValueError("per-head xi with several heads is exact only at infinite width: use shared_xi=True")
     rng = np.random.default_rng(seed)
-    X, x = spread_inputs(rng, n_train, d), sphere_inputs(rng, n_test, d)
+    X, x = (spread_inputs(rng, n_train, d), sphere_inputs(rng, n_test, d)) if inputs is None else inputs
+    n_train, n_test = len(X), len(x)
     Y = rng.standard_normal((n_train, 1)) if labels else np.zeros((n_train, 1))
     model = rnd.BayesianRND(arch, width=width, heads=heads, noise=noise, seed=seed, jacobian="full",
                             shared_xi=shared_xi, linearized=True).fit(X, Y, tol=tol, max_steps=200_000)
@@ -282,6 +361,17 @@ def matheron_sweep(widths, depth: int, heads: int, noise: float, labels: bool, s
     return {w: matheron_exactness(arch, w, heads, noise, 5, 3, 2, seed + w, labels) for w in widths}
 
 
+def matheron_cnn(width: int, heads: int, noise: float, labels: bool, seed: int) -> dict:
+    """:func:`matheron_exactness` on a random CNN (issue 12): exact at any width."""
+    from .architectures import image_inputs, random_cnn
+
+    rng = np.random.default_rng(seed)
+    label, arch, shape = random_cnn(rng, max_depth=2)
+    X, x = image_inputs(rng, 5, shape), image_inputs(rng, 3, shape)
+    return {f"CNN {width} {label}": matheron_exactness(arch, width, heads, noise, 5, 3, 0, seed, labels,
+                                                       inputs=(X, x))}
+
+
 def _matheron_result(sweep: dict, what: str):
     worst = max(max(r["sample_err"] / r["sample_tol"], r["cov_err"] / r["cov_tol"]) for r in sweep.values())
     conds = [r["cond"] for r in sweep.values()]
@@ -297,6 +387,7 @@ def _matheron_result(sweep: dict, what: str):
 def _c7c_empirical(config: Config):
     widths = (64, 256, 1024, 4096) if config.full else (64, 512, 4096)
     sweep = matheron_sweep(widths, 1, 2, 0.0, False, config.seed)
+    sweep.update(matheron_cnn(16, 2, 0.0, False, config.seed + 3))
     if config.full:
         sweep.update({f"depth2/{w}": r for w, r in matheron_sweep((64, 256, 1024), 2, 3, 0.0, False,
                                                                      config.seed + 1).items()})
@@ -401,6 +492,7 @@ def _c8_empirical(config: Config):
     arch = mlp(1, "relu", 1.4, 0.5)
     widths = (64, 1024, 4096) if config.full else (256,)
     exact = matheron_sweep(widths, 1, 2, 0.1, True, config.seed + 7)
+    exact.update(matheron_cnn(16, 2, 0.1, True, config.seed + 8))
     exact_ratio = max(max(r["sample_err"] / r["sample_tol"], r["cov_err"] / r["cov_tol"]) for r in exact.values())
     info: dict = {}
     if config.full:
