@@ -7,7 +7,7 @@
 # ---
 
 # %% [markdown]
-# # 02 Linearised dynamics (THEORY.md C3)
+# # 02 Linearised dynamics (docs/theory.md C3)
 #
 # **Statement.** The linearised network $f^{lin}_t(x) = f_0(x) + J_0(x)(\theta_t - \theta_0)$
 # trained by gradient flow $\dot\theta = -\eta\nabla L$ on
@@ -16,6 +16,9 @@
 # $A_t = T^{-1}(I - e^{-\eta T t})$, $T = \Theta_{XX} + \lambda I$, exactly and at
 # every width (with the empirical NTK); $k$ gradient-descent steps give
 # $A_k = T^{-1}(I - (I - \eta T)^k)$.
+# At $t = \infty$ without ridge this is the paper's Prop 5.1,
+# $f_\infty = f_0 + \Theta_{xX}\Theta_{XX}^{-1}(Y - f_0(X))$, with the plus sign its proof ends on
+# (the statement prints a minus, which does not fit the data).
 #
 # **Why the ridge enters $A_t$ but not $\Theta_{xX}$.** Sympy derives the
 # function-space ODE from parameter space:

@@ -7,12 +7,13 @@
 # ---
 
 # %% [markdown]
-# # 03 The deep-ensemble law (THEORY.md C5)
+# # 03 The deep-ensemble law (docs/theory.md C5)
 #
 # **Statement.** Over random initialisations, $f_t = f_0 + \Theta_{xX}A_t(Y - f_0(X))$
-# with $f_0\sim\mathcal{GP}(0, K)$ is a Gaussian process with mean
-# $\mu_t(x) = \Theta_{xX}A_tY$ and covariance $\Sigma_t = P_tKP_t^*$,
-# $P_tKP_t^* = K_{xx'} - \Theta_{xX}A_tK_{Xx'} - K_{xX}A_t^\top\Theta_{Xx'} + \Theta_{xX}A_tK_{XX}A_t^\top\Theta_{Xx'}$.
+# with $f_0\sim\mathcal{GP}(0, \kappa)$ ($\kappa$ the NNGP kernel) is a Gaussian process with mean
+# $\mu_t(x) = \Theta_{xX}A_tY$ and covariance $\Sigma_t = P_t\kappa P_t^*$,
+# $P_t\kappa P_t^* = \kappa_{xx'} - \Theta_{xX}A_t\kappa_{Xx'} - \kappa_{xX}A_t^\top\Theta_{Xx'} + \Theta_{xX}A_t\kappa_{XX}A_t^\top\Theta_{Xx'}$.
+# At $t = \infty$ this is the paper's Prop 5.2.
 # At $t=\infty$ the variance vanishes on the training inputs.
 #
 # **Derivation.** $f_t$ is an affine function of the Gaussian vector
@@ -45,10 +46,10 @@ assert var_train < 1e-44 and mean_err < 1e-44
 
 # %% [markdown]
 # ## Finite width: an ensemble of linearised networks
-# $M$ networks of width $n$ (each its own first-order Taylor model at its own
+# $E$ networks of width $n$ (each its own first-order Taylor model at its own
 # random initialisation), each trained by $k$ gradient-descent steps, against
 # the law of `ne.ensemble` at the same $k$. The mean is checked with a
-# tolerance of 5.3 standard errors $\sqrt{\Sigma(x,x)/M}$ (two-sided false alarm
+# tolerance of 5.3 standard errors $\sqrt{\Sigma(x,x)/E}$ (two-sided false alarm
 # $10^{-7}$ per point) plus a finite-width allowance of $3/\sqrt n$ of the
 # prior scale (C4's $O(n^{-1/2})$).
 

@@ -7,18 +7,19 @@
 # ---
 
 # %% [markdown]
-# # 04 RND = deep ensemble (THEORY.md C6, finding 1)
+# # 04 RND = deep ensemble (docs/theory.md C6; the paper's Prop 5.3, Cor 5.4)
 #
-# **Statement.** RND trains a predictor $g$ (NTK $\Theta_g$) on a fixed random
-# target $u$; with $g_0\sim\mathcal{GP}(0,K_g)$ and $u\sim\mathcal{GP}(0,K_u)$
-# independent, the residual $r_t = g_t - u \sim \mathcal{GP}(0, P_t(K_g+K_u)P_t^*)$.
-# Same architecture for predictor, target and ensemble (C6a): $\mathrm{Cov}(r_t) = 2\Sigma_t$,
-# so $\mathbb E\,\epsilon^2(x) = 2\Sigma_t(x,x)$. A centred predictor (C6b): $\Sigma_t$ with $K = K_u$.
+# **Statement.** RND trains a predictor $u$ (NTK $\Theta_u$) on a fixed random
+# target $g$; with $u_0\sim\mathcal{GP}(0,\kappa_u)$ and $g\sim\mathcal{GP}(0,\kappa_g)$
+# independent, the error $\epsilon_t = u_t - g \sim \mathcal{GP}(0, P_t(\kappa_u+\kappa_g)P_t^*)$.
+# Same architecture for predictor, target and ensemble (C6a): $\mathrm{Cov}(\epsilon_t) = 2\Sigma_t$,
+# so $\mathbb E\,\epsilon^2(x) = 2\Sigma_t(x,x)$ (the paper's Cor 5.4 prints $\mathbb E\,\epsilon^2 = \Sigma$:
+# a factor 2 short). A centred predictor (C6b): $\Sigma_t$ with $\kappa = \kappa_g$.
 #
-# **Derivation.** $r_t(x) = g_0(x) - u(x) - \Theta_{xX}A_t(g_0(X) - u(X)) = (P_t h)(x)$
-# with $h = g_0 - u$, whose covariance is $K_g + K_u$ by independence. The
-# proofs compute $\mathrm{Cov}(r_t)$ from the library's `linearised_mean` with
-# generic Gaussian $g_0, u$ and compare with `projected_cov`, for general $N$.
+# **Derivation.** $\epsilon_t(x) = u_0(x) - g(x) - \Theta_{xX}A_t(u_0(X) - g(X)) = (P_t h)(x)$
+# with $h = u_0 - g$, whose covariance is $\kappa_u + \kappa_g$ by independence. The
+# proofs compute $\mathrm{Cov}(\epsilon_t)$ from the library's `linearised_mean` with
+# generic Gaussian $u_0, g$ and compare with `projected_cov`, for general $N$.
 
 # %%
 from _setup import *  # noqa: F401,F403
@@ -44,12 +45,12 @@ for t in (1.0, None):
     assert gap < 1e-45 and gap_c < 1e-45
 
 # %% [markdown]
-# ## Finite width: one RND model with $M$ heads
-# $\epsilon^2(x) = \frac1M\sum_m r_m(x)^2$ of a trained (linearised) RND model
-# against $2\Sigma_t(x,x)$. For i.i.d. Gaussian heads $M\epsilon^2/(2\Sigma_t)\sim\chi^2_M$ (C6c),
-# so the standard error of $\epsilon^2$ is $2\Sigma_t\sqrt{2/M}$; the tolerance is
+# ## Finite width: one RND model with $K$ heads
+# $\epsilon^2(x) = \frac1K\sum_i \epsilon_i(x)^2$ of a trained (linearised) RND model
+# against $2\Sigma_t(x,x)$. For i.i.d. Gaussian heads $K\epsilon^2/(2\Sigma_t)\sim\chi^2_K$ (C6c),
+# so the standard error of $\epsilon^2$ is $2\Sigma_t\sqrt{2/K}$; the tolerance is
 # 5.3 standard errors (false alarm $10^{-7}$ per point, normal approximation)
-# plus $3/\sqrt n$ of the prior scale $2K(x,x)$ for the finite width.
+# plus $3/\sqrt n$ of the prior scale $2\kappa(x,x)$ for the finite width.
 
 # %%
 xt = np.linspace(-3, 3, 41)[:, None]
@@ -65,7 +66,7 @@ assert np.all(np.abs(eps2 - two_sigma) <= tol)
 
 fig, ax = plt.subplots(figsize=(5, 3.3))
 ax.plot(xt[:, 0], two_sigma, "C0", label=r"$2\Sigma_t(x,x)$ (deep ensemble $\times 2$)")
-ax.plot(xt[:, 0], eps2, "C1.", label=rf"RND $\epsilon^2(x)$, {heads} heads, width {width}")
+ax.plot(xt[:, 0], eps2, "C1.", label=rf"RND $\epsilon^2(x)$, $K$={heads} heads, width {width}")
 ax.plot(X[:, 0], 0 * X[:, 0], "k|", ms=12, label="training inputs")
 ax.set_xlabel("x")
 ax.legend(fontsize=7)

@@ -7,17 +7,20 @@
 # ---
 
 # %% [markdown]
-# # 05 Bayesian RND (THEORY.md C7, C7a-c, C9; finding 2)
+# # 05 Bayesian RND (docs/theory.md C7, C7a-c, C9; the paper's Prop 5.7, Thm 5.8)
 #
-# **Statement.** Choose the target so that $h = g_0 - u\sim\mathcal{GP}(0,\Theta)$:
-# $u = -J^{hid}_0\xi$ (the readout layer's share of $\Theta$ is exactly $K$, the
-# hidden layers' share is $\Theta - K$). Then
-# $r_\infty\sim\mathcal{GP}(0, \Theta - \Theta_{xX}\Theta_{XX}^{-1}\Theta_{Xx'})$, the centred
+# **Statement.** Choose the target so that $h = u_0 - g\sim\mathcal{GP}(0,\Theta)$:
+# $g = -J^{hid}_0\xi$, the predictor's Jacobian at initialisation along a random
+# tangent that is zero on the readout (the paper's Prop 5.7 writes $+J^{hid}_0\psi^*$: the
+# same law). The readout layer's share of $\Theta$ is exactly $\kappa$, the
+# hidden layers' share is $\Theta - \kappa$. Then
+# $\epsilon_\infty\sim\mathcal{GP}(0, \Theta - \Theta_{xX}\Theta_{XX}^{-1}\Theta_{Xx'})$, the centred
 # NTK-GP posterior. With ridge $\lambda$ and target noise $N(0,\lambda)$ (C7a):
 # $\Theta - \Theta_{xX}(\Theta_{XX}+\lambda I)^{-1}\Theta_{Xx'}$; readout-only (C7b): the NNGP
 # posterior; at finite width with the full Jacobian (C7c): exactly Bayesian linear
 # regression on the features $J_0$ (Matheron's rule). And (C9)
-# $P K P^* \preceq P\Theta P^* \preceq \Theta$.
+# $P \kappa P^* \preceq P\Theta P^* \preceq \Theta$. The limit is all this shows: at finite width
+# $u_0$ and $g$ are uncorrelated but not independent (the gap in the proof of Thm 5.8).
 
 # %%
 from _setup import *  # noqa: F401,F403
@@ -28,8 +31,8 @@ for prove in (prove_c7, prove_c7a, prove_c7b, prove_c7c, prove_c9):
 
 # %% [markdown]
 # C9's record states the ordering as identities: the gap between the Bayesian
-# and the ensemble covariance is $L(\Theta - K)L^\top$ with $L = [I, -\Theta_{xX}\Theta_{XX}^{-1}]$
-# (a congruence: PSD whenever $\Theta - K$ is), and $\Theta - P\Theta P^* = B^\top\Theta_{XX}B$.
+# and the ensemble covariance is $L(\Theta - \kappa)L^\top$ with $L = [I, -\Theta_{xX}\Theta_{XX}^{-1}]$
+# (a congruence: PSD whenever $\Theta - \kappa$ is), and $\Theta - P\Theta P^* = B^\top\Theta_{XX}B$.
 #
 # ## 50 digits: the RND law against the GP posterior
 
@@ -47,8 +50,8 @@ for noise, readout in ((0.0, False), (0.05, False), (0.0, True)):
 
 # %% [markdown]
 # ## Finite width, exact (C7c): Matheron's rule on a real network
-# A linearised predictor with the full-Jacobian target $u = g_0 - J_0\xi$,
-# trained to convergence: its residual equals $J_0(x)\,(\xi - J_0(X)^\top\hat\Theta_{XX}^{-1}J_0(X)\xi)$
+# A linearised predictor with the full-Jacobian target $g = u_0 - J_0\xi$,
+# trained to convergence: its error equals $J_0(x)\,(\xi - J_0(X)^\top\hat\Theta_{XX}^{-1}J_0(X)\xi)$
 # up to the training tolerance, at a width of only 32.
 
 # %%
@@ -59,7 +62,7 @@ Jx, JX = b.g0.jacobian(xt)[:, 0, :], b.g0.jacobian(X3)[:, 0, :]
 xi = b.xi_flat(0)
 matheron = Jx @ (xi - JX.T @ np.linalg.solve(JX @ JX.T, JX @ xi))
 err = np.max(np.abs(b.sample(xt)[:, 0] - matheron))
-print(f"max |residual - Matheron sample| = {err:.1e}")
+print(f"max |error - Matheron sample| = {err:.1e}")
 assert err < 1e-5
 
 # %% [markdown]
@@ -75,7 +78,7 @@ assert np.all(sd(ens) <= sd(bay) + 1e-9) and np.all(sd(bay) <= sd(prior) + 1e-9)
 fig, ax = plt.subplots(figsize=(5, 3.3))
 ax.plot(grid[:, 0], sd(prior), "k:", label=r"prior $\sqrt{\Theta(x,x)}$")
 ax.plot(grid[:, 0], sd(bay), "C0", label=r"Bayesian RND = NTK-GP posterior")
-ax.plot(grid[:, 0], sd(ens), "C1", label=r"deep ensemble $\sqrt{\Sigma_\infty}$ (= RND / $\sqrt{2}$)")
+ax.plot(grid[:, 0], sd(ens), "C1", label=r"deep ensemble $\sqrt{\Sigma_\infty}$ (= RND $\sqrt{\epsilon^2/2}$)")
 ax.plot(X[:, 0], 0 * X[:, 0], "k|", ms=12)
 ax.set_xlabel("x")
 ax.set_ylabel("predictive sd")

@@ -7,13 +7,15 @@
 # ---
 
 # %% [markdown]
-# # 06 Posterior sampling (THEORY.md C8, finding 3)
+# # 06 Posterior sampling (docs/theory.md C8; the paper's Cor 5.9, with the labels in the target)
 #
-# **Statement.** Train head $m$ of the Bayesian-RND predictor with ridge $\lambda$ on
-# $u_m(x_i) + y_i + e_{im}$, $e_{im}\sim N(0,\lambda)$. Then $s_m = g_m - u_m$ are i.i.d.
+# **Statement.** Train head $i$ of the Bayesian-RND predictor $u$ with ridge $\lambda$ on
+# $g_i(x_j) + y_j + e_{ji}$, $e_{ji}\sim N(0,\lambda)$ ($g$ the target). Then $s_i = u_i - g_i$ are i.i.d.
 # samples of the posterior predictive
 # $\mathcal{GP}(\Theta_{xX}(\Theta_{XX}+\lambda I)^{-1}Y,\ \Theta - \Theta_{xX}(\Theta_{XX}+\lambda I)^{-1}\Theta_{Xx'})$:
-# one model with $M$ heads gives $M$ posterior samples.
+# one model with $K$ heads gives $K$ posterior samples. The paper's Cor 5.9 instead adds
+# a separate mean estimate to label-free errors, which is exact only when that
+# estimate is the exact posterior mean; folding the labels into the target needs none.
 #
 # **Derivation.** $s = h(x) - \Theta_{xX}T^{-1}(h(X) - e) + \Theta_{xX}T^{-1}Y$ with
 # $T = \Theta_{XX} + \lambda I$: the mean is the posterior mean, and the
@@ -53,15 +55,15 @@ assert gm < 1e-45 and gc < 1e-45
 
 # %% [markdown]
 # ## Finite width: samples from one trained model
-# A linearised Bayesian-RND model with $M$ heads; the sample mean over heads
-# against the posterior mean, tolerance 5.3 standard errors $\sqrt{C(x,x)/M}$
+# A linearised Bayesian-RND model with $K$ heads; the sample mean over heads
+# against the posterior mean, tolerance 5.3 standard errors $\sqrt{C(x,x)/K}$
 # plus $3/\sqrt n$ of the prior scale for the finite width.
 
 # %%
 grid = np.linspace(-3, 3, 61)[:, None]
 heads = 32 if FAST else 128
 width = 256 if FAST else 1024
-model = ne.BayesianRND(arch, width=width, heads=heads, noise=lam, seed=3, linearized=True).fit(X, Y)
+model = ne.BayesianRND(arch, width=width, heads=heads, noise=lam, seed=3, linearized=True, shared_xi=False).fit(X, Y)
 samples = model.sample(grid)
 post = ne.gp_posterior(arch, X, Y, grid, noise=lam)
 sd = np.sqrt(np.clip(np.diag(post.cov), 0, None))
@@ -77,6 +79,6 @@ ax.plot(grid[:, 0], post.mean[:, 0], "C0", label="NTK-GP posterior mean")
 ax.fill_between(grid[:, 0], post.mean[:, 0] - 2 * sd, post.mean[:, 0] + 2 * sd, color="C0", alpha=0.2,
                 label=r"$\pm 2$ sd")
 ax.plot(X[:, 0], Y, "k.", ms=8)
-ax.set_title(f"{heads} heads of one Bayesian-RND model = posterior samples", fontsize=9)
+ax.set_title(f"K={heads} heads of one Bayesian-RND model = posterior samples", fontsize=9)
 ax.legend(fontsize=7)
 save(fig, "06_posterior_sampling.png")

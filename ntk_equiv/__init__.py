@@ -1,7 +1,7 @@
 """ntk-equiv: machine-checked companion to *On the Equivalence of Random Network
 Distillation, Deep Ensembles, and Bayesian Inference* (arXiv 2602.19964).
 
-Notation and claims: ``THEORY.md`` (C1-C9). Quick start::
+Notation and claims: ``docs/theory.md`` (C1-C9). Quick start::
 
     import ntk_equiv as ne
     arch = ne.mlp(depth=3, activation="relu", sigma_w=1.5, sigma_b=0.1)
@@ -13,8 +13,9 @@ from .dynamics import Gaussian, ensemble, linearised_predict
 from .errors import (
     ClaimFailure, ConvergenceError, DegenerateInputError, EmptyInputError, ExpressionError,
     IllConditionedError, KernelError, PrecisionWarning, NonFiniteError, NtkEquivError, ParameterError,
-    QuadratureError, ShapeError, StabilityError, UnknownActivationError,
+    QuadratureError, RangeError, ResourceError, ShapeError, StabilityError, UnknownActivationError,
 )
+from .convolutional import AvgPool, Conv, Flatten, GlobalAvgPool, LayerNorm
 from .kernels import Kernel
 from .layers import (
     Abs, Act, Architecture, Cos, Dense, Erf, Identity, Layer, LeakyRelu, Relu, Residual, Serial, Sign, Sin,
@@ -26,10 +27,11 @@ from .rnd import RND, BayesianRND, bayesian_rnd_covariance, gp_posterior, rnd_co
 __version__ = "0.1.0"
 
 __all__ = [
+    "AvgPool", "Conv", "Flatten", "GlobalAvgPool", "LayerNorm",
     "Abs", "Act", "Activation", "Architecture", "ClaimFailure", "ConvergenceError", "Cos", "Dense",
     "DegenerateInputError", "EmptyInputError", "Erf", "ExpressionError", "Gaussian", "Identity",
     "IllConditionedError", "Kernel", "KernelError", "Layer", "LeakyRelu", "Network", "NonFiniteError",
-    "NtkEquivError", "ParameterError", "PrecisionWarning", "QuadratureError", "Relu", "Residual", "Serial", "ShapeError",
+    "NtkEquivError", "ParameterError", "PrecisionWarning", "QuadratureError", "RangeError", "Relu", "ResourceError", "Residual", "Serial", "ShapeError",
     "Sign", "Sin", "StabilityError", "UnknownActivationError", "activation", "ensemble",
     "linearised_predict", "mlp", "residual", "serial",
     "RND", "BayesianRND", "bayesian_rnd_covariance", "gp_posterior", "rnd_covariance",

@@ -2,7 +2,7 @@
 
 An activation is data: ``phi`` and ``phi'`` as sympy expressions in ``x``
 (from which the numpy and mpmath callables are generated), the points where
-they are not smooth, and, when known, the closed-form *dual maps* of THEORY.md
+they are not smooth, and, when known, the closed-form *dual maps* of docs/theory.md
 C1 for ``(u, v) ~ N(0, [[k11, k12], [k12, k22]])``::
 
     V(k11, k12, k22)    = E[phi(u) phi(v)]
@@ -23,6 +23,8 @@ Without closed forms, :mod:`ntk_equiv.quadrature` integrates.
 from __future__ import annotations
 
 import ast
+import math
+import threading
 import warnings
 import functools
 from dataclasses import dataclass, field
@@ -63,8 +65,95 @@ def _numpy_heaviside(t, *_h0):
 
 
 _NUMPY_MODULES = [{"Heaviside": _numpy_heaviside, "DiracDelta": lambda t, *_: np.zeros_like(t)}, "scipy", "numpy"]
-_MPMATH_MODULES = [{"Heaviside": lambda t, *_h0: mpmath.mpf(1) if t > 0 else mpmath.mpf(0),
-                    "DiracDelta": lambda t, *_: mpmath.mpf(0)}, "mpmath"]
+_MPMATH_NAMES = tuple(n for n in dir(mpmath) if not n.startswith("_") and hasattr(mpmath.mp, n))
+
+
+def _mpmath_modules(ctx) -> list:
+    """lambdify's namespace for ``ctx``: every mpmath name the printer may emit
+    (``mpf``, ``erf``, ``pi``...) bound to ``ctx``, so that ``phi`` evaluates at
+    ``ctx``'s precision and never reads the global ``mpmath.mp``."""
+    one, zero = ctx.mpf(1), ctx.mpf(0)
+    ns = {n: getattr(ctx, n) for n in _MPMATH_NAMES}
+    ns.update({"Heaviside": lambda t, *_h0: one if t > 0 else zero, "DiracDelta": lambda t, *_: zero})
+    return [ns, "mpmath"]
+
+
+#: Serialises the high-precision quadrature, which still works in the global
+#: mpmath context (ntk_equiv.quadrature takes no context yet): the lock keeps
+#: concurrent evaluations from changing each other's precision.
+_GLOBAL_MP_LOCK = threading.Lock()
+
+
+#: Bounds on an expression, checked on the text and its syntax tree before
+#: sympy evaluates anything: ``"x**10**10**10"`` or ``"x*9**9**9"`` would
+#: otherwise make sympy compute integers with billions of digits, and deep
+#: nesting overflows the parser's recursion.
+MAX_EXPRESSION_LENGTH = 500
+MAX_EXPRESSION_DEPTH = 40
+#: Largest magnitude of a constant exponent (``x**64`` is fine, ``x**(2**40)`` is not).
+MAX_EXPONENT = 64
+#: Largest magnitude of a number literal or constant sub-expression.
+MAX_LITERAL = 1e100
+#: Functions taking exactly one argument (the others: ``Max``/``Min`` take two
+#: or more, ``Heaviside`` one or two).
+_ARITY = {name: (1, 1) for name in ALLOWED_FUNCTIONS}
+_ARITY.update({"Max": (2, 16), "Min": (2, 16), "max": (2, 16), "min": (2, 16), "Heaviside": (1, 2)})
+
+
+def _tree_depth(tree: ast.AST) -> int:
+    depth, stack = 0, [(tree, 1)]
+    while stack:
+        node, d = stack.pop()
+        depth = max(depth, d)
+        stack += [(child, d + 1) for child in ast.iter_child_nodes(node)]
+    return depth
+
+
+def _constant_value(node: ast.AST, text: str) -> float | None:
+    """The value of a sub-expression made only of numbers and ``+ - * / **``
+    (``None`` if it involves ``x``, a function or a constant name), computed in
+    float64 with the bounds above, so that sympy never sees ``9**9**9``."""
+    def bad(msg):
+        return ExpressionError(f"activation expression {text!r}: {msg}")
+
+    if isinstance(node, ast.Constant):
+        try:
+            v = float(node.value)
+        except OverflowError:
+            raise bad(f"the number {str(node.value)[:20]}... is too large (|literal| <= {MAX_LITERAL:g})") from None
+        if not math.isfinite(v) or abs(v) > MAX_LITERAL:
+            raise bad(f"the number {node.value!r} is not finite or too large (|literal| <= {MAX_LITERAL:g})")
+        return v
+    if isinstance(node, ast.UnaryOp):
+        v = _constant_value(node.operand, text)
+        return None if v is None else (-v if isinstance(node.op, ast.USub) else v)
+    if isinstance(node, ast.BinOp):
+        left, right = _constant_value(node.left, text), _constant_value(node.right, text)
+        if isinstance(node.op, ast.Pow) and right is not None and abs(right) > MAX_EXPONENT:
+            raise bad(f"the exponent {right:g} is too large (|constant exponent| <= {MAX_EXPONENT})")
+        if left is None or right is None:
+            return None
+        try:
+            if isinstance(node.op, ast.Add):
+                v = left + right
+            elif isinstance(node.op, ast.Sub):
+                v = left - right
+            elif isinstance(node.op, ast.Mult):
+                v = left * right
+            elif isinstance(node.op, ast.Div):
+                v = left / right
+            else:
+                v = left ** right
+        except ZeroDivisionError:
+            raise bad("division by zero") from None
+        except OverflowError:
+            v = math.inf
+        if isinstance(v, complex):
+            raise bad(f"{left:g}**{right:g} is not a real number")
+        if not math.isfinite(v) or abs(v) > MAX_LITERAL:
+            raise bad(f"a constant sub-expression evaluates to {v:.3g}, beyond |value| <= {MAX_LITERAL:g}")
+        return v
+    return None
 
 
 def parse_activation_expression(text: str) -> sympy.Expr:
@@ -72,15 +161,29 @@ def parse_activation_expression(text: str) -> sympy.Expr:
     anything the user wrote beyond arithmetic and :data:`ALLOWED_FUNCTIONS`.
 
     The text is first checked on its Python syntax tree (only numbers, the
-    name ``x``, known functions and constants, ``+ - * / **``), then parsed by
-    ``sympy.parse_expr`` in a namespace holding only those names.
+    name ``x``, known functions with their number of arguments and constants,
+    ``+ - * / **``; at most :data:`MAX_EXPRESSION_LENGTH` characters and
+    :data:`MAX_EXPRESSION_DEPTH` levels; constant exponents at most
+    :data:`MAX_EXPONENT` and constants at most :data:`MAX_LITERAL` in
+    magnitude), then parsed by ``sympy.parse_expr`` in a namespace holding only
+    those names. Every failure is an :class:`ExpressionError`.
     """
     if not isinstance(text, str) or not text.strip():
         raise ExpressionError("an activation expression must be a non-empty string")
+    if len(text) > MAX_EXPRESSION_LENGTH:
+        raise ExpressionError(f"activation expression is {len(text)} characters long; at most "
+                              f"{MAX_EXPRESSION_LENGTH} are accepted (an activation is a short formula in x)")
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
         raise ExpressionError(f"cannot parse activation expression {text!r}: {exc.msg}") from None
+    except (RecursionError, MemoryError, ValueError) as exc:
+        raise ExpressionError(f"cannot parse activation expression {text[:60]!r}...: nested too deeply "
+                              f"({type(exc).__name__})") from None
+    depth = _tree_depth(tree)
+    if depth > MAX_EXPRESSION_DEPTH:
+        raise ExpressionError(f"activation expression {text[:60]!r} is nested {depth} levels deep; at most "
+                              f"{MAX_EXPRESSION_DEPTH} are accepted")
     for node in ast.walk(tree):
         if not isinstance(node, _ALLOWED_NODES):
             raise ExpressionError(
@@ -98,19 +201,91 @@ def parse_activation_expression(text: str) -> sympy.Expr:
                 raise ExpressionError(
                     f"activation expression {text!r} calls {name!r}, which is not one of {sorted(ALLOWED_FUNCTIONS)}"
                 )
+            lo, hi = _ARITY[node.func.id]
+            if not lo <= len(node.args) <= hi:
+                want = str(lo) if lo == hi else f"{lo} to {hi}"
+                raise ExpressionError(f"activation expression {text!r}: {node.func.id}() takes {want} "
+                                      f"argument{'s' if hi > 1 else ''}, got {len(node.args)}")
         if isinstance(node, ast.Name) and node.id != "x" and node.id not in ALLOWED_FUNCTIONS and node.id not in ALLOWED_CONSTANTS:
             raise ExpressionError(
                 f"activation expression {text!r} is not a function of x alone: unknown name {node.id!r}"
             )
+    _constant_value_everywhere(tree.body, text)
     namespace = {"Integer": sympy.Integer, "Float": sympy.Float, "Rational": sympy.Rational,
                  "Symbol": sympy.Symbol, "__builtins__": {}}
     local = {"x": X, **ALLOWED_FUNCTIONS, **ALLOWED_CONSTANTS}
-    expr = parse_expr(text, local_dict=local, global_dict=namespace, evaluate=True)
+    try:
+        expr = parse_expr(text, local_dict=local, global_dict=namespace, evaluate=True)
+    except Exception as exc:  # noqa: BLE001 - sympy raises TypeError, ValueError, ... on bad calls
+        raise ExpressionError(f"activation expression {text!r} is not valid: {type(exc).__name__}: {exc}"[:300]) from None
     if not isinstance(expr, sympy.Expr):
         raise ExpressionError(f"activation expression {text!r} is not a scalar expression")
+    if expr.has(sympy.zoo, sympy.oo, -sympy.oo, sympy.nan):
+        raise ExpressionError(f"activation expression {text!r} is undefined (it simplifies to {expr}: a division by "
+                              "zero or an infinite constant)")
     if expr.free_symbols != {X}:
         raise ExpressionError(f"activation expression {text!r} must depend on x (and only on x)")
+    if expr.has(sympy.I):
+        raise ExpressionError(f"activation expression {text!r} is complex ({expr}); activations are real functions")
     return expr
+
+
+def _constant_value_everywhere(node: ast.AST, text: str) -> None:
+    # every constant sub-expression, including those under calls and next to x
+    for sub in ast.walk(node):
+        if isinstance(sub, (ast.BinOp, ast.UnaryOp, ast.Constant)):
+            _constant_value(sub, text)
+
+
+#: Points where an expression activation must be real and finite: a grid out to
+#: |x| = 20 (pre-activations beyond are ~1e-88 rare at unit variance; exp(x^2)
+#: stays finite there, exp(1000 x) does not), powers of ten towards 0, and 0.
+_SAMPLE_POINTS = np.unique(np.concatenate([
+    np.linspace(-20.0, 20.0, 401), [0.0],
+    *[(-(10.0 ** k), 10.0 ** k) for k in range(-12, 2)],
+    [-np.pi / 2, np.pi / 2, -1.0 / 3, 1.0 / 3, -0.123, 0.123],
+]))
+
+
+def check_real_valued(expr: sympy.Expr, text: str) -> None:
+    """Refuse an expression that is not real-valued and finite on the whole
+    real line, with its derivative: poles and domain restrictions found by
+    sympy (``1/x``, ``tan(x)``, ``log(x)``, ``sqrt(x)``), then float64 samples
+    of ``phi`` and ``phi'`` on a grid to ``|x| = 20`` (``x**(1/3)``, ``x**x``,
+    ``log(abs(x))``, ``exp(1000*x)``, ``sqrt(abs(x))``'s derivative at 0).
+    The kernel would otherwise come out NaN."""
+    try:
+        sing = sympy.singularities(expr, X, sympy.S.Reals)
+    except Exception:  # noqa: BLE001 - sympy cannot decide: the samples below still apply
+        sing = sympy.S.EmptySet
+    if sing is not sympy.S.EmptySet and not isinstance(sing, sympy.ConditionSet):
+        raise ExpressionError(f"activation expression {text!r} is not finite on the whole real line: it is singular "
+                              f"at x in {sing}; use a function finite at every real x")
+    try:
+        dom = sympy.calculus.util.continuous_domain(expr, X, sympy.S.Reals)
+    except Exception:  # noqa: BLE001 - e.g. Heaviside, sign: no domain restriction sympy knows of
+        dom = sympy.S.Reals
+    if dom != sympy.S.Reals and not isinstance(dom, sympy.ConditionSet):
+        raise ExpressionError(f"activation expression {text!r} is real and continuous only on {dom}; an activation "
+                              "must be defined on the whole real line (e.g. log(1 + x**2) instead of log(x))")
+    for label, e in (("phi", expr), ("phi'", sympy.diff(expr, X).replace(sympy.DiracDelta, lambda *a: sympy.S.Zero))):
+        f = sympy.lambdify(X, e, _NUMPY_MODULES)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                vals = np.asarray(f(_SAMPLE_POINTS.copy()), dtype=complex) * np.ones_like(_SAMPLE_POINTS)
+            except Exception as exc:  # noqa: BLE001 - numpy or scipy refuses the expression
+                raise ExpressionError(f"activation expression {text!r}: {label} cannot be evaluated "
+                                      f"({type(exc).__name__}: {exc})"[:300]) from None
+        bad = ~np.isfinite(vals) | (np.abs(vals.imag) > 0)
+        if np.any(bad):
+            i = int(np.argmax(bad))
+            v = vals[i]
+            shown = repr(complex(v)) if np.isfinite(v) else ("inf" if np.isinf(v.real) else "nan")
+            raise ExpressionError(
+                f"activation expression {text!r}: {label}({float(_SAMPLE_POINTS[i]):.4g}) = {shown} is not a finite real "
+                "number (float64); an activation and its derivative must be real and finite on the whole real line "
+                + ("(it grows too fast: the kernels would overflow)" if shown == "inf" else ""))
 
 
 def kinks_of(expr: sympy.Expr) -> tuple[float, ...]:
@@ -177,10 +352,16 @@ class Activation:
         df = self.numpy_deriv or sympy.lambdify(X, self.deriv_expr, _NUMPY_MODULES)
         return _broadcasting(f), _broadcasting(df)
 
+    def mp_functions(self, ctx) -> tuple[Callable, Callable]:
+        """``(phi, phi')`` on numbers of the mpmath context ``ctx``, computed in ``ctx``."""
+        modules = _mpmath_modules(ctx)
+        return sympy.lambdify(X, self.expr, modules), sympy.lambdify(X, self.deriv_expr, modules)
+
     @functools.cached_property
     def _mp(self) -> tuple[Callable, Callable]:
-        return (sympy.lambdify(X, self.expr, _MPMATH_MODULES),
-                sympy.lambdify(X, self.deriv_expr, _MPMATH_MODULES))
+        """``(phi, phi')`` in the global mpmath context (the quadrature's, see
+        :data:`_GLOBAL_MP_LOCK`)."""
+        return self.mp_functions(mpmath.mp)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """``phi`` elementwise on a float array (finite-width forward pass)."""
@@ -191,7 +372,7 @@ class Activation:
         return self._np[1](x)
 
     def dual(self, bk, k11, k12, k22) -> tuple:
-        """``(E[phi(u) phi(v)], E[phi'(u) phi'(v)])`` elementwise (THEORY.md C1)
+        """``(E[phi(u) phi(v)], E[phi'(u) phi'(v)])`` elementwise (docs/theory.md C1)
         for ``(u, v) ~ N(0, [[k11, k12], [k12, k22]])``."""
         s = bk.sqrt(k11 * k22)
         return self.dual_gaps(bk, k11, k12, k22, bk.maximum0(s - k12), bk.maximum0(s + k12))[:2]
@@ -274,12 +455,16 @@ class Activation:
         hermite.check_square_integrable(hermite.Ops(ctx), joint, _roots(conv(k11), conv(k22), sqrt),
                                         digits=bk.dps + 10, tol=ctx.mpf(10) ** -(bk.dps + 5), names=("phi", "phi'"))
         f, df = self._mp
+        ctx = bk.ctx
         k11, k12, k22, det = np.broadcast_arrays(*(np.asarray(k, dtype=object) for k in (k11, k12, k22, det)))
         v = np.empty(k11.shape, dtype=object)
         vd = np.empty(k11.shape, dtype=object)
-        for idx in np.ndindex(k11.shape):
-            args = (k11[idx], k12[idx], k22[idx], det[idx])
-            v[idx], vd[idx] = (self._mp_expectation(h, args) for h in (f, df))
+        # the quadrature runs in the global context: hold it at ctx's precision, one
+        # evaluation at a time, restored on exit; results are taken back into ctx
+        with _GLOBAL_MP_LOCK, mpmath.workdps(ctx.dps):
+            for idx in np.ndindex(k11.shape):
+                args = tuple(mpmath.mpf(a) for a in (k11[idx], k12[idx], k22[idx], det[idx]))
+                v[idx], vd[idx] = (ctx.mpf(self._mp_expectation(h, args)) for h in (f, df))
         return v, vd
 
     def _mp_expectation(self, h: Callable, args) -> object:
@@ -334,7 +519,7 @@ def _broadcasting(f: Callable) -> Callable:
 
 
 # --------------------------------------------------------------------------- #
-# closed-form dual maps (THEORY.md C1), one formula for every precision
+# closed-form dual maps (docs/theory.md C1), one formula for every precision
 # --------------------------------------------------------------------------- #
 # Every closed form takes (bk, k11, k12, k22, lo, hi), where lo = s - k12 and
 # hi = s + k12 (s = sqrt(k11 k22)) are the Cauchy-Schwarz gaps carried by the
@@ -454,9 +639,9 @@ def _named(name: str, **params) -> Activation:
     if name == "relu":
         return Activation("relu", sympy.Max(0, X), _relu, (), _np_relu, _np_step)
     if name == "leaky_relu":
-        alpha = params.get("alpha", 0.01)
-        if not isinstance(alpha, (int, float)) or not np.isfinite(alpha) or not 0 <= alpha:
-            raise ParameterError(f"leaky_relu slope alpha must be a finite number >= 0, got {alpha!r}")
+        from .validation import check_scale
+
+        alpha = check_scale(params.get("alpha", 0.01), "leaky_relu slope alpha")
         # the exact value of the float slope, as the closed form (bk.scalar) and the network use
         a = sympy.Rational(float(alpha))
         expr = sympy.Piecewise((X, X > 0), (a * X, True))
@@ -480,6 +665,8 @@ def _named(name: str, **params) -> Activation:
 
 
 NAMED = ("relu", "leaky_relu", "abs", "erf", "identity", "sign", "sin", "cos")
+#: Keyword parameters of the named activations (any other keyword is refused).
+_PARAMETERS = {"leaky_relu": ("alpha",)}
 
 
 def activation(name_or_expression: str | Activation, **params) -> Activation:
@@ -499,14 +686,19 @@ def activation(name_or_expression: str | Activation, **params) -> Activation:
         raise UnknownActivationError(f"activation must be a name or an expression string, got {name_or_expression!r}")
     key = name_or_expression.strip()
     if key in NAMED:
-        if key != "leaky_relu" and params:
-            raise ParameterError(f"activation {key!r} takes no parameters, got {sorted(params)}")
+        allowed = _PARAMETERS.get(key, ())
+        unknown = sorted(set(params) - set(allowed))
+        if unknown:
+            takes = f"takes only {', '.join(allowed)}" if allowed else "takes no parameters"
+            raise ParameterError(f"activation {key!r} {takes}; got unknown parameter(s) {unknown}")
         return _named(key, **params)
     if params:
-        raise ParameterError(f"expression activations take no parameters, got {sorted(params)}")
+        raise ParameterError(f"expression activations take no parameters, got {sorted(params)}; write the "
+                             "numbers into the expression, e.g. 'Max(0.1*x, x)'")
     if key.isidentifier() and key != "x" and key not in ALLOWED_FUNCTIONS:
         raise UnknownActivationError(
             f"unknown activation {key!r}; known names: {', '.join(NAMED)}; or give an expression in x, e.g. 'x*erf(x)'"
         )
     expr = parse_activation_expression(key)
+    check_real_valued(expr, key)
     return Activation(key, expr)

@@ -1,12 +1,17 @@
 """The ``ntk-equiv`` command line.
 
 ``ntk-equiv verify``
-    Run every registered claim check (THEORY.md C1-C9) at the S, H and E
-    levels on built-in synthetic data with fixed seeds; print a claims x levels
-    table and the dependency graph; exit 0 if all pass, 1 if any fails (or a
-    selected claim has no check), 2 on bad usage.
+    Check the paper's nine numbered statements (Prop 5.1 ... Cor 5.9: the
+    verdict each reaches, against the documented one) and run every registered
+    claim check (C1-C9, docs/theory.md) at the S, H and E levels on built-in synthetic data with
+    fixed seeds; print both tables and the dependency graph; exit 0 if every
+    check passes and every statement reaches its documented verdict, 1
+    otherwise (or if a selected claim or statement has no check), 2 on bad
+    usage. ``--paper``: the statements only; ``--claims``: the claims only
+    (unless ``--paper``/``--statements`` is given too).
 ``ntk-equiv docs``
-    Regenerate ``docs/claims.md`` from the registry (``--check``: exit 1 if stale).
+    Regenerate ``docs/claims.md`` and ``docs/paper.md`` from the registries
+    (``--check``: exit 1 if stale).
 ``ntk-equiv paper-checks``
     The figures of ``paper_checks`` (same as ``python -m paper_checks``).
 """
@@ -18,7 +23,11 @@ from pathlib import Path
 from typing import Sequence
 
 from . import report as rp
-from .claims.registry import LEVELS, REGISTRY, Config, _selected, all_checks, load, run_check
+from .claims import paper as pp
+from .claims.registry import LEVELS, REGISTRY, Config, Result, _selected, all_checks, load, run_check
+from .claims.verdict import run_claim_check, verify_statement
+from .errors import ParameterError
+from .validation import MAX_DPS, MIN_DPS, check_dps, check_output_file, check_seed
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -53,9 +62,24 @@ def parse_claims(text: str | None) -> list[str]:
     return [c for c in REGISTRY if _selected(c, wanted)]
 
 
+def parse_statements(text: str | None) -> list[str]:
+    """Selected statement numbers in the paper's order (``5.1,5.4``; ``all``)."""
+    known = [s.number for s in pp.STATEMENTS]
+    if text is None or text.strip().lower() == "all":
+        return known
+    wanted = _csv(text)
+    unknown = [w for w in wanted if w not in known]
+    if unknown or not wanted:
+        raise UsageError(f"--statements: unknown statement(s) {unknown or text!r}; known: {', '.join(known)}")
+    return [n for n in known if n in wanted]
+
+
 def run_verify(claim_ids: list[str], levels: list[str], config: Config, progress=None,
-               command: str = "ntk-equiv verify") -> rp.Report:
-    """Run the selected checks (a raising check is a failed result, never a crash)."""
+               command: str = "ntk-equiv verify", statements: list[str] = ()) -> rp.Report:
+    """Run the selected claim checks, then reach the selected statements'
+    verdicts (a raising check is a failed result, never a crash). A statement
+    level that reuses a claim's check takes that claim's result from this run
+    when it ran, and runs it otherwise."""
     rep = rp.Report(claim_ids, levels, config, command=command)
     todo = all_checks(claim_ids, levels)
     for k, (cid, lv) in enumerate(todo, 1):
@@ -65,6 +89,27 @@ def run_verify(claim_ids: list[str], levels: list[str], config: Config, progress
         rep.results.append(res)
         if progress:
             progress(f"{'ok' if res.passed else 'FAIL'} ({res.seconds:.1f}s)\n")
+    reused: dict[tuple[str, str], Result] = {}
+
+    def run_claim(cid: str, lv: str) -> Result:
+        done = rep.result(cid, lv)
+        if done is None:
+            if (cid, lv) not in reused:
+                reused[cid, lv] = run_claim_check(cid, lv, config)
+            done = reused[cid, lv]
+        return done
+
+    if statements:
+        checks = pp.statement_checks()
+        chosen = [s for s in pp.STATEMENTS if s.number in statements]
+        for k, s in enumerate(chosen, 1):
+            if progress:
+                progress(f"[{k}/{len(chosen)}] {s.label} ... ")
+            out = verify_statement(s, checks, levels, config, run_claim)
+            rep.statements.append(out)
+            if progress:
+                secs = sum(r.seconds for r in out.results)
+                progress(f"{' + '.join(out.reached)}{'' if out.passed else ' (FAIL)'} ({secs:.1f}s)\n")
     return rep
 
 
@@ -75,12 +120,22 @@ def _stderr(msg: str) -> None:
 
 def cmd_verify(args) -> int:
     levels = parse_levels(args.levels)
-    claim_ids = parse_claims(args.claims)
-    if args.dps < 15:
-        raise UsageError(f"--dps must be >= 15 (the H level needs more digits than float64), got {args.dps}")
+    want_statements = args.paper or args.statements is not None
+    want_claims = args.claims is not None or not want_statements
+    claim_ids = parse_claims(args.claims) if want_claims else []
+    statements = parse_statements(args.statements) if (want_statements or args.claims is None) else []
+    try:  # the library's own limits, and the output files, before the run (not after it)
+        check_dps(args.dps)
+        check_seed(args.seed, "--seed")
+        for flag, path in (("--json", args.json), ("--markdown", args.markdown)):
+            if path:
+                check_output_file(path, flag)
+    except ParameterError as exc:
+        raise UsageError(str(exc).replace("dps must", "--dps must").replace(" (or None for float64)", "")) from None
     config = Config(seed=args.seed, dps=args.dps, full=args.full)
     command = "ntk-equiv verify " + " ".join(args.argv_rest)
-    rep = run_verify(claim_ids, levels, config, progress=None if args.quiet else _stderr, command=command.strip())
+    rep = run_verify(claim_ids, levels, config, progress=None if args.quiet else _stderr, command=command.strip(),
+                     statements=statements)
     print(rp.render_text(rep))
     if args.json:
         Path(args.json).write_text(rp.dumps(rep), encoding="utf-8")
@@ -96,10 +151,18 @@ def repo_root() -> Path | None:
 
 
 def cmd_docs(args) -> int:
-    """Write ``docs/claims.md`` and the claims table of ``README.md`` from the
-    registry; ``--check``: exit 1 if either is out of date, write nothing."""
+    """Write ``docs/claims.md``, ``docs/paper.md`` and the claims table of
+    ``README.md`` from the registries; ``--check``: exit 1 if any is out of
+    date, write nothing."""
     root = repo_root() or Path.cwd()
+    if args.out:
+        try:
+            check_output_file(args.out, "--out")
+        except ParameterError as exc:
+            raise UsageError(str(exc)) from None
     targets = {Path(args.out) if args.out else root / "docs" / "claims.md": rp.claims_markdown()}
+    if not args.out:
+        targets[root / "docs" / "paper.md"] = rp.paper_markdown()
     readme = root / "README.md"
     if not args.out and readme.exists():
         text = readme.read_text(encoding="utf-8")
@@ -117,20 +180,24 @@ def cmd_docs(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ntk-equiv", description="Verify the claims C1-C9 of the RND = deep "
-                                "ensemble = Bayesian inference equivalence (arXiv 2602.19964).")
+    p = argparse.ArgumentParser(prog="ntk-equiv", description="Verify the numbered statements of the paper "
+                                "'On the Equivalence of Random Network Distillation, Deep Ensembles, and Bayesian "
+                                "Inference' (arXiv 2602.19964) and the claims C1-C9 that generalise them.")
     sub = p.add_subparsers(dest="command", required=True)
-    v = sub.add_parser("verify", help="run every claim check and print the report")
+    v = sub.add_parser("verify", help="check the paper's statements and the claims, print the report")
     v.add_argument("--claims", help="comma-separated claim ids or prefixes, e.g. C6,C7 (default: all)")
+    v.add_argument("--paper", action="store_true",
+                   help="the paper's numbered statements (Prop 5.1 ... Cor 5.9) and their verdicts only")
+    v.add_argument("--statements", help="comma-separated statement numbers, e.g. 5.1,5.4 (default with --paper: all)")
     v.add_argument("--levels", help=f"comma-separated levels among {','.join(LEVELS)} (default: all)")
-    v.add_argument("--dps", type=int, default=Config.dps, help="digits for the H level (default %(default)s)")
-    v.add_argument("--seed", type=int, default=Config.seed, help="seed of every check (default %(default)s)")
+    v.add_argument("--dps", type=int, default=Config.dps, help=f"digits for the H level, {MIN_DPS} to {MAX_DPS} (default %(default)s)")
+    v.add_argument("--seed", type=int, default=Config.seed, help="seed of every check, an integer >= 0 (default %(default)s)")
     v.add_argument("--full", action="store_true", help="paper-scale widths and sample sizes (slow)")
     v.add_argument("--json", metavar="FILE", help="also write the report as JSON (docs/report_schema.md)")
     v.add_argument("--markdown", metavar="FILE", help="also write the report as markdown")
     v.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     v.set_defaults(func=cmd_verify)
-    d = sub.add_parser("docs", help="regenerate docs/claims.md and the README claims table from the registry")
+    d = sub.add_parser("docs", help="regenerate docs/claims.md, docs/paper.md and the README claims table")
     d.add_argument("--out", help="output file (default: docs/claims.md of the repository)")
     d.add_argument("--check", action="store_true", help="exit 1 if the file is out of date instead of writing")
     d.set_defaults(func=cmd_docs)

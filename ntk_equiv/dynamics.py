@@ -1,4 +1,4 @@
-"""Linearised training dynamics and the infinite deep ensemble (THEORY.md C3, C5)."""
+"""Linearised training dynamics and the infinite deep ensemble (docs/theory.md C3, C5)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,14 +8,18 @@ import numpy as np
 
 from . import formulas
 from .errors import IllConditionedError, KernelError, ParameterError, ShapeError, StabilityError
+from .errors import EmptyInputError
 from .kernels import check_distinct, validate_inputs
-from .precision import backend, check_finite, to_public
+from .precision import F64_MAX_COND, backend, check_finite, to_public
+from .validation import (
+    check_architecture, check_int, check_labels, check_nonnegative, check_positive, check_real_array,
+)
 
 
 @dataclass(frozen=True)
 class Gaussian:
     """A Gaussian process evaluated on test inputs: ``mean`` ``(n_test, M)``,
-    ``cov`` ``(n_test, n_test)`` (the same for each of the ``M`` independent heads).
+    ``cov`` ``(n_test, n_test)`` (the same for each of the ``K`` independent heads).
 
     float64 ndarrays, or ``mpmath.matrix`` when computed with ``dps=``.
     """
@@ -24,18 +28,18 @@ class Gaussian:
     cov: Any
 
 
-def check_time(t, lr, ridge, steps) -> None:
-    if t is not None and not (np.isfinite(float(t)) and float(t) >= 0):
-        raise ParameterError(f"t must be None (infinity) or a finite time >= 0, got {t!r}")
-    if not (np.isfinite(float(lr)) and float(lr) > 0):
-        raise ParameterError(f"lr must be a finite number > 0, got {lr!r}")
-    if not (np.isfinite(float(ridge)) and float(ridge) >= 0):
-        raise ParameterError(f"ridge must be finite and >= 0, got {ridge!r}")
+def check_time(t, lr, ridge, steps) -> tuple:
+    """``(t, lr, ridge, steps)`` validated: ``t`` None (infinity) or a finite
+    real >= 0, ``lr > 0``, ``ridge >= 0``, ``steps`` None or an int >= 0, not
+    both ``t`` and ``steps``."""
+    t = check_nonnegative(t, "t (None for infinity)", allow_none=True)
+    lr = check_positive(lr, "lr")
+    ridge = check_nonnegative(ridge, "ridge")
     if steps is not None:
-        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
-            raise ParameterError(f"steps must be an integer >= 0, got {steps!r}")
+        steps = check_int(steps, "steps", minimum=0)
         if t is not None:
             raise ParameterError("give either t (gradient flow) or steps (gradient descent), not both")
+    return t, lr, ridge, steps
 
 
 def _as(bk, a, name):
@@ -68,13 +72,21 @@ def linearised_predict(ntk_test_train, ntk_train_train, f0_test, f0_train, y_tra
     KernelError : ``t = None``, no ridge and a singular ``Theta_XX`` (duplicate training inputs).
     IllConditionedError : ``t = None`` and ``Theta_XX + ridge I`` too ill-conditioned for float64; use ``dps=``.
     """
-    check_time(t, lr, ridge, steps)
+    t, lr, ridge, steps = check_time(t, lr, ridge, steps)
     bk = backend(dps)
+    hp = dps is not None
+    ntk_test_train = check_real_array(ntk_test_train, "ntk_test_train", ndim=2, allow_high_precision=hp)
+    ntk_train_train = check_real_array(ntk_train_train, "ntk_train_train", ndim=2, allow_high_precision=hp)
+    f0_test, f0_train, y_train = (check_real_array(a, name, ndim=(1, 2), allow_high_precision=hp) for a, name in
+                                  ((f0_test, "f0_test"), (f0_train, "f0_train"), (y_train, "y_train")))
+    if len(f0_train) == 0 or len(f0_test) == 0:
+        raise EmptyInputError(f"f0_train has {len(f0_train)} rows and f0_test {len(f0_test)}: both need at least one")
+    _check_symmetric(ntk_train_train, "ntk_train_train")
     with bk.context():
         ktx, kxx = _as(bk, ntk_test_train, "ntk_test_train"), _as(bk, ntk_train_train, "ntk_train_train")
-        f0x = _as(bk, np.atleast_2d(np.asarray(f0_test, dtype=object if dps else float).T).T if np.ndim(f0_test) == 1 else f0_test, "f0_test")
-        f0X = _as(bk, np.asarray(f0_train)[:, None] if np.ndim(f0_train) == 1 else f0_train, "f0_train")
-        Y = _as(bk, np.asarray(y_train)[:, None] if np.ndim(y_train) == 1 else y_train, "y_train")
+        f0x = _as(bk, f0_test[:, None] if f0_test.ndim == 1 else f0_test, "f0_test")
+        f0X = _as(bk, f0_train[:, None] if f0_train.ndim == 1 else f0_train, "f0_train")
+        Y = _as(bk, y_train[:, None] if y_train.ndim == 1 else y_train, "y_train")
         n, N, M = f0x.shape[0], f0X.shape[0], f0X.shape[1]
         if Y.shape != (N, M) or f0x.shape[1] != M:
             raise ShapeError(f"f0_train {f0X.shape}, y_train {Y.shape} and f0_test {f0x.shape} must share N and M")
@@ -94,6 +106,52 @@ def linearised_predict(ntk_test_train, ntk_train_train, f0_test, f0_train, y_tra
     return to_public(out, dps)
 
 
+def _check_symmetric(a: np.ndarray, name: str) -> None:
+    """Refuse a train NTK that is not symmetric beyond round-off (only one of
+    its triangles would be used)."""
+    if a.shape[0] != a.shape[1]:
+        raise ShapeError(f"{name} must be square, got shape {a.shape}")
+    f = np.asarray(a, dtype=float)
+    scale = float(np.max(np.abs(f))) if f.size else 0.0
+    asym = float(np.max(np.abs(f - f.T))) if f.size else 0.0
+    if asym > 8 * len(f) * np.finfo(float).eps * scale:
+        raise KernelError(f"{name} is not symmetric: max |T - T^T| = {asym:.3g} vs max |T| = {scale:.3g} (beyond "
+                          "round-off); an NTK is symmetric: pass (T + T.T) / 2 if the asymmetry is noise")
+
+
+def _check_spectrum(T, bk, t, lr, ridge, steps) -> None:
+    """Refuse a finite-time train operator that round-off would ruin.
+
+    ``w`` are the eigenvalues of ``Theta_XX + ridge I``, known to round-off
+    ``tol = n eps max|w|``. An eigenvalue below ``-tol`` means the kernel is
+    indefinite (not an NTK): :class:`IllConditionedError`. Otherwise the gain
+    ``(1 - exp(-eta t w)) / w <= min(eta t, 1/w_min)`` multiplies round-off of
+    size ``tol`` (a duplicated training row leaves a round-off eigenvalue of either
+    sign); the result keeps fewer digits than the library promises once
+    ``max_gain * max|w|`` exceeds the same condition limit as ``t = None``
+    (``F64_MAX_COND`` in float64, ``10^(dps - 10)`` with ``dps=``), so that is refused too.
+    """
+    w = np.array([float(v) for v in bk.eigh(T + ridge * bk.eye(T.shape[0]))[0]]) if bk.name != "float64" \
+        else np.linalg.eigvalsh(T + ridge * np.eye(T.shape[0]))
+    top = float(np.max(np.abs(w)))
+    eps = float(bk.eps)
+    tol = len(w) * eps * top
+    if w[0] < -tol:
+        raise IllConditionedError(
+            f"the train NTK Theta_XX{' + ridge I' if ridge else ''} is indefinite beyond round-off (smallest "
+            f"eigenvalue {w[0]:.3g}, largest {w[-1]:.3g}, round-off {tol:.3g}): not a valid NTK; check the matrix")
+    horizon = lr * (t if t is not None else steps)
+    small = max(w[0], tol)
+    gain = min(horizon, 1.0 / small) if small > 0 else horizon
+    limit = F64_MAX_COND if bk.name == "float64" else 10.0 ** (bk.dps - 10)
+    if gain * top > limit:
+        raise IllConditionedError(
+            f"Theta_XX{' + ridge I' if ridge else ''} has eigenvalues down to {w[0]:.3g} (round-off {tol:.3g}) and "
+            f"lr * {'t' if t is not None else 'steps'} = {horizon:.3g}: the training gain amplifies round-off by "
+            f"{gain * top:.3g} > {limit:.3g}, so the result would keep too few digits. Use a smaller t, ridge > 0, "
+            "remove duplicate training inputs, or the high-precision path (dps=)")
+
+
 def _num(bk, v):
     return None if v is None else bk.scalar(v)
 
@@ -108,6 +166,8 @@ def _train_operator(T, bk, t, lr, ridge, steps):
       saying so (an ill-conditioned but invertible one keeps the
       :class:`IllConditionedError` that points to ``dps=``).
     """
+    if t is not None or (steps is not None and steps > 0):
+        _check_spectrum(T, bk, t, lr, ridge, steps)
     if steps is not None and steps > 0:
         w_max = float(np.linalg.eigvalsh(np.asarray(bk.asarray(T), dtype=float))[-1]) + float(ridge)
         if w_max > 0 and float(lr) * w_max >= 2.0:
@@ -135,8 +195,9 @@ def _train_operator(T, bk, t, lr, ridge, steps):
 def kernel_blocks(arch, x_train, x_test, dps=None, predictor_arch=None):
     """``K`` and ``Theta`` blocks ``(xx, xX, XX)`` from one joint kernel evaluation
     of ``[x_test; x_train]``, as backend arrays."""
+    check_architecture(arch)
     x_train = validate_inputs(x_train, "x_train")
-    x_test = validate_inputs(x_test, "x_test", x_train.shape[1])
+    x_test = validate_inputs(x_test, "x_test", x_train.shape[1:])
     n = len(x_test)
     k = arch.kernel(np.vstack([x_test, x_train]), dps=dps)
     bk = backend(dps)
@@ -153,16 +214,10 @@ def ensemble(arch, x_train, y_train, x_test, t=None, lr=1.0, ridge=0.0, dps=None
     duplicate rows of ``x_train`` at ``t = None`` without ridge raise
     :class:`DegenerateInputError` (``Theta_XX`` is singular).
     """
-    check_time(t, lr, ridge, steps)
+    t, lr, ridge, steps = check_time(t, lr, ridge, steps)
+    check_architecture(arch)
     x_train = validate_inputs(x_train, "x_train")
-    Y = np.asarray(y_train, float)
-    Y = Y[:, None] if Y.ndim == 1 else Y
-    if Y.ndim != 2 or Y.shape[0] != len(x_train):
-        raise ShapeError(f"y_train must have shape (N, M) with N={len(x_train)}, got {np.shape(y_train)}")
-    if not np.all(np.isfinite(Y)):
-        from .errors import NonFiniteError
-
-        raise NonFiniteError("y_train contains NaN or infinity")
+    Y = check_labels(y_train, len(x_train), "y_train")
     if t is None and steps is None and float(ridge) == 0:
         check_distinct(x_train, "x_train", "Theta_XX of the t = infinity ensemble without ridge")
     (Kxx, KxX, KXX), (Txx, TxX, TXX) = kernel_blocks(arch, x_train, x_test, dps)

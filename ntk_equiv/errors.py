@@ -73,3 +73,14 @@ class ClaimFailure(NtkEquivError, AssertionError):
 class PrecisionWarning(UserWarning):
     """A float64 result computed outside the range where its accuracy was
     validated (the message says which); the ``dps=`` path is exact there."""
+
+
+class RangeError(NtkEquivError, OverflowError):
+    """A number outside the range float64 can hold or square (inputs of norm
+    1e160, sigma_w = 1e200, a kernel that overflows through depth): the
+    message says which input or parameter; rescale it or use ``dps=``."""
+
+
+class ResourceError(NtkEquivError, MemoryError):
+    """A request whose estimated memory or work is beyond what can be done
+    (the message says how much); make it smaller."""

@@ -1,4 +1,4 @@
-"""The matrix formulas of THEORY.md, written once for every number type.
+"""The matrix formulas of docs/theory.md, written once for every number type.
 
 Each function takes a backend ``bk`` (:mod:`ntk_equiv.precision`) and arrays
 of that backend: float64 ndarrays, object arrays of mpmath numbers, or sympy
@@ -7,7 +7,7 @@ matrices (explicit or ``MatrixSymbol`` expressions, which is how
 ``.T``, ``+``, ``-``, scalar products and the backend's ``solve_psd`` /
 ``sym_fun`` are used.
 
-Notation (THEORY.md): ``T = Theta_XX + lambda I`` (``lambda`` = ridge),
+Notation (docs/theory.md): ``T = Theta_XX + lambda I`` (``lambda`` = ridge),
 ``A_t = T^{-1} (I - exp(-eta T t))``, ``A_inf = T^{-1}``; after ``k`` steps of
 gradient descent ``A_k = T^{-1} (I - (I - eta T)^k)``.
 """
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import mpmath
 import numpy as np
 
 Array = Any
@@ -52,12 +51,6 @@ def _safe_ratio(bk, num, w, limit):
     return bk.where(small, 0 * w + limit, num / bk.where(small, 0 * w + 1, w))
 
 
-def _log1p(bk, x):
-    if bk.name == "float64":
-        return np.log1p(x)
-    return np.frompyfunc(mpmath.log1p, 1, 1)(x)
-
-
 def _discrete_gain(bk, w, lr, k: int):
     """``(1 - (1 - eta w)^k) / w`` for eigenvalues ``w`` of ``T``, limit ``eta k`` at 0.
 
@@ -70,7 +63,7 @@ def _discrete_gain(bk, w, lr, k: int):
     a = lr * w
     small = bk.abs(a) < 0.5
     safe_a = bk.where(small, a, 0 * a)
-    via_log = -bk.expm1(k * _log1p(bk, -safe_a))
+    via_log = -bk.expm1(k * bk.log1p(-safe_a))
     direct = 1 - (1 - a) ** k
     return _safe_ratio(bk, bk.where(small, via_log, direct), w, lr * k)
 
@@ -86,7 +79,7 @@ def linearised_mean(f0_x: Array, f0_X: Array, theta_xX: Array, A: Array, Y: Arra
 
 
 def projected_cov(C_xx: Array, C_xX: Array, C_XX: Array, theta_xX: Array, A: Array) -> Array:
-    """``P_t C P_t^*`` on one set of test inputs (THEORY.md, training projector):
+    """``P_t C P_t^*`` on one set of test inputs (docs/theory.md, training projector):
 
     ``C(x,x') - Theta_xX A C(X,x') - C(x,X) A^T Theta_Xx' + Theta_xX A C(X,X) A^T Theta_Xx'``.
     """

@@ -1,4 +1,4 @@
-"""Infinite-width kernels: the NNGP kernel ``K`` and the NTK ``Theta`` (THEORY.md C1).
+"""Infinite-width kernels: the NNGP kernel ``K`` and the NTK ``Theta`` (docs/theory.md C1).
 
 An architecture maps the kernel of its input to the kernel of its output,
 layer by layer. The state that flows through the layers is a list of *pairs*
@@ -7,13 +7,28 @@ transform of C1 is elementwise given the two variances ``K(z_a, z_a)`` and
 ``K(z_b, z_b)``, so one elementwise code path serves the symmetric kernel
 (upper triangle only: half the work), the cross kernel and both precisions.
 
-The variances are the values of the self pairs ``(z, z)``, computed by the
-same formulas (in float64 a first pass over the self pairs records them per
-layer, :class:`DiagonalTape`, and the pair list then runs in cache-sized
-chunks). On a self pair the gap below is exactly 0, so the angle of the
-arc-cosine kernels is exactly 0: the diagonal, which sets the predictive
-variances, keeps full precision. Rows shared by ``x1`` and ``x2`` are the
-same point, so the same holds off the joint diagonal.
+**Spatial axes.** For inputs with spatial axes (``(N, L, C)`` or
+``(N, H, W, C)``, channels last) each pair carries, per entry, either the
+*diagonal* over spatial positions (shape ``(P, *S)``: ``K(z_a, z_b)[s, s]``,
+enough for convolutions followed by ``Flatten``) or the *full* spatial
+covariance (shape ``(P, *S, *S)``: ``K(z_a, z_b)[s, s']``, needed before
+pooling, which mixes positions). Without spatial axes the entries are scalars.
+
+**Variances are part of the state.** The first ``n`` pairs of every pair list
+are the self pairs ``(z, z)`` of its ``n`` points, in order, and every layer
+maps them with the same formula as every other pair. The per-point variances
+``K(z, z)[s, s]`` (shape ``(n, *S)``) that a layer needs are therefore read
+from the state itself (:meth:`PairState.diagonal`): nothing is recorded or
+replayed, and a layer may read them as often as it likes. In float64 a large
+kernel is cut into *tiles* (a block of rows times a block of columns of the
+kernel matrix) small enough for the cache, each carrying the self pairs of
+its own points; tiles are independent, so they run on threads, and a tile
+computes exactly (bitwise) what the whole list computes for the same pairs.
+
+On a self pair the gap below is exactly 0, so the angle of the arc-cosine
+kernels is exactly 0: the diagonal, which sets the predictive variances,
+keeps full precision. Rows shared by ``x1`` and ``x2`` are the same point,
+so the same holds off the joint diagonal.
 
 Each pair also carries its two *Cauchy-Schwarz gaps*
 
@@ -26,6 +41,8 @@ Computing ``det`` as ``k11 k22 - k12^2`` instead has an absolute error of
 antipodal, e.g. any two inputs after a few ``abs`` or ``sign`` layers, whose
 correlations are driven towards 1, the angle ``~ sqrt(det)`` would carry
 ``sqrt(eps) ~ 1e-8`` errors; with the gaps it is correct to ``O(eps)``.
+A weighted sum of kernels (a convolution, ``Flatten``, a bias) maps the gaps
+by :func:`sum_gaps`.
 """
 from __future__ import annotations
 
@@ -37,8 +54,9 @@ from typing import Any
 import mpmath
 import numpy as np
 
-from .errors import DegenerateInputError, EmptyInputError, NonFiniteError, ShapeError
+from .errors import DegenerateInputError, RangeError, ShapeError
 from .precision import Backend, backend, to_public
+from .validation import check_inputs, check_memory, check_squared_norms
 
 
 @dataclass(frozen=True)
@@ -57,33 +75,19 @@ class Kernel:
         return isinstance(self.nngp, mpmath.matrix)
 
 
-class DiagonalTape:
-    """The self-pair values ``K(z, z)`` entering each layer, recorded by a pass
-    over the self pairs alone and replayed to the chunks of the pair list.
-
-    Every transform is elementwise given these variances, so the pair list can
-    be processed in cache-sized chunks (all temporaries stay in cache) as long
-    as each chunk sees, at each layer, the variances of the whole layer.
-    """
-
-    def __init__(self):
-        self.values: list = []
-        self.recording = True
-        self.cursor = 0
-
-    def replay(self) -> "DiagonalTape":
-        """A fresh reader of the recorded values (one per chunk, so chunks can
-        run in parallel threads)."""
-        reader = DiagonalTape()
-        reader.values, reader.recording = self.values, False
-        return reader
-
-    def take(self, current):
-        if self.recording:
-            self.values.append(current())
-            return self.values[-1]
-        self.cursor += 1
-        return self.values[self.cursor - 1]
+def gather(v, a: np.ndarray, b: np.ndarray, spatial: tuple, full: bool) -> tuple:
+    """Per-point values ``v`` (shape ``(n, *S)``) at the two points of each pair,
+    shaped to broadcast against per-pair entries ``(P, *S)`` (diagonal) or
+    ``(P, *S, *S)`` (full: the first point's positions index the first
+    spatial copy, the second point's the second)."""
+    if not spatial:
+        return np.take(v, a), np.take(v, b)
+    va, vb = v[a], v[b]
+    if full:
+        k = len(spatial)
+        va = va.reshape(va.shape + (1,) * k)
+        vb = vb.reshape(vb.shape[:1] + (1,) * k + vb.shape[1:])
+    return va, vb
 
 
 @dataclass
@@ -92,56 +96,59 @@ class PairState:
     Cauchy-Schwarz gaps ``lo = sqrt(K_aa K_bb) - K_ab`` and
     ``hi = sqrt(K_aa K_bb) + K_ab`` of ``K`` (see the module docstring).
 
-    ``self_pos[z]`` is the position of the pair ``(z, z)``; with a replaying
-    ``tape`` the list is a chunk that need not hold the self pairs, and their
-    values come from the tape.
+    Pairs ``0 .. n-1`` are the self pairs ``(z, z)`` of the list's ``n``
+    points. Entries have shape ``()`` (no spatial axes), ``spatial``
+    (``full=False``: the diagonal over positions) or ``spatial + spatial``
+    (``full=True``).
     """
 
     nngp: np.ndarray
     ntk: np.ndarray
     a: np.ndarray
     b: np.ndarray
-    self_pos: np.ndarray | None
+    n: int
     lo: Any = None
     hi: Any = None
-    tape: DiagonalTape | None = None
+    spatial: tuple = ()
+    full: bool = False
 
     def diagonal(self):
-        """``K(z, z)`` per point (``n`` values): every transform reads the
-        variances through here (and in the same order in every pass)."""
-        if self.tape is None:
-            return self.nngp[self.self_pos]
-        return self.tape.take(lambda: self.nngp[self.self_pos])
+        """``K(z, z)[s, s]`` per point, shape ``(n, *S)``: the variances every
+        transform reads (the values of the self pairs, mapped like any pair)."""
+        d = self.nngp[: self.n]
+        if self.full and self.spatial:
+            m = int(np.prod(self.spatial))
+            d = np.diagonal(d.reshape(self.n, m, m), axis1=1, axis2=2).reshape((self.n,) + self.spatial)
+        return d
 
-    @property
-    def checking(self) -> bool:
-        """Whether this pass validates the variances (the replayed chunks
-        were validated by the recording pass)."""
-        return self.tape is None or self.tape.recording
+    def gather(self, v) -> tuple:
+        """Per-point ``v`` at the two points of every pair (see :func:`gather`)."""
+        return gather(v, self.a, self.b, self.spatial, self.full)
 
     def variances(self):
-        """``(K(z_a, z_a), K(z_b, z_b))`` per pair."""
-        v = self.diagonal()
-        return v[self.a], v[self.b]
+        """``(K(z_a, z_a), K(z_b, z_b))`` per entry (broadcastable to the entries)."""
+        return self.gather(self.diagonal())
 
     def roots(self, bk):
-        """``sqrt(K(z, z))`` per point (``n`` values, not per pair)."""
+        """``sqrt(K(z, z))`` per point (``(n, *S)`` values, not per pair)."""
         return bk.sqrt(self.diagonal())
 
-    def replace(self, nngp, ntk, lo, hi) -> "PairState":
-        return PairState(nngp, ntk, self.a, self.b, self.self_pos, lo, hi, self.tape)
+    def replace(self, nngp, ntk, lo, hi, spatial: tuple | None = None, full: bool | None = None) -> "PairState":
+        return PairState(nngp, ntk, self.a, self.b, self.n, lo, hi,
+                         self.spatial if spatial is None else spatial, self.full if full is None else full)
 
 
 def gaps_from_values(state: PairState, bk) -> tuple:
     """``(lo, hi)`` recomputed from ``nngp`` directly: exactly 0 on self pairs,
-    absolute error ``eps K`` elsewhere. Used only after smooth activations
-    (erf, sin, cos, expressions), whose dual maps never take ``sqrt(det)``;
+    absolute error ``eps K`` elsewhere. Used after smooth activations (erf, sin,
+    cos, expressions), whose dual maps never take ``sqrt(det)``, and after
+    pooling, which mixes positions (no sum of kernels to map the gaps through);
     a kinked activation right after one sees ``sqrt(eps)`` angle errors on
     nearly collinear pairs."""
-    v = state.diagonal()
+    va, vb = state.variances()
     # sqrt(v_a v_b), not sqrt(v_a) sqrt(v_b): sqrt(v^2) rounds back to v exactly, so a
     # self pair and a pair of duplicate inputs get lo = 0 exactly
-    s = bk.sqrt(np.take(v, state.a) * np.take(v, state.b))
+    s = bk.sqrt(va * vb)
     return bk.maximum0(s - state.nngp), bk.maximum0(s + state.nngp)
 
 
@@ -160,14 +167,17 @@ def affine_kernel(bk, state: PairState, sw, sb) -> tuple:
         return nngp, lo, hi
     rho = state.roots(bk) * sw
     nu = bk.sqrt(rho * rho + sb2)
-    den = np.take(nu, state.a)
-    den *= np.take(nu, state.b)
-    ra, rb = np.take(rho, state.a), np.take(rho, state.b)
+    na, nb = state.gather(nu)
+    den = na * nb
+    ra, rb = state.gather(rho)
     c = ra - rb
     c *= sb
     c *= c
-    ra *= rb
-    den += ra
+    if state.spatial:
+        den = den + ra * rb  # broadcasts up to the entries' shape
+    else:
+        ra *= rb
+        den += ra
     den += sb2
     c /= den
     lo += c
@@ -176,13 +186,13 @@ def affine_kernel(bk, state: PairState, sw, sb) -> tuple:
     return nngp, lo, hi
 
 
-def add_kernels(bk, a: np.ndarray, b: np.ndarray, first: tuple, second: tuple) -> tuple:
-    """The sum of two kernels on the pairs ``(a, b)``, with its gaps, without
+def add_kernels(bk, gather_fn, first: tuple, second: tuple) -> tuple:
+    """The sum of two kernels on a pair list, with its gaps, without
     cancellation.
 
     ``first``/``second`` are ``(k12, lo, hi, roots)`` with ``roots`` the
-    per-point ``sqrt(K(z, z))``; a constant kernel ``c`` (a bias) is
-    ``(c, 0, 2 c, sqrt(c))`` with scalars. With ``s = sqrt(k11 k22)`` the sum's
+    per-point ``sqrt(K(z, z))``; ``gather_fn`` takes per-point values to the
+    pairs (:meth:`PairState.gather`). With ``s = sqrt(k11 k22)`` the sum's
     ``s`` exceeds ``s_1 + s_2`` by
     ``c = (r1_a r2_b - r1_b r2_a)^2 / (s_sum + s_1 + s_2) >= 0`` (Cauchy-Schwarz),
     so ``lo = lo_1 + lo_2 + c`` and ``hi = hi_1 + hi_2 + c``: sums of
@@ -190,124 +200,98 @@ def add_kernels(bk, a: np.ndarray, b: np.ndarray, first: tuple, second: tuple) -
     """
     k1, lo1, hi1, r1 = first
     k2, lo2, hi2, r2 = second
-    if np.ndim(r2) == 0 and r2 == 0:  # adding the zero kernel (sigma_b = 0)
-        return k1 + k2, lo1, hi1, r1
     rn = bk.sqrt(r1 * r1 + r2 * r2)
-    r1a, r1b = np.take(r1, a), np.take(r1, b)
-    if np.ndim(r2) == 0:  # a constant kernel: the same root at every point
-        diff, s2 = (r1a - r1b) * r2, r2 * r2
-    else:
-        r2a, r2b = np.take(r2, a), np.take(r2, b)
-        diff, s2 = r1a * r2b - r1b * r2a, r2a * r2b
-    den = np.take(rn, a) * np.take(rn, b)
-    den += r1a * r1b
+    r1a, r1b = gather_fn(r1)
+    r2a, r2b = gather_fn(r2)
+    diff, s2 = r1a * r2b - r1b * r2a, r2a * r2b
+    na, nb = gather_fn(rn)
+    den = na * nb
+    den = den + r1a * r1b
     den += s2
     c = diff * diff
-    c /= den
+    c = c / den
     lo = lo1 + c
     hi = hi1 + c
-    if not (np.ndim(lo2) == 0 and lo2 == 0):
-        lo += lo2
+    lo += lo2
     hi += hi2
     return k1 + k2, lo, hi, rn
 
 
-def validate_inputs(x: Any, name: str = "x", dim: int | None = None) -> np.ndarray:
-    """A finite float64 array of shape ``(n, d)`` with ``n, d >= 1`` (a 1-D
-    array is one feature per row)."""
-    try:
-        arr = np.asarray(x, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise ShapeError(f"{name} must be a real array of shape (n, d): {exc}") from None
-    if arr.ndim == 1:
-        arr = arr[:, None]
-    if arr.ndim != 2:
-        raise ShapeError(f"{name} must have shape (n, d), got {arr.shape}")
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise EmptyInputError(f"{name} is empty: shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise NonFiniteError(f"{name} contains NaN or infinity")
-    if dim is not None and arr.shape[1] != dim:
-        raise ShapeError(f"{name} has feature dimension {arr.shape[1]}, expected {dim}")
-    return arr
+def sum_gaps(bk, gather_fn, components: list, lo, hi):
+    """The gaps of a weighted sum of kernels ``K = sum_i K_i`` (the weights
+    folded into the ``K_i``), e.g. a convolution, ``Flatten`` or a bias.
+
+    ``components[i]`` is ``sqrt(K_i(z, z))`` per point (array, or a scalar for a
+    constant kernel), ``lo``/``hi`` the sums of the components' gaps. With
+    ``R_z = (sqrt(K_i(z, z)))_i`` the sum's ``sqrt(K_aa K_bb) = |R_a| |R_b|``
+    exceeds ``sum_i sqrt(K_i,aa K_i,bb) = R_a . R_b`` by
+    ``c = |R_a| |R_b| |U_a - U_b|^2 / 2 >= 0`` with ``U = R / |R|``, so
+    ``lo' = lo + c`` and ``hi' = hi + c``, sums of non-negative terms; ``c`` is
+    computed from the unit vectors (error ``eps |U_a - U_b|`` relative to
+    ``|R_a||R_b|``), not as the cancelling ``|R_a||R_b| - R_a . R_b``, so the
+    next layer's angle stays correct to ``O(eps)`` near collinear pairs, and a
+    self pair at one position gets ``c = 0`` exactly.
+    """
+    norm2 = sum(r * r for r in components)
+    norm = bk.sqrt(norm2)
+    safe = np.where(np.asarray(norm2 > 0, dtype=bool), norm, norm * 0 + 1)  # |R| = 0: every U_i = 0
+    c = None
+    for r in components:
+        ua, ub = gather_fn(r / safe)
+        d = ua - ub
+        d *= d
+        if c is None:
+            c = d
+        else:
+            c += d
+    na, nb = gather_fn(norm)
+    c *= na * nb
+    c /= 2
+    return lo + c, hi + c, norm
 
 
-@dataclass
-class InputPairs:
-    """The raw input on the pair list: ``K = <z_a, z_b> / d``, ``Theta = 0``
-    (the convention of neural-tangents' ``stax``: a Dense layer then gives
-    ``sigma_w^2 <x, x'> / d + sigma_b^2``), handed out as :class:`PairState`
-    chunks (so that the gaps, too, are computed chunk by chunk in cache)."""
+def check_variances(state: PairState, where: str) -> None:
+    """Raise on a zero-variance pre-activation (a zero-norm input without a
+    bias): the dual maps are then undefined (0/0 in the angle)."""
+    v = state.diagonal()
+    if v.dtype != object and not np.all(np.isfinite(v)):
+        raise RangeError(
+            f"the variance entering {where} overflows float64 (max {np.nanmax(np.where(np.isfinite(v), v, 0)):.3g} "
+            "before it): the inputs' norms, sigma_w/sigma_b/alpha or the depth make the kernel too large; rescale the "
+            "inputs, lower sigma_w or the depth, or use dps= (mpmath has no overflow)")
+    if not np.all(np.asarray(v > 0, dtype=bool)):
+        raise DegenerateInputError(
+            f"zero variance entering {where}: an input of zero norm with sigma_b = 0 "
+            "has no direction; give it a nonzero norm or use sigma_b > 0"
+        )
 
-    z: np.ndarray  # the points, in the backend's number type
-    roots: np.ndarray  # |z|
-    dots: np.ndarray  # <z_a, z_b> per pair
-    a: np.ndarray
-    b: np.ndarray
-    self_pos: np.ndarray
 
-    def __len__(self) -> int:
-        return len(self.dots)
-
-    def state(self, bk, index, tape: DiagonalTape, self_pairs: bool = False) -> PairState:
-        a, b, dots = self.a[index], self.b[index], self.dots[index]
-        lo, hi = _input_gaps(bk, self.z, self.roots, a, b, dots)
-        d = self.z.shape[1]
-        nngp = dots / d
-        lo /= d
-        hi /= d
-        pos = np.arange(len(a)) if self_pairs else None
-        return PairState(nngp, nngp * 0, a, b, pos, lo, hi, tape)
+def validate_inputs(x: Any, name: str = "x", dim: int | tuple | None = None) -> np.ndarray:
+    """A finite float64 array of shape ``(n, d)``, or ``(n, *S, C)`` with spatial
+    axes ``S`` and channels last, every size >= 1
+    (:func:`ntk_equiv.validation.check_inputs`; a 1-D array is refused as
+    ambiguous). ``dim``: the expected shape of one row, an int ``d`` or a tuple."""
+    if dim is None:
+        try:
+            ndim = max(2, int(np.ndim(x)))
+        except (TypeError, ValueError):  # ragged: check_inputs says what is wrong
+            ndim = 2
+    else:
+        ndim = 2 if isinstance(dim, (int, np.integer)) else 1 + len(dim)
+        if ndim == 2 and not isinstance(dim, (int, np.integer)):
+            dim = dim[0]
+    return check_inputs(x, name, ndim=ndim, dim=dim)
 
 
 def check_distinct(x: np.ndarray, name: str, why: str) -> None:
     """Raise :class:`DegenerateInputError` if ``x`` has duplicate rows: they make
     the train kernel exactly singular, which ``why`` says is not allowed."""
-    _, first, counts = np.unique(x, axis=0, return_index=True, return_counts=True)
+    _, first, counts = np.unique(x.reshape(len(x), -1), axis=0, return_index=True, return_counts=True)
     if np.any(counts > 1):
         i = int(first[np.argmax(counts > 1)])
         raise DegenerateInputError(
             f"{name} has duplicate rows (e.g. row {i}): {why} is singular; remove duplicates or use ridge/noise > 0"
         )
-
-
-def input_state(x1: np.ndarray, x2: np.ndarray | None, bk: Backend):
-    """The :class:`InputPairs` of ``(x1, x2)`` (``x2=None``: the upper triangle
-    of ``x1`` with itself), plus the layout to scatter pair values back to a
-    matrix.
-
-    The dot products are taken in the backend's precision (the float64 inputs
-    are exact mpf numbers, so the high-precision path sees the exact Gram
-    matrix, not its float64 rounding).
-    """
-    if x2 is None:
-        n = x1.shape[0]
-        a, b = np.triu_indices(n)
-        upper = np.triu(np.ones((n, n), dtype=bool))  # boolean-mask gathers/scatters: 5x faster than (a, b)
-        zf = x1
-        with bk.context():
-            values = _gram(bk, x1, x1)[upper]
-        self_pos = _triu_diag_positions(n)
-        layout = ("sym", n, upper)
-    else:
-        zf, inverse = np.unique(np.vstack([x1, x2]), axis=0, return_inverse=True)
-        inverse = inverse.ravel()
-        i1, i2 = inverse[: len(x1)], inverse[len(x1):]
-        nz = len(zf)
-        a = np.concatenate([np.repeat(i1, len(i2)), np.arange(nz)])
-        b = np.concatenate([np.tile(i2, len(i1)), np.arange(nz)])
-        self_pos = np.arange(nz) + len(i1) * len(i2)
-        with bk.context():
-            norms = np.diagonal(_gram(bk, zf, zf)).copy() if bk.name != "float64" else np.einsum("ij,ij->i", zf, zf)
-            cross = _gram(bk, zf[i1], zf[i2]).ravel()
-            same = a[: cross.size] == b[: cross.size]
-            cross[same] = norms[a[: cross.size][same]]  # the same point: the same number
-            values = np.concatenate([cross, norms])
-        layout = ("cross", (len(i1), len(i2)), None, None)
-    z = bk.asarray(zf)
-    with bk.context():
-        roots = bk.sqrt(np.sum(z * z, axis=1))
-    return InputPairs(z, roots, values, a, b, self_pos), layout
 
 
 def _gram(bk, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
@@ -316,6 +300,11 @@ def _gram(bk, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
     end), ~100x faster than mpf arithmetic and exact."""
     if bk.name == "float64":
         return x1 @ x2.T
+    return _exact_products(bk, x1, x2, lambda u, v: u @ v.T)
+
+
+def _exact_products(bk, x1: np.ndarray, x2: np.ndarray, product) -> np.ndarray:
+    # float64 -> integer mantissas on a common exponent; product() of those is exact
     emin = int(min(np.frexp(x1)[1].min(), np.frexp(x2)[1].min())) - 53
 
     def ints(x):
@@ -323,113 +312,243 @@ def _gram(bk, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
         return np.array([int(mi * 2.0**53) << int(ei - 53 - emin) for mi, ei in zip(m.ravel(), e.ravel())],
                         dtype=object).reshape(x.shape)
 
-    g = ints(x1) @ ints(x2).T
-    return np.vectorize(lambda v: mpmath.ldexp(mpmath.mpf(v), 2 * emin), otypes=[object])(g)
+    g = product(ints(x1), ints(x2))
+    ctx = bk.ctx
+    return np.vectorize(lambda v: ctx.ldexp(ctx.mpf(v), 2 * emin), otypes=[object])(np.asarray(g, dtype=object))
 
 
-#: Pairs whose gap is below this fraction of ``|z_a| |z_b|`` get it from the
+def _spatial_dots(bk, z: np.ndarray, a: np.ndarray, b: np.ndarray, full: bool) -> np.ndarray:
+    """``<z_a[s], z_b[s']>`` over channels per pair: ``(P, *S, *S)`` (``full``) or
+    the diagonal ``(P, *S)``. One fixed reduction per pair, so a pair gets the
+    same bits in every tile; exact in high precision."""
+    spatial = z.shape[1:-1]
+    m, c = int(np.prod(spatial)), z.shape[-1]
+    za, zb = z[a].reshape(len(a), m, c), z[b].reshape(len(b), m, c)
+    if full:
+        def prod(u, v):
+            return np.matmul(u, np.swapaxes(v, 1, 2))
+        shape = (len(a),) + spatial + spatial
+    else:
+        def prod(u, v):
+            return (u * v).sum(axis=-1) if u.dtype == object else np.einsum("pmc,pmc->pm", u, v)
+        shape = (len(a),) + spatial
+    out = prod(za, zb) if bk.name == "float64" else _exact_products(bk, za, zb, prod)
+    return out.reshape(shape)
+
+
+#: Entries whose gap is below this fraction of ``|z_a| |z_b|`` get it from the
 #: unit vectors (error ``eps |u - v|``) instead of ``|z_a||z_b| - <z_a, z_b>``
 #: (error ``eps``): the relative error of the gap stays below ``16 d eps``.
 _GAP_REFINE = 1.0 / 16
 _CHUNK = 1 << 15
 
 
-def _input_gaps(bk, z, r, a, b, dots):
+def _input_gaps(bk, z, r, a, b, dots, spatial: tuple, full: bool):
     """``lo = |z_a||z_b| - <z_a, z_b>`` and ``hi = |z_a||z_b| + <z_a, z_b>``
-    (``r = |z|``).
+    per entry (``r = |z|`` per point and position, norms over channels).
 
     Where a gap is small it is a cancellation, so it is recomputed as
     ``|z_a||z_b| |u_a -+ u_b|^2 / 2`` from the unit vectors ``u = z / |z|``;
     self pairs get exactly 0.
     """
-    s = np.take(r, a) * np.take(r, b)
+    ra, rb = gather(r, a, b, spatial, full)
+    s = ra * rb
     lo, hi = s - dots, s + dots
-    near = np.flatnonzero(np.asarray(bk.abs(dots) > (1 - _GAP_REFINE) * s, dtype=bool))
-    if near.size:
-        u = z / np.where(np.asarray(r > 0, dtype=bool), r, r * 0 + 1)[:, None]
-        for start in range(0, near.size, _CHUNK):
-            idx = near[start:start + _CHUNK]
-            ua, ub = u[a[idx]], u[b[idx]]
+    near = np.nonzero(np.asarray(bk.abs(dots) > (1 - _GAP_REFINE) * s, dtype=bool))
+    if near[0].size:
+        u = z / np.where(np.asarray(r > 0, dtype=bool), r, r * 0 + 1)[..., None]
+        k = len(spatial)
+        for start in range(0, near[0].size, _CHUNK):
+            idx = tuple(i[start:start + _CHUNK] for i in near)
+            pos_a, pos_b = (idx[1:1 + k], idx[1 + k:]) if full else (idx[1:], idx[1:])
+            ua, ub = u[(a[idx[0]],) + pos_a], u[(b[idx[0]],) + pos_b]
             dm, dp = ua - ub, ua + ub
             half = s[idx] / 2
-            lo[idx] = half * np.sum(dm * dm, axis=1)
-            hi[idx] = half * np.sum(dp * dp, axis=1)
+            lo[idx] = half * np.sum(dm * dm, axis=-1)
+            hi[idx] = half * np.sum(dp * dp, axis=-1)
     return lo, hi  # >= 0: sums of squares where refined, > s / 16 elsewhere
 
 
-def _triu_diag_positions(n: int) -> np.ndarray:
-    # row i of the upper triangle (with diagonal) starts at i*n - i*(i-1)/2
-    i = np.arange(n)
-    return i * n - (i * (i - 1)) // 2
-
-
-def to_matrix(values: np.ndarray, layout) -> np.ndarray:
-    kind = layout[0]
-    if kind == "sym":
-        _, n, upper = layout
-        out = np.empty((n, n), dtype=values.dtype)
-        out[upper] = values
-        out.T[upper] = values  # row-major order of the transpose's upper triangle = the pair order
-        return out
-    n1, n2 = layout[1]
-    return values[: n1 * n2].reshape(n1, n2)
-
-
-def check_variances(state: PairState, where: str) -> None:
-    """Raise on a zero-variance pre-activation (a zero-norm input without a
-    bias): the dual maps are then undefined (0/0 in the angle)."""
-    if not state.checking:
-        return
-    v = state.nngp[state.self_pos]  # the recording pass holds every self pair
-    if not np.all(np.asarray(v > 0, dtype=bool)):
-        raise DegenerateInputError(
-            f"zero variance entering {where}: an input of zero norm with sigma_b = 0 "
-            "has no direction; give it a nonzero norm or use sigma_b > 0"
-        )
-
-
-#: Pairs per chunk in float64: ~20 temporaries of this length stay in cache.
+#: Pairs per float64 tile without spatial axes: ~20 temporaries of this length stay in cache.
 CHUNK_PAIRS = 1 << 15
-#: Threads for the float64 chunks (each chunk is independent; results do not
+#: Entries (pairs x spatial entries) per float64 tile with spatial axes.
+CHUNK_ENTRIES = 1 << 20
+#: Threads for the float64 tiles (each tile is independent; results do not
 #: depend on the number of threads).
 KERNEL_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
-def evaluate(layers_fn, x1, x2=None, dps: int | None = None, dim: int | None = None) -> Kernel:
+@dataclass
+class _Tile:
+    """A block of the kernel matrix: its points (indices into the distinct
+    points; their self pairs come first), the other pairs in local indices,
+    the flat inputs' dot products, and where the values go."""
+
+    pts: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+    dots: Any
+    write: Any
+
+
+class _Plan:
+    """The distinct points of ``(x1, x2)``, their input kernel and the tiles."""
+
+    def __init__(self, x1: np.ndarray, x2: np.ndarray | None, bk: Backend, full: bool):
+        self.bk, self.sym = bk, x2 is None
+        self.spatial = x1.shape[1:-1]
+        self.full = bool(full and self.spatial)
+        if self.sym:
+            zf, self.shape = x1, (len(x1), len(x1))
+        else:
+            flat = np.vstack([x1.reshape(len(x1), -1), x2.reshape(len(x2), -1)])
+            u, inverse = np.unique(flat, axis=0, return_inverse=True)
+            inverse = inverse.ravel()
+            zf = u.reshape((len(u),) + x1.shape[1:])
+            self.i1, self.i2 = inverse[: len(x1)], inverse[len(x1):]
+            self.shape = (len(x1), len(x2))
+        self.zf, self.z = zf, bk.asarray(zf)
+        self.roots = bk.sqrt(np.sum(self.z * self.z, axis=-1))
+        if not self.spatial:  # flat inputs: the Gram matrix once, tiles slice it
+            if self.sym:
+                self.gram = _gram(bk, zf, zf)
+                self.self_dots = np.diagonal(self.gram).copy()
+            else:
+                self.self_dots = (np.diagonal(_gram(bk, zf, zf)).copy() if bk.name != "float64"
+                                  else np.einsum("ij,ij->i", zf, zf))
+                cross = _gram(bk, zf[self.i1], zf[self.i2])
+                same = self.i1[:, None] == self.i2[None, :]
+                cross[same] = self.self_dots[np.broadcast_to(self.i1[:, None], same.shape)[same]]  # the same point: the same number
+                self.gram = cross
+
+    @property
+    def entries_per_pair(self) -> int:
+        m = int(np.prod(self.spatial)) if self.spatial else 1
+        return m * m if self.full else m
+
+    def tiles(self, block: int | None) -> list[_Tile]:
+        """Tiles of ``block`` rows and columns (``None``: one tile for everything)."""
+        n1, n2 = self.shape
+        rows = [(0, n1)] if block is None else [(i, min(i + block, n1)) for i in range(0, n1, block)]
+        cols = [(0, n2)] if block is None else [(j, min(j + block, n2)) for j in range(0, n2, block)]
+        if self.sym:
+            return [self._sym_tile(r, c) for i, r in enumerate(rows) for c in rows[i:]]
+        return [self._cross_tile(r, c) for r in rows for c in cols]
+
+    def _sym_tile(self, r, c) -> _Tile:
+        (i0, i1), (j0, j1) = r, c
+        if r == c:
+            m = i1 - i0
+            pts = np.arange(i0, i1)
+            upper = np.triu(np.ones((m, m), dtype=bool), 1)  # boolean-mask gathers/scatters: 5x faster than (a, b)
+            a, b = np.nonzero(upper)
+            dots = None if self.spatial else np.concatenate([self.self_dots[i0:i1], self.gram[i0:i1, i0:i1][upper]])
+
+            def write(out, v):
+                blk = out[i0:i1, i0:i1]
+                blk[upper] = v[m:]
+                blk.T[upper] = v[m:]  # row-major order of the transpose's upper triangle = the pair order
+                blk[np.arange(m), np.arange(m)] = v[:m]
+            return _Tile(pts, a, b, dots, write)
+        mi, mj = i1 - i0, j1 - j0
+        pts = np.concatenate([np.arange(i0, i1), np.arange(j0, j1)])
+        a, b = np.repeat(np.arange(mi), mj), mi + np.tile(np.arange(mj), mi)
+        dots = None if self.spatial else np.concatenate([self.self_dots[pts], self.gram[i0:i1, j0:j1].ravel()])
+
+        def write(out, v):
+            block = v[mi + mj:].reshape(mi, mj)
+            out[i0:i1, j0:j1] = block
+            out[j0:j1, i0:i1] = block.T
+        return _Tile(pts, a, b, dots, write)
+
+    def _cross_tile(self, r, c) -> _Tile:
+        (i0, i1), (j0, j1) = r, c
+        g1, g2 = self.i1[i0:i1], self.i2[j0:j1]
+        pts = np.unique(np.concatenate([g1, g2]))
+        la, lb = np.searchsorted(pts, g1), np.searchsorted(pts, g2)
+        a, b = np.repeat(la, len(lb)), np.tile(lb, len(la))
+        dots = None if self.spatial else np.concatenate([self.self_dots[pts], self.gram[i0:i1, j0:j1].ravel()])
+        m = len(pts)
+
+        def write(out, v):
+            out[i0:i1, j0:j1] = v[m:].reshape(i1 - i0, j1 - j0)
+        return _Tile(pts, a, b, dots, write)
+
+    def state(self, tile: _Tile) -> PairState:
+        """The input kernel on a tile: ``K = <z_a, z_b> / C`` per position pair
+        (``C`` channels or features), ``Theta = 0`` (the convention of
+        neural-tangents' ``stax``: a Dense layer then gives
+        ``sigma_w^2 <x, x'> / d + sigma_b^2``)."""
+        bk, m = self.bk, len(tile.pts)
+        own = np.arange(m)
+        a, b = np.concatenate([own, tile.a]), np.concatenate([own, tile.b])
+        z, r = self.z[tile.pts], self.roots[tile.pts]
+        dots = tile.dots if tile.dots is not None else _spatial_dots(bk, self.zf[tile.pts], a, b, self.full)
+        lo, hi = _input_gaps(bk, z, r, a, b, dots, self.spatial, self.full)
+        d = z.shape[-1]
+        nngp = dots / d
+        lo /= d
+        hi /= d
+        return PairState(nngp, nngp * 0, a, b, m, lo, hi, self.spatial, self.full)
+
+
+def evaluate(layers_fn, x1, x2=None, dps: int | None = None, full: bool = False) -> Kernel:
     """Run a kernel transform ``layers_fn(state, bk) -> state`` on inputs.
 
-    A first pass over the self pairs records the variances entering each
-    layer (:class:`DiagonalTape`); the pair list then goes through the layers
-    in chunks (float64) or at once (mpmath, where the cost is arithmetic, not
-    memory traffic).
+    ``full``: carry the full spatial covariance (needed by pooling) rather than
+    its diagonal. float64 runs large kernels in independent tiles (each with
+    its own points' self pairs, see the module docstring) on threads; mpmath
+    in one pass (its cost is arithmetic, not memory traffic).
     """
-    x1 = validate_inputs(x1, "x1", dim)
+    x1 = validate_inputs(x1, "x1")
     if x2 is not None:
-        x2 = validate_inputs(x2, "x2", x1.shape[1])
+        x2 = validate_inputs(x2, "x2", x1.shape[1:])
     bk = backend(dps)
+    if dps is None:  # mpmath has no overflow; float64 squares the inputs
+        check_squared_norms(x1, "x1")
+        if x2 is not None:
+            check_squared_norms(x2, "x2")
+    n1, n2 = len(x1), len(x1) if x2 is None else len(x2)
+    pairs_count = n1 * (n1 + 1) / 2 if x2 is None else n1 * n2 + n1 + n2
+    m = int(np.prod(x1.shape[1:-1]))
+    entries = m * m if full else m  # per pair, at the input (no layer enlarges it)
+    budget = CHUNK_ENTRIES if x1.ndim > 2 else CHUNK_PAIRS
+    live = pairs_count * entries if dps is not None or pairs_count * entries <= budget else 3 * budget * KERNEL_THREADS
+    # pairs: indices a, b (int64), dots, K, Theta, gaps and temporaries per live entry; output: two n1 x n2 matrices
+    per_number = 8 if dps is None else 8 * (40 + dps // 4)  # an mpf object is ~100 bytes + its digits
+    check_memory(pairs_count * 2 * 8 + live * 8 * per_number + n1 * n2 * (2 * per_number + 1),
+                 f"the kernel of {n1} x {n2} inputs" + ("" if dps is None else f" at dps={dps}"),
+                 "compute it in blocks of rows (arch.kernel(x1[i:j], x2))")
     with bk.context():
-        pairs, layout = input_state(x1, x2, bk)
-        size = len(pairs)
-        if dps is not None or size <= CHUNK_PAIRS:  # one pass over the whole list
-            whole = pairs.state(bk, slice(None), None)
-            whole.self_pos = pairs.self_pos
-            out = layers_fn(whole, bk)
-            nngp, ntk = out.nngp, out.ntk
+        plan = _Plan(x1, x2, bk, full)
+        e = plan.entries_per_pair
+        n1, n2 = plan.shape
+        pairs = n1 * (n1 + 1) // 2 if plan.sym else n1 * n2 + n1 + n2
+        budget = CHUNK_ENTRIES if plan.spatial else CHUNK_PAIRS
+        block = None if dps is not None or pairs * e <= budget else max(1, int(np.sqrt(budget / e)))
+        tiles = plan.tiles(block)
+        dtype = object if dps is not None else float
+        nngp, ntk = np.empty(plan.shape, dtype=dtype), np.empty(plan.shape, dtype=dtype)
+
+        def run(tile: _Tile) -> None:
+            with np.errstate(over="ignore", invalid="ignore"):  # overflow is checked and named below
+                out = layers_fn(plan.state(tile), bk)
+            if out.spatial:
+                raise ShapeError(f"the architecture's output still has spatial axes {out.spatial}: "
+                                 "end with Flatten() or GlobalAvgPool() before the readout")
+            tile.write(nngp, out.nngp)
+            tile.write(ntk, out.ntk)
+
+        if len(tiles) == 1:
+            run(tiles[0])
         else:
-            tape = DiagonalTape()
-            layers_fn(pairs.state(bk, pairs.self_pos, tape, self_pairs=True), bk)
-            nngp = np.empty(size, dtype=pairs.dots.dtype)
-            ntk = np.empty_like(nngp)
-
-            def run(start: int) -> None:
-                sl = slice(start, start + CHUNK_PAIRS)
-                out = layers_fn(pairs.state(bk, sl, tape.replay()), bk)
-                nngp[sl], ntk[sl] = out.nngp, out.ntk
-
-            # chunks are independent and numpy's ufuncs release the GIL: use the cores
+            # tiles are independent and numpy's ufuncs release the GIL: use the cores
             with ThreadPoolExecutor(max_workers=KERNEL_THREADS) as pool:
-                list(pool.map(run, range(0, size, CHUNK_PAIRS)))
-        nngp, ntk = to_matrix(nngp, layout), to_matrix(ntk, layout)
+                list(pool.map(run, tiles))
+    if dps is None and not (np.all(np.isfinite(nngp)) and np.all(np.isfinite(ntk))):
+        raise RangeError(f"the kernel overflows float64 (largest input entry {float(np.max(np.abs(x1))):.3g}): "
+                         "sigma_w/sigma_b/alpha or the depth make it too large; rescale the inputs, lower sigma_w "
+                         "or the depth, or use dps= (mpmath has no overflow)")
     return Kernel(to_public(nngp, dps), to_public(ntk, dps))
 
 
@@ -453,10 +572,14 @@ def scaled_error(k: Any, ref: Any, diag1: Any = None, diag2: Any = None):
     d1 = np.diagonal(ref) if diag1 is None else arr(diag1).ravel()
     d2 = d1 if diag2 is None else arr(diag2).ravel()
     if k.dtype == object or ref.dtype == object or d1.dtype == object:
-        k, ref, d1, d2 = (np.array([[mpmath.mpf(v) for v in np.atleast_1d(row)] for row in np.atleast_2d(m)],
+        # a context of its own, with the digits of the most precise entry (the global one is not ours)
+        bits = max((getattr(v, "_mpf_", (0, 0, 0, 53))[3] for m in (k, ref, d1, d2) for v in m.ravel()), default=53)
+        ctx = mpmath.MPContext()
+        ctx.prec = max(53, bits) + 20
+        k, ref, d1, d2 = (np.array([[ctx.mpf(v) for v in np.atleast_1d(row)] for row in np.atleast_2d(m)],
                                    dtype=object) for m in (k, ref, d1, d2))
         d1, d2 = d1.ravel(), d2.ravel()
-        scale = np.array([[mpmath.sqrt(abs(p * q)) for q in d2] for p in d1], dtype=object)
+        scale = np.array([[ctx.sqrt(abs(p * q)) for q in d2] for p in d1], dtype=object)
         err = [abs(x - y) / s if s != 0 else abs(x - y) for x, y, s in zip(k.ravel(), ref.ravel(), scale.ravel())]
         return max(err)
     scale = np.sqrt(np.abs(np.outer(d1, d2)))

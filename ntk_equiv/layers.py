@@ -1,5 +1,5 @@
 """Layers in the spirit of neural-tangents' ``stax``: each layer knows how to
-transform the kernels (NNGP ``K``, NTK ``Theta``; THEORY.md C1) *and* how to run
+transform the kernels (NNGP ``K``, NTK ``Theta``; docs/theory.md C1) *and* how to run
 at finite width (forward, backward, forward-mode tangents and its share of
 the empirical NTK). An architecture is a composition of layers, so a new
 architecture is a new layer, not a new code path.
@@ -23,15 +23,12 @@ import numpy as np
 from . import kernels
 from .activations import Activation, activation as _activation
 from .errors import ParameterError, ShapeError
+from .validation import check_positive_int, check_scale
 from .kernels import Kernel, PairState
 
 
 def _check_sigma(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise ParameterError(f"{name} must be a real number, got {value!r}")
-    if not math.isfinite(value) or value < 0:
-        raise ParameterError(f"{name} must be finite and >= 0, got {value!r}")
-    return float(value)
+    return check_scale(value, name)
 
 
 class Layer:
@@ -46,13 +43,22 @@ class Layer:
 
         float64 ndarrays, or ``mpmath.matrix`` correct to ``dps`` digits.
         """
-        return kernels.evaluate(self.kernel_fn, x1, x2, dps)
+        return kernels.evaluate(self.kernel_fn, x1, x2, dps, full=self.needs_full_spatial)
+
+    @property
+    def needs_full_spatial(self) -> bool:
+        """Whether this layer reads kernel entries between different spatial
+        positions (pooling does; convolutions, activations, Flatten do not), so
+        the state must carry the full spatial covariance, not its diagonal."""
+        return False
 
     # ---- finite width --------------------------------------------------- #
-    def init_params(self, rng: np.random.Generator, in_dim: int, width: int, out_dim: int):
-        """Parameters and output dimension. Dense layers inside produce ``width``
-        features, except the last Dense of a chain, which produces ``out_dim``."""
-        return [], in_dim
+    def init_params(self, rng: np.random.Generator, in_shape: tuple, width: int, out_dim: int):
+        """``(params, out_shape)`` for one example of shape ``in_shape`` (no batch
+        axis; channels last). Linear layers produce ``out_dim`` channels: the
+        architecture passes ``width``, except to its readout, which gets the
+        number of outputs."""
+        return [], tuple(in_shape)
 
     def apply(self, params, x: np.ndarray):
         """Forward pass: ``(y, cache)``."""
@@ -67,13 +73,35 @@ class Layer:
         """Forward-mode tangent of the output; ``dx=None`` means zero."""
         raise NotImplementedError  # pragma: no cover
 
+    def example_grads(self, params, cache, g) -> list:
+        """Per-example, per-head parameter cotangents: for ``g`` of shape
+        ``(n, M, *out_shape)``, one array ``(n, M, *leaf.shape)`` per parameter
+        leaf (``[]`` for a layer without parameters)."""
+        return []
+
     def ntk_gram(self, params, c1, g1, c2, g2, full: bool):
         """This layer's parameters' share of the empirical NTK.
 
-        ``g1`` of shape ``(n1, M, n_out)``: one cotangent per head. Returns
+        ``g1`` of shape ``(n1, M, *out_shape)``: one cotangent per head. Returns
         ``(g1_in, g2_in, gram)`` with ``gram[i, j] = sum_m <dg_m(x_i), dg_m(x_j)>``
-        (or ``(n1, M, n2, M)`` with ``full=True``)."""
-        raise NotImplementedError  # pragma: no cover
+        (or ``(n1, M, n2, M)`` with ``full=True``). The default takes inner
+        products of :meth:`example_grads`; a layer may override it with a
+        structured formula that never forms them (Dense does)."""
+        same = _same(c1, g1, c2, g2)
+        h1 = self.vjp(params, c1, g1)[0]
+        h2 = h1 if same else self.vjp(params, c2, g2)[0]
+        e1 = self.example_grads(params, c1, g1)
+        if not e1:
+            return h1, h2, 0.0
+        e2 = e1 if same else self.example_grads(params, c2, g2)
+        (n1, m), n2 = g1.shape[:2], g2.shape[0]
+        gram = 0.0
+        for u, v in zip(e1, e2):
+            if full:
+                gram = gram + (u.reshape(n1 * m, -1) @ v.reshape(n2 * m, -1).T).reshape(n1, m, n2, m)
+            else:
+                gram = gram + u.reshape(n1, -1) @ v.reshape(n2, -1).T
+        return h1, h2, gram
 
     @property
     def ends_with_dense(self) -> bool:
@@ -106,10 +134,10 @@ class Dense(Layer):
         ntk += nngp
         return state.replace(nngp, ntk, lo, hi)
 
-    def init_params(self, rng, in_dim, width, out_dim):
-        w = rng.standard_normal((out_dim, in_dim))
+    def init_params(self, rng, in_shape, width, out_dim):
+        w = rng.standard_normal((out_dim, in_shape[-1]))
         b = rng.standard_normal(out_dim)
-        return [w, b], out_dim
+        return [w, b], tuple(in_shape[:-1]) + (out_dim,)
 
     def _scale(self, w):
         return self.sigma_w / math.sqrt(w.shape[1])
@@ -123,7 +151,7 @@ class Dense(Layer):
     def vjp(self, params, x, g):
         w, _ = params
         s = self._scale(w)
-        gf, xf = g.reshape(-1, g.shape[-1]), np.broadcast_to(x[..., None, :] if g.ndim > x.ndim else x,
+        gf, xf = g.reshape(-1, g.shape[-1]), np.broadcast_to(x[:, None] if g.ndim > x.ndim else x,
                                                             g.shape[:-1] + x.shape[-1:]).reshape(-1, x.shape[-1])
         return s * (g @ w), [(s * gf).T @ xf, self.sigma_b * gf.sum(axis=0)]  # scale the small factor
 
@@ -136,7 +164,16 @@ class Dense(Layer):
             out = out + s * (dx @ w.T)
         return out
 
+    def example_grads(self, params, x, g):
+        # the weights are shared over spatial positions: sum over them
+        w, _ = params
+        n, m = g.shape[:2]
+        gf, xf = g.reshape(n, m, -1, g.shape[-1]), x.reshape(n, -1, x.shape[-1])
+        return [self._scale(w) * np.einsum("nmpc,npd->nmcd", gf, xf), self.sigma_b * gf.sum(axis=2)]
+
     def ntk_gram(self, params, x1, g1, x2, g2, full):
+        if x1.ndim > 2:  # on the channel axis of a spatial input
+            return super().ntk_gram(params, x1, g1, x2, g2, full)
         w, _ = params
         s = self._scale(w)
         feat = (s * s) * (x1 @ x2.T) + self.sigma_b**2  # <d h / d(W,b) at x1, at x2> per unit
@@ -181,14 +218,14 @@ class Act(Layer):
 
     def vjp(self, params, x, g):
         d = self.phi.derivative(x)
-        return g * (d[..., None, :] if g.ndim > x.ndim else d), []
+        return g * (d[:, None] if g.ndim > x.ndim else d), []
 
     def jvp(self, params, x, dx, dparams):
         return None if dx is None else self.phi.derivative(x) * dx
 
     def ntk_gram(self, params, x1, g1, x2, g2, full):
-        h1 = g1 * self.phi.derivative(x1)[:, None, :]
-        return h1, (h1 if _same(x1, g1, x2, g2) else g2 * self.phi.derivative(x2)[:, None, :]), 0.0
+        h1 = g1 * self.phi.derivative(x1)[:, None]
+        return h1, (h1 if _same(x1, g1, x2, g2) else g2 * self.phi.derivative(x2)[:, None]), 0.0
 
 
 def Relu() -> Act:  # noqa: N802 - stax-style constructor
@@ -231,7 +268,12 @@ class Serial(Layer):
             raise ParameterError("serial() needs at least one layer")
         for layer in layers:
             if not isinstance(layer, Layer):
-                raise ParameterError(f"serial() takes layers, got {layer!r}")
+                raise ParameterError(f"serial() takes layers, got {type(layer).__name__} {layer!r}"[:200])
+            if type(layer).kernel_fn is Layer.kernel_fn:
+                raise ParameterError(
+                    f"{type(layer).__name__} does not implement kernel_fn: ne.Layer is a base class; use a "
+                    "concrete layer (Dense, Relu, ...) or subclass it with kernel_fn, init_params, apply, vjp, "
+                    "jvp and ntk_gram")
         self.layers = tuple(layers)
 
     def __repr__(self):
@@ -248,19 +290,23 @@ class Serial(Layer):
             raise ParameterError(f"the architecture must end with a Dense readout layer: {self!r}")
         return len(self.layers) - 1
 
+    @property
+    def needs_full_spatial(self) -> bool:
+        return any(layer.needs_full_spatial for layer in self.layers)
+
     def kernel_fn(self, state, bk):
         for layer in self.layers:
             state = layer.kernel_fn(state, bk)
         return state
 
-    def init_params(self, rng, in_dim, width, out_dim):
+    def init_params(self, rng, in_shape, width, out_dim):
         last_dense = max((i for i, l in enumerate(self.layers) if l.ends_with_dense or isinstance(l, Dense)),
                          default=-1)
-        params, dim = [], in_dim
+        params, shape = [], tuple(in_shape)
         for i, layer in enumerate(self.layers):
-            p, dim = layer.init_params(rng, dim, width, out_dim if i == last_dense else width)
+            p, shape = layer.init_params(rng, shape, width, out_dim if i == last_dense else width)
             params.append(p)
-        return params, dim
+        return params, shape
 
     def apply(self, params, x):
         caches = []
@@ -314,14 +360,22 @@ class Residual(Layer):
         out = self.block.kernel_fn(state, bk)
         al = bk.scalar(self.alpha)
         a2 = al * al
+        if out.spatial != state.spatial:
+            raise ShapeError(f"a residual block must keep the spatial shape: {state.spatial} -> {out.spatial}")
         nngp, lo, hi, _ = kernels.add_kernels(
-            bk, state.a, state.b, (out.nngp, out.lo, out.hi, out.roots(bk)),
+            bk, state.gather, (out.nngp, out.lo, out.hi, out.roots(bk)),
             (a2 * state.nngp, a2 * state.lo, a2 * state.hi, al * state.roots(bk)))
         return out.replace(nngp, out.ntk + a2 * state.ntk, lo, hi)
 
-    def init_params(self, rng, in_dim, width, out_dim):
-        p, dim = self.block.init_params(rng, in_dim, width, in_dim)
-        return p, dim
+    @property
+    def needs_full_spatial(self) -> bool:
+        return self.block.needs_full_spatial
+
+    def init_params(self, rng, in_shape, width, out_dim):
+        p, shape = self.block.init_params(rng, in_shape, width, in_shape[-1])
+        if tuple(shape) != tuple(in_shape):
+            raise ShapeError(f"a residual block must keep the shape of its input: {tuple(in_shape)} -> {tuple(shape)}")
+        return p, tuple(in_shape)
 
     def apply(self, params, x):
         y, c = self.block.apply(params, x)
@@ -344,6 +398,8 @@ class Residual(Layer):
 def _as_block(block: Layer | Sequence[Layer]) -> Layer:
     if isinstance(block, Layer):
         return block
+    if not isinstance(block, (list, tuple)):
+        raise ParameterError(f"residual() takes a layer or a list of layers, got {type(block).__name__} {block!r}"[:200])
     return Serial(*block)
 
 
@@ -364,22 +420,28 @@ class Architecture(Serial):
     def init(self, width: int, out_dim: int = 1, seed: int | np.random.Generator | None = 0, in_dim: int | None = None):
         """A finite-width network drawn at random (all ``W, b`` i.i.d. N(0, 1)).
 
-        ``in_dim`` is inferred at the first call if not given.
+        ``in_dim`` is inferred at the first call if not given. ``seed``: a
+        non-negative int, a ``numpy.random.Generator`` or ``SeedSequence``
+        (``None`` is refused: results are reproducible by design).
         """
         from .network import Network
 
         return Network(self, width=width, out_dim=out_dim, seed=seed, in_dim=in_dim)
 
 
+#: Deepest ``mlp`` accepted: far beyond any use here; bounds the work and the
+#: size of the layer list a typo like ``depth=10**9`` would build.
+MAX_DEPTH = 10_000
+
+
 def mlp(depth: int, activation: str | Activation = "relu", sigma_w: float = 1.0, sigma_b: float = 0.0,
         **activation_params) -> Architecture:
-    """The MLP of THEORY.md: ``depth`` hidden layers (Dense + activation) and a
+    """The MLP of docs/theory.md: ``depth`` hidden layers (Dense + activation) and a
     Dense readout, all with the same ``sigma_w, sigma_b``.
 
     ``K^1 = sigma_w^2 <x, x'>/d + sigma_b^2``, then C1's recursion ``depth`` times.
     """
-    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
-        raise ParameterError(f"depth (number of hidden layers) must be an integer >= 1, got {depth!r}")
+    depth = check_positive_int(depth, "depth (number of hidden layers)", maximum=MAX_DEPTH)
     phi = _activation(activation, **activation_params)
     layers: list[Layer] = []
     for _ in range(int(depth)):

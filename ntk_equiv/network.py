@@ -1,4 +1,4 @@
-"""Finite-width networks in plain numpy (THEORY.md C2-C4).
+"""Finite-width networks in plain numpy (docs/theory.md C2-C4).
 
 A :class:`Network` is an architecture plus one draw of its parameters. Its
 forward pass, backpropagation, forward-mode tangents and empirical NTK come
@@ -16,8 +16,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .errors import ConvergenceError, NonFiniteError, ParameterError, ShapeError, StabilityError
+from .errors import ConvergenceError, NonFiniteError, ParameterError, RangeError, ShapeError, StabilityError
 from .kernels import validate_inputs
+from .validation import (
+    check_architecture, check_bool, check_choice, check_int, check_labels, check_memory, check_nonnegative,
+    check_positive, check_positive_int, check_real_array, check_seed,
+)
 
 
 # ---- parameter trees (nested lists of arrays) ------------------------------ #
@@ -58,9 +62,25 @@ def tree_unflatten(like, flat: np.ndarray):
 
 
 def _check_positive_int(name: str, v) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-        raise ParameterError(f"{name} must be an integer >= 1, got {v!r}")
-    return int(v)
+    return check_positive_int(v, name)
+
+
+class _ShapeRng:
+    """Stands in for a Generator in a dry run of ``init_params``: returns
+    zero-stride arrays of the requested shapes (no memory), so the parameter
+    count is known before anything is allocated."""
+
+    def standard_normal(self, size=None, *args, **kwargs):
+        return np.broadcast_to(np.float64(0.0), () if size is None else size)
+
+    normal = uniform = random = standard_normal
+
+
+def _check_finite_output(value: np.ndarray, what: str) -> np.ndarray:
+    if not np.all(np.isfinite(value)):
+        raise RangeError(f"{what} overflows float64 (inf/NaN): the inputs' scale or sigma_w/sigma_b make the "
+                         "activations too large; rescale the inputs or lower sigma_w")
+    return value
 
 
 @dataclass
@@ -82,21 +102,46 @@ class Network:
     _source: Any = field(default=None, repr=False)
 
     def __post_init__(self):
+        check_architecture(self.arch)
         self.width = _check_positive_int("width", self.width)
         self.out_dim = _check_positive_int("out_dim", self.out_dim)
-        self.arch.readout_index  # noqa: B018 - raises if the architecture has no Dense readout
+        self.seed = check_seed(self.seed)
         if self.in_dim is not None:
-            self.in_dim = _check_positive_int("in_dim", self.in_dim)
+            if isinstance(self.in_dim, (tuple, list)):
+                self.in_dim = tuple(_check_positive_int("in_dim", d) for d in self.in_dim)
+            else:
+                self.in_dim = _check_positive_int("in_dim", self.in_dim)
             self._init()
 
     def _init(self):
         if self.params is None:
+            self._check_memory()
             rng = self.seed if isinstance(self.seed, np.random.Generator) else np.random.default_rng(self.seed)
-            self.params, out = self.arch.init_params(rng, self.in_dim, self.width, self.out_dim)
-            if out != self.out_dim:
-                raise ShapeError(f"architecture produces {out} outputs, expected out_dim={self.out_dim}")
+            self.params, out = self.arch.init_params(rng, self.in_shape, self.width, self.out_dim)
+            if tuple(out) != (self.out_dim,):
+                raise ShapeError(f"architecture produces outputs of shape {tuple(out)} per example, expected "
+                                 f"({self.out_dim},): spatial inputs need Flatten() or GlobalAvgPool() before the readout")
         if self.params0 is None:
             self.params0 = tree_map(np.copy, self.params)
+
+    def _check_memory(self) -> None:
+        """Refuse, saying how much, a parameter draw larger than the memory."""
+        try:
+            shapes, _ = self.arch.init_params(_ShapeRng(), self.in_shape, self.width, self.out_dim)
+        except Exception:  # noqa: BLE001 - a custom layer's init we cannot dry-run: no estimate
+            return
+        count = sum(int(np.prod(np.shape(leaf), dtype=float)) for leaf in tree_leaves(shapes))
+        # the parameters, their copy at initialisation, and a gradient during training
+        check_memory(3 * 8.0 * count, f"a network of width {self.width} ({count:.3g} parameters)",
+                     "lower the width")
+
+    def _check_batch_memory(self, n: int, per_row: float, what: str) -> None:
+        """Refuse a pass whose per-layer activations (``n`` rows of ``per_row``
+        numbers each, one set per layer) would not fit in memory."""
+        layers = max(1, len(getattr(self.arch, "layers", ())))
+        positions = float(np.prod(self.in_shape[:-1])) if self.in_dim is not None else 1.0  # spatial inputs
+        check_memory(8.0 * n * per_row * positions * layers, f"{what} on {n} inputs at width {self.width}",
+                     "pass fewer inputs at a time, or lower the width")
 
     def _inputs(self, x, name="x") -> np.ndarray:
         x = validate_inputs(x, name, self.in_dim)
@@ -107,9 +152,14 @@ class Network:
                 self.params = tree_map(np.copy, self._source.params)
                 self.params0 = self._source.params0
                 self._source = None
-            self.in_dim = x.shape[1]
+            self.in_dim = x.shape[1] if x.ndim == 2 else tuple(x.shape[1:])
             self._init()
         return x
+
+    @property
+    def in_shape(self) -> tuple:
+        """Shape of one input example: ``(d,)`` or ``(*spatial, channels)``."""
+        return self.in_dim if isinstance(self.in_dim, tuple) else (self.in_dim,)
 
     # ---- evaluation ------------------------------------------------------ #
     @property
@@ -119,11 +169,15 @@ class Network:
     def apply(self, x) -> np.ndarray:
         """Outputs ``f(x)``, shape ``(n, out_dim)`` (linearised networks: ``f^lin``)."""
         x = self._inputs(x)
-        if self._linear:
-            f0, caches = self.arch.apply(self.params0, x)
-            delta = tree_map(np.subtract, self.params, self.params0)
-            return f0 + self.arch.jvp(self.params0, caches, None, delta)
-        return self.arch.apply(self.params, x)[0]
+        self._check_batch_memory(len(x), 2 * self.width + self.out_dim, "the forward pass")
+        with np.errstate(over="ignore", invalid="ignore"):
+            if self._linear:
+                f0, caches = self.arch.apply(self.params0, x)
+                delta = tree_map(np.subtract, self.params, self.params0)
+                out = f0 + self.arch.jvp(self.params0, caches, None, delta)
+            else:
+                out = self.arch.apply(self.params, x)[0]
+        return _check_finite_output(out, "the network's output")
 
     def _at(self):
         # the point the Jacobian is taken at: theta_0 for the linearised model
@@ -142,7 +196,7 @@ class Network:
     def vjp(self, x, g) -> Any:
         """``J(x)^T g`` for output cotangents ``g`` of shape ``(n, out_dim)`` (a tree)."""
         x = self._inputs(x)
-        g = np.asarray(g, float)
+        g = check_real_array(g, "g", ndim=2)
         if g.shape != (len(x), self.out_dim):
             raise ShapeError(f"cotangent g must have shape {(len(x), self.out_dim)}, got {g.shape}")
         _, caches = self.arch.apply(self._at(), x)
@@ -151,13 +205,19 @@ class Network:
     def empirical_ntk(self, x1, x2=None, full: bool = False) -> np.ndarray:
         """Empirical NTK ``J(x1) J(x2)^T``.
 
-        ``full=False``: the mean over outputs ``(1/M) sum_m J_m(x1) J_m(x2)^T``,
+        ``full=False``: the mean over outputs ``(1/K) sum_i J_i(x1) J_i(x2)^T`` (``K`` outputs),
         shape ``(n1, n2)``. ``full=True``: every pair of outputs,
-        shape ``(n1 * M, n2 * M)``, row ``i * M + m``.
+        shape ``(n1 * K, n2 * K)``, row ``j * K + i`` (input ``j``, output ``i``).
         """
         x1 = self._inputs(x1, "x1")
+        full = check_bool(full, "full")
         at = self._at()
         m = self.out_dim
+        n2 = len(x1) if x2 is None else len(np.asarray(x2))
+        # cotangents (n, M, width) per layer for both sides, and the Gram of (n1 M) x (n2 M) or n1 x n2 numbers
+        self._check_batch_memory(len(x1) + n2, m * self.width + 2 * self.width, "the empirical NTK")
+        check_memory(8.0 * len(x1) * n2 * (m * m if full else 1) * 2, f"the empirical NTK of {len(x1)} x {n2} inputs"
+                     + (f" with {m} x {m} output blocks" if full else ""), "pass fewer inputs at a time")
         _, c1 = self.arch.apply(at, x1)
         g1 = np.array(np.broadcast_to(np.eye(m), (len(x1), m, m)))
         if x2 is None:  # symmetric: the layers see the same arrays twice and backpropagate once
@@ -166,7 +226,9 @@ class Network:
             x2 = self._inputs(x2, "x2")
             _, c2 = self.arch.apply(at, x2)
             g2 = np.array(np.broadcast_to(np.eye(m), (len(x2), m, m)))
-        _, _, gram = self.arch.ntk_gram(at, c1, g1, c2, g2, full)
+        with np.errstate(over="ignore", invalid="ignore"):
+            _, _, gram = self.arch.ntk_gram(at, c1, g1, c2, g2, full)
+        _check_finite_output(gram, "the empirical NTK")
         if full:
             return gram.reshape(len(x1) * m, len(x2) * m)
         return gram / m
@@ -174,6 +236,9 @@ class Network:
     def jacobian(self, x) -> np.ndarray:
         """Full Jacobian ``(n, out_dim, num_params)``: for small networks and tests."""
         x = self._inputs(x)
+        check_memory(8.0 * 2 * len(x) * self.out_dim * self.num_params,
+                     f"the Jacobian of {len(x)} inputs x {self.out_dim} outputs x {self.num_params} parameters",
+                     "use empirical_ntk, jvp or vjp, which never form it")
         at = self._at()
         _, caches = self.arch.apply(at, x)
         rows = []
@@ -215,22 +280,14 @@ class Network:
         loss overflows anyway.
         """
         x = self._inputs(x)
-        y = np.asarray(y, float)
-        if y.ndim == 1 and self.out_dim == 1:
-            y = y[:, None]
+        y = check_labels(y, len(x), "targets y")
         if y.shape != (len(x), self.out_dim):
             raise ShapeError(f"targets must have shape {(len(x), self.out_dim)}, got {y.shape}")
-        if not np.all(np.isfinite(y)):
-            raise NonFiniteError("targets contain NaN or infinity")
-        if isinstance(lr, bool) or not (isinstance(lr, (int, float, np.floating, np.integer)) and np.isfinite(lr) and lr > 0):
-            raise ParameterError(f"lr must be a finite number > 0, got {lr!r}")
-        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
-            raise ParameterError(f"steps must be an integer >= 0, got {steps!r}")
-        steps = int(steps)
-        if not (np.isfinite(ridge) and ridge >= 0):
-            raise ParameterError(f"ridge must be finite and >= 0, got {ridge!r}")
-        if trainable not in ("all", "readout"):
-            raise ParameterError(f"trainable must be 'all' or 'readout', got {trainable!r}")
+        lr = check_positive(lr, "lr")
+        steps = check_int(steps, "steps", minimum=0)
+        ridge = check_nonnegative(ridge, "ridge")
+        trainable = check_choice(trainable, "trainable", ("all", "readout"))
+        check_stability = check_bool(check_stability, "check_stability")
         mask = self._mask(trainable)
         if check_stability:
             lam = self._train_lambda_max(x, trainable) + ridge
@@ -281,6 +338,13 @@ class Network:
         initial value); :class:`ConvergenceError` after ``max_steps``."""
         net, done = self, 0
         x = self._inputs(x)
+        y = check_labels(y, len(x), "targets y")
+        lr = check_positive(lr, "lr")
+        tol = check_positive(tol, "tol")
+        max_steps = check_positive_int(max_steps, "max_steps")
+        check_every = check_positive_int(check_every, "check_every")
+        ridge = check_nonnegative(ridge, "ridge")
+        trainable = check_choice(trainable, "trainable", ("all", "readout"))
 
         def grad_size(n: "Network") -> float:
             # norm of the gradient of the trained parameters (ridge term included)

@@ -34,6 +34,21 @@ GUARD_DIGITS = 15
 F64_MAX_COND = 1e12
 
 
+def mp_context(dps: int, guard: int = GUARD_DIGITS) -> mpmath.MPContext:
+    """A fresh mpmath context working at ``dps + guard`` digits.
+
+    mpmath's global context ``mpmath.mp`` is shared by every thread, so setting
+    its precision in one thread changes the digits of another (and leaves it
+    changed if an exception escapes). Every high-precision evaluation therefore
+    gets a context of its own: numbers created by ``ctx.mpf`` carry ``ctx``, and
+    their arithmetic (also inside numpy object arrays) runs at ``ctx``'s
+    precision whatever ``mpmath.mp.dps`` is.
+    """
+    ctx = mpmath.MPContext()
+    ctx.dps = int(dps) + int(guard)
+    return ctx
+
+
 class Backend:
     """Interface shared by the float64, mpmath and sympy number types."""
 
@@ -86,6 +101,7 @@ class Float64Backend(Backend):
     exp = staticmethod(np.exp)
     expm1 = staticmethod(np.expm1)
     log = staticmethod(np.log)
+    log1p = staticmethod(np.log1p)
     sin = staticmethod(np.sin)
     cos = staticmethod(np.cos)
     sinh = staticmethod(np.sinh)
@@ -155,123 +171,132 @@ def _ufunc(f: Callable, nin: int) -> Callable:
 
 @dataclass
 class MpmathBackend(Backend):
-    """Arbitrary precision: numpy object arrays of ``mpmath.mpf``.
+    """Arbitrary precision: numpy object arrays of ``ctx.mpf``.
 
-    All work happens inside :meth:`context`, at ``dps + GUARD_DIGITS`` digits.
+    The backend owns an mpmath context ``ctx`` at ``dps + GUARD_DIGITS`` digits
+    (:func:`mp_context`); every number it creates and every function it applies
+    belongs to ``ctx``, so the global ``mpmath.mp`` is never read or changed
+    and concurrent evaluations at different ``dps`` do not interfere.
     """
 
     dps: int = 50
     name: str = field(default="mpmath", init=False)
 
     def __post_init__(self):
-        self.sqrt = _ufunc(mpmath.sqrt, 1)
-        self.exp = _ufunc(mpmath.exp, 1)
-        self.expm1 = _ufunc(mpmath.expm1, 1)
-        self.log = _ufunc(mpmath.log, 1)
-        self.sin = _ufunc(mpmath.sin, 1)
-        self.cos = _ufunc(mpmath.cos, 1)
-        self.sinh = _ufunc(mpmath.sinh, 1)
-        self.cosh = _ufunc(mpmath.cosh, 1)
-        self.tanh = _ufunc(mpmath.tanh, 1)
+        ctx = self.ctx = mp_context(self.dps)
+        self.sqrt = _ufunc(ctx.sqrt, 1)
+        self.exp = _ufunc(ctx.exp, 1)
+        self.expm1 = _ufunc(ctx.expm1, 1)
+        self.log = _ufunc(ctx.log, 1)
+        self.log1p = _ufunc(ctx.log1p, 1)
+        self.sin = _ufunc(ctx.sin, 1)
+        self.cos = _ufunc(ctx.cos, 1)
+        self.sinh = _ufunc(ctx.sinh, 1)
+        self.cosh = _ufunc(ctx.cosh, 1)
+        self.tanh = _ufunc(ctx.tanh, 1)
         self.minimum = _ufunc(min, 2)
         self.maximum = _ufunc(max, 2)
-        self.atan2 = _ufunc(mpmath.atan2, 2)
+        self.atan2 = _ufunc(ctx.atan2, 2)
         self.abs = _ufunc(abs, 1)
-        self.maximum0 = _ufunc(lambda v: v if v > 0 else mpmath.mpf(0), 1)
+        zero = ctx.mpf(0)
+        self.maximum0 = _ufunc(lambda v: v if v > 0 else zero, 1)
+        self._mpf = np.vectorize(lambda v: _to_mpf(v, ctx), otypes=[object])
 
     @property
     def pi(self):
-        return +mpmath.mp.pi
+        return +self.ctx.pi
 
     @property
     def eps(self):
-        return mpmath.mpf(10) ** (-self.dps)
+        return self.ctx.mpf(10) ** (-self.dps)
 
     @property
     def working_dps(self) -> int:
         return self.dps + GUARD_DIGITS
 
     def context(self):
-        return mpmath.workdps(self.working_dps)
+        # kept for callers written against the Backend interface: the numbers
+        # carry their own context, so there is nothing to switch
+        return contextlib.nullcontext()
 
     @staticmethod
     def where(c, a, b):
         return np.where(c, a, b)
 
     def asarray(self, x: Any) -> np.ndarray:
-        if isinstance(x, mpmath.matrix):
-            return np.array(x.tolist(), dtype=object)
+        if isinstance(x, mpmath.matrix) or type(x).__name__ == "matrix" and hasattr(x, "tolist"):
+            x = np.array(x.tolist(), dtype=object)
         arr = np.asarray(x)
-        if arr.dtype != object:
-            # float -> mpf is exact, so the reference sees exactly the float64 input
-            arr = np.vectorize(mpmath.mpf, otypes=[object])(arr) if arr.size else arr.astype(object)
-        else:
-            arr = np.vectorize(_to_mpf, otypes=[object])(arr) if arr.size else arr
-        return arr
+        # float -> mpf is exact, so the reference sees exactly the float64 input; numbers
+        # of another context (the global one, a user's matrix) are taken into ctx
+        return self._mpf(arr) if arr.size else arr.astype(object)
 
     def eye(self, n: int) -> np.ndarray:
-        out = np.full((n, n), mpmath.mpf(0), dtype=object)
+        out = np.full((n, n), self.ctx.mpf(0), dtype=object)
         for i in range(n):
-            out[i, i] = mpmath.mpf(1)
+            out[i, i] = self.ctx.mpf(1)
         return out
 
     def scalar(self, v):
-        return mpmath.mpf(v)
+        return _to_mpf(v, self.ctx)
 
     def cholesky(self, a: np.ndarray) -> np.ndarray:
+        ctx = self.ctx
         n = a.shape[0]
-        low = np.full((n, n), mpmath.mpf(0), dtype=object)
+        low = np.full((n, n), ctx.mpf(0), dtype=object)
         for j in range(n):
             s = a[j, j] - np.dot(low[j, :j], low[j, :j]) if j else a[j, j]
             if not s > 0:
                 raise KernelError(
                     "matrix is not positive definite at %d digits (Cholesky pivot %s); "
                     "duplicate training inputs or a degenerate kernel? add ridge/noise"
-                    % (self.dps, mpmath.nstr(s, 5))
+                    % (self.dps, ctx.nstr(s, 5))
                 )
-            low[j, j] = mpmath.sqrt(s)
+            low[j, j] = ctx.sqrt(s)
             if j + 1 < n:
                 col = a[j + 1 :, j] - (low[j + 1 :, :j] @ low[j, :j] if j else 0)
                 low[j + 1 :, j] = col / low[j, j]
         return low
 
     def solve_psd(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        with self.context():
-            low = self.cholesky(a)
-            check_condition_from_cholesky(low, self)
-            vec = b.ndim == 1
-            rhs = b.reshape(b.shape[0], -1)
-            n = a.shape[0]
-            y = np.empty_like(rhs)
-            for i in range(n):
-                acc = rhs[i] - (low[i, :i] @ y[:i] if i else 0)
-                y[i] = acc / low[i, i]
-            x = np.empty_like(rhs)
-            for i in reversed(range(n)):
-                acc = y[i] - (low[i + 1 :, i] @ x[i + 1 :] if i + 1 < n else 0)
-                x[i] = acc / low[i, i]
-            return x.reshape(b.shape) if not vec else x[:, 0]
+        low = self.cholesky(a)
+        check_condition_from_cholesky(low, self)
+        vec = b.ndim == 1
+        rhs = b.reshape(b.shape[0], -1)
+        n = a.shape[0]
+        y = np.empty_like(rhs)
+        for i in range(n):
+            acc = rhs[i] - (low[i, :i] @ y[:i] if i else 0)
+            y[i] = acc / low[i, i]
+        x = np.empty_like(rhs)
+        for i in reversed(range(n)):
+            acc = y[i] - (low[i + 1 :, i] @ x[i + 1 :] if i + 1 < n else 0)
+            x[i] = acc / low[i, i]
+        return x.reshape(b.shape) if not vec else x[:, 0]
 
     def eigh(self, a: np.ndarray):
-        with self.context():
-            w, q = mpmath.eigsy(mpmath.matrix(a.tolist()))
-            w = np.array([w[i] for i in range(len(w))], dtype=object)
-            q = np.array(q.tolist(), dtype=object)
-            return w, q
+        ctx = self.ctx
+        w, q = ctx.eigsy(ctx.matrix(self.asarray(a).tolist()))
+        w = np.array([w[i] for i in range(len(w))], dtype=object)
+        q = np.array(q.tolist(), dtype=object)
+        return w, q
 
     def cond(self, a: np.ndarray) -> float:
-        with self.context():
-            w, _ = self.eigh(a)
-            lo, hi = min(w), max(w)
-            return math.inf if lo <= 0 else float(hi / lo)
+        w, _ = self.eigh(a)
+        lo, hi = min(w), max(w)
+        return math.inf if lo <= 0 else float(hi / lo)
 
 
-def _to_mpf(v):
-    if isinstance(v, (mpmath.mpf,)):
-        return v
+def _to_mpf(v, ctx):
+    """``v`` as a number of ``ctx`` (exact for floats, ints and mpf of any
+    context up to ``ctx``'s precision)."""
     if isinstance(v, sympy.Basic):
-        return mpmath.mpf(sympy.Float(v, 80))
-    return mpmath.mpf(v)
+        return ctx.mpf(sympy.Float(v, ctx.dps + 5))
+    if isinstance(v, np.floating):
+        v = float(v)
+    elif isinstance(v, np.integer):
+        v = int(v)
+    return ctx.mpf(v)
 
 
 # --------------------------------------------------------------------------- #
@@ -310,11 +335,9 @@ def backend(dps: int | None) -> Backend:
     """The backend for ``dps`` digits: ``None`` -> float64, an int -> mpmath."""
     if dps is None:
         return F64
-    from .errors import ParameterError
+    from .validation import check_dps
 
-    if isinstance(dps, bool) or not isinstance(dps, (int, np.integer)) or dps < 16:
-        raise ParameterError(f"dps must be an integer >= 16 (or None for float64), got {dps!r}")
-    return MpmathBackend(int(dps))
+    return MpmathBackend(check_dps(dps))
 
 
 def check_condition(a, bk: Backend, limit: float | None = None) -> float:
@@ -336,10 +359,10 @@ def check_condition_from_cholesky(low, bk: MpmathBackend) -> None:
     """Cheap lower bound on the condition number from a Cholesky factor."""
     d = [low[i, i] for i in range(low.shape[0])]
     c = (max(d) / min(d)) ** 2
-    limit = mpmath.mpf(10) ** (bk.dps - 10)
+    limit = bk.ctx.mpf(10) ** (bk.dps - 10)
     if c > limit:
         raise IllConditionedError(
-            f"condition number >= {mpmath.nstr(c, 3)} exceeds 1e{bk.dps - 10} at "
+            f"condition number >= {bk.ctx.nstr(c, 3)} exceeds 1e{bk.dps - 10} at "
             f"dps={bk.dps}: raise dps or add ridge/noise."
         )
 
@@ -365,8 +388,8 @@ def to_public(a: np.ndarray, dps: int | None):
     ``mpmath.matrix`` rounded to ``dps`` digits (``+x`` drops the guard digits)."""
     if dps is None:
         return np.asarray(a, float)
-    with mpmath.workdps(dps):
-        return to_mpmatrix(np.vectorize(lambda v: +v, otypes=[object])(a))
+    ctx = mp_context(dps, guard=0)  # ctx.mpf rounds to dps digits (drops the guard digits)
+    return to_mpmatrix(np.vectorize(ctx.mpf, otypes=[object])(a))
 
 
 def is_high_precision(a: Any) -> bool:

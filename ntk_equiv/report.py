@@ -15,17 +15,20 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
 
+from .claims import paper as pp
 from .claims.registry import LEVEL_NAMES, LEVELS, REGISTRY, Claim, Config, Result, load
+from .claims.verdict import StatementOutcome
 
 SCHEMA = "ntk-equiv/verify-report"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 RUN_LEVELS = ("S", "H", "E")  # levels `verify` runs; P is pytest's
 
 
 @dataclass
 class Report:
-    """One run of ``ntk-equiv verify``: which claims and levels were selected,
-    the configuration, and one :class:`Result` per (claim, level) that ran."""
+    """One run of ``ntk-equiv verify``: which claims, paper statements and
+    levels were selected, the configuration, one :class:`Result` per (claim,
+    level) that ran, and one :class:`StatementOutcome` per selected statement."""
 
     claim_ids: list[str]
     levels: list[str]
@@ -33,6 +36,7 @@ class Report:
     results: list[Result] = field(default_factory=list)
     command: str = "ntk-equiv verify"
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    statements: list[StatementOutcome] = field(default_factory=list)
 
     def result(self, claim_id: str, level: str) -> Result | None:
         return next((r for r in self.results if r.claim == claim_id and r.level == level), None)
@@ -47,8 +51,14 @@ class Report:
         return [c for c in self.claim_ids if not REGISTRY[c].checks]
 
     @property
+    def failed_statements(self) -> list[StatementOutcome]:
+        """Statements whose reached verdict differs from the documented one
+        (a refuted printed form that is documented as refuted is not a failure)."""
+        return [o for o in self.statements if not o.passed]
+
+    @property
     def passed(self) -> bool:
-        return not self.failed and not self.unchecked
+        return not self.failed and not self.unchecked and not self.failed_statements
 
     def status(self, claim_id: str) -> str:
         """``pass`` / ``FAIL`` / ``unchecked`` / ``not run`` for one claim."""
@@ -90,6 +100,8 @@ def _cell(rep: Report, claim: Claim, level: str) -> str:
     mark = "pass" if r.passed else "FAIL"
     if r.error:
         return f"{mark} raised {r.seconds:.1f}s"
+    if r.statistic:  # the statistic itself (p-value vs threshold, slope +- se, ...), not alpha/p ratios
+        return f"{mark} {r.statistic} {r.seconds:.1f}s"
     return f"{mark} {_num(r.residual)}<={_num(r.tolerance)} {r.seconds:.1f}s"
 
 
@@ -100,16 +112,67 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def text_table(rep: Report) -> str:
-    """Claims x levels: each cell ``pass|FAIL residual<=tolerance seconds``."""
+    """Claims x levels: each cell ``pass|FAIL <statistic> seconds``, the statistic
+    being the check's own (``Result.statistic``) or ``residual<=tolerance``."""
     header = ["claim"] + [f"{lv} ({LEVEL_NAMES[lv]})" for lv in LEVELS]
     rows = [[cid] + [_cell(rep, REGISTRY[cid], lv) for lv in LEVELS] for cid in rep.claim_ids]
     return _table(header, rows)
 
 
+def _short_result(r: Result | None) -> str:
+    """``8.8e-52<=1e-45`` / ``4.2>1e-45``; an exact proof ``=0`` / ``!=0``."""
+    if r is None:
+        return "-"
+    if r.error:
+        return "raised"
+    if r.level == "S" and r.tolerance == 0:
+        return "=0" if r.passed else "!=0"
+    if r.statistic:  # the check's own statistic (p-value vs threshold, slope +- se, ...)
+        return r.statistic
+    return f"{_num(r.residual)}{'<=' if r.passed else '>'}{_num(r.tolerance)}"
+
+
+def statement_cell(o: StatementOutcome, level: str) -> str:
+    """One level of a statement: the printed form's result, and the corrected
+    form's when the printed one was checked and failed."""
+    if level == "P":
+        return f"pytest {o.statement.property_tests}" if o.statement.property_tests else "-"
+    lo = next((x for x in o.levels if x.level == level), None)
+    if lo is None:
+        return "-"
+    src = f" [{lo.source}]" if lo.level in o.statement.reuses else ""
+    mark = "pass" if lo.printed.passed else ("FAIL" if lo.printed.error else "refuted")
+    cell = f"{mark} {_short_result(lo.printed)}{src}"
+    if lo.corrected is not None:
+        cell += f"; corrected {'pass' if lo.corrected.passed else 'FAIL'} {_short_result(lo.corrected)}"
+    return cell
+
+
+def _verdict(v) -> str:
+    return " + ".join(v)
+
+
+def paper_table(rep: Report) -> str:
+    """The paper's statements in order: number, arXiv number, verdict reached,
+    expected verdict, levels passed, and each level's results."""
+    header = ["statement", "arXiv", "verdict reached", "expected", "levels passed"] + list(LEVELS)
+    rows = []
+    for o in rep.statements:
+        s = o.statement
+        mark = "" if o.passed else "  <-- FAIL"
+        rows.append([s.label, s.arxiv or "-", _verdict(o.reached) + mark, _verdict(s.expected),
+                     " ".join(o.levels_passed()) or "-"] + [statement_cell(o, lv) for lv in LEVELS])
+    return _table(header, rows)
+
+
 def failures_text(rep: Report) -> str:
     lines = []
+    for o in rep.failed_statements:
+        s = o.statement
+        lines.append(f"FAILED {s.label} {s.title}: reached {_verdict(o.reached)!r}, expected {_verdict(s.expected)!r}")
     for r in rep.failed:
-        what = r.error or f"residual {_num(r.residual)} > tolerance {_num(r.tolerance)} ({r.reason})"
+        what = r.error or (f"{r.statistic}; " if r.statistic else "") + \
+            f"residual {_num(r.residual)} > tolerance {_num(r.tolerance)} ({r.reason})"
         lines.append(f"FAILED {r.claim} [{r.level}] {REGISTRY[r.claim].title}: {what}")
     for c in rep.unchecked:
         lines.append(f"UNCHECKED {c} {REGISTRY[c].title}: no S/H/E check is registered")
@@ -118,10 +181,16 @@ def failures_text(rep: Report) -> str:
 
 def summary_text(rep: Report) -> str:
     n, bad = len(rep.results), len(rep.failed)
-    secs = sum(r.seconds for r in rep.results)
-    verdict = "ALL PASSED" if rep.passed else ("FAILED" if rep.failed else "INCOMPLETE")
-    extra = f", {len(rep.unchecked)} claim(s) without checks" if rep.unchecked else ""
-    return f"{verdict}: {n - bad}/{n} checks passed{extra} in {secs:.1f}s (seed={rep.config.seed}, " \
+    own = [r for o in rep.statements for r in o.results if not any(r is q for q in rep.results)]
+    secs = sum(r.seconds for r in rep.results) + sum(r.seconds for r in own)
+    verdict = "ALL PASSED" if rep.passed else ("FAILED" if rep.failed or rep.failed_statements else "INCOMPLETE")
+    parts = [f"{n - bad}/{n} checks passed"] if rep.claim_ids or not rep.statements else []
+    if rep.unchecked:
+        parts.append(f"{len(rep.unchecked)} claim(s) without checks")
+    if rep.statements:
+        ok = len(rep.statements) - len(rep.failed_statements)
+        parts.append(f"{ok}/{len(rep.statements)} paper statements reached their documented verdict")
+    return f"{verdict}: {', '.join(parts)} in {secs:.1f}s (seed={rep.config.seed}, " \
            f"dps={rep.config.dps}, full={rep.config.full})"
 
 
@@ -197,8 +266,14 @@ def mermaid(claim_ids: Iterable[str] | None = None) -> str:
 
 
 def render_text(rep: Report) -> str:
-    parts = [text_table(rep), "", "Dependency graph (each claim rests on the claim above it):",
-             dependency_text(rep)]
+    parts = []
+    if rep.statements:
+        parts += ["The paper's statements (thesis chapter 5 numbering):", paper_table(rep), ""]
+        if rep.claim_ids:
+            parts.append("The project's claims:")
+    if rep.claim_ids or not rep.statements:
+        parts += [text_table(rep), "", "Dependency graph (each claim rests on the claim above it):",
+                  dependency_text(rep)]
     if not rep.passed:
         parts += ["", failures_text(rep)]
     return "\n".join(parts + ["", summary_text(rep)])
@@ -253,9 +328,30 @@ def to_json(rep: Report) -> dict:
         "config": {"seed": rep.config.seed, "dps": rep.config.dps, "full": rep.config.full},
         "levels": list(rep.levels), "passed": rep.passed,
         "summary": {"checks": len(rep.results), "passed": len(rep.results) - len(rep.failed),
-                    "failed": len(rep.failed), "unchecked_claims": rep.unchecked, "seconds": secs},
+                    "failed": len(rep.failed), "unchecked_claims": rep.unchecked, "seconds": secs,
+                    "statements": len(rep.statements),
+                    "statements_as_expected": len(rep.statements) - len(rep.failed_statements),
+                    "failed_statements": [o.statement.number for o in rep.failed_statements]},
         "claims": claims,
         "results": [result_dict(r) for r in rep.results],
+        "statements": [statement_dict(o) for o in rep.statements],
+    }
+
+
+def statement_dict(o: StatementOutcome) -> dict:
+    """One paper statement of the report (schema: ``docs/report_schema.md``)."""
+    s = o.statement
+    return {
+        "number": s.number, "kind": s.kind, "label": s.label, "arxiv": s.arxiv, "title": s.title,
+        "printed": s.printed.text, "corrected": None if s.corrected is None else s.corrected.text,
+        "defect": s.defect, "expected_verdict": list(s.expected), "verdict": list(o.reached),
+        "as_expected": o.passed, "levels_passed": list(o.levels_passed()),
+        "claims": [{"id": cid, "relation": rel} for cid, rel in s.claims],
+        "property_tests": s.property_tests,
+        "levels": [{"level": lo.level, "source": lo.source, "reused_claim": lo.level in s.reuses,
+                    "printed": None if lo.printed is None else result_dict(lo.printed),
+                    "corrected": None if lo.corrected is None else result_dict(lo.corrected)}
+                   for lo in o.levels],
     }
 
 
@@ -265,9 +361,19 @@ def dumps(rep: Report) -> str:
 
 _NUM = (int, float)
 _TOP = {"schema": str, "schema_version": int, "package_version": str, "created": str, "command": str,
-        "config": dict, "levels": list, "passed": bool, "summary": dict, "claims": list, "results": list}
+        "config": dict, "levels": list, "passed": bool, "summary": dict, "claims": list, "results": list,
+        "statements": list}
 _CONFIG = {"seed": int, "dps": int, "full": bool}
-_SUMMARY = {"checks": int, "passed": int, "failed": int, "unchecked_claims": list, "seconds": _NUM}
+_SUMMARY = {"checks": int, "passed": int, "failed": int, "unchecked_claims": list, "seconds": _NUM,
+            "statements": int, "statements_as_expected": int, "failed_statements": list}
+_OPT_STR = (str, type(None))
+_STATEMENT = {"number": str, "kind": str, "label": str, "arxiv": _OPT_STR, "title": str, "printed": str,
+              "corrected": _OPT_STR, "defect": _OPT_STR, "expected_verdict": list, "verdict": list,
+              "as_expected": bool, "levels_passed": list, "claims": list, "property_tests": _OPT_STR,
+              "levels": list}
+_STATEMENT_LEVEL = {"level": str, "source": str, "reused_claim": bool, "printed": (dict, type(None)),
+                    "corrected": (dict, type(None))}
+_STATEMENT_CLAIM = {"id": str, "relation": str}
 _CLAIM = {"id": str, "title": str, "statement": str, "latex": str, "depends_on": list,
           "levels_available": list, "property_tests": (str, type(None)), "status": str}
 _RESULT = {"claim": str, "level": str, "passed": bool, "residual": (*_NUM, type(None)),
@@ -287,7 +393,7 @@ def _keys(obj: dict, spec: dict, where: str) -> None:
 
 
 def validate_report(doc: dict) -> None:
-    """Raise ``ValueError`` unless ``doc`` follows schema version 1 exactly
+    """Raise ``ValueError`` unless ``doc`` follows schema version 2 exactly
     (the keys and types documented in ``docs/report_schema.md``)."""
     _keys(doc, _TOP, "report")
     if doc["schema"] != SCHEMA or doc["schema_version"] != SCHEMA_VERSION:
@@ -302,8 +408,28 @@ def validate_report(doc: dict) -> None:
         _keys(r, _RESULT, f"results[{i}]")
         if r["level"] not in RUN_LEVELS:
             raise ValueError(f"results[{i}].level: {r['level']!r} is not one of {RUN_LEVELS}")
+        if not isinstance(r["details"].get("statistic", ""), str):
+            raise ValueError(f"results[{i}].details.statistic: expected a string")
     if any(lv not in LEVELS for lv in doc["levels"]):
         raise ValueError(f"levels: {doc['levels']} must be drawn from {LEVELS}")
+    for i, st in enumerate(doc["statements"]):
+        where = f"statements[{i}]"
+        _keys(st, _STATEMENT, where)
+        for key in ("expected_verdict", "verdict"):
+            bad = [v for v in st[key] if v not in pp.VERDICTS + pp.FAILED_VERDICTS]
+            if not st[key] or bad:
+                raise ValueError(f"{where}.{key}: unknown verdict(s) {bad or st[key]!r}")
+        if st["as_expected"] != (st["verdict"] == st["expected_verdict"]):
+            raise ValueError(f"{where}.as_expected disagrees with verdict vs expected_verdict")
+        for j, c in enumerate(st["claims"]):
+            _keys(c, _STATEMENT_CLAIM, f"{where}.claims[{j}]")
+        for j, lo in enumerate(st["levels"]):
+            _keys(lo, _STATEMENT_LEVEL, f"{where}.levels[{j}]")
+            if lo["level"] not in RUN_LEVELS:
+                raise ValueError(f"{where}.levels[{j}].level: {lo['level']!r} is not one of {RUN_LEVELS}")
+            for form in ("printed", "corrected"):
+                if lo[form] is not None:
+                    _keys(lo[form], _RESULT, f"{where}.levels[{j}].{form}")
 
 
 # ---- markdown -------------------------------------------------------------- #
@@ -312,26 +438,44 @@ def _md_escape(s: str) -> str:
 
 
 def render_markdown(rep: Report) -> str:
-    """The report as markdown: verdict, claims x levels table, failures, graph."""
+    """The report as markdown: verdict, the paper's statements, the claims x
+    levels table, failures, every check's record, the dependency graph."""
     lines = ["# ntk-equiv verification report", "",
-             f"`{rep.command}` at {rep.created}", "", f"**{summary_text(rep)}**", "",
-             "| claim | title | " + " | ".join(f"{lv} ({LEVEL_NAMES[lv]})" for lv in LEVELS) + " |",
-             "|---|---|" + "---|" * len(LEVELS)]
-    for cid in rep.claim_ids:
-        c = REGISTRY[cid]
-        cells = [_md_escape(_cell(rep, c, lv)) for lv in LEVELS]
-        lines.append(f"| {cid} | {_md_escape(c.title)} | " + " | ".join(cells) + " |")
+             f"`{rep.command}` at {rep.created}", "", f"**{summary_text(rep)}**", ""]
+    if rep.statements:
+        lines += ["## The paper's statements", "",
+                  "| statement | arXiv | title | verdict reached | expected | levels passed | "
+                  + " | ".join(LEVELS) + " |", "|---|---|---|---|---|---|" + "---|" * len(LEVELS)]
+        for o in rep.statements:
+            st = o.statement
+            verdict = _verdict(o.reached) if o.passed else f"**{_verdict(o.reached)}**"
+            cells = [_md_escape(statement_cell(o, lv)) for lv in LEVELS]
+            lines.append(f"| {st.label} | {st.arxiv or '-'} | {_md_escape(st.title)} | {verdict} | "
+                         f"{_verdict(st.expected)} | {' '.join(o.levels_passed()) or '-'} | " + " | ".join(cells) + " |")
+        lines.append("")
+    if rep.claim_ids:
+        lines += ["## The project's claims", "",
+                  "| claim | title | " + " | ".join(f"{lv} ({LEVEL_NAMES[lv]})" for lv in LEVELS) + " |",
+                  "|---|---|" + "---|" * len(LEVELS)]
+        for cid in rep.claim_ids:
+            c = REGISTRY[cid]
+            cells = [_md_escape(_cell(rep, c, lv)) for lv in LEVELS]
+            lines.append(f"| {cid} | {_md_escape(c.title)} | " + " | ".join(cells) + " |")
+        lines.append("")
     if not rep.passed:
-        lines += ["", "## Failures", ""] + [f"- {line}" for line in failures_text(rep).splitlines()]
-    lines += ["", "## Checks", "", "| claim | level | passed | residual | tolerance | seconds | reason |",
-              "|---|---|---|---|---|---|---|"]
-    for r in rep.results:
+        lines += ["## Failures", ""] + [f"- {line}" for line in failures_text(rep).splitlines()] + [""]
+    lines += ["## Checks", "", "| claim | level | form | passed | statistic | residual | tolerance | seconds | reason |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    records = [(r, "") for r in rep.results]
+    records += [(r, r.details.get("form", "printed")) for o in rep.statements for r in o.results
+                if not any(r is q for q in rep.results)]
+    for r, form in records:
         why = r.error or r.reason
-        lines.append(f"| {r.claim} | {r.level} | {'yes' if r.passed else '**no**'} | {_num(r.residual)} | "
-                     f"{_num(r.tolerance)} | {r.seconds:.2f} | {_md_escape(why)} |")
-    lines += ["", "## Dependency graph", "", mermaid(rep.claim_ids), "", "```",
-              dependency_text(rep), "```", ""]
-    return "\n".join(lines)
+        lines.append(f"| {r.claim} | {r.level} | {form or '-'} | {'yes' if r.passed else '**no**'} | "
+                     f"{_md_escape(r.statistic or '-')} | {_num(r.residual)} | {_num(r.tolerance)} | {r.seconds:.2f} | {_md_escape(why)} |")
+    if rep.claim_ids:
+        lines += ["", "## Dependency graph", "", mermaid(rep.claim_ids), "", "```", dependency_text(rep), "```"]
+    return "\n".join(lines + [""])
 
 
 # ---- the generated claims reference --------------------------------------- #
@@ -373,6 +517,9 @@ def claims_markdown() -> str:
     for cid, c in REGISTRY.items():
         lines += [f"## {cid}", "", f"**{c.title}**", "", c.statement, "", "$$", c.latex, "$$", "",
                   f"- depends on: {', '.join(c.depends_on) or 'nothing'}"]
+        linked = statements_of_claim(cid)
+        if linked:
+            lines.append(f"- the paper's statements ([paper.md](paper.md)): {'; '.join(linked)}")
         for lv in LEVELS:
             if lv == "P" and c.property_tests:
                 lines.append(f"- P ({LEVEL_NAMES[lv]}): `{c.property_tests}`")
@@ -384,3 +531,70 @@ def claims_markdown() -> str:
             lines.append(f"- no check at: {', '.join(missing)}")
         lines.append("")
     return "\n".join(lines)
+
+
+# ---- the generated reference of the paper's statements --------------------- #
+def _statement_levels(s, checks) -> list[str]:
+    out = []
+    for lv in RUN_LEVELS:
+        if lv in s.reuses:
+            cid, clv = s.reuses[lv]
+            out.append(f"- {lv} ({LEVEL_NAMES[lv]}): the claim check {cid} {clv} (printed form)")
+        elif (s.number, lv) in checks:
+            fn = checks[(s.number, lv)]
+            out.append(f"- {lv} ({LEVEL_NAMES[lv]}): `{fn.__module__}.{fn.__name__}`")
+    if s.property_tests:
+        out.append(f"- P ({LEVEL_NAMES['P']}): `{s.property_tests}`")
+    missing = [lv for lv in RUN_LEVELS if lv not in s.reuses and (s.number, lv) not in checks]
+    if missing:
+        out.append(f"- no check at: {', '.join(missing)}")
+    return out
+
+
+def paper_markdown() -> str:
+    """``docs/paper.md``: the paper's nine statements with their printed and
+    corrected forms, expected verdicts, checks and linked claims. Generated."""
+    load()
+    checks = pp.statement_checks()
+    lines = ["# The paper's statements, one by one", "",
+             "<!-- GENERATED by `ntk-equiv docs` from ntk_equiv/claims/paper.py; do not edit. "
+             "tests/test_paper.py fails when this file is out of date. -->", "",
+             "The numbered statements of *On the Equivalence of Random Network Distillation, Deep Ensembles, and "
+             "Bayesian Inference* (arXiv 2602.19964), numbered as in chapter 5 of M. Zanger's PhD thesis (TU Delft, "
+             "2026), which presents the paper's work with full proofs; the arXiv number is given where reported. "
+             "Notation is the paper's: predictor `u(x; vartheta_t)` (trained), target `g(x; psi_0)` (fixed), "
+             "error `eps_i = u_i - g_i`, signal `eps^2 = (1/K) sum_i eps_i^2` over `K` heads, NNGP kernel `kappa`, "
+             "NTK `Theta`, training inputs `X` with labels `Y`, test inputs `X_T`, as in the project's claims C1-C9 "
+             "([claims.md](claims.md)) and [theory.md](theory.md).", "",
+             "`ntk-equiv verify --paper` checks them. A verdict is *reached by the checks*: the printed form is "
+             "checked at every level; passing everywhere gives the statement's \"holds\" verdict; failing everywhere "
+             "sends the verifier to the corrected form, and its passing everywhere gives \"refuted as printed + holds "
+             "as corrected\" (or, for Thm 5.8, \"holds only in the limit + gap in the proof\"). A reached verdict "
+             "other than the documented one below fails the run (exit 1): a printed error documented as such does "
+             "not, a statement documented as holding that does not hold does, and so does a refutation that "
+             "disappears.", "",
+             "| statement | arXiv | title | expected verdict | levels | claims |", "|---|---|---|---|---|---|"]
+    for s in pp.STATEMENTS:
+        lv = " ".join(pp.levels_of(s, checks) + (("P",) if s.property_tests else ())) or "-"
+        cl = ", ".join(f"[{c}](claims.md#{c.lower()})" for c, _ in s.claims) or "-"
+        lines.append(f"| [{s.label}](#{s.label.lower().replace(' ', '-').replace('.', '')}) | {s.arxiv or '-'} | "
+                     f"{_md_escape(s.title)} | {' + '.join(s.expected)} | {lv} | {cl} |")
+    lines.append("")
+    for s in pp.STATEMENTS:
+        lines += [f"## {s.label}", "", f"**{s.title}** ({s.kind} {s.number}"
+                  + (f"; arXiv {s.arxiv}" if s.arxiv else "") + ")", "",
+                  f"- **As printed**: {s.printed.text}"]
+        if s.corrected is not None:
+            lines.append(f"- **Corrected**: {s.corrected.text}")
+        if s.defect:
+            lines.append(f"- **Defect**: {s.defect}")
+        lines.append(f"- **Expected verdict**: {' + '.join(s.expected)}")
+        lines += ["- **Linked claims**:"] + [f"  - [{c}](claims.md#{c.lower()}): {rel}" for c, rel in s.claims]
+        lines += ["- **Checks**:"] + ["  " + x for x in _statement_levels(s, checks)]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def statements_of_claim(claim_id: str) -> list[str]:
+    """``"Prop 5.1 (generalises it: ...)"`` for every paper statement linked to ``claim_id``."""
+    return [f"{s.label} ({rel})" for s in pp.STATEMENTS for c, rel in s.claims if c == claim_id]

@@ -1,5 +1,5 @@
 """Random network distillation, Bayesian RND and posterior sampling
-(THEORY.md C6-C8), in the infinite-width theory and as real finite-width models.
+(docs/theory.md C6-C8), in the infinite-width theory and as real finite-width models.
 
 Infinite width
 --------------
@@ -8,10 +8,10 @@ training projector ``P_t C P_t^* ``) or of ``formulas.posterior_mean/cov``, on
 kernel blocks from :func:`ntk_equiv.dynamics.kernel_blocks`; float64 and
 mpmath (``dps=``) therefore share one formula.
 
-* :func:`rnd_covariance`: C6, ``Cov(r_t) = P_t (K_g + K_u) P_t^*`` with the
-  projector built from the predictor's NTK ``Theta_g``.
+* :func:`rnd_covariance`: C6, ``Cov(eps_t) = P_t (kappa_u + kappa_g) P_t^*`` with
+  the projector built from the predictor's NTK ``Theta_u``.
 * :func:`bayesian_rnd_covariance`: C7/C7a/C7b written as an *RND* law (the
-  projector applied to the prior of ``h = g_0 - u`` with the target noise
+  projector applied to the prior of ``h = u_0 - g`` with the target noise
   added on the train block), deliberately **not** as a posterior formula, so
   that ``bayesian_rnd_covariance == gp_posterior(...).cov`` is a real check.
 * :func:`gp_posterior`: the GP posterior with prior ``Theta`` or ``K``.
@@ -20,8 +20,9 @@ Finite width
 ------------
 :class:`RND` and :class:`BayesianRND` train real networks with
 :meth:`Network.train` / :meth:`Network.fit_until` (non-linear by default,
-``linearized=True`` for the first-order Taylor model). ``M = heads`` outputs
-share the hidden layers; every head has its own target.
+``linearized=True`` for the first-order Taylor model). ``K = heads`` outputs
+share the hidden layers; every head has its own target. Notation of
+docs/theory.md: predictor ``u`` (attributes ``g0``, ``g``), target ``g`` (``u``).
 """
 from __future__ import annotations
 
@@ -32,10 +33,14 @@ import numpy as np
 
 from . import formulas
 from .dynamics import Gaussian, _train_operator, check_time, kernel_blocks
-from .errors import ConvergenceError, NonFiniteError, ParameterError, ShapeError
+from .errors import ConvergenceError, ParameterError, ShapeError
 from .kernels import check_distinct, validate_inputs
 from .network import Network, tree_flatten, tree_map
 from .precision import backend, to_public
+from .validation import (
+    check_architecture, check_bool, check_choice, check_int, check_labels, check_nonnegative, check_positive,
+    check_positive_int, check_seed,
+)
 
 #: Default relative residual tolerance of training to convergence (``t = inf``):
 #: ``max_i |f(x_i) - y_i| <= tol * max(1, max|y|)`` (``Network.fit_until``; with
@@ -49,30 +54,26 @@ DEFAULT_MAX_STEPS = 50_000
 # validation helpers
 # --------------------------------------------------------------------------- #
 def _check_arch(arch: Any, name: str) -> Any:
-    if not (hasattr(arch, "kernel") and hasattr(arch, "init")):
-        raise ParameterError(f"{name} must be an architecture (ne.mlp(...) or ne.serial(...)), got {arch!r}")
-    arch.readout_index  # noqa: B018 - raises ParameterError without a Dense readout
-    return arch
+    return check_architecture(arch, name)
 
 
 def _check_noise(noise: Any, name: str = "noise") -> float:
-    try:
-        v = float(noise)
-    except (TypeError, ValueError):
-        raise ParameterError(f"{name} must be a real number >= 0, got {noise!r}") from None
-    if not (np.isfinite(v) and v >= 0):
-        raise ParameterError(f"{name} must be finite and >= 0, got {noise!r}")
-    return v
+    return check_nonnegative(noise, name)
 
 
 def _check_heads(heads: Any) -> int:
-    if isinstance(heads, bool) or not isinstance(heads, (int, np.integer)) or heads < 1:
-        raise ParameterError(f"heads must be an integer >= 1, got {heads!r}")
-    return int(heads)
+    return check_positive_int(heads, "heads")
+
+
+def _check_fit_args(lr, steps, tol, max_steps) -> tuple:
+    """``lr`` None or > 0, ``steps`` None or an int >= 0, ``tol > 0``, ``max_steps >= 1``."""
+    lr = check_positive(lr, "lr", allow_none=True)
+    steps = None if steps is None else check_int(steps, "steps", minimum=0)
+    return lr, steps, check_positive(tol, "tol"), check_positive_int(max_steps, "max_steps")
 
 
 def _check_x_test(x_test: Any, x_train: np.ndarray) -> np.ndarray:
-    return validate_inputs(x_test, "x_test", x_train.shape[1])
+    return validate_inputs(x_test, "x_test", x_train.shape[1:])
 
 
 # --------------------------------------------------------------------------- #
@@ -80,12 +81,12 @@ def _check_x_test(x_test: Any, x_train: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- #
 def rnd_covariance(predictor, x_train, x_test, target=None, t=None, lr=1.0, ridge=0.0, centred=False,
                    dps=None, steps=None):
-    """C6: covariance of one head's RND residual ``r_t = g_t - u`` on ``x_test``.
+    """C6: covariance of one head's RND error ``eps_t = u_t - g`` on ``x_test``.
 
-    ``Cov(r_t) = P_t (K_g + K_u) P_t^*`` with ``P_t`` the training projector of
-    the predictor (``A_t`` from ``Theta_g,XX``, ridge ``lambda``), ``K_g`` the
-    predictor's NNGP kernel and ``K_u`` the target's (``target=None``: the
-    predictor's architecture, so C6a ``Cov(r_t) = 2 Sigma_t``). The mean is 0
+    ``Cov(eps_t) = P_t (kappa_u + kappa_g) P_t^*`` with ``P_t`` the training projector
+    of the predictor (``A_t`` from ``Theta_u,XX``, ridge ``lambda``), ``kappa_u`` the
+    predictor's NNGP kernel and ``kappa_g`` the target's (``target=None``: the
+    predictor's architecture, so C6a ``Cov(eps_t) = 2 Sigma_t``). The mean is 0
     and heads are i.i.d.
 
     Parameters
@@ -93,10 +94,11 @@ def rnd_covariance(predictor, x_train, x_test, target=None, t=None, lr=1.0, ridg
     predictor, target : architectures (``target`` an architecture or None).
     t, steps, lr, ridge : training time as in :func:`ntk_equiv.ensemble`
         (``t=None`` and ``steps=None``: trained to convergence).
-    centred : the centred predictor ``g - g_0`` (``K_g = 0``, C6b).
+    centred : the centred predictor ``u - u_0`` (``kappa_u = 0``, C6b).
     dps : ``None`` for float64, digits for mpmath (returns ``mpmath.matrix``).
     """
-    check_time(t, lr, ridge, steps)
+    t, lr, ridge, steps = check_time(t, lr, ridge, steps)
+    centred = check_bool(centred, "centred")
     _check_arch(predictor, "predictor")
     if target is not None:
         if isinstance(target, Network):
@@ -120,14 +122,14 @@ def rnd_covariance(predictor, x_train, x_test, target=None, t=None, lr=1.0, ridg
 def bayesian_rnd_covariance(arch, x_train, x_test, noise=0.0, readout_only=False, dps=None):
     """C7 (and C7a, C7b): covariance of the Bayesian-RND residual at ``t = inf``.
 
-    The target is chosen so that ``h = g_0 - u ~ GP(0, Theta)`` (``readout_only``:
-    ``GP(0, K)`` and the predictor's training kernel is ``Theta_g = K``). With
+    The target is chosen so that ``h = u_0 - g ~ GP(0, Theta)`` (``readout_only``:
+    ``GP(0, kappa)`` and the predictor's training kernel is ``Theta_u = kappa``). With
     noise ``lambda`` the predictor is trained with ridge ``lambda`` on
-    ``u(x_i) + e_i``, ``e_i ~ N(0, lambda)``, so the residual is the projector
-    (``A = (Theta_g,XX + lambda I)^{-1}``) applied to ``h`` whose train block is
+    ``g(x_i) + e_i``, ``e_i ~ N(0, lambda)``, so the error is the projector
+    (``A = (Theta_u,XX + lambda I)^{-1}``) applied to ``h`` whose train block is
     ``h(X) - e``:
 
-    ``Cov(r_inf) = P (Theta + lambda I_XX) P^*``, where ``lambda I_XX`` adds
+    ``Cov(eps_inf) = P (Theta + lambda I_XX) P^*``, where ``lambda I_XX`` adds
     ``lambda I`` to the ``X-X`` block only.
 
     This is written as an RND law on purpose: that it equals the GP posterior
@@ -135,6 +137,7 @@ def bayesian_rnd_covariance(arch, x_train, x_test, noise=0.0, readout_only=False
     claim, checked against :func:`gp_posterior`.
     """
     noise = _check_noise(noise)
+    readout_only = check_bool(readout_only, "readout_only")
     _check_arch(arch, "arch")
     x_train = validate_inputs(x_train, "x_train")
     _check_x_test(x_test, x_train)
@@ -160,8 +163,7 @@ def gp_posterior(arch, x_train, y_train, x_test, prior="ntk", noise=0.0, dps=Non
     mean ``k_xX (k_XX + noise I)^{-1} Y``, cov ``k_xx - k_xX (k_XX + noise I)^{-1} k_Xx'``
     (``formulas.posterior_mean/cov``; the same covariance for every output).
     """
-    if prior not in ("ntk", "nngp"):
-        raise ParameterError(f"prior must be 'ntk' or 'nngp', got {prior!r}")
+    prior = check_choice(prior, "prior", ("ntk", "nngp"))
     noise = _check_noise(noise)
     _check_arch(arch, "arch")
     x_train = validate_inputs(x_train, "x_train")
@@ -182,12 +184,7 @@ def gp_posterior(arch, x_train, y_train, x_test, prior="ntk", noise=0.0, dps=Non
 def _labels(y, n: int, heads: int | None) -> np.ndarray:
     """Labels as ``(N, M)`` float64; with ``heads`` given, ``(N,)``/``(N, 1)`` is
     broadcast to every head (each head samples the posterior of the same data)."""
-    Y = np.asarray(y, dtype=float)
-    Y = Y[:, None] if Y.ndim == 1 else Y
-    if Y.ndim != 2 or Y.shape[0] != n:
-        raise ShapeError(f"labels must have shape (N,) or (N, M) with N={n}, got {np.shape(y)}")
-    if not np.all(np.isfinite(Y)):
-        raise NonFiniteError("labels contain NaN or infinity")
+    Y = check_labels(y, n, "labels")
     if heads is not None:
         if Y.shape[1] == 1:
             Y = np.repeat(Y, heads, axis=1)
@@ -201,8 +198,11 @@ def _labels(y, n: int, heads: int | None) -> np.ndarray:
 # --------------------------------------------------------------------------- #
 def _child_seeds(seed, k: int) -> list[np.random.SeedSequence]:
     """``k`` independent seed sequences from an int seed (or a Generator)."""
+    seed = check_seed(seed)
     if isinstance(seed, np.random.Generator):
         seed = int(seed.integers(2**63))
+    if isinstance(seed, np.random.SeedSequence):
+        return seed.spawn(k)
     return np.random.SeedSequence(seed).spawn(k)
 
 
@@ -236,28 +236,30 @@ def _train(net: Network, x, y, lr, steps, ridge, tol, max_steps, trainable) -> t
 class RND:
     """Random network distillation at finite width (C6).
 
-    A predictor ``g`` (architecture ``predictor``, ``heads`` outputs sharing the
-    hidden layers) is trained on ``1/2 sum_i ||g(x_i) - u(x_i)||^2`` towards a
-    fixed random target network ``u`` (architecture ``target``, default the
+    A predictor ``u`` (architecture ``predictor``, ``K = heads`` outputs sharing the
+    hidden layers) is trained on ``1/2 sum_j ||u(x_j) - g(x_j)||^2`` towards a
+    fixed random target network ``g`` (architecture ``target``, default the
     predictor's, ``heads`` outputs: every head has its own target output).
-    ``residual(x) = g_t(x) - u(x)``, ``error(x) = eps^2(x) = mean_m r_m(x)^2``.
+    ``residual(x) = eps(x) = u_t(x) - g(x)``, ``error(x) = eps^2(x) = (1/K) sum_i eps_i(x)^2``.
+    Attributes keep older names: ``g0``/``g`` are ``u_0``/``u_t``, ``u`` is the target ``g``.
 
     Parameters
     ----------
-    predictor : architecture of ``g``.
+    predictor : architecture of the predictor ``u``.
     target : None (same architecture), an architecture, or a finite
         :class:`Network` with ``out_dim == heads`` used as it is.
-    width, heads, seed : hidden width ``n``, outputs ``M``, seed of both draws.
-    centred : predictor ``g - g_0`` (C6b, ``K_g = 0``): trained on ``u + g_0``
-        (same gradients), residual ``g_t - g_0 - u``.
-    linearized : train the first-order Taylor model of ``g`` around ``theta_0``.
+    width, heads, seed : hidden width ``n``, outputs ``K``, seed of both draws.
+    centred : predictor ``u - u_0`` (C6b, ``kappa_u = 0``): trained on ``g + u_0``
+        (same gradients), error ``u_t - u_0 - g``.
+    linearized : train the first-order Taylor model of ``u`` around ``vartheta_0``.
     """
 
     def __init__(self, predictor, target=None, width: int = 1024, heads: int = 64, seed=0, *,
                  centred: bool = False, linearized: bool = False):
         self.predictor = _check_arch(predictor, "predictor")
         self.heads = _check_heads(heads)
-        self.centred, self.linearized = bool(centred), bool(linearized)
+        self.centred, self.linearized = check_bool(centred, "centred"), check_bool(linearized, "linearized")
+        width = check_positive_int(width, "width")
         sg, su = _child_seeds(seed, 2)
         self.g0 = predictor.init(width, out_dim=self.heads, seed=np.random.default_rng(sg))
         if target is None:
@@ -280,7 +282,7 @@ class RND:
         return x
 
     def target(self, x) -> np.ndarray:
-        """``u(x)``, shape ``(n, heads)``."""
+        """The target ``g(x)``, shape ``(n, heads)``."""
         return self.u.apply(self._x(x))
 
     def fit(self, x, lr: float | None = None, steps: int | None = None, ridge: float = 0.0,
@@ -293,35 +295,43 @@ class RND:
         """
         x = self._x(x)
         ridge = _check_noise(ridge, "ridge")
+        lr, steps, tol, max_steps = _check_fit_args(lr, steps, tol, max_steps)
         y = self.u.apply(x) + (self.g0.apply(x) if self.centred else 0.0)
         start = self.g0.linearize() if self.linearized else self.g0
         self.g, self.lr_, self.steps_ = _train(start, x, y, lr, steps, ridge, tol, max_steps, "all")
         return self
 
     def residual(self, x) -> np.ndarray:
-        """``r(x) = g_t(x) - u(x)`` (centred: ``g_t - g_0 - u``), shape ``(n, heads)``."""
+        """``eps(x) = u_t(x) - g(x)`` (centred: ``u_t - u_0 - g``), shape ``(n, heads)``."""
         x = self._x(x)
         r = self.g.apply(x) - self.u.apply(x)
         return r - self.g0.apply(x) if self.centred else r
 
     def error(self, x) -> np.ndarray:
-        """``eps^2(x) = (1/M) sum_m r_m(x)^2``, shape ``(n,)``."""
+        """``eps^2(x) = (1/K) sum_i eps_i(x)^2``, shape ``(n,)``."""
         return np.mean(self.residual(x) ** 2, axis=1)
 
 
 class BayesianRND:
-    """Bayesian RND and posterior sampling at finite width (C7, C8).
+    """Bayesian RND and posterior sampling at finite width (C7, C8; the paper's
+    Prop 5.7, Thm 5.8, Cor 5.9).
 
     The target of head ``m`` is built from the predictor's own initial network
-    ``g_0`` so that ``h_m = g_{0,m} - u_m`` has the prior law of C7:
+    ``g_0`` so that ``h_m = g_{0,m} - u_m`` has the prior law of C7. Defaults
+    are the paper's construction (Prop 5.7): **one** JVP of the predictor at
+    initialisation with **one** tangent ``xi`` (the paper's ``psi*``) shared by
+    all heads, zero on the readout layer: ``u(x) = -J^{hid}_0(x) xi``, i.e. the
+    paper's target ``g~ = J^{hid} psi*`` up to the sign convention of the
+    residual ``g - u`` (the law of ``xi`` is symmetric).
 
-    * ``jacobian="hidden"`` (default): ``u_m(x) = -J^{hid}_{0,m}(x) xi_m``, the
+    * ``jacobian="hidden"`` (default): ``u_m(x) = -J^{hid}_{0,m}(x) xi``, the
       Jacobian of head ``m`` w.r.t. every parameter except the readout layer
-      times its own ``xi_m ~ N(0, I)`` (a forward-mode ``Network.jvp`` with a
-      tangent that is zero on the readout). ``h -> GP(0, K + (Theta - K))``
-      as the width grows.
+      (a forward-mode ``Network.jvp`` with a tangent that is zero on the
+      readout). ``h -> GP(0, K + (Theta - K))`` as the width grows.
     * ``jacobian="full"``: ``u = g_0 - J_0 xi`` with the full Jacobian, so
       ``h = J_0 xi`` exactly (C7c).
+    * ``shared_xi=True`` (default): one tangent for all heads (the paper);
+      ``shared_xi=False``: an independent tangent ``xi_m`` per head.
     * ``readout_only=True`` (C7b): only the readout is trained, ``u = 0`` and
       ``h = g_0``; the model is exactly linear in the readout, with features
       the last hidden layer, so this is Bayesian linear regression on those
@@ -329,17 +339,31 @@ class BayesianRND:
 
     ``fit(x, y)`` trains head ``m`` on ``u_m(x_i) + y_i + e_{im}``,
     ``e ~ N(0, noise)``, with ridge ``noise``; ``sample(x) = g(x) - u(x)``.
+    ``fit(x)`` without labels is the paper's Bayesian RND (Thm 5.8); adding a
+    mean estimate to its samples is Cor 5.9 (exact only with the exact
+    posterior mean, see :mod:`ntk_equiv.experiments.mean_estimate`); labels
+    folded into the target (C8) need no mean estimate.
 
-    Exactness at finite width (linearised predictor, ``jacobian="full"``):
-    the heads share hidden layers, so the linearised heads are coupled through
-    the full multi-output empirical NTK ``J_0 J_0^T`` (``(NM, NM)``, nonzero
-    cross-head blocks). With ``shared_xi=True`` (one ``xi`` for all heads) the
-    joint sample is exactly Matheron's update for Bayesian linear regression
-    with features ``J_0``, prior ``N(0, I)`` and noise ``noise``: one exact
-    sample of the joint ``M``-output posterior with prior covariance
-    ``J_0 J_0^T``. With ``heads=1`` this is the per-head statement. With
-    per-head ``xi_m`` (default) the heads are i.i.d. posterior samples only in
-    the infinite-width limit, where the cross-head NTK blocks vanish.
+    Which combinations are exact at finite width (``r_inf`` given ``theta_0``
+    is the joint ``M``-output Bayesian-linear-regression posterior with
+    features ``J_0``, prior ``N(0, I)``; ``tests/test_rnd.py`` shows each):
+
+    ========== ========== ========= ==========================================
+    linearized jacobian   shared_xi law of the sample at finite width
+    ========== ========== ========= ==========================================
+    True       "full"     True      exact, any width (C7c; Matheron's update)
+    True       "full"     False     exact for ``heads=1`` only; with several
+                                    heads the per-head prior misses the
+                                    cross-head blocks of ``J_0 J_0^T``
+    True       "hidden"   either    limit only: ``h | theta_0`` has mean
+                                    ``g_0 != 0`` and covariance
+                                    ``J^hid J^hid^T != J_0 J_0^T``
+    False      any        either    limit only: the trained network moves off
+                                    its linearisation by ``O(n^{-1/2})`` (C4)
+    ========== ========== ========= ==========================================
+
+    In the infinite-width limit every combination gives i.i.d. heads with the
+    NTK-GP posterior law (the cross-head NTK blocks vanish, Prop 5.5).
 
     Training to convergence with ``noise > 0`` (ridge) needs a smooth
     activation for the non-linear network: with relu/abs the ridge minimiser
@@ -348,15 +372,15 @@ class BayesianRND:
     """
 
     def __init__(self, arch, width: int = 1024, heads: int = 64, noise: float = 0.0, seed=0, *,
-                 readout_only: bool = False, jacobian: str = "hidden", shared_xi: bool = False,
+                 readout_only: bool = False, jacobian: str = "hidden", shared_xi: bool = True,
                  linearized: bool = False):
         self.arch = _check_arch(arch, "arch")
         self.heads = _check_heads(heads)
         self.noise = _check_noise(noise)
-        if jacobian not in ("hidden", "full"):
-            raise ParameterError(f"jacobian must be 'hidden' or 'full', got {jacobian!r}")
-        self.readout_only, self.jacobian = bool(readout_only), jacobian
-        self.shared_xi, self.linearized = bool(shared_xi), bool(linearized)
+        width = check_positive_int(width, "width")
+        self.readout_only = check_bool(readout_only, "readout_only")
+        self.jacobian = check_choice(jacobian, "jacobian", ("hidden", "full"))
+        self.shared_xi, self.linearized = check_bool(shared_xi, "shared_xi"), check_bool(linearized, "linearized")
         sg, sxi, self._noise_seed = _child_seeds(seed, 3)
         self.g0 = arch.init(width, out_dim=self.heads, seed=np.random.default_rng(sg))
         # one seed per xi draw: xi_m is regenerated on demand instead of storing
@@ -379,6 +403,7 @@ class BayesianRND:
         ``jacobian="hidden"``). ``shared_xi``: the same for every ``m``."""
         if self.g0.params is None:
             raise ParameterError("the network has no parameters yet: call fit() or target() with inputs first")
+        m = check_int(m, f"head index m (0 to heads - 1 = {self.heads - 1})", minimum=0, maximum=self.heads - 1)
         rng = np.random.default_rng(self._xi_seeds[0 if self.shared_xi else m])
         tree = tree_map(lambda p: rng.standard_normal(p.shape), self.g0.params)
         if self.jacobian == "hidden":
@@ -413,6 +438,7 @@ class BayesianRND:
         ``steps``, ``tol``, ``max_steps`` as in :meth:`RND.fit`.
         """
         x = self._x(x)
+        lr, steps, tol, max_steps = _check_fit_args(lr, steps, tol, max_steps)
         if self.noise == 0:
             check_distinct(x, "x", "the train kernel (noise = 0)")
         Y = np.zeros((len(x), self.heads)) if y is None else _labels(y, len(x), self.heads)

@@ -26,6 +26,8 @@ from typing import Sequence  # noqa: E402
 
 from . import FIGURES  # noqa: E402
 
+from ntk_equiv.validation import check_output_dir, check_seed
+
 DEFAULT_OUT = Path(__file__).resolve().parent / "out"
 
 
@@ -83,6 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         keys = select(args.only)
+        check_seed(args.seed, "--seed")
+        check_output_dir(args.out, "--out")  # before the run, not after it
     except SystemExit as exc:
         return int(exc.code or 0)
     except ValueError as exc:

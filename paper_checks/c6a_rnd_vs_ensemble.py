@@ -3,17 +3,19 @@ equals twice the variance of a real trained deep ensemble, on in- and
 out-of-distribution inputs.
 
 Two regression tasks, a 1-D one (x in R, training inputs in [-1, 1]) and a
-2-D one (training inputs from a Gaussian blob). At each of two widths:
+2-D one (training inputs from a Gaussian blob). The experiment is
+:func:`ntk_equiv.experiments.rnd_ratio.run`, the one the C6a check asserts on;
+at each of two widths it trains
 
-* RND: ``ne.RND(predictor=arch, width=n, heads=M, seed=s).fit(X, lr, steps)``
-  for ``R`` seeds; ``eps^2(x) = rnd.error(x)`` averaged over the seeds.
-* Ensemble: ``E`` independently initialised networks ``arch.init(n, seed=s)``
-  trained on the labels with the same ``lr`` and ``steps``
-  (``Network.train``); ``s^2(x)`` = their sample variance.
+* RND: ``ne.RND(predictor=arch, width=n, heads=K, seed=s).fit(X, lr, steps)``
+  for ``R`` seeds (predictor ``u``, target ``g``, errors ``eps_i = u_i - g_i``);
+* Ensemble: ``E`` independently initialised networks trained on the labels
+  with the same ``lr`` and ``steps`` (``Network.train``); ``s^2(x)`` = their
+  sample variance.
 
 C6a says ``E eps^2(x) = 2 Sigma_k(x, x) = 2 E s^2(x)`` (``Sigma_k`` from
 ``ne.ensemble(..., steps=k)``, reported in the JSON). Error bars: two Monte-Carlo
-standard errors (eps^2: over the ``R M`` head residuals; s^2: chi-square with
+standard errors (eps^2: over the ``R K`` head errors; s^2: chi-square with
 ``E - 1`` degrees of freedom).
 """
 from __future__ import annotations
@@ -24,6 +26,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import ntk_equiv as ne
+from ntk_equiv.experiments import rnd_ratio
 
 from .common import FigureResult, Timer, save
 
@@ -60,18 +63,17 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> FigureResult:
         for ax, (name, (X, Y, x_in, x_ood)) in zip(axes, tasks(seed).items()):
             x = np.vstack([x_in, x_ood])
             is_ood = np.r_[np.zeros(len(x_in), bool), np.ones(len(x_ood), bool)]
-            lr = 1.0 / float(np.linalg.eigvalsh(arch.kernel(X).ntk)[-1])  # half the stability bound
-            sigma_k = np.diag(ne.ensemble(arch, X, Y, x, lr=lr, steps=steps).cov)
-            tdata = {"X": X, "Y": Y, "x_test": x, "ood": is_ood, "lr": lr, "two_sigma_k_analytic": 2 * sigma_k}
+            lr = rnd_ratio.stable_lr(arch, X, 1.0)  # half the stability bound 2 / lambda_max
+            exp = rnd_ratio.run(arch, X, Y, x, widths, models, heads, members, steps, lr, seed=seed)
+            sigma_k = exp.sigma
+            tdata = {"X": X, "Y": Y, "x_test": x, "ood": is_ood, "lr": lr, "two_sigma_k_analytic": 2 * sigma_k,
+                     "cond_theta_XX": exp.cond}
             lo = hi = None
             for w, marker in zip(widths, ("o", "s")):
-                res = np.concatenate([ne.RND(predictor=arch, width=w, heads=heads, seed=seed * 1000 + s)
-                                      .fit(X, lr=lr, steps=steps).residual(x) for s in range(models)], axis=1)
-                eps2 = np.mean(res ** 2, axis=1)
-                eps2_se = np.std(res ** 2, axis=1, ddof=1) / np.sqrt(res.shape[1])
-                preds = np.stack([arch.init(w, seed=10 ** 6 + seed * 1000 + s, in_dim=X.shape[1])
-                                  .train(X, Y, lr=lr, steps=steps).apply(x)[:, 0] for s in range(members)])
-                s2 = preds.var(0, ddof=1)
+                sq = exp.residuals[w].transpose(1, 0, 2).reshape(len(x), -1) ** 2  # (n, R K) squared errors
+                eps2 = sq.mean(axis=1)
+                eps2_se = sq.std(axis=1, ddof=1) / np.sqrt(sq.shape[1])
+                s2 = exp.members[w].var(0, ddof=1)
                 s2_se = s2 * np.sqrt(2.0 / (members - 1))  # sd of a Gaussian sample variance
                 for mask, col, where in ((~is_ood, "tab:blue", "in-distribution"), (is_ood, "tab:red", "out-of-distribution")):
                     ax.errorbar(2 * s2[mask], eps2[mask], xerr=2 * 2 * s2_se[mask], yerr=2 * eps2_se[mask],
@@ -91,7 +93,8 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> FigureResult:
             ax.plot(line, line, "k--", lw=1, label="eps^2 = 2 s^2 (C6a)")
             ax.set(xscale="log", yscale="log", xlabel=r"2 x ensemble sample variance $2s^2(x)$",
                    ylabel=r"RND error $\epsilon^2(x)$ (mean over heads and models)",
-                   title=f"{name} (d={X.shape[1]}): {len(X)} training inputs, {steps} GD steps")
+                   title=f"{name} (d={X.shape[1]}): {len(X)} training inputs, {steps} GD steps\n"
+                         f"cond(Theta_XX) = {exp.cond:.3g}")
             ax.legend(fontsize=7)
             ax.grid(True, which="both", alpha=0.3)
             data["tasks"][name] = tdata
@@ -100,7 +103,7 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> FigureResult:
     return FigureResult(
         KEY, CLAIM, TITLE, png, js,
         f"One-hidden-layer ReLU MLPs. Each point is a test input: y = RND error of {models} trained RND models with "
-        f"{heads} heads each, x = twice the sample variance of {members} independently trained ensemble members "
+        f"K={heads} heads each, x = twice the sample variance of {members} independently trained ensemble members "
         f"(same architecture, width, lr and {steps} steps). Blue: test inputs drawn like the training inputs; red: "
         f"far outside them. Open markers: width {widths[0]}, filled: width {widths[1]}. Error bars: 2 Monte-Carlo "
         f"standard errors. C6a predicts the points on the dashed diagonal (up to finite-width bias).",

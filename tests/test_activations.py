@@ -1,5 +1,5 @@
 """Activations: every closed-form dual map against 2-D Gaussian quadrature
-(THEORY.md C1), in float64 (1e-12) and at 50 digits (1e-45), over random
+(docs/theory.md C1), in float64 (1e-12) and at 50 digits (1e-45), over random
 correlation matrices and the endpoints; expression activations; the safe
 parser's positive cases.
 

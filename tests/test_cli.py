@@ -124,7 +124,7 @@ def test_markdown_written(monkeypatch, tmp_path, capsys):
     assert main(["verify", "--claims", "C6", "--levels", "H", "-q", "--markdown", str(md)]) == 1
     text = md.read_text(encoding="utf-8")
     assert text.startswith("# ntk-equiv verification report")
-    assert "| C6a | H | **no** |" in text and "```mermaid" in text
+    assert "| C6a | H | - | **no** |" in text and "```mermaid" in text
 
 
 def test_real_checks_small_selection_pass(capsys):

@@ -1,9 +1,9 @@
 """Every derivation notebook runs top to bottom (fast mode) and writes the
 figures it says it writes (``save(fig, "<name>")`` -> ``derivations/out/<name>``).
 
-Notebooks 04 and 05 (~3 s each) run by default; the others (5-15 s each, the
-heavier finite-width and quadrature parts) are slow-marked, run by ``.ci/run``'s
-second pass.
+Notebooks 04 and 05 (~3 s each) run by default; the others (5-30 s each, the
+heavier finite-width and quadrature parts, and 00, which runs the paper's
+statement checks) are slow-marked, run by ``.ci/run``'s second pass.
 """
 import os
 import pathlib
@@ -23,9 +23,9 @@ def _figures(source: str) -> list[str]:
     return re.findall(r'save\(fig, "([^"]+)"\)', source)
 
 
-def test_all_seven_notebooks_exist_in_reading_order():
+def test_all_nine_notebooks_exist_in_reading_order():
     names = [p.name[:3] for p in NOTEBOOKS]
-    assert names == [f"0{i}_" for i in range(1, 8)]
+    assert names == [f"0{i}_" for i in range(0, 9)]
     for p in NOTEBOOKS:
         text = p.read_text()
         assert "# %% [markdown]" in text and "\n# %%\n" in text, f"{p.name} is not in jupytext percent format"

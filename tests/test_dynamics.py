@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 import ntk_equiv as ne
 from ntk_equiv import formulas
 from ntk_equiv.claims.dynamics_checks import independent_train_operator, sphere_inputs
+from ntk_equiv.precision import mp_context
 from ntk_equiv.precision import F64, backend
 
 from test_network import architectures
@@ -151,11 +152,11 @@ def test_dps_matches_independent_expm_on_object_inputs():
     f0 = rng.standard_normal((6, 1))
     y = rng.standard_normal((6, 1))
     got = ne.linearised_predict(T[:2, 2:], T[2:, 2:], f0[:2], f0[2:], y[2:], t=0.9, lr=0.7, dps=50)
-    with mpmath.workdps(65):
-        A = independent_train_operator(mpmath.matrix(T[2:, 2:].tolist()), t=0.9, lr=0.7)
-        resid = mpmath.matrix(y[2:].tolist()) - mpmath.matrix(f0[2:].tolist())  # not in float64
-        want = mpmath.matrix(f0[:2].tolist()) + mpmath.matrix(T[:2, 2:].tolist()) * A * resid
-        assert max(abs(v) for v in (got - want)) < mpmath.mpf(10) ** -45
+    ctx = mp_context(50)  # 65 digits, a context of its own
+    A = independent_train_operator(ctx.matrix(T[2:, 2:].tolist()), t=0.9, lr=0.7, ctx=ctx)
+    resid = ctx.matrix(y[2:].tolist()) - ctx.matrix(f0[2:].tolist())  # not in float64
+    want = ctx.matrix(f0[:2].tolist()) + ctx.matrix(T[:2, 2:].tolist()) * A * resid
+    assert max(abs(v) for v in (ctx.matrix(got.tolist()) - want)) < ctx.mpf(10) ** -45
 
 
 @pytest.mark.parametrize("steps", [1, 50, 5000])

@@ -1,4 +1,4 @@
-"""Infinite-width kernels (THEORY.md C1): independent hand-written formulas,
+"""Infinite-width kernels (docs/theory.md C1): independent hand-written formulas,
 structure (symmetry, PSD, blocks), float64 against the dps=50 path (13
 digits, the diagonal included), and the accuracy the naive arccos
 formulation lacks.
@@ -159,16 +159,28 @@ def test_cross_kernel_blocks_equal_the_joint_kernel(name):
 
 
 def test_chunked_pair_list_equals_one_pass(monkeypatch):
-    # float64 processes the pair list in chunks with a tape of the diagonals;
-    # the result must not depend on the chunking
+    # float64 cuts the kernel into tiles, each with its own points' self pairs; every
+    # entry is the same elementwise computation in either, so not a bit may change
     x = inputs(n=40, d=3, seed=7)
+    x2 = np.vstack([x[:5], inputs(n=7, d=3, seed=8)])
     arch = ne.serial(ne.Dense(1.2, 0.2), ne.Abs(), ne.residual([ne.Dense(1.0, 0.1), ne.Relu(), ne.Dense()], 0.5),
                      ne.Erf(), ne.Dense(1.1, 0.1))
-    one = arch.kernel(x)
+    one, one_cross = arch.kernel(x), arch.kernel(x, x2)
     monkeypatch.setattr(kernels, "CHUNK_PAIRS", 97)
-    chunked = arch.kernel(x)
-    assert scaled_error(chunked.ntk, one.ntk) <= 2 * EPS and scaled_error(chunked.nngp, one.nngp) <= 2 * EPS
-    assert np.array_equal(np.diag(chunked.ntk), np.diag(one.ntk))
+    chunked, chunked_cross = arch.kernel(x), arch.kernel(x, x2)
+    for a, b in ((one, chunked), (one_cross, chunked_cross)):
+        assert np.array_equal(a.nngp, b.nngp) and np.array_equal(a.ntk, b.ntk)
+
+
+def test_above_256_inputs_the_tiled_path_is_bitwise_the_one_pass(monkeypatch):
+    # 300 inputs -> 45150 pairs > CHUNK_PAIRS: tiles by default; one pass when the budget is lifted
+    x = np.random.default_rng(11).standard_normal((300, 4))
+    arch = ne.serial(ne.Dense(1.3, 0.1), ne.Relu(), ne.Dense(1.1, 0.2), ne.Erf(), ne.Dense(1.0, 0.1), ne.Abs(), ne.Dense(1.0, 0.1))
+    assert 300 * 301 // 2 > kernels.CHUNK_PAIRS
+    tiled = arch.kernel(x)
+    monkeypatch.setattr(kernels, "CHUNK_PAIRS", 10**9)
+    whole = arch.kernel(x)
+    assert np.array_equal(tiled.nngp, whole.nngp) and np.array_equal(tiled.ntk, whole.ntk)
 
 
 def test_high_precision_returns_mpmath_matrices():

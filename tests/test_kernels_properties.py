@@ -3,6 +3,9 @@
 residual blocks or not), random inputs (d 1..16, 1..12 points, with exact
 duplicates, negations and multiples mixed in).
 
+Also random CNNs (1-D/2-D, every padding, strides, pooling/flatten, LayerNorm,
+residual blocks) on images, and their empirical NTK against the Jacobian.
+
 Properties: the kernels are finite, exactly symmetric, positive
 semi-definite, their cross blocks equal the joint kernel's blocks, and
 (few, small examples) float64 agrees with the 50-digit path to 13 digits.
@@ -130,3 +133,66 @@ def test_quadrature_warns_outside_its_validated_range():
         inside.kernel(x)  # std <= 1.4: no warning
     with pytest.warns(ne.PrecisionWarning, match="dps="):
         outside.kernel(x * 3)
+
+
+# --------------------------------------------------------------------------- #
+# convolutional architectures (issue 12)
+# --------------------------------------------------------------------------- #
+@st.composite
+def cnns(draw, max_depth=3, max_n=6):
+    """A random CNN (1-D or 2-D, every padding, strides, pooling / flatten /
+    global pooling, LayerNorm, residual blocks) and images for it, with exact
+    duplicates and negations mixed in."""
+    from ntk_equiv.claims.architectures import image_inputs, random_cnn
+
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    label, arch, shape = random_cnn(rng, max_depth=max_depth)
+    n = draw(st.integers(1, max_n))
+    x = image_inputs(rng, n, shape) * rng.uniform(0.3, 2.0, (n,) + (1,) * len(shape))
+    for i in range(1, n):
+        kind = draw(st.sampled_from(["fresh", "fresh", "copy", "negate"]))
+        j = draw(st.integers(0, i - 1))
+        if kind != "fresh":
+            x[i] = x[j] if kind == "copy" else -x[j]
+    return label, arch, x
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cnns())
+def test_cnn_kernels_are_symmetric_psd_and_finite(case):
+    _, arch, x = case
+    check_structure(arch.kernel(x), len(x))
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cnns(), st.data())
+def test_cnn_cross_blocks_equal_joint_blocks(case, data):
+    _, arch, x = case
+    assume(len(x) >= 2)
+    split = data.draw(st.integers(1, len(x) - 1))
+    joint, cross = arch.kernel(x), arch.kernel(x[:split], x[split:])
+    for part in ("nngp", "ntk"):
+        j = getattr(joint, part)
+        d = np.diag(j)
+        assert scaled_error(getattr(cross, part), j[:split, split:], d[:split], d[split:]) <= 1e-13
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cnns(max_depth=2, max_n=2))
+def test_cnn_float64_agrees_with_50_digits(case):
+    _, arch, x = case
+    k64, khp = arch.kernel(x), arch.kernel(x, dps=50)
+    for part in ("nngp", "ntk"):
+        assert scaled_error(getattr(k64, part), getattr(khp, part)) <= 1e-13
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cnns(max_n=3))
+def test_cnn_empirical_ntk_is_j_jt(case):
+    # the empirical NTK of a random finite CNN (default per-example-gradient path,
+    # Dense's structured one) against the Jacobian assembled from one vjp per output
+    _, arch, x = case
+    net = arch.init(4, out_dim=2, seed=0)
+    j = net.jacobian(x)
+    full = np.einsum("imp,jnp->imjn", j, j).reshape(len(x) * 2, len(x) * 2)
+    assert np.max(np.abs(net.empirical_ntk(x, full=True) - full)) <= 1e3 * EPS * max(np.max(np.abs(full)), 1e-300)

@@ -1,5 +1,5 @@
 """Finite-width networks: backpropagation, forward-mode tangents and the
-layerwise empirical NTK against independent references (THEORY.md C2, C3).
+layerwise empirical NTK against independent references (docs/theory.md C2, C3).
 
 References: central finite differences for derivatives, the full Jacobian
 (built from one-hot vjps) for the NTK, and analytic moments for C2.

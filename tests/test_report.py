@@ -33,7 +33,7 @@ def test_json_round_trip_validates():
 @pytest.mark.parametrize("mutate", [
     lambda d: d.pop("results"),
     lambda d: d.update(extra=1),
-    lambda d: d.update(schema_version=2),
+    lambda d: d.update(schema_version=1),
     lambda d: d["config"].update(seed="0"),
     lambda d: d["results"][0].update(passed=1),
     lambda d: d["results"][0].update(level="P"),
@@ -93,3 +93,33 @@ def test_numpy_details_are_serialised():
 def test_missing_property_module_is_flagged(monkeypatch):
     monkeypatch.setattr(REGISTRY["C1"], "property_tests", "tests/no_such_module.py")
     assert report.property_cell(REGISTRY["C1"]).endswith("(MISSING)")
+
+
+def test_statistic_is_shown_beside_the_verdict():
+    from ntk_equiv.claims.registry import measured
+
+    res = measured(1.7e-6, 1.0, "Bonferroni", statistic="min p 0.1>=1.7e-07; cond(Theta_XX) 6.06", p=0.1)
+    res.claim, res.level = "C6a", "E"
+    rep = _report([res, _res("C1", "H", True)])
+    table = report.text_table(rep)
+    row = next(line for line in table.splitlines() if line.startswith("C6a"))
+    # the p-value and its threshold, not the alpha/p ratio 1.7e-06<=1
+    assert "pass min p 0.1>=1.7e-07; cond(Theta_XX) 6.06" in row and "1.7e-06<=1" not in row
+    assert "1e-12<=1e-09" in next(line for line in table.splitlines() if line.startswith("C1"))
+    doc = json.loads(report.dumps(rep))
+    report.validate_report(doc)
+    assert doc["results"][0]["details"]["statistic"].startswith("min p 0.1")
+    assert "min p 0.1>=1.7e-07" in report.render_markdown(rep)
+    doc["results"][0]["details"]["statistic"] = 0.1
+    with pytest.raises(ValueError):
+        report.validate_report(doc)
+
+
+def test_failed_row_keeps_its_statistic(monkeypatch):
+    from ntk_equiv.claims.registry import measured
+
+    res = measured(3.0, 1.0, "Bonferroni", statistic="min p 5.7e-08>=1.7e-07")
+    res.claim, res.level = "C6c", "E"
+    rep = _report([res])
+    assert "FAIL min p 5.7e-08>=1.7e-07" in report.text_table(rep)
+    assert "min p 5.7e-08>=1.7e-07; residual 3 > tolerance 1" in report.failures_text(rep)

@@ -12,14 +12,13 @@ symbolic checks; the P level is ``tests/test_kernels_properties.py``.
 """
 from __future__ import annotations
 
-import mpmath
 import numpy as np
 
 from ..activations import Activation, activation
 from ..kernels import scaled_error
 from ..layers import Dense, Erf, Relu, Sign, mlp, residual, serial
 from ..precision import backend
-from ..quadrature import gaussian_expectation_polar_mp
+from .architectures import HEADS, image_inputs, random_cnn
 from .registry import Config, check, measured
 
 #: Positively homogeneous activations: ``phi(r x) = r^p phi(x)`` for ``r > 0``,
@@ -45,7 +44,7 @@ def _correlation_cases(rng: np.random.Generator, full: bool) -> list[tuple[str, 
     return cases
 
 
-def _homogeneous_reference(f, g, degree: int, k11, k12, k22):
+def _homogeneous_reference(f, g, degree: int, k11, k12, k22, ctx):
     """``E[f(u) g(v)]`` for ``f g`` positively homogeneous of total degree
     ``degree``: in polar coordinates ``(z1, z2) = r (cos t, sin t)`` with
     ``u = a z1``, ``v = c z1 + s z2`` the radial integral is the moment
@@ -53,18 +52,18 @@ def _homogeneous_reference(f, g, degree: int, k11, k12, k22):
     leaving ``M / (2 pi) int_0^{2 pi} f(a cos t) g(c cos t + s sin t) dt``,
     integrated by tanh-sinh on the arcs between the kink rays. Independent of
     the library's quadrature and of its closed forms."""
-    a = mpmath.sqrt(k11)
+    a = ctx.sqrt(k11)
     c = k12 / a
-    s = mpmath.sqrt(max(k11 * k22 - k12 * k12, mpmath.mpf(0))) / a
-    pi = mpmath.pi
-    t_v = mpmath.atan2(-c, s)  # c cos t + s sin t = 0
-    cuts = sorted({mpmath.mpf(0), pi / 2, 3 * pi / 2, 2 * pi, t_v % (2 * pi), (t_v + pi) % (2 * pi)})
-    angular = mpmath.quad(lambda t: f(a * mpmath.cos(t)) * g(c * mpmath.cos(t) + s * mpmath.sin(t)), cuts)
-    moment = mpmath.mpf(2) ** (mpmath.mpf(degree) / 2) * mpmath.gamma(mpmath.mpf(degree) / 2 + 1)
+    s = ctx.sqrt(max(k11 * k22 - k12 * k12, ctx.mpf(0))) / a
+    pi = +ctx.pi
+    t_v = ctx.atan2(-c, s)  # c cos t + s sin t = 0
+    cuts = sorted({ctx.mpf(0), pi / 2, 3 * pi / 2, 2 * pi, t_v % (2 * pi), (t_v + pi) % (2 * pi)})
+    angular = ctx.quad(lambda t: f(a * ctx.cos(t)) * g(c * ctx.cos(t) + s * ctx.sin(t)), cuts)
+    moment = ctx.mpf(2) ** (ctx.mpf(degree) / 2) * ctx.gamma(ctx.mpf(degree) / 2 + 1)
     return moment * angular / (2 * pi)
 
 
-def _smooth_identity_reference(name: str, k11, k12, k22) -> tuple:
+def _smooth_identity_reference(name: str, k11, k12, k22, ctx) -> tuple:
     """Textbook identities, computed independently of the closed forms' code:
 
     * sin/cos from the characteristic function ``E[e^{i(u -+ v)}] = e^{-(k11 + k22 -+ 2 k12)/2}``:
@@ -75,25 +74,27 @@ def _smooth_identity_reference(name: str, k11, k12, k22) -> tuple:
       value 0 at ``k12 = 0``, ``E[erf u erf v] = int_0^{k12} (4/pi) ((1+2k11)(1+2k22) - 4t^2)^{-1/2} dt``
       (a 1-D tanh-sinh quadrature)."""
     if name in ("sin", "cos"):
-        d, s = mpmath.exp(-(k11 + k22 - 2 * k12) / 2), mpmath.exp(-(k11 + k22 + 2 * k12) / 2)
+        d, s = ctx.exp(-(k11 + k22 - 2 * k12) / 2), ctx.exp(-(k11 + k22 + 2 * k12) / 2)
         sin_sin, cos_cos = (d - s) / 2, (d + s) / 2
         return (sin_sin, cos_cos) if name == "sin" else (cos_cos, sin_sin)
     p = (1 + 2 * k11) * (1 + 2 * k22)
-    c = 4 / mpmath.pi
-    v = mpmath.quad(lambda t: c / mpmath.sqrt(p - 4 * t * t), [0, k12])
-    return v, c / mpmath.sqrt(p - 4 * k12 * k12)
+    c = 4 / ctx.pi
+    v = ctx.quad(lambda t: c / ctx.sqrt(p - 4 * t * t), [0, k12])
+    return v, c / ctx.sqrt(p - 4 * k12 * k12)
 
 
-def _reference(act: Activation, k11, k12, k22, quadrature: bool = False) -> tuple:
-    f, df = act._mp
+def _reference(act: Activation, bk, k11, k12, k22, quadrature: bool = False) -> tuple:
+    ctx = bk.ctx
+    f, df = act.mp_functions(ctx)
     if act.name in HOMOGENEOUS:
         p, dp = HOMOGENEOUS[act.name]
-        return (_homogeneous_reference(f, f, 2 * p, k11, k12, k22),
-                _homogeneous_reference(df, df, 2 * dp, k11, k12, k22))
+        return (_homogeneous_reference(f, f, 2 * p, k11, k12, k22, ctx),
+                _homogeneous_reference(df, df, 2 * dp, k11, k12, k22, ctx))
     if not quadrature:
-        return _smooth_identity_reference(act.name, k11, k12, k22)
+        return _smooth_identity_reference(act.name, k11, k12, k22, ctx)
     # the library's polar quadrature (trapezoidal in angle, Gauss in radius): ~5-10 s per entry
-    return tuple(gaussian_expectation_polar_mp(h, h, k11, k12, k22, smooth=True) for h in (f, df))
+    one = [np.array([v], dtype=object) for v in (k11, k12, k22)]
+    return tuple(v[0] for v in act.dual_by_quadrature(bk, *one))
 
 
 def _closed(act: Activation, bk, k11, k12, k22) -> tuple:
@@ -107,23 +108,23 @@ def _c1_closed_forms_vs_quadrature(config: Config):
     bk = backend(config.dps)
     rng = np.random.default_rng(config.seed)
     names = list(HOMOGENEOUS) + list(SMOOTH)
-    worst, where = mpmath.mpf(0), ""
-    with bk.context():
-        cases = [tuple(mpmath.mpf(v) for v in case) for case in _correlation_cases(rng, config.full)]
-        runs = [(name, case, False) for name in names for case in cases]
-        if config.full:  # sin/cos also against the library's own 2-D quadrature, one interior case
-            runs += [(name, cases[3], True) for name in ("sin", "cos")]
-        for name, (k11, k12, k22), quad in runs:
-            act = activation(name, alpha=0.2) if name == "leaky_relu" else activation(name)
-            closed, ref = _closed(act, bk, k11, k12, k22), _reference(act, k11, k12, k22, quad)
-            # scale: sqrt(V(k11) V(k22)) (Cauchy-Schwarz bound of the entry), 1 if that is 0
-            diag = [_closed(act, bk, k, k, k) for k in (k11, k22)]
-            for i, label in enumerate(("V", "Vdot")):
-                scale = mpmath.sqrt(abs(diag[0][i] * diag[1][i])) or mpmath.mpf(1)
-                err = abs(closed[i] - ref[i]) / scale
-                if err > worst or not where:
-                    worst, where = err, (f"{name} {label} at (k11, k12, k22) = "
-                                         f"{tuple(mpmath.nstr(k, 8) for k in (k11, k12, k22))}")
+    ctx = bk.ctx
+    worst, where = ctx.mpf(0), ""
+    cases = [tuple(ctx.mpf(v) for v in case) for case in _correlation_cases(rng, config.full)]
+    runs = [(name, case, False) for name in names for case in cases]
+    if config.full:  # sin/cos also against the library's own 2-D quadrature, one interior case
+        runs += [(name, cases[3], True) for name in ("sin", "cos")]
+    for name, (k11, k12, k22), quad in runs:
+        act = activation(name, alpha=0.2) if name == "leaky_relu" else activation(name)
+        closed, ref = _closed(act, bk, k11, k12, k22), _reference(act, bk, k11, k12, k22, quad)
+        # scale: sqrt(V(k11) V(k22)) (Cauchy-Schwarz bound of the entry), 1 if that is 0
+        diag = [_closed(act, bk, k, k, k) for k in (k11, k22)]
+        for i, label in enumerate(("V", "Vdot")):
+            scale = ctx.sqrt(abs(diag[0][i] * diag[1][i])) or ctx.mpf(1)
+            err = abs(closed[i] - ref[i]) / scale
+            if err > worst or not where:
+                worst, where = err, (f"{name} {label} at (k11, k12, k22) = "
+                                     f"{tuple(ctx.nstr(k, 8) for k in (k11, k12, k22))}")
     tol = 10.0 ** -(config.dps - 5)
     return measured(float(worst), tol,
                     f"closed-form dual maps vs independent references at {config.dps} digits (+15 guard), "
@@ -157,9 +158,17 @@ def _c1_float64_vs_high_precision(config: Config):
     x[2] = 0.5 * x[0]     # exactly collinear, another norm
     x[3] = 0.0            # a zero-norm input (every architecture here has sigma_b > 0)
     worst, where = 0.0, ""
-    for label, arch in _e_architectures(rng, config.full):
-        k64 = arch.kernel(x)
-        khp = arch.kernel(x, dps=config.dps)
+    cases = [(label, arch, x) for label, arch in _e_architectures(rng, config.full)]
+    # convolutional networks (issue 12): a 1-D one with any head (full spatial covariance
+    # under pooling) and a 2-D one with Flatten (its diagonal), on images incl. x and -x
+    for dims, heads in (((1,), HEADS), ((2,), ("Flatten",))):
+        label, arch, shape = random_cnn(rng, dims=dims, heads=heads)
+        imgs = image_inputs(rng, 3, shape)
+        imgs[1] = -imgs[0]
+        cases.append((label, arch, imgs))
+    for label, arch, inputs in cases:
+        k64 = arch.kernel(inputs)
+        khp = arch.kernel(inputs, dps=config.dps)
         for part in ("nngp", "ntk"):
             err = float(scaled_error(getattr(k64, part), getattr(khp, part)))
             if err > worst or not where:
@@ -169,4 +178,5 @@ def _c1_float64_vs_high_precision(config: Config):
                     "float64 kernels vs the dps path, |error| / sqrt(K_ii K_jj) (plain relative error on the "
                     "diagonal): every layer map is forward-stable to a few eps of the entry's scale, depth <= 6, "
                     "so 1e3 eps (2.2e-13) leaves a margin of ~10 and still promises the issue's 13 digits",
-                    worst_case=where, inputs=f"{n} x {d} incl. x, -x, x/2 and 0")
+                    worst_case=where, inputs=f"{n} x {d} incl. x, -x, x/2 and 0; CNNs on 3 images incl. x, -x",
+                    architectures=[label for label, _, _ in cases])

@@ -47,14 +47,27 @@ class Result:
     details: dict = field(default_factory=dict)
     error: str | None = None
 
+    @property
+    def statistic(self) -> str | None:
+        """The human-readable statistic of :func:`measured`, if the check gave one."""
+        v = (self.details or {}).get("statistic")
+        return v if isinstance(v, str) else None
+
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def measured(residual: float, tolerance: float, reason: str, **details) -> Result:
+def measured(residual: float, tolerance: float, reason: str, statistic: str | None = None, **details) -> Result:
     """A result that passes iff ``residual <= tolerance`` (NaN never passes).
-    ``claim``/``level``/``seconds`` are filled in by :func:`run_check`."""
+    ``claim``/``level``/``seconds`` are filled in by :func:`run_check`.
+
+    ``statistic``: the measured statistic as a reader reads it (the smallest
+    p-value and its threshold, a slope with its standard error, a ratio with its
+    interval, ``cond(Theta_XX)``), shown in the report's row instead of the bare
+    ``residual<=tolerance``; stored as ``details["statistic"]``."""
     r = float(residual)
+    if statistic is not None:
+        details = {"statistic": str(statistic), **details}
     return Result("", "", bool(r <= tolerance), r, float(tolerance), reason, details=details)
 
 

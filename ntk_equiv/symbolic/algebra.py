@@ -1,4 +1,4 @@
-"""Two exact algebras for the matrix identities of THEORY.md C5-C9.
+"""Two exact algebras for the matrix identities of docs/theory.md C5-C9.
 
 Every matrix proof is written once against an *algebra* and run in both:
 

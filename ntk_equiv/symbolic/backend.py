@@ -90,6 +90,7 @@ class SympyElementwise:
         self.sin = _elementwise(sp.sin)
         self.cos = _elementwise(sp.cos)
         self.log = _elementwise(sp.log)
+        self.log1p = _elementwise(lambda v: sp.log(1 + v))
         self.abs = _elementwise(lambda v: sp.Abs(sp.factor(v)))
         self.maximum0 = _elementwise(lambda v: v)
         self.minimum = _elementwise(sp.Min, 2)

@@ -1,5 +1,5 @@
 """Small helpers shared by the proofs: one identity -> one :class:`Step`, and
-the generic kernel blocks of THEORY.md's notation."""
+the generic kernel blocks of docs/theory.md's notation."""
 from __future__ import annotations
 
 from .algebra import General

@@ -155,7 +155,7 @@ def _ratio_is_one(x, y):
 
 
 def theory_recursion(K1, V, Vd, sw, sb):
-    """THEORY.md C1, one step: ``K^2 = sw^2 V + sb^2``, ``Theta^2 = K^2 + sw^2 Vdot Theta^1``
+    """docs/theory.md C1, one step: ``K^2 = sw^2 V + sb^2``, ``Theta^2 = K^2 + sw^2 Vdot Theta^1``
     with ``Theta^1 = K^1``."""
     K2 = sw**2 * V + sb**2
     return K2, K2 + sw**2 * Vd * K1

@@ -1,5 +1,7 @@
-"""Exact proofs of the deep-ensemble law (C5), the RND residual law (C6, C6a,
-C6b) and the ordering (C9).
+"""Exact proofs of the deep-ensemble law (C5), the RND error law (C6, C6a,
+C6b) and the ordering (C9), in the paper's notation (docs/theory.md): predictor
+``u`` trained on the fixed target ``g``, error ``eps_t = u_t - g``, NNGP kernel
+``kappa`` (the symbol ``K`` below), NTK ``Theta``.
 
 In each proof the random functions are generic centred Gaussian processes
 (:mod:`.algebra`), the trained network is the library's own
@@ -23,8 +25,8 @@ _A = "A is an arbitrary N x N matrix (covers A_t, A_k, A_inf for every t, eta, l
 
 
 def prove_c5(alg=None, strict: bool = True, projected=formulas.projected_cov) -> Proof:
-    """C5: ``f_t = f_0 + Theta_xX A (Y - f_0(X))`` with ``f_0 ~ GP(0, K)`` has mean
-    ``Theta_xX A Y`` and covariance ``P K P^*``; at ``t = inf`` (``A = Theta_XX^{-1}``)
+    """C5: ``f_t = f_0 + Theta_xX A (Y - f_0(X))`` with ``f_0 ~ GP(0, kappa)`` has mean
+    ``Theta_xX A Y`` and covariance ``P kappa P^*``; at ``t = inf`` (``A = Theta_XX^{-1}``)
     the variance on the training inputs is 0 and the mean interpolates ``Y``."""
     alg = default(alg)
     K = kernel(alg, "K")
@@ -43,55 +45,55 @@ def prove_c5(alg=None, strict: bool = True, projected=formulas.projected_cov) ->
                     (_GP, _A, "Theta_XX symmetric invertible for the t = inf steps"), steps, strict)
 
 
-def _rnd_residual(alg, Kg, Ku, TxX, A, centred: bool = False):
-    """``r_t = g_t - u``: the predictor ``g`` trained (C3) on the targets ``u(X)``.
-    A centred predictor starts from 0 (``g - g_0``), i.e. ``K_g = 0``."""
-    u = alg.gaussian("u", Ku)
+def _rnd_residual(alg, Ku, Kg, TxX, A, centred: bool = False):
+    """``eps_t = u_t - g``: the predictor ``u`` trained (C3) on the targets ``g(X)``.
+    A centred predictor starts from 0 (``u - u_0``), i.e. ``kappa_u = 0``."""
+    g = alg.gaussian("g", Kg)
     if centred:
         zx, zX = alg.zeros("n", "1"), alg.zeros("N", "1")
-        return formulas.linearised_mean(zx, zX, TxX, A, u["X"]) - u["x"]
-    g = alg.gaussian("g", Kg)
-    return formulas.linearised_mean(g["x"], g["X"], TxX, A, u["X"]) - u["x"]
+        return formulas.linearised_mean(zx, zX, TxX, A, g["X"]) - g["x"]
+    u = alg.gaussian("u", Ku)
+    return formulas.linearised_mean(u["x"], u["X"], TxX, A, g["X"]) - g["x"]
 
 
 def prove_c6(alg=None, strict: bool = True, projected=formulas.projected_cov) -> Proof:
-    """C6: ``r_t = g_t - u ~ GP(0, P_t (K_g + K_u) P_t^*)``."""
+    """C6: ``eps_t = u_t - g ~ GP(0, P_t (kappa_u + kappa_g) P_t^*)``."""
     alg = default(alg)
-    Kg, Ku = kernel(alg, "Kg"), kernel(alg, "Ku")
+    Ku, Kg = kernel(alg, "Ku"), kernel(alg, "Kg")
     TxX, A = alg.matrix("Theta_xX", "n", "N"), alg.matrix("A", "N", "N")
-    r = _rnd_residual(alg, Kg, Ku, TxX, A)
-    S = {k: Kg[k] + Ku[k] for k in Kg}
-    steps = [step(alg, "E r_t = 0", alg.mean(r), alg.zeros("n", "1")),
-             step(alg, "Cov r_t = P (K_g + K_u) P^*", alg.cov(r), projected(S["xx"], S["xX"], S["XX"], TxX, A))]
-    return conclude("C6", "r_t ~ GP(0, P_t (K_g + K_u) P_t^*)", alg.method, (_GP, _A, "g_0 and u independent"),
+    r = _rnd_residual(alg, Ku, Kg, TxX, A)
+    S = {k: Ku[k] + Kg[k] for k in Ku}
+    steps = [step(alg, "E eps_t = 0", alg.mean(r), alg.zeros("n", "1")),
+             step(alg, "Cov eps_t = P (kappa_u + kappa_g) P^*", alg.cov(r), projected(S["xx"], S["xX"], S["XX"], TxX, A))]
+    return conclude("C6", "eps_t ~ GP(0, P_t (kappa_u + kappa_g) P_t^*)", alg.method, (_GP, _A, "u_0 and g independent"),
                     steps, strict)
 
 
 def prove_c6a(alg=None, strict: bool = True, factor=2, projected=formulas.projected_cov) -> Proof:
-    """C6a: ``K_g = K_u = K`` gives ``Cov(r_t) = factor * Sigma_t`` with ``factor = 2``,
-    and ``E eps^2(x) = (1/M) sum_m E r_m(x)^2 = 2 Sigma_t(x, x)`` for i.i.d. heads."""
+    """C6a: ``kappa_u = kappa_g = kappa`` gives ``Cov(eps_t) = factor * Sigma_t`` with ``factor = 2``,
+    and ``E eps^2(x) = (1/K) sum_i E eps_i(x)^2 = 2 Sigma_t(x, x)`` for ``K`` i.i.d. heads."""
     alg = default(alg)
     K = kernel(alg, "K")
     TxX, A = alg.matrix("Theta_xX", "n", "N"), alg.matrix("A", "N", "N")
     r = _rnd_residual(alg, K, K, TxX, A)
     sigma = projected(K["xx"], K["xX"], K["XX"], TxX, A)
-    m, M, v = sp.symbols("m M v", positive=True, integer=True)
-    eps2 = sp.Sum(v, (m, 1, M)).doit() / M  # heads i.i.d. with Var r_m(x) = v
-    steps = [step(alg, "Cov r_t = 2 Sigma_t", alg.cov(r), factor * sigma),
-             step(alg, "(1/M) sum_m E r_m(x)^2 = Var r(x)", sp.Matrix([eps2]), sp.Matrix([v]))]
-    return conclude("C6a", "Cov(r_t) = 2 Sigma_t, E eps^2(x) = 2 Sigma_t(x, x)", alg.method,
-                    (_GP, _A, "predictor, target and ensemble share K; heads i.i.d."), steps, strict)
+    i, heads, v = sp.symbols("i K v", positive=True, integer=True)  # K: the number of heads
+    eps2 = sp.Sum(v, (i, 1, heads)).doit() / heads  # heads i.i.d. with Var eps_i(x) = v
+    steps = [step(alg, "Cov eps_t = 2 Sigma_t", alg.cov(r), factor * sigma),
+             step(alg, "(1/K) sum_i E eps_i(x)^2 = Var eps(x)", sp.Matrix([eps2]), sp.Matrix([v]))]
+    return conclude("C6a", "Cov(eps_t) = 2 Sigma_t, E eps^2(x) = 2 Sigma_t(x, x)", alg.method,
+                    (_GP, _A, "predictor, target and ensemble share kappa; heads i.i.d."), steps, strict)
 
 
 def prove_c6b(alg=None, strict: bool = True, factor=1, projected=formulas.projected_cov) -> Proof:
-    """C6b: a centred predictor (initial output 0) gives ``Cov(r_t) = P_t K_u P_t^*``."""
+    """C6b: a centred predictor (initial output 0) gives ``Cov(eps_t) = P_t kappa_g P_t^*``."""
     alg = default(alg)
-    Ku = kernel(alg, "Ku")
+    Kg = kernel(alg, "Kg")
     TxX, A = alg.matrix("Theta_xX", "n", "N"), alg.matrix("A", "N", "N")
-    r = _rnd_residual(alg, None, Ku, TxX, A, centred=True)
-    steps = [step(alg, "Cov r_t = P K_u P^*", alg.cov(r),
-                  factor * projected(Ku["xx"], Ku["xX"], Ku["XX"], TxX, A))]
-    return conclude("C6b", "centred predictor: Cov(r_t) = P_t K_u P_t^*", alg.method, (_GP, _A), steps, strict)
+    r = _rnd_residual(alg, None, Kg, TxX, A, centred=True)
+    steps = [step(alg, "Cov eps_t = P kappa_g P^*", alg.cov(r),
+                  factor * projected(Kg["xx"], Kg["xX"], Kg["XX"], TxX, A))]
+    return conclude("C6b", "centred predictor: Cov(eps_t) = P_t kappa_g P_t^*", alg.method, (_GP, _A), steps, strict)
 
 
 def prove_c9(alg=None, strict: bool = True, projected=formulas.projected_cov,

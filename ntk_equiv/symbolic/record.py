@@ -31,12 +31,12 @@ class Step:
 
 @dataclass
 class Proof:
-    """Record of an exact proof of (part of) a THEORY.md claim.
+    """Record of an exact proof of (part of) a docs/theory.md claim.
 
     Attributes
     ----------
     claim : claim id (``"C7a"``).
-    statement : the identity proven, in THEORY.md notation.
+    statement : the identity proven, in docs/theory.md notation.
     method : how (``"general N, sympy MatrixSymbol"``, ``"explicit N=3"``, ...).
     assumptions : what the symbols stand for (domains, symmetry, independence).
     steps : the identities, each simplified to exactly 0.
