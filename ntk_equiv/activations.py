@@ -437,10 +437,10 @@ class Activation:
             v = quadrature.gaussian_expectation_f64(f, f, self.kinks, self.kinks, k11, k12, k22, det=det)
             vd = quadrature.gaussian_expectation_f64(df, df, self.kinks, self.kinks, k11, k12, k22, det=det)
             return v, vd
-        ctx = hermite.context(mpmath.libmp.dps_to_prec(bk.working_dps))
+        ctx = bk.ctx
+        joint = _mp_joint(self.expr, self.deriv_expr, ctx)
         if not self.kinks:
-            out = hermite.expectations_mp(ctx, _mp_joint(self.expr, self.deriv_expr, ctx.prec), k11, k12, k22,
-                                          digits=bk.dps + 5)
+            out = hermite.expectations_mp(ctx, joint, k11, k12, k22, digits=bk.dps + 5)
             if out is None:
                 # the nested 2-D rules below would take hours here: say so instead
                 raise QuadratureError(
@@ -448,14 +448,12 @@ class Activation:
                     f"{hermite.level_terms(hermite.MP_LEVELS[-1])} terms at pre-activation std up to "
                     f"{float(mpmath.sqrt(max(np.max(k11), np.max(k22)))):.3g}; lower the variances (sigma_w, "
                     "sigma_b, input norms), the depth or dps")
-            return tuple(np.frompyfunc(bk.scalar, 1, 1)(v) for v in out)
-        joint = _mp_joint(self.expr, self.deriv_expr, ctx.prec)
+            return tuple(out)
         sqrt = np.frompyfunc(ctx.sqrt, 1, 1)
         conv = np.frompyfunc(ctx.convert, 1, 1)
         hermite.check_square_integrable(hermite.Ops(ctx), joint, _roots(conv(k11), conv(k22), sqrt),
                                         digits=bk.dps + 10, tol=ctx.mpf(10) ** -(bk.dps + 5), names=("phi", "phi'"))
         f, df = self._mp
-        ctx = bk.ctx
         k11, k12, k22, det = np.broadcast_arrays(*(np.asarray(k, dtype=object) for k in (k11, k12, k22, det)))
         v = np.empty(k11.shape, dtype=object)
         vd = np.empty(k11.shape, dtype=object)
@@ -482,16 +480,11 @@ def _roots(k11, k22, sqrt) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=32)
-def _mp_joint(expr: sympy.Expr, deriv: sympy.Expr, prec: int) -> Callable:
+def _mp_joint(expr: sympy.Expr, deriv: sympy.Expr, ctx) -> Callable:
     """``x -> (phi(x), phi'(x))`` elementwise on object arrays, evaluated in the
-    mpmath context :func:`ntk_equiv.hermite.context` ``(prec)`` (not the global
-    one), common subexpressions (``erf(x)`` in ``x erf(x)`` and its derivative)
-    computed once."""
-    ctx = hermite.context(prec)
-    names = {n: getattr(ctx, n) for n in dir(ctx) if not n.startswith("_")}
-    names.update(Heaviside=lambda t, *_h0: ctx.mpf(1) if t > 0 else ctx.mpf(0),
-                 DiracDelta=lambda t, *_: ctx.mpf(0))
-    both = sympy.lambdify(X, (expr, deriv), [names, "mpmath"], cse=True)
+    mpmath context ``ctx`` (never the global one), common subexpressions
+    (``erf(x)`` in ``x erf(x)`` and its derivative) computed once."""
+    both = sympy.lambdify(X, (expr, deriv), _mpmath_modules(ctx), cse=True)
     return np.frompyfunc(lambda x: tuple(ctx.convert(v) for v in both(x)), 1, 2)
 
 
