@@ -18,7 +18,10 @@ state carries without cancellation: the angle is
 whose error there is ``sqrt(eps) ~ 1e-8``. The closed forms also map the gaps
 (``lo', hi'`` of the layer's output), so the next layer gets them accurate too.
 
-Without closed forms, :mod:`ntk_equiv.quadrature` integrates.
+Without closed forms, smooth activations go through the Mehler expansion of
+:mod:`ntk_equiv.hermite` (per-point Hermite coefficients, a certified tail) and
+kinked ones through the 2-D rules of :mod:`ntk_equiv.quadrature`; divergent
+expectations raise :class:`~ntk_equiv.errors.QuadratureError`.
 """
 from __future__ import annotations
 
@@ -488,7 +491,8 @@ def _mp_joint(expr: sympy.Expr, deriv: sympy.Expr, ctx) -> Callable:
     return np.frompyfunc(lambda x: tuple(ctx.convert(v) for v in both(x)), 1, 2)
 
 
-#: Largest pre-activation standard deviation at which the float64 quadrature was
+#: Largest pre-activation standard deviation at which the float64 2-D quadrature (kinked
+#: activations, and smooth ones beyond the Hermite levels) was
 #: validated against dps=50 (~1e-12 at std 2.5 for activations varying on the
 #: unit scale); beyond it, its nodes no longer resolve the activation's features.
 F64_QUADRATURE_MAX_STD = 3.0

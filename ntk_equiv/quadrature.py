@@ -1,7 +1,9 @@
 """Two-dimensional Gaussian expectations ``E[f(u) g(v)]`` by quadrature.
 
-This is the dual-activation path for activations without a closed form, and
-the reference the closed forms are tested against.
+This is the dual-activation path for *kinked* activations without a closed
+form (smooth ones use the Mehler expansion of :mod:`ntk_equiv.hermite`), the
+float64 fallback beyond the Hermite levels, and a reference the closed forms
+are tested against.
 
 With ``(u, v) ~ N(0, [[k11, k12], [k12, k22]])`` write ``u = a z1`` and
 ``v = c z1 + s z2`` with ``z1, z2`` independent standard normals,
