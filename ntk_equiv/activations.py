@@ -26,10 +26,10 @@ expectations raise :class:`~ntk_equiv.errors.QuadratureError`.
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import threading
 import warnings
-import functools
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
@@ -41,7 +41,13 @@ from sympy.calculus.util import singularities
 from sympy.parsing.sympy_parser import parse_expr
 
 from . import hermite, quadrature
-from .errors import ExpressionError, ParameterError, PrecisionWarning, QuadratureError, UnknownActivationError
+from .errors import (
+    ExpressionError,
+    ParameterError,
+    PrecisionWarning,
+    QuadratureError,
+    UnknownActivationError,
+)
 
 X = sympy.Symbol("x", real=True)
 

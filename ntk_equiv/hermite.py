@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import gmpy2
 import mpmath

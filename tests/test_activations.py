@@ -17,7 +17,13 @@ import pytest
 import sympy
 
 import ntk_equiv as ne
-from ntk_equiv.activations import _NUMPY_MODULES, NAMED, X, kinks_of, parse_activation_expression
+from ntk_equiv.activations import (
+    _NUMPY_MODULES,
+    NAMED,
+    X,
+    kinks_of,
+    parse_activation_expression,
+)
 from ntk_equiv.precision import F64, backend
 
 PARAMS = {"leaky_relu": {"alpha": 0.2}}
@@ -254,15 +260,19 @@ def test_tanh_30_digits_against_1d_reductions_and_45_digits():
     k11, k12, k22 = exact_mp_cases(bk, seed=10, n_random=6, top=2.0)
     tol = mpmath.mpf(10) ** -25
     got = act.dual(bk, k11, k12, k22)
+    def npdf(z):
+        return ctx.exp(-z * z / 2) / ctx.sqrt(2 * ctx.pi)
+
+    def line(h):  # E[h(Z)], Z standard normal, by tanh-sinh
+        return ctx.quad(lambda z: h(z) * npdf(z), [-ctx.inf, 0, ctx.inf])
+
     for i, sign in ((0, 1), (1, -1), (3, 0)):  # rho = 1, -1, 0 (case 2, 1 - 2^-30: the 45-digit run)
         a, b = ctx.sqrt(ctx.convert(k11[i])), ctx.sqrt(ctx.convert(k22[i]))
-        npdf = lambda z: ctx.exp(-z * z / 2) / ctx.sqrt(2 * ctx.pi)
         if sign:
-            ref = (ctx.quad(lambda z: ctx.tanh(a * z) * ctx.tanh(sign * b * z) * npdf(z), [-ctx.inf, 0, ctx.inf]),
-                   ctx.quad(lambda z: ctx.sech(a * z) ** 2 * ctx.sech(b * z) ** 2 * npdf(z), [-ctx.inf, 0, ctx.inf]))
+            ref = (line(lambda z, a=a, b=b, sign=sign: ctx.tanh(a * z) * ctx.tanh(sign * b * z)),
+                   line(lambda z, a=a, b=b: ctx.sech(a * z) ** 2 * ctx.sech(b * z) ** 2))
         else:
-            ref = (0, ctx.quad(lambda z: ctx.sech(a * z) ** 2 * npdf(z), [-ctx.inf, 0, ctx.inf])
-                   * ctx.quad(lambda z: ctx.sech(b * z) ** 2 * npdf(z), [-ctx.inf, 0, ctx.inf]))
+            ref = (0, line(lambda z, a=a: ctx.sech(a * z) ** 2) * line(lambda z, b=b: ctx.sech(b * z) ** 2))
         for which in (0, 1):
             assert abs(ctx.convert(got[which][i]) - ref[which]) <= tol, (i, which)
     ref = act.dual(hi, *(np.array([hi.ctx.convert(v) for v in k], dtype=object) for k in (k11, k12, k22)))
@@ -304,18 +314,20 @@ def test_numeric_checks_catch_a_pole_sympy_cannot_see():
     # the quadrature's own checks, without the static singularity check: a value
     # that is not finite at a node (1/x at 0), a pole between nodes (tan)
     from ntk_equiv import hermite
-
     from ntk_equiv.activations import Activation
 
+    k = np.array([1.0])
     for text, match in (("1/x", "not finite"), ("tan(x)", None)):
-        act = Activation(text, parse_expr_unchecked(text))
-        f, df = act._np
-        k = np.array([1.0])
+        f, df = Activation(text, parse_expr_unchecked(text))._np
+
+        def both(x, f=f, df=df):
+            return f(x), df(x)
+
         if match:
             with pytest.raises(ne.QuadratureError, match=match):
-                hermite.expectations_f64(lambda x: (f(x), df(x)), k, k, k)
+                hermite.expectations_f64(both, k, k, k)
         else:  # E[tan^2] never settles: no level resolves it, no number comes back
-            assert hermite.expectations_f64(lambda x: (f(x), df(x)), k, k, k) is None
+            assert hermite.expectations_f64(both, k, k, k) is None
 
 
 def test_convergent_growth_is_exact_or_refused():
