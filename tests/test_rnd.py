@@ -298,7 +298,7 @@ def test_rnd_centred_starts_at_minus_target_and_fixed_steps():
 
 
 def test_rnd_linearised_matches_c3_exactly():
-    """Linearised RND after k GD steps: r_k = P_k (g_0 - u) with the empirical
+    """Linearised RND after k GD steps: eps_k = P_k (u_0 - g) with the empirical
     NTK (C3), to float64 round-off."""
     X, x = _points(3)
     m = ne.RND(ARCH1, width=256, heads=1, seed=0, linearized=True).fit(X, lr=0.05, steps=30)
@@ -325,7 +325,7 @@ def test_bayesian_rnd_single_head_is_exact_matheron_sample():
 
 
 def test_bayesian_rnd_joint_exact_with_shared_xi_but_not_per_head():
-    """With M heads sharing hidden layers the linearised heads are coupled by the
+    """With K heads sharing hidden layers the linearised heads are coupled by the
     cross-head NTK blocks: per-head xi_m samples are NOT exact per-head Matheron
     updates at finite width (they differ by far more than round-off), while the
     shared-xi joint sample is (see matheron_exactness)."""
