@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from .. import dynamics, printed, rnd
 from .. import symbolic as S
 from ..layers import Dense, Erf, Relu, mlp, residual, serial
+from ..experiments import rnd_ratio
 from ..precision import mp_context
 from ..symbolic import paper as SP
 from .dynamics_checks import (
@@ -29,7 +29,7 @@ from .dynamics_checks import (
 )
 from .paper import form_params
 from .registry import Config, Result, measured, proven
-from .rnd_checks import EPS, _seed, spread_inputs, t_threshold
+from .rnd_checks import EPS, _seed, spread_inputs
 
 # --------------------------------------------------------------------------- #
 # S level: sympy, exact
@@ -332,81 +332,19 @@ def prop_5_2_empirical(config: Config, form: str) -> Result:
                     width_bias=res.width_bias, mc_se=res.mc_se, steps=k_steps)
 
 
-@dataclass
-class RatioEstimate:
-    """``E eps^2 / V f`` from real networks, weighted over test points.
-
-    ``a`` = mean over RND models of ``A_s = sum_x w(x) eps^2_s(x)``; ``b`` =
-    ``sum_x w(x) s^2(x)`` with ``s^2`` the ensemble's Bessel-corrected sample
-    variance, written as the mean over members of ``B_j = R/(R-1) sum_x w(x)
-    (f_j(x) - fbar(x))^2``; ``w = 1 / Sigma(x, x)`` (fixed weights: any give
-    the same ratio, these stop one point from dominating). ``se_a``, ``se_b``:
-    standard errors from the replicates (independent models and members)."""
-
-    a: float
-    se_a: float
-    b: float
-    se_b: float
-    df: int
-    q: float  # two-sided Student-t threshold, false alarm 1e-6
-    details: dict = field(default_factory=dict)
-
-    @property
-    def ratio(self) -> float:
-        return self.a / self.b
-
-    def statistic(self, c: float) -> float:
-        """``|a - c b| / sqrt(se_a^2 + c^2 se_b^2)``: Student-t-like under ``E eps^2 = c V f``."""
-        return abs(self.a - c * self.b) / math.sqrt(self.se_a**2 + c**2 * self.se_b**2)
-
-    def interval(self) -> tuple[float, float]:
-        """Fieller's confidence set ``{c : statistic(c) <= q}`` (an interval when ``b`` is
-        significantly non-zero, which it is here)."""
-        A = self.b**2 - self.q**2 * self.se_b**2
-        B = -2 * self.a * self.b
-        C = self.a**2 - self.q**2 * self.se_a**2
-        root = math.sqrt(max(B * B - 4 * A * C, 0.0))
-        return (-B - root) / (2 * A), (-B + root) / (2 * A)
-
-
 @functools.lru_cache(maxsize=4)  # a pure function of its arguments: the printed and corrected forms share one run
-def rnd_ensemble_ratio(width: int, heads: int, models: int, members: int, points: int, d: int = 8,
-                       n_train: int = 4, seed: int = 0) -> RatioEstimate:
-    """Cor 5.4 with real networks at ``t = inf``: ``models`` RND models
-    (:class:`ntk_equiv.rnd.RND`, ``heads`` heads) and ``members`` independently
-    trained networks (labels ``sin(sum x)``), trained by gradient descent with
-    ``lr = 1 / lambda_max(Theta_XX)`` for ``ceil(ln(1e8) cond(Theta_XX))`` steps
-    (train residual ``<~ 1e-8`` of its start, i.e. converged), at ``points``
-    inputs on the sphere and ``points`` at three times its radius."""
-    rng = np.random.default_rng(seed)
-    arch = mlp(1, "relu", 1.5, 0.5)
-    X = spread_inputs(rng, n_train, d)
-    x = np.vstack([sphere_inputs(rng, points, d), 3 * sphere_inputs(rng, points, d)])
-    Y = np.sin(X.sum(axis=1, keepdims=True))
-    theta = arch.kernel(X).ntk
-    w_eig = np.linalg.eigvalsh(theta)
-    lr, cond = 1.0 / float(w_eig[-1]), float(w_eig[-1] / w_eig[0])
-    steps = int(math.ceil(math.log(1e8) * cond))
-    sigma = np.diag(dynamics.ensemble(arch, X, Y, x).cov)
-    A = np.array([rnd.RND(arch, width=width, heads=heads, seed=_seed(seed, 1, s)).fit(X, lr=lr, steps=steps).error(x)
-                  for s in range(models)]) / sigma
-    F = np.array([arch.init(width, 1, seed=_seed(seed, 2, j), in_dim=d).train(X, Y, lr=lr, steps=steps).apply(x)[:, 0]
-                  for j in range(members)])
-    a_s = A.sum(axis=1)
-    B = (((F - F.mean(axis=0)) ** 2) / sigma).sum(axis=1) * members / (members - 1)
-    df = min(models, members) - 1
-    return RatioEstimate(float(a_s.mean()), float(a_s.std(ddof=1) / math.sqrt(models)), float(B.mean()),
-                         float(B.std(ddof=1) / math.sqrt(members)), df, t_threshold(df),
-                         dict(width=width, heads=heads, models=models, members=members, test_points=len(x),
-                              steps=steps, cond=cond))
+def _cor_5_4_run(width: int, heads: int, models: int, members: int, points: int, seed: int) -> rnd_ratio.RatioEstimate:
+    """The experiment of :func:`ntk_equiv.experiments.rnd_ratio.converged_ratio` on a
+    one-hidden-layer relu MLP."""
+    return rnd_ratio.converged_ratio(mlp(1, "relu", 1.5, 0.5), width, heads, models, members, points, seed=seed)
 
 
 def cor_5_4_empirical(config: Config, form: str) -> Result:
     factor = form_params("5.4", form)["factor"]
     if config.full:
-        est = rnd_ensemble_ratio(1024, 16, 200, 800, 8, seed=config.seed)
+        est = _cor_5_4_run(1024, 16, 200, 800, 8, config.seed)
     else:
-        est = rnd_ensemble_ratio(256, 16, 60, 200, 6, seed=config.seed)
+        est = _cor_5_4_run(256, 16, 60, 200, 6, config.seed)
     lo, hi = est.interval()
     return measured(est.statistic(factor) / est.q, 1.0,
                     f"measured E eps^2 / V f = {est.ratio:.3f}, confidence interval [{lo:.3f}, {hi:.3f}] (Fieller, "

@@ -170,3 +170,79 @@ def worst_limit(tests: dict) -> tuple[str, dict]:
 
 __all__ = ["FALSE_ALARM", "GROUPS", "RatioSweep", "RndEnsembleRun", "intercept_fit", "ratio_sweep", "ratio_tests",
            "run", "stable_lr", "worst_limit"]
+
+
+# --------------------------------------------------------------------------- #
+# Cor 5.4 as printed vs corrected: the ratio E eps^2 / V f of trained networks
+# --------------------------------------------------------------------------- #
+@dataclass
+class RatioEstimate:
+    """``E eps^2 / V f`` from real networks, weighted over test points.
+
+    ``a`` = mean over RND models of ``A_s = sum_x w(x) eps^2_s(x)``; ``b`` =
+    ``sum_x w(x) s^2(x)`` with ``s^2`` the ensemble's Bessel-corrected sample
+    variance, written as the mean over members of ``B_j = R/(R-1) sum_x w(x)
+    (f_j(x) - fbar(x))^2``; ``w = 1 / Sigma_k(x, x)`` (fixed weights: any give
+    the same ratio, these stop one point from dominating). ``se_a``, ``se_b``:
+    standard errors from the replicates (independent models and members)."""
+
+    a: float
+    se_a: float
+    b: float
+    se_b: float
+    df: int
+    q: float  # two-sided Student-t threshold, false alarm 1e-6
+    details: dict = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float:
+        return self.a / self.b
+
+    def statistic(self, c: float) -> float:
+        """``|a - c b| / sqrt(se_a^2 + c^2 se_b^2)``: Student-t-like under ``E eps^2 = c V f``."""
+        return abs(self.a - c * self.b) / math.sqrt(self.se_a**2 + c**2 * self.se_b**2)
+
+    def interval(self) -> tuple[float, float]:
+        """Fieller's confidence set ``{c : statistic(c) <= q}`` (an interval when ``b`` is
+        significantly non-zero, which it is here)."""
+        A = self.b**2 - self.q**2 * self.se_b**2
+        B = -2 * self.a * self.b
+        C = self.a**2 - self.q**2 * self.se_a**2
+        root = math.sqrt(max(B * B - 4 * A * C, 0.0))
+        return (-B - root) / (2 * A), (-B + root) / (2 * A)
+
+
+def ratio_estimate(res: RndEnsembleRun, width) -> RatioEstimate:
+    """:class:`RatioEstimate` of one width of a :func:`run` (``df`` = the smaller
+    replicate count minus 1)."""
+    A = (res.eps2(width) / res.sigma).sum(axis=1)
+    F = res.members[width]
+    R = len(F)
+    B = (((F - F.mean(axis=0)) ** 2) / res.sigma).sum(axis=1) * R / (R - 1)
+    df = min(len(A), R) - 1
+    return RatioEstimate(float(A.mean()), float(A.std(ddof=1) / math.sqrt(len(A))), float(B.mean()),
+                         float(B.std(ddof=1) / math.sqrt(R)), df, t_threshold(df),
+                         dict(width=width, heads=res.heads, models=len(A), members=R, test_points=len(res.x),
+                              steps=res.steps, cond=res.cond))
+
+
+def converged_ratio(arch, width: int, heads: int, models: int, members: int, points: int, d: int = 8,
+                    n_train: int = 4, seed: int = 0) -> RatioEstimate:
+    """Cor 5.4 with real networks at ``t = inf``: :func:`run` with ``models``
+    RND models (``heads`` heads) and ``members`` trained networks (labels
+    ``sin(sum x)``) at one width, trained by gradient descent with
+    ``lr = 1 / lambda_max(Theta_XX)`` for ``ceil(ln(1e8) cond(Theta_XX))``
+    steps (train residual ``<~ 1e-8`` of its start, i.e. converged), at
+    ``points`` inputs on the sphere and ``points`` at three times its radius."""
+    rng = np.random.default_rng(seed)
+    X = spread_inputs(rng, n_train, d)
+    x = np.vstack([sphere_inputs(rng, points, d), 3 * sphere_inputs(rng, points, d)])
+    Y = np.sin(X.sum(axis=1, keepdims=True))
+    w_eig = np.linalg.eigvalsh(arch.kernel(X).ntk)
+    steps = int(math.ceil(math.log(1e8) * float(w_eig[-1] / w_eig[0])))
+    res = run(arch, X, Y, x, widths=(width,), seeds=models, heads=heads, members=members, steps=steps,
+              lr=1.0 / float(w_eig[-1]), seed=seed)
+    return ratio_estimate(res, width)
+
+
+__all__ += ["RatioEstimate", "converged_ratio", "ratio_estimate"]
