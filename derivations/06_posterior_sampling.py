@@ -63,7 +63,7 @@ assert gm < 1e-45 and gc < 1e-45
 grid = np.linspace(-3, 3, 61)[:, None]
 heads = 32 if FAST else 128
 width = 256 if FAST else 1024
-model = ne.BayesianRND(arch, width=width, heads=heads, noise=lam, seed=3, linearized=True).fit(X, Y)
+model = ne.BayesianRND(arch, width=width, heads=heads, noise=lam, seed=3, linearized=True, shared_xi=False).fit(X, Y)
 samples = model.sample(grid)
 post = ne.gp_posterior(arch, X, Y, grid, noise=lam)
 sd = np.sqrt(np.clip(np.diag(post.cov), 0, None))

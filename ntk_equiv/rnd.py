@@ -313,18 +313,25 @@ class RND:
 
 
 class BayesianRND:
-    """Bayesian RND and posterior sampling at finite width (C7, C8).
+    """Bayesian RND and posterior sampling at finite width (C7, C8; the paper's
+    Prop 5.7, Thm 5.8, Cor 5.9).
 
     The target of head ``m`` is built from the predictor's own initial network
-    ``g_0`` so that ``h_m = g_{0,m} - u_m`` has the prior law of C7:
+    ``g_0`` so that ``h_m = g_{0,m} - u_m`` has the prior law of C7. Defaults
+    are the paper's construction (Prop 5.7): **one** JVP of the predictor at
+    initialisation with **one** tangent ``xi`` (the paper's ``psi*``) shared by
+    all heads, zero on the readout layer: ``u(x) = -J^{hid}_0(x) xi``, i.e. the
+    paper's target ``g~ = J^{hid} psi*`` up to the sign convention of the
+    residual ``g - u`` (the law of ``xi`` is symmetric).
 
-    * ``jacobian="hidden"`` (default): ``u_m(x) = -J^{hid}_{0,m}(x) xi_m``, the
+    * ``jacobian="hidden"`` (default): ``u_m(x) = -J^{hid}_{0,m}(x) xi``, the
       Jacobian of head ``m`` w.r.t. every parameter except the readout layer
-      times its own ``xi_m ~ N(0, I)`` (a forward-mode ``Network.jvp`` with a
-      tangent that is zero on the readout). ``h -> GP(0, K + (Theta - K))``
-      as the width grows.
+      (a forward-mode ``Network.jvp`` with a tangent that is zero on the
+      readout). ``h -> GP(0, K + (Theta - K))`` as the width grows.
     * ``jacobian="full"``: ``u = g_0 - J_0 xi`` with the full Jacobian, so
       ``h = J_0 xi`` exactly (C7c).
+    * ``shared_xi=True`` (default): one tangent for all heads (the paper);
+      ``shared_xi=False``: an independent tangent ``xi_m`` per head.
     * ``readout_only=True`` (C7b): only the readout is trained, ``u = 0`` and
       ``h = g_0``; the model is exactly linear in the readout, with features
       the last hidden layer, so this is Bayesian linear regression on those
@@ -332,17 +339,31 @@ class BayesianRND:
 
     ``fit(x, y)`` trains head ``m`` on ``u_m(x_i) + y_i + e_{im}``,
     ``e ~ N(0, noise)``, with ridge ``noise``; ``sample(x) = g(x) - u(x)``.
+    ``fit(x)`` without labels is the paper's Bayesian RND (Thm 5.8); adding a
+    mean estimate to its samples is Cor 5.9 (exact only with the exact
+    posterior mean, see :mod:`ntk_equiv.experiments.mean_estimate`); labels
+    folded into the target (C8) need no mean estimate.
 
-    Exactness at finite width (linearised predictor, ``jacobian="full"``):
-    the heads share hidden layers, so the linearised heads are coupled through
-    the full multi-output empirical NTK ``J_0 J_0^T`` (``(NM, NM)``, nonzero
-    cross-head blocks). With ``shared_xi=True`` (one ``xi`` for all heads) the
-    joint sample is exactly Matheron's update for Bayesian linear regression
-    with features ``J_0``, prior ``N(0, I)`` and noise ``noise``: one exact
-    sample of the joint ``M``-output posterior with prior covariance
-    ``J_0 J_0^T``. With ``heads=1`` this is the per-head statement. With
-    per-head ``xi_m`` (default) the heads are i.i.d. posterior samples only in
-    the infinite-width limit, where the cross-head NTK blocks vanish.
+    Which combinations are exact at finite width (``r_inf`` given ``theta_0``
+    is the joint ``M``-output Bayesian-linear-regression posterior with
+    features ``J_0``, prior ``N(0, I)``; ``tests/test_rnd.py`` shows each):
+
+    ========== ========== ========= ==========================================
+    linearized jacobian   shared_xi law of the sample at finite width
+    ========== ========== ========= ==========================================
+    True       "full"     True      exact, any width (C7c; Matheron's update)
+    True       "full"     False     exact for ``heads=1`` only; with several
+                                    heads the per-head prior misses the
+                                    cross-head blocks of ``J_0 J_0^T``
+    True       "hidden"   either    limit only: ``h | theta_0`` has mean
+                                    ``g_0 != 0`` and covariance
+                                    ``J^hid J^hid^T != J_0 J_0^T``
+    False      any        either    limit only: the trained network moves off
+                                    its linearisation by ``O(n^{-1/2})`` (C4)
+    ========== ========== ========= ==========================================
+
+    In the infinite-width limit every combination gives i.i.d. heads with the
+    NTK-GP posterior law (the cross-head NTK blocks vanish, Prop 5.5).
 
     Training to convergence with ``noise > 0`` (ridge) needs a smooth
     activation for the non-linear network: with relu/abs the ridge minimiser
@@ -351,7 +372,7 @@ class BayesianRND:
     """
 
     def __init__(self, arch, width: int = 1024, heads: int = 64, noise: float = 0.0, seed=0, *,
-                 readout_only: bool = False, jacobian: str = "hidden", shared_xi: bool = False,
+                 readout_only: bool = False, jacobian: str = "hidden", shared_xi: bool = True,
                  linearized: bool = False):
         self.arch = _check_arch(arch, "arch")
         self.heads = _check_heads(heads)

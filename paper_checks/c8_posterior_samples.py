@@ -44,7 +44,8 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> FigureResult:
             # to t = inf: relative train residual (noise > 0: gradient norm) below 1e-6, far below
             # the O(n^-1/2) finite-width effects the figure can show (1e-8, the default, can take
             # more than the default step cap with ridge at width 2048)
-            brnd = ne.BayesianRND(arch, width=width, heads=heads, noise=noise, seed=seed).fit(X, Y, tol=1e-6)
+            brnd = ne.BayesianRND(arch, width=width, heads=heads, noise=noise, seed=seed,
+                                  shared_xi=False).fit(X, Y, tol=1e-6)  # C8: a tangent per head
             s = brnd.sample(x)
             off = sd > 1e-3 * sd.max()  # coverage is meaningless where the band has width 0
             inside = float(np.mean(np.abs(s[off] - mean[off, None]) <= 2 * sd[off, None]))

@@ -484,10 +484,13 @@ def _c6c_empirical(config: Config):
 
 
 def posterior_whiteness(arch, width: int, heads: int, noise: float, seeds: int, n_train: int = 5, n_test: int = 3,
-                        d: int = 2, seed: int = 0, info: dict | None = None) -> dict:
-    """C8: ``BayesianRND`` (non-linear, hidden-Jacobian target, the model's default
-    tangents, noise per head) samples ``s_i = u_i - g_i`` whitened by the exact
-    NTK-GP posterior, ``z = L^{-1} (s_i - mu)`` with ``L L^T`` = ``gp_posterior(noise).cov``:
+                        d: int = 2, seed: int = 0, info: dict | None = None, shared_xi: bool = False,
+                        labels: bool = True) -> dict:
+    """C8: ``BayesianRND`` (non-linear, hidden-Jacobian target, a tangent per
+    head unless ``shared_xi`` (the paper's one ``psi*`` for all heads), noise per
+    head; ``labels=False``: the paper's Thm 5.8, trained on the target alone,
+    against the centred posterior) samples ``s_i = u_i - g_i`` whitened by the
+    exact NTK-GP posterior, ``z = L^{-1} (s_i - mu)`` with ``L L^T`` = ``gp_posterior(noise).cov``:
 
     * KS p-value of all ``z`` entries against N(0, 1);
     * cross-head independence: for each head pair, ``sum z_i z_i' / sqrt(count)``
@@ -500,12 +503,13 @@ def posterior_whiteness(arch, width: int, heads: int, noise: float, seeds: int, 
     """
     rng = np.random.default_rng(seed)
     X, x = spread_inputs(rng, n_train, d), sphere_inputs(rng, n_test, d)
-    Y = np.sin(X @ np.ones(d))
+    Y = np.sin(X @ np.ones(d)) if labels else np.zeros(n_train)
     if info is not None:
         info["cond"] = condition_number(arch.kernel(X).ntk)
     post = rnd.gp_posterior(arch, X, Y, x, prior="ntk", noise=noise)
     L = np.linalg.cholesky(post.cov)
-    Z = np.array([np.linalg.solve(L, rnd.BayesianRND(arch, width=width, heads=heads, noise=noise, seed=_seed(seed, s))
+    Z = np.array([np.linalg.solve(L, rnd.BayesianRND(arch, width=width, heads=heads, noise=noise, seed=_seed(seed, s),
+                                                     shared_xi=shared_xi)
                                   .fit(X, Y, tol=1e-6).sample(x) - post.mean) for s in range(seeds)])  # (S, n, K)
     flat = Z.transpose(2, 0, 1).reshape(heads, -1)
     pairs = [(a, b) for a in range(heads) for b in range(a + 1, heads)]

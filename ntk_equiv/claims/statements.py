@@ -27,7 +27,8 @@ claim("C3", "Linearised dynamics",
 claim("C4", "Wide networks train like their linearisation",
       "Trained finite-width networks approach C3's prediction with the analytic Theta as width grows, "
       "error O(n^{-1/2}) for eta < 2/lambda_max(Theta_XX).",
-      r"\|f_t^{(n)}-f_t^{\mathrm{lin}}\| = O(n^{-1/2})", depends_on=("C2", "C3"))
+      r"\|f_t^{(n)}-f_t^{\mathrm{lin}}\| = O(n^{-1/2})", depends_on=("C2", "C3"),
+      property_tests="tests/test_training_properties.py")
 claim("C5", "Deep-ensemble law",
       "Over random initialisations f_t ~ GP(mu_t = Theta_xX A_t Y, Sigma_t = P_t kappa P_t^*); at t = infinity "
       "the variance vanishes on the training inputs.",
@@ -48,7 +49,8 @@ claim("C6b", "Centred RND = deep-ensemble variance",
 claim("C6c", "Law of the RND estimator",
       "With K heads, K eps^2(x) / (2 Sigma_t(x, x)) ~ chi^2_K, the law of K s^2(x)/Sigma_t(x,x) for the sample "
       "variance of an ensemble of K+1 members.",
-      r"K\epsilon^2(x)/(2\Sigma_t(x,x))\sim\chi^2_K", depends_on=("C6a",))
+      r"K\epsilon^2(x)/(2\Sigma_t(x,x))\sim\chi^2_K", depends_on=("C6a",),
+      property_tests="tests/test_training_properties.py")
 claim("C7", "Bayesian RND = NTK-GP posterior (finding 2)",
       "With a target such that u_0 - g ~ GP(0, Theta_u), eps_inf ~ GP(0, Theta - Theta_xX Theta_XX^{-1} Theta_Xx'): "
       "the centred posterior predictive of GP(0, Theta) given noise-free observations.",

@@ -1,0 +1,208 @@
+"""Cor 5.9 of the paper: posterior samples ``mu~(x) + eps_i(x)`` from a
+Bayesian-RND model trained *without* labels plus a mean estimate ``mu~``.
+
+Paper notation: ``K`` heads, errors ``eps_i`` (``i = 1..K``),
+``mu_b = Theta_xX Theta_XX^{-1} Y``, ``Sigma_b = Theta - Theta_xX Theta_XX^{-1} Theta_Xx'``
+(the NTK-GP posterior), ``Sigma_f = P kappa P^*`` (the deep-ensemble
+covariance at ``t = inf``). As printed, ``mu~(x) + eps_i(x)`` are i.i.d.
+``N(mu_b, Sigma_b)``. That holds when ``mu~ = mu_b`` exactly. With ``mu~`` the
+mean of ``E`` trained networks independent of the RND model,
+``Cov(s_i) = Sigma_b + Sigma_f / E`` and ``Cov(s_i, s_j) = Sigma_f / E``
+(the samples share ``mu~``): not i.i.d.
+
+* :func:`covariance_identities` (H level): the joint covariance of two samples
+  assembled entry by entry from the library's kernels at ``dps`` digits (the
+  explicit projector ``[I, -Theta_xX Theta_XX^{-1}]``), against the printed law
+  and the corrected one written with the library's ``gp_posterior`` and
+  ``ensemble``.
+* :func:`sampling_experiment` (E level): real finite-width networks; the
+  head-mean ``s_bar = mu~ + mean_i eps_i`` has covariance ``Sigma_b / K`` as
+  printed but ``Sigma_b / K + Sigma_f / E`` in truth, a chi-square test
+  tells them apart.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import mpmath
+import numpy as np
+from scipy import stats
+
+from .. import dynamics, rnd
+from ..network import Network
+from ..precision import mp_context
+from .inputs import child_seed, condition_number, sphere_inputs, spread_inputs
+
+#: the claimed laws of the samples
+FORMS = ("printed", "corrected")
+
+
+def _mp(a, ctx) -> mpmath.matrix:
+    """``a`` as a matrix of the mpmath context ``ctx``."""
+    return ctx.matrix(a.tolist() if hasattr(a, "tolist") else np.asarray(a).tolist())
+
+
+def _max_abs(a: mpmath.matrix):
+    return max(abs(a[i, j]) for i in range(a.rows) for j in range(a.cols))
+
+
+def _projector(theta: mpmath.matrix, n: int, ctx) -> mpmath.matrix:
+    """``[I_n, -Theta_xX Theta_XX^{-1}]`` on ``[h(x); h(X)]``, entry by entry
+    (``ctx.inverse``; no :mod:`ntk_equiv.formulas`)."""
+    N = theta.rows - n
+    T_XX = ctx.matrix([[theta[n + i, n + j] for j in range(N)] for i in range(N)])
+    T_xX = ctx.matrix([[theta[i, n + j] for j in range(N)] for i in range(n)])
+    G = T_xX * ctx.inverse(T_XX)
+    P = ctx.zeros(n, n + N)
+    for i in range(n):
+        P[i, i] = 1
+        for j in range(N):
+            P[i, n + j] = -G[i, j]
+    return P
+
+
+@dataclass
+class CovarianceIdentities:
+    """Relative max-abs residuals (current ``dps``) of the claimed laws of two
+    samples ``s_1, s_2``, per mean estimate (``"exact"``, ``"network"``,
+    ``"ensemble of E"``) and per form: ``marginal`` = ``Cov s_i`` against the
+    claimed, ``pairwise`` = ``Cov(s_1, s_2)`` against the claimed, ``mean`` =
+    ``E s_i`` against ``mu_b``; ``sigma_f`` = ``max |Sigma_f| / max |Sigma_b|``."""
+
+    dps: int
+    residuals: dict = field(default_factory=dict)  # (form, estimate, what) -> float
+    sigma_f: float = 0.0
+
+    def worst(self, form: str) -> float:
+        return max(v for (f, _, _), v in self.residuals.items() if f == form)
+
+
+def covariance_identities(arch, X, Y, x, dps: int = 50, members: int = 3) -> CovarianceIdentities:
+    """H level. Joint covariance of ``(s_1, s_2)`` by construction: with ``P`` the
+    explicit projector and, on the joint inputs ``z = (x, X)``, ``Theta_z``,
+    ``kappa_z`` from ``arch.kernel(z, dps=dps)``:
+    ``eps_i = P h_i`` (``h_i ~ GP(0, Theta)``, the Bayesian-RND prior, independent),
+    a trained network ``f = mu_b + P f_0`` (``f_0 ~ GP(0, kappa)``), so
+    ``Cov(s_i) = P Theta P^T + c P kappa P^T`` and ``Cov(s_1, s_2) = c P kappa P^T``
+    with ``c = 0`` (exact mean), 1 (one network), ``1/E`` (ensemble mean).
+    Claimed: printed ``Sigma_b`` and ``0``; corrected ``Sigma_b + c Sigma_f`` and
+    ``c Sigma_f``, with ``Sigma_b = gp_posterior(...).cov`` and
+    ``Sigma_f = ensemble(...).cov`` (the library's formulas)."""
+    n = len(x)
+    z = np.vstack([x, X])
+    k = arch.kernel(z, dps=dps)
+    post = rnd.gp_posterior(arch, X, Y, x, prior="ntk", dps=dps)
+    ens = dynamics.ensemble(arch, X, Y, x, dps=dps)
+    out = CovarianceIdentities(dps)
+    ctx = mp_context(dps)  # our own context at dps + guard digits: mpmath.mp is never touched
+    theta, kappa = _mp(k.ntk, ctx), _mp(k.nngp, ctx)
+    P = _projector(theta, n, ctx)
+    cov_b, cov_f = P * theta * P.T, P * kappa * P.T
+    N = len(X)
+    T_xX = ctx.matrix([[theta[i, n + j] for j in range(N)] for i in range(n)])
+    T_XX = ctx.matrix([[theta[n + i, n + j] for j in range(N)] for i in range(N)])
+    mu_b = T_xX * ctx.lu_solve(T_XX, _mp(np.asarray(Y, float).reshape(-1, 1), ctx))
+    sigma_b, sigma_f = _mp(post.cov, ctx), _mp(ens.cov, ctx)
+    scale = _max_abs(sigma_b)
+    out.sigma_f = float(_max_abs(sigma_f) / scale)
+    zero = ctx.zeros(n, n)
+    for estimate, c in (("exact", 0), ("network", 1), (f"ensemble of {members}", ctx.mpf(1) / members)):
+        # every estimate has mean mu_b: the ensemble mean at t = inf is the NTK-GP mean
+        mean_est = _mp(post.mean if estimate == "exact" else ens.mean, ctx)
+        for form in FORMS:
+            marg = sigma_b if form == "printed" else sigma_b + c * sigma_f
+            pair = zero if form == "printed" else c * sigma_f
+            out.residuals[form, estimate, "marginal"] = float(_max_abs(cov_b + c * cov_f - marg) / scale)
+            out.residuals[form, estimate, "pairwise"] = float(_max_abs(c * cov_f - pair) / scale)
+            out.residuals[form, estimate, "mean"] = float(_max_abs(mean_est - mu_b) / max(_max_abs(mu_b), 1))
+    return out
+
+
+# --------------------------------------------------------------------------- #
+# E level: real networks
+# --------------------------------------------------------------------------- #
+def _trained_network(arch, width: int, X, Y, seed: int, tol: float) -> Network:
+    """One network fitted to ``Y`` to relative train residual ``tol`` (``t = inf``)."""
+    net = arch.init(width, 1, seed=seed, in_dim=X.shape[1])
+    return net.fit_until(X, Y, lr=1.0 / net.lambda_max(X), tol=tol, max_steps=200_000)[0]
+
+
+@dataclass
+class SamplingExperiment:
+    """Per mean estimate: the head-means ``v_r = s_bar_r - mu_b`` over seeds
+    ``r`` (rows) at the test inputs, the spreads ``s_i - s_bar`` (the errors
+    about their head-mean, the same law in every form), and the covariances
+    the forms claim for ``s_bar``."""
+
+    width: int
+    heads: int
+    seeds: int
+    cond: float
+    head_means: dict = field(default_factory=dict)   # estimate -> (seeds, n)
+    spreads: dict = field(default_factory=dict)      # estimate -> (seeds, n, K)
+    sigma_b: np.ndarray | None = None
+    sigma_f: np.ndarray | None = None
+    members: dict = field(default_factory=dict)      # estimate -> E (0 = exact)
+
+    def claimed_head_mean_cov(self, estimate: str, form: str) -> np.ndarray:
+        """``Cov(s_bar)``: printed ``Sigma_b / K`` (i.i.d. samples), corrected
+        ``Sigma_b / K + Sigma_f / E`` (0 for the exact mean)."""
+        c = self.sigma_b / self.heads
+        E = self.members[estimate]
+        return c if form == "printed" or E == 0 else c + self.sigma_f / E
+
+    def chi2_test(self, estimate: str, form: str) -> dict:
+        """``Q = sum_r v_r^T C^{-1} v_r ~ chi^2_{R n}`` under the claimed law
+        (Gaussian samples); two-sided p-value and ``Q / (R n)``."""
+        C = self.claimed_head_mean_cov(estimate, form)
+        v = self.head_means[estimate]
+        L = np.linalg.cholesky(C)
+        w = np.linalg.solve(L, v.T)
+        Q, dof = float(np.sum(w**2)), v.size
+        p = 2 * min(stats.chi2(dof).cdf(Q), stats.chi2(dof).sf(Q))
+        return dict(p=float(min(p, 1.0)), ratio=Q / dof, dof=int(dof))
+
+    def spread_test(self, estimate: str) -> dict:
+        """The errors about their head-mean, ``s_i - s_bar = eps_i - eps_bar``,
+        whitened by ``Sigma_b`` and scaled by ``sqrt(K / (K - 1))``: N(0, 1)
+        entries if the ``eps_i`` are i.i.d. ``N(0, Sigma_b)`` (Thm 5.8), in every
+        form; KS p-value over one head per seed (independent replicates)."""
+        L = np.linalg.cholesky(self.sigma_b)
+        d = self.spreads[estimate][:, :, 0]
+        w = np.linalg.solve(L, d.T).ravel() * math.sqrt(self.heads / (self.heads - 1))
+        return dict(p=float(stats.kstest(w, "norm").pvalue), n=int(w.size))
+
+
+def sampling_experiment(arch, width: int, heads: int, seeds: int, members: int = 1, n_train: int = 4,
+                        n_test: int = 3, d: int = 2, seed: int = 0, tol: float = 1e-6,
+                        test_radius: float = 3.0) -> SamplingExperiment:
+    """E level. Per seed ``r``: a ``BayesianRND`` (the paper's target, ``heads``
+    heads) trained to convergence on the inputs alone, its errors ``eps_i(x)``;
+    mean estimates ``mu_b`` (exact) and the mean of ``members`` trained
+    networks (independent seeds, fitted to ``Y`` to relative tolerance ``tol``).
+    Training inputs on the sphere of radius ``sqrt(d)`` (best spread of 32
+    draws), test inputs at ``test_radius`` times that radius, where
+    ``Sigma_f / Sigma_b`` is larger (the test's power grows with ``K Sigma_f / Sigma_b``)."""
+    rng = np.random.default_rng(seed)
+    X, x = spread_inputs(rng, n_train, d), test_radius * sphere_inputs(rng, n_test, d)
+    Y = np.sin(X.sum(axis=1, keepdims=True))
+    post = rnd.gp_posterior(arch, X, Y, x, prior="ntk")
+    sigma_f = dynamics.ensemble(arch, X, Y, x).cov
+    cond = condition_number(arch.kernel(X).ntk)
+    mu_b = post.mean[:, 0]
+    name = "network" if members == 1 else f"ensemble of {members}"
+    out = SamplingExperiment(width, heads, seeds, cond, sigma_b=post.cov, sigma_f=sigma_f,
+                             members={"exact": 0, name: members})
+    bars = {"exact": [], name: []}
+    spreads = {"exact": [], name: []}
+    for r in range(seeds):
+        eps = rnd.BayesianRND(arch, width=width, heads=heads, seed=child_seed(seed, r)).fit(X, tol=tol).sample(x)
+        nets = [_trained_network(arch, width, X, Y, child_seed(seed, r, 1 + e), tol).apply(x)[:, 0] for e in range(members)]
+        for est, mu in (("exact", mu_b), (name, np.mean(nets, axis=0))):
+            s = mu[:, None] + eps
+            bars[est].append(s.mean(axis=1) - mu_b)
+            spreads[est].append(s - s.mean(axis=1, keepdims=True))
+    out.head_means = {k: np.array(v) for k, v in bars.items()}
+    out.spreads = {k: np.array(v) for k, v in spreads.items()}
+    return out

@@ -1,0 +1,298 @@
+"""Exact proofs of two of the paper's own statements (thesis chapter 5):
+Prop 5.5 (head independence at every time) and Cor 5.9 (sampling with a mean
+estimate), the latter as printed and as corrected.
+
+Paper notation: ``K`` heads, NNGP kernel ``kappa`` (our ``K``), NTK ``Theta``,
+Bayesian-RND errors ``eps_i`` (trained without labels), a mean estimate
+``mu~``, ``mu_b = Theta_xX Theta_XX^{-1} Y``,
+``Sigma_b = Theta - Theta_xX Theta_XX^{-1} Theta_Xx'`` (the NTK-GP posterior)
+and ``Sigma_f = P kappa P^*`` (the deep-ensemble covariance at ``t = inf``).
+"""
+from __future__ import annotations
+
+import sympy as sp
+
+from .. import formulas
+from ..precision import SYMPY
+from .bayes import bayesian_residual
+from .common import default, kernel, ntk, step
+from .record import Proof, conclude
+
+_SIZES = {"xx": ("n", "n"), "xX": ("n", "N"), "XX": ("N", "N")}
+
+
+# --------------------------------------------------------------------------- #
+# Prop 5.5: heads are independent at every t (in the limit)
+# --------------------------------------------------------------------------- #
+def _gaussian_expectation(expr, normals) -> sp.Expr:
+    """``E[expr]`` for a polynomial in independent standard normals
+    (``E z^k = (k - 1)!!`` for even ``k``, 0 for odd)."""
+    poly = sp.Poly(sp.expand(expr), *normals)
+    out = sp.Integer(0)
+    for powers, coeff in poly.terms():
+        moment = sp.Integer(1)
+        for k in powers:
+            moment *= 0 if k % 2 else sp.factorial2(k - 1)
+        out += coeff * moment
+    return sp.expand(out)
+
+
+def readout_moments(heads: int = 2, units: int = 3):
+    """The multi-head readout ``f_m = sigma_w/sqrt(n) sum_j W_mj a_j + sigma_b b_m``
+    of shared hidden features ``a_j`` (``n = units``), its Jacobian derived by
+    ``sympy.diff``, and the two kernels given the hidden layers:
+
+    * NNGP: ``E_W[f_m(x) f_m'(x')]``;
+    * NTK: ``E_W[grad f_m(x) . grad f_m'(x')]``, readout part from the readout
+      parameters, hidden part by the chain rule through ``a_j`` with a generic
+      Gram ``Gamma_jk = <d a_j(x)/d theta, d a_k(x')/d theta>`` of the hidden
+      parameters.
+
+    Returns ``(nngp, ntk, ntk_cross_second_moment, symbols)`` with the kernels
+    as ``heads x heads`` sympy matrices."""
+    n = units
+    sw, sb = sp.symbols("sigma_w sigma_b", positive=True)
+    W = sp.Matrix(heads, n, lambda m, j: sp.Symbol(f"W_{m}{j}", real=True))
+    b = [sp.Symbol(f"b_{m}", real=True) for m in range(heads)]
+    a = [sp.Symbol(f"a_{j}", real=True) for j in range(n)]         # a_j(x)
+    a2 = [sp.Symbol(f"ap_{j}", real=True) for j in range(n)]       # a_j(x')
+    Gamma = sp.Matrix(n, n, lambda j, k: sp.Symbol(f"Gamma_{j}{k}", real=True))
+    normals = list(W) + b
+
+    def f(m, feats):
+        return sw / sp.sqrt(n) * sum(W[m, j] * feats[j] for j in range(n)) + sb * b[m]
+
+    def ntk_entry(m, mp):
+        ro = sum(sp.diff(f(m, a), p) * sp.diff(f(mp, a2), p) for p in normals)
+        hid = sum(sp.diff(f(m, a), a[j]) * sp.diff(f(mp, a2), a2[k]) * Gamma[j, k]
+                  for j in range(n) for k in range(n))
+        return ro + hid
+
+    nngp = sp.Matrix(heads, heads, lambda m, mp: _gaussian_expectation(f(m, a) * f(mp, a2), normals))
+    ntk_mean = sp.Matrix(heads, heads, lambda m, mp: _gaussian_expectation(ntk_entry(m, mp), normals))
+    cross2 = _gaussian_expectation(ntk_entry(0, 1) ** 2, normals)
+    k_hat = sw**2 / n * sum(a[j] * a2[j] for j in range(n)) + sb**2
+    theta_hat = k_hat + sw**2 / n * sum(Gamma[j, j] for j in range(n))
+    return nngp, ntk_mean, cross2, dict(k_hat=k_hat, theta_hat=theta_hat, Gamma=Gamma, n=n)
+
+
+def _blockdiag(alg, a, rows: str, cols: str, heads: int):
+    z = alg.zeros(rows, cols)
+    return alg.block([[a if i == j else z for j in range(heads)] for i in range(heads)])
+
+
+def prove_prop_5_5(alg=None, strict: bool = True, heads: int = 2, units: int = 3, cross=None) -> Proof:
+    """Prop 5.5: the ``K`` outputs of a network with shared hidden layers are
+    independent GPs at every ``t`` (in the limit).
+
+    1. At every width, given the hidden layers: ``E_W`` of the multi-head NNGP
+       is ``k^ I_K`` and of the multi-head NTK ``Theta^ I_K`` (readout rows are
+       independent), so the limits (laws of large numbers over the units) are
+       ``kappa (x) I_K`` and ``Theta (x) I_K``. The cross-head NTK block is
+       not 0 at finite width: its second moment is a non-zero expression
+       (the ``O(n^{-1/2})`` fluctuation measured at the E level).
+    2. The linearised flow keeps the kron structure for all ``t``: with
+       ``Theta_XX (x) I`` (head-major: block-diagonal), the block-diagonal
+       ``diag(A, ..., A)`` satisfies the joint ODE ``dA/dt = eta (I - Theta_XX A)``
+       and GD recursion ``A_{k+1} = A_k + eta (I - Theta_XX A_k)`` whenever
+       ``A`` does (same initial value 0, so by uniqueness it *is* the joint
+       ``A_t``), and the joint covariance ``P_t (C (x) I) P_t^*`` is
+       ``(P_t C P_t^*) (x) I`` for any per-head ``C`` (``kappa``: deep ensembles;
+       ``kappa_u + kappa_g``: RND), cross-head blocks 0. ``A`` is a generic
+       matrix, so this holds for every ``t``.
+
+    ``cross``: a generic cross-head block added to the initial covariance
+    (a wrong premise, to show the proof can fail)."""
+    alg = default(alg)
+    nngp, ntk_mean, cross2, s = readout_moments(heads, units)
+    eye = sp.eye(heads)
+    steps = [
+        step(alg, "E_W NNGP of the K heads = k^(x,x') I_K (every width)", nngp, s["k_hat"] * eye),
+        step(alg, "E_W NTK of the K heads = Theta^(x,x') I_K (every width)", ntk_mean, s["theta_hat"] * eye),
+    ]
+    # the cross block fluctuates; with one hidden layer Gamma is diagonal (a unit's
+    # parameters move only that unit), so the second moment is O(1/n): rms O(n^{-1/2})
+    n, G = s["n"], s["Gamma"]
+    sw = sp.Symbol("sigma_w", positive=True)
+    steps.append(step(alg, "E_W[Theta^_12(x,x')^2] = sigma_w^4/n^2 sum_jk Gamma_jk^2 (not 0: O(1/n) for diagonal Gamma)",
+                      sp.Matrix([cross2]), sp.Matrix([sw**4 / n**2 * sum(G[j, k] ** 2 for j in range(n) for k in range(n))])))
+    K, T = kernel(alg, "C"), kernel(alg, "Theta")
+    A = alg.matrix("A", "N", "N")
+    eta = sp.Symbol("eta", positive=True)
+    J = {k: _blockdiag(alg, K[k], *_SIZES[k], heads) for k in K}
+    if cross is not None:
+        off = alg.matrix("C12_XX", "N", "N")
+        z = alg.zeros("N", "N")
+        J["XX"] = J["XX"] + alg.block([[z if i == j else off for j in range(heads)] for i in range(heads)])
+    TJ_XX, TJ_xX = _blockdiag(alg, T["XX"], "N", "N", heads), _blockdiag(alg, T["xX"], "n", "N", heads)
+    AJ, IJ = _blockdiag(alg, A, "N", "N", heads), _blockdiag(alg, alg.eye("N"), "N", "N", heads)
+    steps += [
+        step(alg, "joint ODE/GD increment: eta (I - (Theta_XX (x) I) diag(A)) = diag(eta (I - Theta_XX A))",
+             eta * (IJ - TJ_XX * AJ), _blockdiag(alg, eta * (alg.eye("N") - T["XX"] * A), "N", "N", heads)),
+        step(alg, "P_t (C (x) I) P_t^* = (P_t C P_t^*) (x) I: cross-head blocks 0 for all t",
+             formulas.projected_cov(J["xx"], J["xX"], J["XX"], TJ_xX, AJ),
+             _blockdiag(alg, formulas.projected_cov(K["xx"], K["xX"], K["XX"], T["xX"], A), "n", "n", heads)),
+    ]
+    return conclude("5.5", f"{heads} heads: kernels kappa (x) I_K, Theta (x) I_K; P_t (kappa (x) I) P_t^* = "
+                    "(P_t kappa P_t^*) (x) I_K for every t", alg.method,
+                    ("readout entries W, b i.i.d. N(0, 1), independent of the hidden layers",
+                     "A is an arbitrary N x N matrix (every A_t, A_k, A_inf)"), steps, strict)
+
+
+# --------------------------------------------------------------------------- #
+# Cor 5.9: samples mu~ + eps_i with a mean estimate
+# --------------------------------------------------------------------------- #
+MEAN_ESTIMATES = ("exact", "network", "ensemble")
+
+
+def prove_cor_5_9(alg=None, strict: bool = True, form: str = "corrected", members: int = 2) -> Proof:
+    """Cor 5.9 with a mean estimate ``mu~`` and two Bayesian-RND errors
+    ``eps_1, eps_2`` (trained without labels, i.i.d. ``GP(0, Sigma_b)`` by C7),
+    the samples ``s_i = mu~ + eps_i``:
+
+    * ``mu~ = mu_b`` (exact): ``E s_i = mu_b``, ``Cov s_i = Sigma_b``,
+      ``Cov(s_1, s_2) = 0`` (the printed statement holds);
+    * ``mu~ = f`` one trained network independent of the RND model (the
+      library's :func:`~ntk_equiv.formulas.linearised_mean`, ``f_0 ~ GP(0, kappa)``):
+      ``Cov s_i = Sigma_b + Sigma_f``, ``Cov(s_1, s_2) = Sigma_f``;
+    * ``mu~`` = mean of ``members`` trained networks: ``Sigma_f / E`` instead.
+
+    ``form="printed"``: the printed claim ``s_i`` i.i.d. ``N(mu_b, Sigma_b)``
+    with one trained network as ``mu~``: its steps do not reduce to 0."""
+    if form not in ("printed", "corrected"):
+        raise ValueError(f"form must be 'printed' or 'corrected', got {form!r}")
+    alg = default(alg)
+    K, T = kernel(alg, "K"), ntk(alg)
+    Y = alg.matrix("Y", "N", "1")
+    A = formulas.train_operator(T["XX"], SYMPY)
+    eps = [bayesian_residual(alg, K, T, head=str(i)) for i in (1, 2)]
+    mu_b = formulas.posterior_mean(T["xX"], T["XX"], Y, SYMPY)
+    sigma_b = formulas.posterior_cov(T["xx"], T["xX"], T["XX"], SYMPY)
+    sigma_f = formulas.projected_cov(K["xx"], K["xX"], K["XX"], T["xX"], A)
+
+    def network(name):
+        f0 = alg.gaussian(name, K)
+        return formulas.linearised_mean(f0["x"], f0["X"], T["xX"], A, Y)
+
+    zero = alg.zeros("n", "n")
+    steps = []
+    if form == "printed":
+        f = network("f")
+        s1, s2 = f + eps[0], f + eps[1]
+        steps += [step(alg, "[one network] E s_i = mu_b", alg.mean(s1), mu_b),
+                  step(alg, "[one network] Cov s_i = Sigma_b (printed)", alg.cov(s1), sigma_b),
+                  step(alg, "[one network] Cov(s_1, s_2) = 0 (printed: i.i.d.)", alg.cov(s1, s2), zero)]
+        statement = "s_i = mu~ + eps_i i.i.d. N(mu_b, Sigma_b) with mu~ one trained network (as printed)"
+    else:
+        s1, s2 = mu_b + eps[0], mu_b + eps[1]
+        steps += [step(alg, "[mu~ = mu_b] E s_i = mu_b", alg.mean(s1), mu_b),
+                  step(alg, "[mu~ = mu_b] Cov s_i = Sigma_b", alg.cov(s1), sigma_b),
+                  step(alg, "[mu~ = mu_b] Cov(s_1, s_2) = 0", alg.cov(s1, s2), zero)]
+        f = network("f")
+        s1, s2 = f + eps[0], f + eps[1]
+        steps += [step(alg, "[one network] E s_i = mu_b", alg.mean(s1), mu_b),
+                  step(alg, "[one network] Cov s_i = Sigma_b + Sigma_f", alg.cov(s1), sigma_b + sigma_f),
+                  step(alg, "[one network] Cov(s_1, s_2) = Sigma_f", alg.cov(s1, s2), sigma_f)]
+        fbar = sp.Rational(1, members) * sum((network(f"f{e}") for e in range(1, members)), network(f"f{members}"))
+        s1, s2 = fbar + eps[0], fbar + eps[1]
+        steps += [step(alg, f"[mean of E={members} networks] Cov s_i = Sigma_b + Sigma_f / E", alg.cov(s1),
+                       sigma_b + sp.Rational(1, members) * sigma_f),
+                  step(alg, f"[mean of E={members} networks] Cov(s_1, s_2) = Sigma_f / E", alg.cov(s1, s2),
+                       sp.Rational(1, members) * sigma_f)]
+        statement = ("s_i = mu~ + eps_i: exact (i.i.d. N(mu_b, Sigma_b)) iff mu~ = mu_b; with mu~ the mean of E "
+                     "trained networks Cov s_i = Sigma_b + Sigma_f / E and Cov(s_i, s_j) = Sigma_f / E")
+    return conclude("5.9", statement, alg.method,
+                    ("eps_i: Bayesian-RND errors (C7 construction), independent across i and of the mean estimate",
+                     "trained networks f_0 ~ GP(0, kappa), independent; Theta_XX symmetric positive definite"),
+                    steps, strict)
+
+
+__all__ = ["MEAN_ESTIMATES", "prove_cor_5_9", "prove_prop_5_5", "readout_moments"]
+
+
+# --------------------------------------------------------------------------- #
+# Thm 5.8's proof gap: the predictor at init and the target are dependent
+# --------------------------------------------------------------------------- #
+def _unit_expectation(expr, normals, units) -> sp.Expr:
+    """``E[expr]`` for a polynomial in independent standard normals ``normals``
+    and per-unit random pairs ``(p_j, r_j)`` (``p = phi(h_j)``, ``r = phi'(h_j)``),
+    i.i.d. over units ``j`` with unknown law: ``E[p^a r^b] = M_ab``."""
+    gauss = _gaussian_expectation(expr, normals)
+    ps = [p for p, _ in units]
+    rs = [r for _, r in units]
+    poly = sp.Poly(gauss, *(ps + rs))
+    out = sp.Integer(0)
+    k = len(units)
+    for powers, coeff in poly.terms():
+        m = sp.Integer(1)
+        for j in range(k):
+            a, b = powers[j], powers[k + j]
+            if a or b:
+                m *= sp.Symbol(f"M_{a}{b}", real=True)
+        out += coeff * m
+    return sp.expand(out)
+
+
+def prove_target_dependence(alg=None, strict: bool = True, form: str = "corrected", units: int = 2,
+                            heads: int = 2) -> Proof:
+    """Thm 5.8's independence step at finite width, one hidden layer of
+    ``n = units`` units, input dimension 1 (``x`` a symbol), ``K = heads``.
+
+    The predictor ``u_m = sigma_w/sqrt(n) sum_j W_mj phi(h_j) + sigma_b b_m`` with
+    ``h_j = sigma_w w_j x + sigma_b c_j``; the target's conditional variance
+    ``||J^hid_m(x)||^2`` is derived by ``sympy.diff`` w.r.t. the hidden
+    parameters ``w_j, c_j``; then, with ``a = (1/K) sum_m u_m^2`` and
+    ``b = (1/K) sum_m ||J^hid_m||^2`` (units i.i.d., ``M_ab = E[phi^a phi'^b]``,
+    ``q = sigma_w^2 x^2 + sigma_b^2``):
+
+    ``Cov(a, b) = sigma_w^4 q / n (M_22 - M_20 M_02 + 2 M_22 / K)``,
+
+    not 0 at any finite width, ``O(1/n)``: 0 only in the limit.
+    ``form="printed"``: the proof's conclusion (independence, at any width),
+    ``Cov(a, b) = 0``, which does not reduce to 0."""
+    if form not in ("printed", "corrected"):
+        raise ValueError(f"form must be 'printed' or 'corrected', got {form!r}")
+    alg = default(alg)
+    n, K = units, heads
+    sw, sb = sp.symbols("sigma_w sigma_b", positive=True)
+    x = sp.Symbol("x", real=True)
+    W = sp.Matrix(K, n, lambda m, j: sp.Symbol(f"W_{m}{j}", real=True))
+    b = [sp.Symbol(f"b_{m}", real=True) for m in range(K)]
+    w1 = [sp.Symbol(f"w_{j}", real=True) for j in range(n)]
+    c1 = [sp.Symbol(f"c_{j}", real=True) for j in range(n)]
+    phi = sp.Function("phi")
+    h = [sw * w1[j] * x + sb * c1[j] for j in range(n)]
+    u = [sw / sp.sqrt(n) * sum(W[m, j] * phi(h[j]) for j in range(n)) + sb * b[m] for m in range(K)]
+    pr = [(sp.Symbol(f"p_{j}", real=True), sp.Symbol(f"r_{j}", real=True)) for j in range(n)]
+    hidden = w1 + c1
+
+    def units_of(e):
+        e = e.subs({phi(h[j]).diff(w1[j]): pr[j][1] * sw * x for j in range(n)})
+        e = e.subs({phi(h[j]).diff(c1[j]): pr[j][1] * sb for j in range(n)})
+        return e.subs({phi(h[j]): pr[j][0] for j in range(n)})
+
+    jn2 = [sp.expand(units_of(sum(sp.diff(u[m], p) ** 2 for p in hidden))) for m in range(K)]
+    a = sp.expand(units_of(sum(um**2 for um in u)) / K)
+    bb = sp.expand(sum(jn2) / K)
+    normals = list(W) + b
+    cov = sp.expand(_unit_expectation(a * bb, normals, pr)
+                    - _unit_expectation(a, normals, pr) * _unit_expectation(bb, normals, pr))
+    q = sw**2 * x**2 + sb**2
+    M22, M20, M02 = (sp.Symbol(f"M_{s}", real=True) for s in ("22", "20", "02"))
+    exact = sw**4 * q / n * (M22 - M20 * M02 + 2 * M22 / K)
+    steps = [step(alg, "||J^hid_m(x)||^2 = sigma_w^2 q / n sum_j W_mj^2 phi'(h_j)^2",
+                  sp.Matrix([jn2[0]]),
+                  sp.Matrix([sp.expand(sw**2 * q / n * sum(W[0, j] ** 2 * pr[j][1] ** 2 for j in range(n)))]))]
+    if form == "printed":
+        steps.append(step(alg, "Cov(a, b) = 0 (u(.; vartheta_0) and g~ independent, as the proof concludes)",
+                          sp.Matrix([cov]), sp.Matrix([0])))
+        statement = "u(.; vartheta_0) and g~ independent at finite width (as the proof concludes)"
+    else:
+        steps.append(step(alg, "Cov(a, b) = sigma_w^4 q / n (M_22 - M_20 M_02 + 2 M_22 / K) (-> 0 only as n -> inf)",
+                          sp.Matrix([cov]), sp.Matrix([sp.expand(exact)])))
+        statement = f"finite width (n = {n}, K = {K}): Cov((1/K)|u|^2, (1/K)||J^hid||^2) = sigma_w^4 q/n (M_22 - M_20 M_02 + 2 M_22/K)"
+    return conclude("5.8", statement, f"explicit units n = {n}, heads K = {K}",
+                    ("readout W, b i.i.d. N(0, 1); units i.i.d. with M_ab = E[phi(h)^a phi'(h)^b]",), steps, strict)
+
+
+__all__ += ["prove_target_dependence"]
