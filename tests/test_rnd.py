@@ -545,3 +545,24 @@ def test_rnd_covariance_refuses_unstable_gradient_descent():
     x = np.random.default_rng(0).standard_normal((4, 2))
     with pytest.raises(ne.StabilityError):
         ne.rnd_covariance(arch, x, x[:2], steps=5, lr=100.0)
+
+
+# --------------------------------------------------------------------------- #
+# C6a-E on a CNN: the check can fail
+# --------------------------------------------------------------------------- #
+def test_c6a_cnn_check_fails_without_the_factor_two():
+    """C6a-E's CNN sweep (the default check's trained RND models and ensembles)
+    tested against the wrong claim ``E eps^2 = Sigma_k`` (factor 1): some test
+    must reject at the check's own Bonferroni level (its tests share 1e-6 with
+    the MLP sweep's, so ``alpha = 1e-6 / (2 x this sweep's tests)``)."""
+    from ntk_equiv.claims import Config
+    from ntk_equiv.claims import rnd_checks as rc
+
+    sw = rc.c6a_sweep(rc.C6A_CNN, Config(), factor=1.0)
+    tests = rc.c6a_tests({rc.C6A_CNN: sw}, family=2)
+    alpha = rc.FALSE_ALARM / (2 * len(tests))
+    rejected = {k: v["p"] for k, v in tests.items() if v["p"] < alpha}
+    assert rejected, {k: v["p"] for k, v in tests.items()}
+    # the measured ratio sits near 2 (= 2 Sigma_k / Sigma_k), not near 1
+    name, lim = rc.rnd_ratio.worst_limit(tests)
+    assert "RND" in name and lim["ci"][0] > 1.0, (name, lim)
