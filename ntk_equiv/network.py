@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .errors import ConvergenceError, NonFiniteError, ParameterError, RangeError, ShapeError, StabilityError
+from .errors import ConvergenceError, NonFiniteError, RangeError, ShapeError, StabilityError
 from .kernels import validate_inputs
 from .validation import (
     check_architecture, check_bool, check_choice, check_int, check_labels, check_memory, check_nonnegative,
