@@ -399,12 +399,14 @@ def _c7c_empirical(config: Config):
 # E level, statistical
 # --------------------------------------------------------------------------- #
 def _p_result(tests: dict, what: str, statistic: str = "", **extra):
-    """Pass iff every p-value is at least its Bonferroni share of 1e-6. The row
-    shows the smallest p-value and that threshold (then ``statistic``)."""
+    """Pass iff every p-value is at least its Bonferroni share of 1e-6; the
+    residual is ``max alpha_i / p_i``. The row shows the smallest p-value against
+    that threshold (then ``statistic``). Shared by the claim and the paper
+    statement checks (:mod:`.statement_checks`)."""
     alpha = FALSE_ALARM / len(tests)
     worst = max(alpha / max(v["p"], 1e-300) for v in tests.values())
     name, p, _ = min_p(tests)
-    shown = f"min p {p:.2g}>={alpha:.2g}" + (f"; {statistic}" if statistic else "")
+    shown = f"min p {p:.2g}{'>=' if p >= alpha else '<'}{alpha:.2g}" + (f"; {statistic}" if statistic else "")
     return measured(worst, 1.0, f"{what}; residual = max alpha_i / p_i with alpha_i = 1e-6/{len(tests)} "
                                 "(Bonferroni: false alarm of the whole check < 1e-6); passes iff every p >= alpha_i",
                     statistic=shown, min_p_test=name, **tests, **extra)
