@@ -183,9 +183,16 @@ save(fig, "00_cor_5_4.png")
 # ## Prop 5.5: the heads are independent at every time
 # In the limit the multi-output kernels are $\kappa\otimes I_K$, $\Theta\otimes I_K$: block
 # diagonal, and the linearised flow keeps them so. At finite width the heads share
-# the hidden layers, and the empirical NTK has cross-head blocks of size $O(n^{-1/2})$:
-# the statement holds only in the limit. Below: the largest cross-head entry of
-# the empirical NTK relative to the largest same-head entry, over widths.
+# the hidden layers, and the empirical NTK has cross-head blocks of size $O(n^{-1/2})$
+# (second moment $\sigma_w^4/n^2\sum_{jk}\Gamma_{jk}^2$, $O(1/n)$ for one hidden layer): inside one
+# network head 1 moves when head 2's labels change, by an amount that shrinks like $n^{-1/2}$,
+# so the statement holds only in the limit. This coupling is not a covariance over
+# seeds: $\mathrm{Cov}(f_1(x), f_2(x))$ is exactly 0 at initialisation at every width (the readout
+# rows are independent and centred), stays exactly 0 when training without labels
+# (flipping head 1's readout row flips $f_1$ only), and is 0 within Monte-Carlo error
+# with labels (the E check, `ntk_equiv.experiments.head_independence`).
+# Below: the largest cross-head entry of the empirical NTK relative to the largest
+# same-head entry, over widths.
 
 # %%
 out_5_5 = read("5.5")
@@ -259,6 +266,9 @@ out_5_7 = read("5.7")
 # initialisations: its mean tends to $\Theta(x,x) - \kappa(x,x)$, and its relative spread over
 # $\vartheta_0$ (zero if $\tilde g$ were independent of $\vartheta_0$) is positive at every width and
 # shrinks like $n^{-1/2}$: independence holds only in the limit, which the proof does not show.
+# The dependence itself, the covariance of $|u(x)|^2$ and $\|J^{hid}(x)\|^2$ over $\vartheta_0$ (the
+# E check, `ntk_equiv.experiments.target_dependence`), shrinks faster: like $1/n$, exactly
+# $c/n$ for one hidden layer.
 
 # %%
 from ntk_equiv.network import tree_flatten, tree_map  # noqa: E402

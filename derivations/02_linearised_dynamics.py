@@ -30,7 +30,7 @@
 # %%
 from _setup import *  # noqa: F401,F403
 from ntk_equiv.symbolic import prove_c3
-from ntk_equiv.symbolic.dynamics import derive_ode, eigenmode_gain
+from ntk_equiv.symbolic.dynamics import eigenmode_gain
 from ntk_equiv import formulas
 from ntk_equiv.precision import backend
 

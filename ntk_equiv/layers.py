@@ -103,6 +103,23 @@ class Layer:
                 gram = gram + u.reshape(n1, -1) @ v.reshape(n2, -1).T
         return h1, h2, gram
 
+    def ntk_lambda_max(self, params, cache) -> float:
+        """Largest eigenvalue of this layer's parameters' share of the empirical
+        NTK on the batch of ``cache`` (every input and output: ``J_l J_l^T``
+        with ``J_l`` the Jacobian w.r.t. this layer's parameters alone), i.e.
+        the curvature that bounds gradient descent training only this layer
+        (stable iff ``lr < 2 / lambda_max``). The default builds the full
+        ``(N P, N P)`` Gram (``P`` outputs per example) with :meth:`ntk_gram`;
+        a layer may override it with a structured formula (Dense does)."""
+        y, _ = self.apply(params, cache)
+        n, out = len(y), tuple(y.shape[1:])
+        p = int(np.prod(out))
+        g = np.array(np.broadcast_to(np.eye(p).reshape((p,) + out), (n, p) + out))
+        gram = self.ntk_gram(params, cache, g, cache, g, True)[2]
+        if np.isscalar(gram):  # no parameters: nothing is trained
+            return 0.0
+        return float(np.linalg.eigvalsh(np.reshape(gram, (n * p, n * p)))[-1])
+
     @property
     def ends_with_dense(self) -> bool:
         return False
@@ -184,6 +201,16 @@ class Dense(Layer):
             gram = (g1.reshape(len(g1), -1) @ g2.reshape(len(g2), -1).T) * feat
         h1 = s * (g1 @ w)
         return h1, (h1 if _same(x1, g1, x2, g2) else s * (g2 @ w)), gram
+
+
+    def ntk_lambda_max(self, params, x) -> float:
+        """On ``(N, n)`` inputs ``a``: the Gram is ``(sigma_w^2 / n a a^T +
+        sigma_b^2) (x) I_M`` (each output has its own row of ``W``, on the same
+        features), so ``lambda_max`` is that of the ``(N, N)`` factor."""
+        if x.ndim > 2:  # on the channel axis of a spatial input: no Kronecker factor over positions
+            return super().ntk_lambda_max(params, x)
+        s = self._scale(params[0])
+        return float(np.linalg.eigvalsh((s * s) * (x @ x.T) + self.sigma_b**2)[-1])
 
 
 def _same(x1, g1, x2, g2) -> bool:

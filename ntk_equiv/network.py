@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .errors import ConvergenceError, NonFiniteError, ParameterError, RangeError, ShapeError, StabilityError
+from .errors import ConvergenceError, NonFiniteError, RangeError, ShapeError, StabilityError
 from .kernels import validate_inputs
 from .validation import (
     check_architecture, check_bool, check_choice, check_int, check_labels, check_memory, check_nonnegative,
@@ -324,13 +324,11 @@ class Network:
     def _train_lambda_max(self, x, trainable: str) -> float:
         if trainable == "all":
             return self.lambda_max(x)
-        # readout only: the readout's Gram is (sigma_w^2/n <a, a'> + sigma_b^2) (x) I_M
+        # readout only: the readout layer's own share of the empirical NTK
         at = self._at()
         _, caches = self.arch.apply(at, x)
-        ro = self.arch.layers[self.arch.readout_index]
-        a = caches[self.arch.readout_index]
-        s2 = ro.sigma_w**2 / a.shape[1]
-        return float(np.linalg.eigvalsh(s2 * a @ a.T + ro.sigma_b**2)[-1])
+        i = self.arch.readout_index
+        return self.arch.layers[i].ntk_lambda_max(at[i], caches[i])
 
     def fit_until(self, x, y, lr: float, tol: float, max_steps: int, ridge: float = 0.0,
                   trainable: str = "all", check_every: int = 50) -> tuple["Network", int]:

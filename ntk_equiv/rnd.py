@@ -22,7 +22,22 @@ Finite width
 :meth:`Network.train` / :meth:`Network.fit_until` (non-linear by default,
 ``linearized=True`` for the first-order Taylor model). ``K = heads`` outputs
 share the hidden layers; every head has its own target. Notation of
-docs/theory.md: predictor ``u`` (attributes ``g0``, ``g``), target ``g`` (``u``).
+docs/theory.md (the paper's): predictor ``u(x; vartheta_t)``, target
+``g(x; psi_0)``, errors ``eps_i = u_i - g_i`` of the ``K`` heads, NNGP kernel
+``kappa``, NTK ``Theta``. The API keeps older names, the reverse of the paper:
+
+============================ ==================================================
+API name                     paper symbol
+============================ ==================================================
+``model.g0``                 ``u(.; vartheta_0)``, the predictor at initialisation
+``model.g``                  ``u(.; vartheta_t)``, the trained predictor
+``RND.u``                    the target network ``g(.; psi_0)``
+``model.target(x)``          the target's values ``g(x)`` (``BayesianRND``: ``g~(x)``)
+``RND.residual(x)``          ``eps(x) = u_t(x) - g(x)``, one column per head
+``BayesianRND.sample(x)``    ``eps^b(x) = u(x; vartheta_inf) - g~(x)``
+``BayesianRND.xi(m)``        the tangent; ``psi_0* = -xi`` (see :class:`BayesianRND`)
+``heads``                    ``K``
+============================ ==================================================
 """
 from __future__ import annotations
 
@@ -144,8 +159,8 @@ def bayesian_rnd_covariance(arch, x_train, x_test, noise=0.0, readout_only=False
     if noise == 0:
         check_distinct(x_train, "x_train", "the train kernel (noise = 0)")
     k, th = kernel_blocks(arch, x_train, x_test, dps)
-    prior = k if readout_only else th   # law of h = g_0 - u
-    gain = k if readout_only else th    # training kernel Theta_g of the predictor
+    prior = k if readout_only else th   # law of h = u_0 - g
+    gain = k if readout_only else th    # training kernel Theta_u of the predictor
     bk = backend(dps)
     with bk.context():
         lam = bk.scalar(noise)
@@ -157,8 +172,8 @@ def bayesian_rnd_covariance(arch, x_train, x_test, noise=0.0, readout_only=False
 
 def gp_posterior(arch, x_train, y_train, x_test, prior="ntk", noise=0.0, dps=None) -> Gaussian:
     """Posterior predictive of Bayesian inference with prior ``GP(0, k)``,
-    ``k = Theta`` (``prior="ntk"``) or ``K`` (``"nngp"``), and Gaussian noise of
-    variance ``noise`` on the labels ``y_train`` ``(N,)`` or ``(N, M)``:
+    ``k = Theta`` (``prior="ntk"``) or ``kappa`` (``"nngp"``), and Gaussian noise of
+    variance ``noise`` on the labels ``y_train`` ``(N,)`` or ``(N, K)``:
 
     mean ``k_xX (k_XX + noise I)^{-1} Y``, cov ``k_xx - k_xX (k_XX + noise I)^{-1} k_Xx'``
     (``formulas.posterior_mean/cov``; the same covariance for every output).
@@ -182,7 +197,7 @@ def gp_posterior(arch, x_train, y_train, x_test, prior="ntk", noise=0.0, dps=Non
 
 
 def _labels(y, n: int, heads: int | None) -> np.ndarray:
-    """Labels as ``(N, M)`` float64; with ``heads`` given, ``(N,)``/``(N, 1)`` is
+    """Labels as ``(N, K)`` float64; with ``heads`` given, ``(N,)``/``(N, 1)`` is
     broadcast to every head (each head samples the posterior of the same data)."""
     Y = check_labels(y, n, "labels")
     if heads is not None:
@@ -287,7 +302,7 @@ class RND:
 
     def fit(self, x, lr: float | None = None, steps: int | None = None, ridge: float = 0.0,
             tol: float = DEFAULT_TOL, max_steps: int = DEFAULT_MAX_STEPS) -> "RND":
-        """Train the predictor (from ``theta_0``) on the targets ``u(x_i)``.
+        """Train the predictor ``u`` (from ``vartheta_0``) on the target's values ``g(x_i; psi_0)``.
 
         ``steps=None``: until the relative train residual is below ``tol``
         (``t = inf``); else exactly ``steps`` gradient-descent steps (``A_k``).
@@ -316,37 +331,46 @@ class BayesianRND:
     """Bayesian RND and posterior sampling at finite width (C7, C8; the paper's
     Prop 5.7, Thm 5.8, Cor 5.9).
 
-    The target of head ``m`` is built from the predictor's own initial network
-    ``g_0`` so that ``h_m = g_{0,m} - u_m`` has the prior law of C7. Defaults
-    are the paper's construction (Prop 5.7): **one** JVP of the predictor at
-    initialisation with **one** tangent ``xi`` (the paper's ``psi*``) shared by
-    all heads, zero on the readout layer: ``u(x) = -J^{hid}_0(x) xi``, i.e. the
-    paper's target ``g~ = J^{hid} psi*`` up to the sign convention of the
-    residual ``g - u`` (the law of ``xi`` is symmetric).
+    Paper notation and API names: the predictor ``u(x; vartheta)`` with ``K``
+    heads (``heads``) is ``model.g0`` at initialisation and ``model.g`` after
+    training; the target of head ``m`` is ``g_m(x)``, returned by
+    ``target(x)``; it is built from the predictor's own initial network
+    ``u(.; vartheta_0)`` so that the prior ``h_m = u_m(.; vartheta_0) - g_m``
+    (``prior_sample``) has the law of C7 (``GP(0, Theta)``; ``GP(0, kappa)`` with
+    ``readout_only``). The defaults are the paper's construction (Prop 5.7):
+    the target ``g~(x) = J^hid(x; vartheta_0) psi_0*``, **one** JVP of the
+    predictor at initialisation with **one** tangent shared by all heads, zero
+    on the readout layer. The API draws the tangent as ``xi`` (``xi(m)``,
+    ``xi_flat(m)``) and computes ``target(x) = -J^hid_0(x) xi``: this is ``g~``
+    with ``psi_0* = -xi`` (the law of ``xi`` is symmetric).
 
-    * ``jacobian="hidden"`` (default): ``u_m(x) = -J^{hid}_{0,m}(x) xi``, the
+    * ``jacobian="hidden"`` (default): ``g_m(x) = -J^hid_{0,m}(x) xi``, the
       Jacobian of head ``m`` w.r.t. every parameter except the readout layer
       (a forward-mode ``Network.jvp`` with a tangent that is zero on the
-      readout). ``h -> GP(0, K + (Theta - K))`` as the width grows.
-    * ``jacobian="full"``: ``u = g_0 - J_0 xi`` with the full Jacobian, so
-      ``h = J_0 xi`` exactly (C7c).
+      readout). ``h -> GP(0, kappa + (Theta - kappa)) = GP(0, Theta)`` as the
+      width grows (the readout's share of ``Theta`` is ``kappa``).
+    * ``jacobian="full"``: ``g = u(.; vartheta_0) - J_0 xi`` with the full
+      Jacobian, so ``h = J_0 xi`` exactly (C7c).
     * ``shared_xi=True`` (default): one tangent for all heads (the paper);
       ``shared_xi=False``: an independent tangent ``xi_m`` per head.
-    * ``readout_only=True`` (C7b): only the readout is trained, ``u = 0`` and
-      ``h = g_0``; the model is exactly linear in the readout, with features
-      the last hidden layer, so this is Bayesian linear regression on those
-      features at every width (NNGP posterior in the limit).
+    * ``readout_only=True`` (C7b): only the readout is trained, ``g = 0`` and
+      ``h = u(.; vartheta_0)``; the model is exactly linear in the readout,
+      with features the last hidden layer, so this is Bayesian linear
+      regression on those features at every width (NNGP ``kappa`` posterior in
+      the limit).
 
-    ``fit(x, y)`` trains head ``m`` on ``u_m(x_i) + y_i + e_{im}``,
-    ``e ~ N(0, noise)``, with ridge ``noise``; ``sample(x) = g(x) - u(x)``.
-    ``fit(x)`` without labels is the paper's Bayesian RND (Thm 5.8); adding a
-    mean estimate to its samples is Cor 5.9 (exact only with the exact
-    posterior mean, see :mod:`ntk_equiv.experiments.mean_estimate`); labels
-    folded into the target (C8) need no mean estimate.
+    ``fit(x, y)`` trains head ``m`` on ``g_m(x_i) + y_i + e_{im}``,
+    ``e ~ N(0, noise)``, with ridge ``noise`` (``lambda``);
+    ``sample(x) = eps^b(x) = u(x; vartheta_inf) - g(x)``, one posterior sample
+    per head. ``fit(x)`` without labels is the paper's Bayesian RND (Thm 5.8);
+    adding a mean estimate to its samples is Cor 5.9 (exact only with the
+    exact posterior mean, see :mod:`ntk_equiv.experiments.mean_estimate`);
+    labels folded into the target (C8) need no mean estimate.
 
-    Which combinations are exact at finite width (``r_inf`` given ``theta_0``
-    is the joint ``M``-output Bayesian-linear-regression posterior with
-    features ``J_0``, prior ``N(0, I)``; ``tests/test_rnd.py`` shows each):
+    Which combinations are exact at finite width (``eps^b`` given
+    ``vartheta_0`` is the joint ``K``-output Bayesian-linear-regression
+    posterior with features ``J_0``, prior ``N(0, I)``; ``tests/test_rnd.py``
+    shows each):
 
     ========== ========== ========= ==========================================
     linearized jacobian   shared_xi law of the sample at finite width
@@ -355,8 +379,8 @@ class BayesianRND:
     True       "full"     False     exact for ``heads=1`` only; with several
                                     heads the per-head prior misses the
                                     cross-head blocks of ``J_0 J_0^T``
-    True       "hidden"   either    limit only: ``h | theta_0`` has mean
-                                    ``g_0 != 0`` and covariance
+    True       "hidden"   either    limit only: ``h | vartheta_0`` has mean
+                                    ``u(.; vartheta_0) != 0`` and covariance
                                     ``J^hid J^hid^T != J_0 J_0^T``
     False      any        either    limit only: the trained network moves off
                                     its linearisation by ``O(n^{-1/2})`` (C4)
@@ -400,7 +424,8 @@ class BayesianRND:
 
     def xi(self, m: int = 0):
         """The tangent ``xi_m`` (a parameter tree; zero on the readout layer for
-        ``jacobian="hidden"``). ``shared_xi``: the same for every ``m``."""
+        ``jacobian="hidden"``, where ``psi_0* = -xi``). ``shared_xi``: the same
+        for every ``m``."""
         if self.g0.params is None:
             raise ParameterError("the network has no parameters yet: call fit() or target() with inputs first")
         m = check_int(m, f"head index m (0 to heads - 1 = {self.heads - 1})", minimum=0, maximum=self.heads - 1)
@@ -412,10 +437,12 @@ class BayesianRND:
         return tree
 
     def xi_flat(self, m: int = 0) -> np.ndarray:
+        """:meth:`xi` flattened to a vector in the order of ``Network.jacobian``'s columns."""
         return tree_flatten(self.xi(m))
 
     def target(self, x) -> np.ndarray:
-        """``u(x)``, shape ``(n, heads)``."""
+        """The target's values ``g(x)``, shape ``(n, heads)``: ``g~(x) = -J^hid_0(x) xi``
+        by default, ``u(x; vartheta_0) - J_0(x) xi`` (``jacobian="full"``), 0 (``readout_only``)."""
         x = self._x(x)
         if self.readout_only:
             return np.zeros((len(x), self.heads))
@@ -426,15 +453,15 @@ class BayesianRND:
         return self.g0.apply(x) - jxi if self.jacobian == "full" else -jxi
 
     def prior_sample(self, x) -> np.ndarray:
-        """``h(x) = g_0(x) - u(x)``, shape ``(n, heads)``."""
+        """The prior draw ``h(x) = u(x; vartheta_0) - g(x)``, shape ``(n, heads)``."""
         return self.g0.apply(self._x(x)) - self.target(x)
 
     def fit(self, x, y=None, lr: float | None = None, steps: int | None = None,
             tol: float = DEFAULT_TOL, max_steps: int = DEFAULT_MAX_STEPS) -> "BayesianRND":
-        """Train head ``m`` on ``u_m(x_i) + y_i + e_{im}`` with ridge ``noise``.
+        """Train head ``m`` of the predictor on ``g_m(x_i) + y_i + e_{im}`` with ridge ``noise``.
 
         ``y``: ``None`` (zeros), ``(N,)``/``(N, 1)`` (the same labels for every
-        head) or ``(N, heads)``. Training starts from ``theta_0``; ``lr``,
+        head) or ``(N, heads)``. Training starts from ``vartheta_0``; ``lr``,
         ``steps``, ``tol``, ``max_steps`` as in :meth:`RND.fit`.
         """
         x = self._x(x)
@@ -451,6 +478,6 @@ class BayesianRND:
         return self
 
     def sample(self, x) -> np.ndarray:
-        """``s(x) = g(x) - u(x)``: one posterior sample per head, ``(n, heads)``."""
+        """``eps^b(x) = u(x; vartheta_t) - g(x)``: one posterior sample per head, ``(n, heads)``."""
         x = self._x(x)
         return self.g.apply(x) - self.target(x)

@@ -22,6 +22,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from scipy import stats
 
+import ntk_equiv as ne
 from ntk_equiv.experiments import chi_square, rnd_ratio
 
 from .c6a_rnd_vs_ensemble import tasks

@@ -11,7 +11,7 @@ import pytest
 import ntk_equiv as ne
 from ntk_equiv import kernels
 from ntk_equiv.kernels import scaled_error
-from ntk_equiv.network import tree_flatten, tree_map, tree_unflatten
+from ntk_equiv.network import tree_flatten, tree_unflatten
 
 EPS = np.finfo(float).eps
 
@@ -48,7 +48,6 @@ def reference_kernel(layers, x):
     c = x.shape[-1]
     k = {(s, t): x[(slice(None),) + s] @ x[(slice(None),) + t].T / c for s in pos for t in pos}
     th = {key: 0 * v for key, v in k.items()}
-    flat = False
     for layer in layers:
         if isinstance(layer, ne.Dense):
             k = {key: layer.sigma_w**2 * v + layer.sigma_b**2 for key, v in k.items()}

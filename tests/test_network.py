@@ -81,6 +81,37 @@ def test_sign_has_zero_derivative_and_only_readout_kernel():
     np.testing.assert_allclose(J @ J.T, readout, rtol=1e-13, atol=1e-13)
 
 
+@pytest.mark.parametrize("case", ["mlp", "cnn"])
+def test_readout_lambda_max_is_the_readout_jacobians(case):
+    """Training only the readout is stable iff ``lr < 2 / lambda_max(J_ro J_ro^T)``
+    (``J_ro``: the Jacobian w.r.t. the readout's parameters, every input and
+    output). The readout layer provides it (``ntk_lambda_max``): Dense's
+    Kronecker formula, the protocol's default (full Gram from ``ntk_gram``) and
+    the explicit Jacobian agree to float64 round-off (a few ulps of a sum of
+    ~width products: 1e-12 relative)."""
+    from ntk_equiv.network import tree_map
+
+    rng = np.random.default_rng(5)
+    if case == "mlp":
+        arch, x = ne.mlp(2, "erf", 1.3, 0.4), rng.standard_normal((5, 3))
+    else:
+        arch = ne.serial(ne.Conv(3, 1, "SAME", 1.4, 0.2), ne.Relu(), ne.Flatten(), ne.Dense(1.2, 0.3))
+        x = rng.standard_normal((5, 4, 2))
+    net = arch.init(8, out_dim=3, seed=1)
+    net.apply(x)
+    mask = tree_flatten(tree_map(lambda p, m: np.full(np.shape(p), m), net.params, net._mask("readout"))) > 0
+    J = net.jacobian(x)[:, :, mask].reshape(len(x) * 3, -1)
+    want = np.linalg.eigvalsh(J @ J.T)[-1]
+    i = arch.readout_index
+    _, caches = arch.apply(net.params, x)
+    got = net._train_lambda_max(x, "readout")
+    default = ne.Layer.ntk_lambda_max(arch.layers[i], net.params[i], caches[i])
+    np.testing.assert_allclose([got, default], want, rtol=1e-12)
+    with pytest.raises(ne.StabilityError):
+        net.train(x, np.zeros((5, 3)), lr=2.0 / want * 1.001, steps=1, trainable="readout")
+    net.train(x, np.zeros((5, 3)), lr=2.0 / want * 0.999, steps=1, trainable="readout")
+
+
 # --------------------------------------------------------------------------- #
 # layerwise NTK against the full Jacobian
 # --------------------------------------------------------------------------- #

@@ -21,6 +21,29 @@ def _bits(k: ne.Kernel) -> list:
     return [v._mpf_ for m in (k.nngp, k.ntk) for v in m]
 
 
+def _in_threads(fn, args: list, timeout: float) -> list:
+    """``fn(*a)`` for every ``a`` in ``args``, all at once, one thread each: the
+    results in the order of ``args``. A thread's exception is raised here; a
+    thread still running after ``timeout`` seconds fails the test."""
+    results, errors = [None] * len(args), []
+
+    def run(i, a):
+        try:
+            results[i] = fn(*a)
+        except Exception as exc:  # noqa: BLE001 - re-raised below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i, a)) for i, a in enumerate(args)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=timeout)
+    assert not any(t.is_alive() for t in threads), f"a thread is still running after {timeout} s"
+    if errors:
+        raise errors[0]
+    return results
+
+
 def test_mp_context_is_fresh_and_leaves_global_alone():
     before = mpmath.mp.dps
     a, b = mp_context(30), mp_context(30)
@@ -37,25 +60,10 @@ def test_kernels_in_threads_at_different_dps_are_bitwise_single_threaded():
     archs = {"relu": ne.mlp(2, "relu", 1.4, 0.1), "erf": ne.mlp(2, "erf", 1.2, 0.3)}
     jobs = [(name, dps) for name in archs for dps in (80, 16, 16, 40)]
     alone = {(name, dps): _bits(archs[name].kernel(x, dps=dps)) for name, dps in set(jobs)}
-    results: dict = {}
-    errors: list = []
-
-    def run(i, name, dps):
-        try:
-            for rep in range(3):
-                results[(i, rep)] = (name, dps, _bits(archs[name].kernel(x, dps=dps)))
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i, *job)) for i, job in enumerate(jobs * 2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not errors and not any(t.is_alive() for t in threads)
-    assert len(results) == 3 * len(threads)
-    for name, dps, bits in results.values():
-        assert bits == alone[(name, dps)], (name, dps)
+    results = _in_threads(lambda name, dps: [_bits(archs[name].kernel(x, dps=dps)) for _ in range(3)],
+                          jobs * 2, timeout=120)
+    for (name, dps), reps in zip(jobs * 2, results):
+        assert len(reps) == 3 and all(bits == alone[(name, dps)] for bits in reps), (name, dps)
     assert mpmath.mp.dps == before
 
 
@@ -70,21 +78,9 @@ def test_dynamics_in_threads_bitwise():
         return [v._mpf_ for m in (g.mean, g.cov) for v in m]
 
     alone = {d: law(d) for d in (20, 60)}
-    out, errors = [], []
-
-    def run(d):
-        try:
-            out.append((d, law(d)))
-        except Exception as exc:  # noqa: BLE001
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(d,)) for d in (20, 60, 20, 60)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not errors and len(out) == 4
-    assert all(bits == alone[d] for d, bits in out)
+    digits = [20, 60, 20, 60]
+    out = _in_threads(law, [(d,) for d in digits], timeout=120)
+    assert all(bits == alone[d] for d, bits in zip(digits, out))
     assert mpmath.mp.dps == before
 
 
@@ -96,19 +92,7 @@ def test_expression_kernels_in_threads_bitwise():
     x = np.random.default_rng(2).standard_normal((2, 2))
     arch = ne.mlp(1, "x**2 + x", 1.0, 0.1)  # a polynomial: the quadrature settles at any dps
     alone = {d: _bits(arch.kernel(x, dps=d)) for d in (16, 24)}
-    out, errors = [], []
-
-    def run(d):
-        try:
-            out.append((d, _bits(arch.kernel(x, dps=d))))
-        except Exception as exc:  # noqa: BLE001
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(d,)) for d in (16, 24)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=600)
-    assert not errors and len(out) == 2
-    assert all(bits == alone[d] for d, bits in out)
+    digits = [16, 24]
+    out = _in_threads(lambda d: _bits(arch.kernel(x, dps=d)), [(d,) for d in digits], timeout=600)
+    assert all(bits == alone[d] for d, bits in zip(digits, out))
     assert mpmath.mp.dps == before

@@ -298,7 +298,7 @@ def test_rnd_centred_starts_at_minus_target_and_fixed_steps():
 
 
 def test_rnd_linearised_matches_c3_exactly():
-    """Linearised RND after k GD steps: r_k = P_k (g_0 - u) with the empirical
+    """Linearised RND after k GD steps: eps_k = P_k (u_0 - g) with the empirical
     NTK (C3), to float64 round-off."""
     X, x = _points(3)
     m = ne.RND(ARCH1, width=256, heads=1, seed=0, linearized=True).fit(X, lr=0.05, steps=30)
@@ -325,7 +325,7 @@ def test_bayesian_rnd_single_head_is_exact_matheron_sample():
 
 
 def test_bayesian_rnd_joint_exact_with_shared_xi_but_not_per_head():
-    """With M heads sharing hidden layers the linearised heads are coupled by the
+    """With K heads sharing hidden layers the linearised heads are coupled by the
     cross-head NTK blocks: per-head xi_m samples are NOT exact per-head Matheron
     updates at finite width (they differ by far more than round-off), while the
     shared-xi joint sample is (see matheron_exactness)."""
@@ -545,3 +545,24 @@ def test_rnd_covariance_refuses_unstable_gradient_descent():
     x = np.random.default_rng(0).standard_normal((4, 2))
     with pytest.raises(ne.StabilityError):
         ne.rnd_covariance(arch, x, x[:2], steps=5, lr=100.0)
+
+
+# --------------------------------------------------------------------------- #
+# C6a-E on a CNN: the check can fail
+# --------------------------------------------------------------------------- #
+def test_c6a_cnn_check_fails_without_the_factor_two():
+    """C6a-E's CNN sweep (the default check's trained RND models and ensembles)
+    tested against the wrong claim ``E eps^2 = Sigma_k`` (factor 1): some test
+    must reject at the check's own Bonferroni level (its tests share 1e-6 with
+    the MLP sweep's, so ``alpha = 1e-6 / (2 x this sweep's tests)``)."""
+    from ntk_equiv.claims import Config
+    from ntk_equiv.claims import rnd_checks as rc
+
+    sw = rc.c6a_sweep(rc.C6A_CNN, Config(), factor=1.0)
+    tests = rc.c6a_tests({rc.C6A_CNN: sw}, family=2)
+    alpha = rc.FALSE_ALARM / (2 * len(tests))
+    rejected = {k: v["p"] for k, v in tests.items() if v["p"] < alpha}
+    assert rejected, {k: v["p"] for k, v in tests.items()}
+    # the measured ratio sits near 2 (= 2 Sigma_k / Sigma_k), not near 1
+    name, lim = rc.rnd_ratio.worst_limit(tests)
+    assert "RND" in name and lim["ci"][0] > 1.0, (name, lim)

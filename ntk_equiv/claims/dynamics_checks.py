@@ -17,6 +17,7 @@ import mpmath
 import numpy as np
 
 from .. import dynamics
+from ..experiments.explicit import explicit_projector, max_abs, to_mp as _mp  # noqa: F401 - re-exported
 from ..experiments.inputs import condition_number, sphere_inputs
 from ..experiments.kernel_convergence import (  # noqa: F401 - re-exported
     MomentTest, finite_width_cov_depth2, ntk_error_sweep, one_layer_moments,
@@ -167,24 +168,7 @@ def ensemble_mc(arch, width: int, members: int, n_train: int, n_test: int, d: in
 # --------------------------------------------------------------------------- #
 # H level helpers: independent mpmath evaluations
 # --------------------------------------------------------------------------- #
-def _mp(a, ctx) -> mpmath.matrix:
-    """``a`` as a matrix of the mpmath context ``ctx`` (its numbers taken into ``ctx``)."""
-    return ctx.matrix(a.tolist() if hasattr(a, "tolist") else np.asarray(a).tolist())
-
-
-def explicit_projector(G: mpmath.matrix, ctx) -> mpmath.matrix:
-    """The training projector as a matrix ``[I_n, -G]`` acting on ``[h(x); h(X)]``,
-    ``G = Theta_xX A`` (``P h = h(x) - G h(X)``): assembled entry by entry, without
-    :mod:`ntk_equiv.formulas`, so ``P C P^T`` is an independent side of a check."""
-    n, N = G.rows, G.cols
-    P = ctx.zeros(n, n + N)
-    for i in range(n):
-        P[i, i] = 1
-        for j in range(N):
-            P[i, n + j] = -G[i, j]
-    return P
-
-
+# (``_mp``, ``explicit_projector``: :mod:`ntk_equiv.experiments.explicit`, shared with the experiments)
 def independent_train_operator(theta_XX, t=None, lr=1, ridge=0, steps=None, *, ctx) -> mpmath.matrix:
     """``A`` by a different route from :mod:`ntk_equiv.formulas` (no eigendecomposition):
     ``T^{-1} (I - expm(-eta t T))`` with mpmath's Pade/Taylor ``expm``, or
@@ -201,8 +185,7 @@ def independent_train_operator(theta_XX, t=None, lr=1, ridge=0, steps=None, *, c
 
 
 def mp_max_abs(a, ctx) -> mpmath.mpf:
-    a = _mp(a, ctx)
-    return max(abs(a[i, j]) for i in range(a.rows) for j in range(a.cols))
+    return max_abs(_mp(a, ctx))
 
 
 # --------------------------------------------------------------------------- #

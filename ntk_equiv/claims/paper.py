@@ -189,7 +189,8 @@ STATEMENTS: tuple[Statement, ...] = (
                      "u(.; vartheta_0) and g~ uncorrelated and concludes they are independent (at any width)"),
         corrected=Form("the law holds in the infinite-width limit, where u(.; vartheta_0) and g~ are independent and "
                        "jointly Gaussian; at finite width they are uncorrelated but dependent (Var(g~ | vartheta_0) = "
-                       "J^hid J^hid^T depends on vartheta_0), so the independence step needs the limit"),
+                       "J^hid J^hid^T depends on vartheta_0; the covariance of u^2 and ||J^hid||^2 is exactly c / n, c != 0, for "
+                       "one hidden layer), so the independence step needs the limit"),
         expected=("holds only in the limit", "gap in the proof"),
         if_corrected_holds=("holds only in the limit", "gap in the proof"),
         defect="proof gap: uncorrelated is concluded to be independent; independence and joint Gaussianity hold only "

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from .. import dynamics, printed, rnd
 from .. import symbolic as S
 from ..layers import Dense, Erf, Relu, mlp, residual, serial
+from ..experiments import rnd_ratio
 from ..precision import mp_context
 from ..symbolic import paper as SP
 from .dynamics_checks import (
@@ -29,7 +29,7 @@ from .dynamics_checks import (
 )
 from .paper import form_params
 from .registry import Config, Result, measured, proven
-from .rnd_checks import EPS, _seed, spread_inputs, t_threshold
+from .rnd_checks import EPS, _seed, spread_inputs
 
 # --------------------------------------------------------------------------- #
 # S level: sympy, exact
@@ -96,9 +96,23 @@ def _rel_obj(a: np.ndarray, b: np.ndarray, ctx) -> float:
     return float(d / max(mp_max_abs(b.tolist(), ctx), ctx.mpf(10) ** -300))
 
 
-def _h(resid: float, dps: int, what: str, **details) -> Result:
+def _le(value: float, bound: float) -> str:
+    """``"<="`` or ``">"``: how a shown statistic compares with its bound."""
+    return "<=" if value <= bound else ">"
+
+
+def _span(values) -> str:
+    """``min..max`` of ``values`` to 6 digits (one number when they agree)."""
+    lo, hi = f"{min(values):.6g}", f"{max(values):.6g}"
+    return lo if lo == hi else f"{lo}..{hi}"
+
+
+def _h(resid: float, dps: int, what: str, shown: str = "", **details) -> Result:
+    """Pass iff the relative difference is below ``1e-(dps - 5)``; the row shows
+    it against that tolerance (after ``shown``, the per-part differences)."""
     return measured(resid, 10.0 ** -(dps - 5),
                     f"{what}; relative max-abs difference at {dps} digits (+15 guard) must be below 1e-{dps - 5}",
+                    statistic=(f"{shown}; " if shown else "") + f"rel diff {resid:.2g} vs 1e-{dps - 5}",
                     **details)
 
 
@@ -133,7 +147,7 @@ def prop_5_1_high_precision(config: Config, form: str) -> Result:
     r_flow, r_fit = _rel_obj(stated_x, flow, ctx), _rel_obj(stated_X, _obj(Y, ctx), ctx)
     return _h(max(r_flow, r_fit), dps, f"sign {sign:+d}: statement vs gradient flow at t = {float(t):.3g} "
               f"(exp(-t lambda_min) = 1e-{dps + 10}) on test inputs, and vs Y on the training inputs",
-              vs_flow=r_flow, vs_labels=r_fit, t=float(t), lambda_min=float(lam_min))
+              shown=f"vs flow {r_flow:.2g}, vs Y {r_fit:.2g}", vs_flow=r_flow, vs_labels=r_fit, t=float(t), lambda_min=float(lam_min))
 
 
 def prop_5_2_high_precision(config: Config, form: str) -> Result:
@@ -154,7 +168,7 @@ def prop_5_2_high_precision(config: Config, form: str) -> Result:
     r_cov = _rel_obj(_obj(law.cov, ctx), printed.converged_cov(terms, kap, th, inv), ctx)
     r_mean = _rel_obj(_obj(law.mean, ctx), printed.converged_mean(th["xX"], inv, _obj(Y, ctx)), ctx)
     return _h(max(r_cov, r_mean), dps, "ensemble(t = inf) mean and covariance vs the printed formula",
-              cov=r_cov, mean=r_mean)
+              shown=f"mean {r_mean:.2g}, cov {r_cov:.2g}", cov=r_cov, mean=r_mean)
 
 
 def prop_5_3_high_precision(config: Config, form: str) -> Result:
@@ -203,8 +217,10 @@ def cor_5_4_high_precision(config: Config, form: str) -> Result:
     factor = form_params("5.4", form)["factor"]
     e_lib, e_exp, vf, ctx = rnd_and_ensemble_variances(config)
     r_lib, r_exp = _rel_obj(e_lib, factor * vf, ctx), _rel_obj(e_exp, factor * vf, ctx)
+    ratio = [float(a / b) for a, b in zip(e_lib.ravel(), vf.ravel())]
     return _h(max(r_lib, r_exp), config.dps, f"E eps^2(x) vs {factor} x V f(x) at t = inf (library and explicit "
-              "projector)", library=r_lib, explicit=r_exp, ratio=[float(a / b) for a, b in zip(e_lib.ravel(), vf.ravel())])
+              "projector)", shown=f"E eps^2 / V f {_span(ratio)} vs {factor}",
+              library=r_lib, explicit=r_exp, ratio=ratio)
 
 
 def thm_5_6_high_precision(config: Config, form: str) -> Result:
@@ -214,8 +230,9 @@ def thm_5_6_high_precision(config: Config, form: str) -> Result:
     e_lib, e_exp, vf, ctx = rnd_and_ensemble_variances(config)
     c = ctx.mpf(1) / 2 if form_params("5.6", form)["half"] else ctx.mpf(1)
     r_lib, r_exp = _rel_obj(c * e_lib, vf, ctx), _rel_obj(c * e_exp, vf, ctx)
+    scale = [float(c * a / b) for a, b in zip(e_lib.ravel(), vf.ravel())]
     return _h(max(r_lib, r_exp), config.dps, f"scale of the chi^2_K laws: {float(c)} Var eps_i(x) vs V f(x) at t = inf",
-              library=r_lib, explicit=r_exp)
+              shown=f"{float(c)} Var eps_i / V f {_span(scale)} vs 1", library=r_lib, explicit=r_exp)
 
 
 # --------------------------------------------------------------------------- #
@@ -272,6 +289,8 @@ def prop_5_1_empirical(config: Config, form: str) -> Result:
                     "(test and training inputs), and trained non-linear network vs the statement at the training "
                     "inputs; residual = worst |difference| / tolerance (unconverged train residual propagated through "
                     "G + 10 N eps cond x scale)",
+                    statistic=f"max |diff|/tol {worst:.2g}{_le(worst, 1)}1 (linearised {r_lin / tol_lin:.2g}, non-linear "
+                              f"{r_nl / tol_nl:.2g}); cond(empirical Theta_XX) {cond:.3g}",
                     linearised=dict(diff=r_lin, tol=tol_lin), nonlinear=dict(diff=r_nl, tol=tol_nl),
                     cond=cond, width=width)
 
@@ -306,90 +325,34 @@ def prop_5_2_empirical(config: Config, form: str) -> Result:
                     f"sample mean and covariance of R trained networks ({k_steps} GD steps, converged) vs the printed "
                     "Theta_TX Theta^-1 Y and covariance terms: error <= Bonferroni z * Monte-Carlo standard error "
                     "(false alarm < 1e-6) + the measured finite-width deviation (Cauchy-Schwarz bound); residual = "
-                    "worst error / bound", mean_ratio=res.mean_ratio, cov_ratio=res.cov_ratio,
+                    "worst error / bound",
+                    statistic=f"max |error|/bound {res.ratio:.2f}{_le(res.ratio, 1)}1 (mean {res.mean_ratio:.2f}, cov "
+                              f"{res.cov_ratio:.2f}); cond(Theta_XX) {w[-1] / w[0]:.3g}",
+                    mean_ratio=res.mean_ratio, cov_ratio=res.cov_ratio,
                     width_bias=res.width_bias, mc_se=res.mc_se, steps=k_steps)
 
 
-@dataclass
-class RatioEstimate:
-    """``E eps^2 / V f`` from real networks, weighted over test points.
-
-    ``a`` = mean over RND models of ``A_s = sum_x w(x) eps^2_s(x)``; ``b`` =
-    ``sum_x w(x) s^2(x)`` with ``s^2`` the ensemble's Bessel-corrected sample
-    variance, written as the mean over members of ``B_j = R/(R-1) sum_x w(x)
-    (f_j(x) - fbar(x))^2``; ``w = 1 / Sigma(x, x)`` (fixed weights: any give
-    the same ratio, these stop one point from dominating). ``se_a``, ``se_b``:
-    standard errors from the replicates (independent models and members)."""
-
-    a: float
-    se_a: float
-    b: float
-    se_b: float
-    df: int
-    q: float  # two-sided Student-t threshold, false alarm 1e-6
-    details: dict = field(default_factory=dict)
-
-    @property
-    def ratio(self) -> float:
-        return self.a / self.b
-
-    def statistic(self, c: float) -> float:
-        """``|a - c b| / sqrt(se_a^2 + c^2 se_b^2)``: Student-t-like under ``E eps^2 = c V f``."""
-        return abs(self.a - c * self.b) / math.sqrt(self.se_a**2 + c**2 * self.se_b**2)
-
-    def interval(self) -> tuple[float, float]:
-        """Fieller's confidence set ``{c : statistic(c) <= q}`` (an interval when ``b`` is
-        significantly non-zero, which it is here)."""
-        A = self.b**2 - self.q**2 * self.se_b**2
-        B = -2 * self.a * self.b
-        C = self.a**2 - self.q**2 * self.se_a**2
-        root = math.sqrt(max(B * B - 4 * A * C, 0.0))
-        return (-B - root) / (2 * A), (-B + root) / (2 * A)
-
-
 @functools.lru_cache(maxsize=4)  # a pure function of its arguments: the printed and corrected forms share one run
-def rnd_ensemble_ratio(width: int, heads: int, models: int, members: int, points: int, d: int = 8,
-                       n_train: int = 4, seed: int = 0) -> RatioEstimate:
-    """Cor 5.4 with real networks at ``t = inf``: ``models`` RND models
-    (:class:`ntk_equiv.rnd.RND`, ``heads`` heads) and ``members`` independently
-    trained networks (labels ``sin(sum x)``), trained by gradient descent with
-    ``lr = 1 / lambda_max(Theta_XX)`` for ``ceil(ln(1e8) cond(Theta_XX))`` steps
-    (train residual ``<~ 1e-8`` of its start, i.e. converged), at ``points``
-    inputs on the sphere and ``points`` at three times its radius."""
-    rng = np.random.default_rng(seed)
-    arch = mlp(1, "relu", 1.5, 0.5)
-    X = spread_inputs(rng, n_train, d)
-    x = np.vstack([sphere_inputs(rng, points, d), 3 * sphere_inputs(rng, points, d)])
-    Y = np.sin(X.sum(axis=1, keepdims=True))
-    theta = arch.kernel(X).ntk
-    w_eig = np.linalg.eigvalsh(theta)
-    lr, cond = 1.0 / float(w_eig[-1]), float(w_eig[-1] / w_eig[0])
-    steps = int(math.ceil(math.log(1e8) * cond))
-    sigma = np.diag(dynamics.ensemble(arch, X, Y, x).cov)
-    A = np.array([rnd.RND(arch, width=width, heads=heads, seed=_seed(seed, 1, s)).fit(X, lr=lr, steps=steps).error(x)
-                  for s in range(models)]) / sigma
-    F = np.array([arch.init(width, 1, seed=_seed(seed, 2, j), in_dim=d).train(X, Y, lr=lr, steps=steps).apply(x)[:, 0]
-                  for j in range(members)])
-    a_s = A.sum(axis=1)
-    B = (((F - F.mean(axis=0)) ** 2) / sigma).sum(axis=1) * members / (members - 1)
-    df = min(models, members) - 1
-    return RatioEstimate(float(a_s.mean()), float(a_s.std(ddof=1) / math.sqrt(models)), float(B.mean()),
-                         float(B.std(ddof=1) / math.sqrt(members)), df, t_threshold(df),
-                         dict(width=width, heads=heads, models=models, members=members, test_points=len(x),
-                              steps=steps, cond=cond))
+def _cor_5_4_run(width: int, heads: int, models: int, members: int, points: int, seed: int) -> rnd_ratio.RatioEstimate:
+    """The experiment of :func:`ntk_equiv.experiments.rnd_ratio.converged_ratio` on a
+    one-hidden-layer relu MLP."""
+    return rnd_ratio.converged_ratio(mlp(1, "relu", 1.5, 0.5), width, heads, models, members, points, seed=seed)
 
 
 def cor_5_4_empirical(config: Config, form: str) -> Result:
     factor = form_params("5.4", form)["factor"]
     if config.full:
-        est = rnd_ensemble_ratio(1024, 16, 200, 800, 8, seed=config.seed)
+        est = _cor_5_4_run(1024, 16, 200, 800, 8, config.seed)
     else:
-        est = rnd_ensemble_ratio(256, 16, 60, 200, 6, seed=config.seed)
+        est = _cor_5_4_run(256, 16, 60, 200, 6, config.seed)
     lo, hi = est.interval()
     return measured(est.statistic(factor) / est.q, 1.0,
                     f"measured E eps^2 / V f = {est.ratio:.3f}, confidence interval [{lo:.3f}, {hi:.3f}] (Fieller, "
                     f"Student-t with {est.df} df, false alarm 1e-6) must contain the factor {factor}; residual = "
                     f"|a - {factor} b| / (q se) with q = {est.q:.2f}",
+                    statistic=f"E eps^2 / V f {est.ratio:.3f}, interval [{lo:.3f}, {hi:.3f}] "
+                              f"{'contains' if lo <= factor <= hi else 'excludes'} {factor}; "
+                              f"cond(Theta_XX) {est.details['cond']:.3g}",
                     ratio=est.ratio, interval=[lo, hi], factor=factor, a=est.a, se_a=est.se_a, b=est.b,
                     se_b=est.se_b, **est.details)
 
@@ -449,6 +412,7 @@ def prop_5_7_empirical(config: Config, form: str) -> Result:
                     f"E[(u_0 - g~)(x) (u_0 - g~)(x')] = Theta over {draws} draws of a width-{width} one-hidden-layer "
                     f"network ({heads} heads, one psi* for all): largest |z| / Bonferroni threshold {thr:.2f} (false "
                     "alarm 1e-6); exact at every width for one hidden layer",
+                    statistic=f"max|z| {float(np.max(np.abs(z))):.2f}{_le(float(np.max(np.abs(z))), thr)}{thr:.2f} over {len(iu[0])} entries",
                     max_abs_z=float(np.max(np.abs(z))), threshold=thr, draws=draws, width=width)
 
 

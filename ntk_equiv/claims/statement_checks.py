@@ -46,9 +46,9 @@ from ..experiments import target_dependence as td
 from ..errors import ParameterError
 from ..layers import mlp
 from ..experiments.inputs import sphere_inputs, spread_inputs
-from ..experiments.stats import FALSE_ALARM, min_p, z_threshold
+from ..experiments.stats import z_threshold
 from .registry import Config, Result, measured, proven
-from .rnd_checks import c7_identities, posterior_whiteness
+from .rnd_checks import _p_result, c7_identities, posterior_whiteness
 
 FORMS = ("printed", "corrected")
 
@@ -65,19 +65,6 @@ def _algebras(config: Config, explicit_when_full: bool = False) -> list:
     ``config.full`` (several seconds each; C7's own S check runs them)."""
     algs = S.algebras(full=config.full)
     return algs if (config.full or not explicit_when_full) else algs[:1]
-
-
-def _p_result(tests: dict, what: str, statistic: str = "") -> Result:
-    """Pass iff every p-value is at least its Bonferroni share of 1e-6; the
-    residual is ``max alpha_i / p_i``, the row shows the smallest p-value and
-    its threshold (then ``statistic``)."""
-    alpha = FALSE_ALARM / len(tests)
-    worst = max(alpha / max(v["p"], 1e-300) for v in tests.values())
-    name, p, _ = min_p(tests)
-    shown = f"min p {p:.2g} vs {alpha:.2g}" + (f"; {statistic}" if statistic else "")
-    return measured(worst, 1.0, f"{what}; residual = max alpha_i / p_i with alpha_i = 1e-6/{len(tests)} (Bonferroni: "
-                                "false alarm of the whole check < 1e-6); passes iff every p >= alpha_i",
-                    statistic=shown, min_p_test=name, **tests)
 
 
 # --------------------------------------------------------------------------- #

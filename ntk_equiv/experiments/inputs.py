@@ -13,15 +13,17 @@ def sphere_inputs(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True) * math.sqrt(d)
 
 
-def spread_inputs(rng: np.random.Generator, n: int, d: int, tries: int = 32) -> np.ndarray:
+def spread_inputs(rng: np.random.Generator, n: int, d: int, tries: int = 32, draw=None) -> np.ndarray:
     """``n`` training inputs on the sphere of radius ``sqrt(d)``, the best of
     ``tries`` draws by smallest pairwise distance: a well-conditioned training
     kernel, so gradient descent converges (``~ cond`` steps) quickly and float64
-    solves keep their digits (docs/theory.md, "What finite width taught us")."""
+    solves keep their digits (docs/theory.md, "What finite width taught us").
+    ``draw(rng, n)``: another input distribution (e.g. images, ``(n, *S, C)``;
+    distances between the flattened inputs), ``d`` then unused."""
     from scipy.spatial.distance import pdist
 
-    draws = [sphere_inputs(rng, n, d) for _ in range(tries)]
-    return max(draws, key=lambda z: pdist(z).min() if n > 1 else 0.0)
+    draws = [sphere_inputs(rng, n, d) if draw is None else draw(rng, n) for _ in range(tries)]
+    return max(draws, key=lambda z: pdist(z.reshape(n, -1)).min() if n > 1 else 0.0)
 
 
 def child_seed(*parts: int) -> int:

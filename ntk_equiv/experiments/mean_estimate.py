@@ -32,34 +32,20 @@ from scipy import stats
 from .. import dynamics, rnd
 from ..network import Network
 from ..precision import mp_context
+from .explicit import explicit_projector, max_abs, to_mp as _mp
 from .inputs import child_seed, condition_number, sphere_inputs, spread_inputs
 
 #: the claimed laws of the samples
 FORMS = ("printed", "corrected")
 
 
-def _mp(a, ctx) -> mpmath.matrix:
-    """``a`` as a matrix of the mpmath context ``ctx``."""
-    return ctx.matrix(a.tolist() if hasattr(a, "tolist") else np.asarray(a).tolist())
-
-
-def _max_abs(a: mpmath.matrix):
-    return max(abs(a[i, j]) for i in range(a.rows) for j in range(a.cols))
-
-
 def _projector(theta: mpmath.matrix, n: int, ctx) -> mpmath.matrix:
-    """``[I_n, -Theta_xX Theta_XX^{-1}]`` on ``[h(x); h(X)]``, entry by entry
-    (``ctx.inverse``; no :mod:`ntk_equiv.formulas`)."""
+    """``[I_n, -Theta_xX Theta_XX^{-1}]`` on ``[h(x); h(X)]`` (``ctx.inverse``; no
+    :mod:`ntk_equiv.formulas`)."""
     N = theta.rows - n
     T_XX = ctx.matrix([[theta[n + i, n + j] for j in range(N)] for i in range(N)])
     T_xX = ctx.matrix([[theta[i, n + j] for j in range(N)] for i in range(n)])
-    G = T_xX * ctx.inverse(T_XX)
-    P = ctx.zeros(n, n + N)
-    for i in range(n):
-        P[i, i] = 1
-        for j in range(N):
-            P[i, n + j] = -G[i, j]
-    return P
+    return explicit_projector(T_xX * ctx.inverse(T_XX), ctx)
 
 
 @dataclass
@@ -104,8 +90,8 @@ def covariance_identities(arch, X, Y, x, dps: int = 50, members: int = 3) -> Cov
     T_XX = ctx.matrix([[theta[n + i, n + j] for j in range(N)] for i in range(N)])
     mu_b = T_xX * ctx.lu_solve(T_XX, _mp(np.asarray(Y, float).reshape(-1, 1), ctx))
     sigma_b, sigma_f = _mp(post.cov, ctx), _mp(ens.cov, ctx)
-    scale = _max_abs(sigma_b)
-    out.sigma_f = float(_max_abs(sigma_f) / scale)
+    scale = max_abs(sigma_b)
+    out.sigma_f = float(max_abs(sigma_f) / scale)
     zero = ctx.zeros(n, n)
     for estimate, c in (("exact", 0), ("network", 1), (f"ensemble of {members}", ctx.mpf(1) / members)):
         # every estimate has mean mu_b: the ensemble mean at t = inf is the NTK-GP mean
@@ -113,9 +99,9 @@ def covariance_identities(arch, X, Y, x, dps: int = 50, members: int = 3) -> Cov
         for form in FORMS:
             marg = sigma_b if form == "printed" else sigma_b + c * sigma_f
             pair = zero if form == "printed" else c * sigma_f
-            out.residuals[form, estimate, "marginal"] = float(_max_abs(cov_b + c * cov_f - marg) / scale)
-            out.residuals[form, estimate, "pairwise"] = float(_max_abs(c * cov_f - pair) / scale)
-            out.residuals[form, estimate, "mean"] = float(_max_abs(mean_est - mu_b) / max(_max_abs(mu_b), 1))
+            out.residuals[form, estimate, "marginal"] = float(max_abs(cov_b + c * cov_f - marg) / scale)
+            out.residuals[form, estimate, "pairwise"] = float(max_abs(c * cov_f - pair) / scale)
+            out.residuals[form, estimate, "mean"] = float(max_abs(mean_est - mu_b) / max(max_abs(mu_b), 1))
     return out
 
 

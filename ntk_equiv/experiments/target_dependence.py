@@ -3,7 +3,8 @@ paper's Bayesian target are uncorrelated but **not independent**.
 
 Paper notation: predictor ``u(x; vartheta_0)`` with ``K`` heads, target
 ``g~(x) = J^hid(x; vartheta_0) psi*`` (one tangent ``psi*`` for all heads,
-zero on the readout: ``BayesianRND``'s default, whose ``target`` is ``-g~``).
+zero on the readout: ``BayesianRND``'s default, whose ``target(x)`` is ``g~(x)``
+with ``psi* = -xi``).
 Given ``vartheta_0``, ``g~_m(x) ~ N(0, ||J^hid_m(x)||^2)``: its conditional
 variance depends on ``vartheta_0``, so ``g~`` and ``u(.; vartheta_0)`` are
 dependent, although ``E[u g~] = E[u E[psi*]] = 0``.
@@ -30,7 +31,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-import mpmath
 import numpy as np
 from scipy.special import erf
 
@@ -149,7 +149,7 @@ def target_dependence(arch, widths, seeds: int, heads: int = 8, n_test: int = 2,
         for s in range(seeds):
             m = rnd.BayesianRND(arch, width=w, heads=heads, seed=child_seed(seed, w, s))
             u0 = m.g0.apply(x)
-            g_tilde = -m.target(x)
+            g_tilde = m.target(x)
             a.append(np.mean(u0**2, axis=1))
             b.append(hidden_ntk_diag(m.g0, x))
             c.append(np.mean(u0 * g_tilde, axis=1))

@@ -1,0 +1,30 @@
+"""Independent mpmath evaluations that checks and experiments set against the
+library: matrices taken into an mpmath context of their own, and the training
+projector ``[I_n, -G]`` assembled entry by entry, without
+:mod:`ntk_equiv.formulas`, so ``P C P^T`` is an independent side of a check."""
+from __future__ import annotations
+
+import mpmath
+import numpy as np
+
+
+def to_mp(a, ctx) -> mpmath.matrix:
+    """``a`` as a matrix of the mpmath context ``ctx`` (its numbers taken into ``ctx``)."""
+    return ctx.matrix(a.tolist() if hasattr(a, "tolist") else np.asarray(a).tolist())
+
+
+def max_abs(a: mpmath.matrix):
+    """``max_ij |a_ij|`` of an mpmath matrix, in its own numbers."""
+    return max(abs(a[i, j]) for i in range(a.rows) for j in range(a.cols))
+
+
+def explicit_projector(G: mpmath.matrix, ctx) -> mpmath.matrix:
+    """The training projector as a matrix ``[I_n, -G]`` acting on ``[h(x); h(X)]``,
+    ``G = Theta_xX A`` (``P h = h(x) - G h(X)``), entry by entry."""
+    n, N = G.rows, G.cols
+    P = ctx.zeros(n, n + N)
+    for i in range(n):
+        P[i, i] = 1
+        for j in range(N):
+            P[i, n + j] = -G[i, j]
+    return P
