@@ -442,9 +442,21 @@ class Activation:
                 hermite.check_square_integrable(hermite.Ops(), lambda x: (f(x), df(x)), _roots(k11, k22, np.sqrt),
                                                 digits=hermite.F64_RANGE_DIGITS, tol=hermite.F64_RESOLVE_TOL,
                                                 names=("phi", "phi'"))
+            if self.kinks and all(kappa == 0 for kappa in self.kinks):
+                # kinks at 0 only: the adaptive polar rule, the old rule for entries it does not settle
+                (v, vd), unsettled = quadrature.polar_expectations_f64(lambda x: (f(x), df(x)), k11, k12, k22, det=det)
+                if not np.any(unsettled):
+                    return v, vd
+                k11, k12, k22, det = (np.broadcast_to(k, v.shape)[unsettled] for k in (k11, k12, k22, det))
+            else:
+                v = vd = unsettled = None
             _warn_outside_quadrature_range(self.name, k11, k22)
-            v = quadrature.gaussian_expectation_f64(f, f, self.kinks, self.kinks, k11, k12, k22, det=det)
-            vd = quadrature.gaussian_expectation_f64(df, df, self.kinks, self.kinks, k11, k12, k22, det=det)
+            v_old = quadrature.gaussian_expectation_f64(f, f, self.kinks, self.kinks, k11, k12, k22, det=det)
+            vd_old = quadrature.gaussian_expectation_f64(df, df, self.kinks, self.kinks, k11, k12, k22, det=det)
+            if unsettled is None:
+                return v_old, vd_old
+            v, vd = v.copy(), vd.copy()
+            v[unsettled], vd[unsettled] = v_old, vd_old
             return v, vd
         ctx = bk.ctx
         joint = _mp_joint(self.expr, self.deriv_expr, ctx)

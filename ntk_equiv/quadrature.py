@@ -128,6 +128,132 @@ def _expectation_block(f, g, kinks_f, kinks_g, k11, k12, k22, det):
     return np.sum(w1 * f(a[:, None] * z1) * psi, axis=-1)
 
 
+# --------------------------------------------------------------------------- #
+# float64, kinks at 0 only: polar coordinates, adaptive
+# --------------------------------------------------------------------------- #
+# With sigma1 = sqrt(k11), sigma2 = sqrt(k22) and the angle phi between the two
+# inputs (cos phi = correlation), (u, v) = r (sigma1 cos t, sigma2 cos(t - phi))
+# for (r, t) polar coordinates of a standard normal pair, so
+#     E[f(u) g(v)] = (1/2pi) int_0^{2pi} dt int_0^inf f(r sigma1 cos t) g(r sigma2 cos(t - phi)) r e^{-r^2/2} dr.
+# With every kink at 0 the integrand is analytic in r along each ray and in t
+# on the four arcs between t = +-pi/2 and t = phi +- pi/2, where cos t or
+# cos(t - phi) changes sign: Gauss-Legendre on the arcs and the Gauss rule of
+# the weight r e^{-r^2/2} in r converge exponentially (piecewise polynomial
+# activations such as ReLU, abs, leaky ReLU are integrated exactly by a few
+# nodes). The arc lengths phi and pi - phi come from two atan2 calls on
+# sqrt(det) (no cancellation at correlation +-1), and the directions on each
+# arc from sines of the distances to its ends, so the sign of u and v at every
+# node is exact however short the arc.
+
+#: (radial nodes, angular nodes per arc) of the successive polar rules; an entry
+#: is accepted when two consecutive rules agree within POLAR_F64_TOL.
+POLAR_F64_LEVELS = ((8, 8), (12, 12), (20, 18), (32, 27), (48, 40))
+#: Agreement demanded of two consecutive polar rules, relative to the rule's own
+#: ``E[|f(u) g(v)|]`` (at most the Cauchy-Schwarz scale ``sqrt(E f(u)^2 E g(v)^2)``):
+#: two orders below the 1e-12 accuracy contract, above float64 round-off of the sums.
+POLAR_F64_TOL = 1e-14
+#: Pairs per vectorised block of the polar rule.
+POLAR_F64_CHUNK = 256
+
+
+@functools.lru_cache(maxsize=None)
+def _f64_radial_rule(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and weights of the ``n``-point Gauss rule for ``int_0^inf F(r) r e^{-r^2/2} dr``.
+
+    Recurrence coefficients by the Stieltjes procedure on a fine piecewise
+    Gauss-Legendre discretisation of the weight on ``[0, 12]`` (mass beyond:
+    ``e^{-72}``), then the eigen-decomposition of the Jacobi matrix (Golub-Welsch).
+    """
+    t, w = _gl_rule(40)
+    edges = np.linspace(0.0, 12.0, 61)
+    mid, half = (edges[:-1] + edges[1:]) / 2, np.diff(edges) / 2
+    x = (mid[:, None] + half[:, None] * t).ravel()
+    wx = (half[:, None] * w).ravel() * x * np.exp(-x * x / 2)
+    alpha, beta = np.zeros(n), np.zeros(n)
+    p_prev, p, norm_prev = np.zeros_like(x), np.ones_like(x), 1.0
+    for k in range(n):
+        norm = np.sum(wx * p * p)
+        alpha[k] = np.sum(wx * x * p * p) / norm
+        beta[k] = norm if k == 0 else norm / norm_prev
+        p_prev, p, norm_prev = p, (x - alpha[k]) * p - (beta[k] * p_prev if k else 0.0), norm
+    off = np.sqrt(beta[1:])
+    nodes, vec = np.linalg.eigh(np.diag(alpha) + np.diag(off, 1) + np.diag(off, -1))
+    return nodes, beta[0] * vec[0] ** 2
+
+
+def _polar_rule_f64(h: Callable, sigma1, sigma2, phi, phi_c, n_r: int, n_t: int):
+    """``(E[h_i(u) h_i(v)], E[|h_i(u) h_i(v)|])`` for each output ``h_i`` of the
+    joint function ``h``, by the polar rule with ``n_r`` radial nodes and ``n_t``
+    Gauss-Legendre nodes on each of the four arcs (lengths ``phi, phi_c, phi, phi_c``,
+    ``phi_c = pi - phi``)."""
+    r, wr = _f64_radial_rule(n_r)
+    t, wt = _gl_rule(n_t)
+    lengths = np.stack([phi, phi_c], axis=-1)[..., None]  # (m, 2, 1)
+    half = lengths / 2
+    from_start, to_end = half * (1 + t), half * (1 - t)  # (m, 2, n_t)
+    # arc [-pi/2, phi - pi/2]: cos t = sin(from_start) > 0, cos(t - phi) = -sin(to_end) < 0;
+    # arc [phi - pi/2, pi/2]: cos t = sin(to_end) > 0, cos(t - phi) = sin(from_start) > 0;
+    # the arcs t + pi negate both directions
+    du = np.stack([np.sin(from_start[:, 0]), np.sin(to_end[:, 1])], axis=1)
+    dv = np.stack([-np.sin(to_end[:, 0]), np.sin(from_start[:, 1])], axis=1)
+    du, dv = np.concatenate([du, -du], axis=1), np.concatenate([dv, -dv], axis=1)  # (m, 4, n_t)
+    w_ang = np.concatenate([half * wt, half * wt], axis=1) / (2 * np.pi)  # (m, 4, n_t)
+    u = (sigma1[:, None, None] * du)[..., None] * r
+    v = (sigma2[:, None, None] * dv)[..., None] * r
+    weight = w_ang[..., None] * wr
+    out = []
+    for hu, hv in zip(h(u), h(v)):
+        prod = weight * hu * hv
+        out.append((prod.sum(axis=(1, 2, 3)), np.abs(prod).sum(axis=(1, 2, 3))))
+    return out
+
+
+def polar_expectations_f64(h: Callable, k11, k12, k22, det=None):
+    """``[E[h_i(u) h_i(v)] for each output h_i of h]`` elementwise over broadcast
+    ``k11, k12, k22``, for ``h`` smooth except at 0 (see the comment above), by
+    the polar rules of :data:`POLAR_F64_LEVELS` of increasing size.
+
+    An entry is accepted when two consecutive rules agree within
+    ``POLAR_F64_TOL * E[|h_i(u) h_i(v)|]`` for every output. Returns
+    ``(values, unsettled)``: a list of arrays of the broadcast shape, and the
+    mask of entries no two rules settled (their values are the last rule's; the
+    caller recomputes them with :func:`gaussian_expectation_f64`).
+    """
+    if det is None:
+        det = np.maximum(np.asarray(k11, float) * k22 - np.asarray(k12, float) ** 2, 0.0)
+    k11, k12, k22, det = np.broadcast_arrays(*(np.asarray(k, float) for k in (k11, k12, k22, det)))
+    shape = k11.shape
+    k11, k12, k22, det = k11.ravel(), k12.ravel(), k22.ravel(), np.maximum(det.ravel(), 0.0)
+    if k11.size == 0:
+        return [np.zeros(shape) for _ in h(np.zeros(0))], np.zeros(shape, dtype=bool)
+    sdet = np.sqrt(det)
+    phi, phi_c = np.arctan2(sdet, k12), np.arctan2(sdet, -k12)
+    sigma1, sigma2 = np.sqrt(np.maximum(k11, 0.0)), np.sqrt(np.maximum(k22, 0.0))
+    values: list[np.ndarray] | None = None
+    unsettled = np.zeros(k11.size, dtype=bool)
+    for start in range(0, k11.size, POLAR_F64_CHUNK):
+        idx = np.arange(start, min(start + POLAR_F64_CHUNK, k11.size))
+        args = (sigma1[idx], sigma2[idx], phi[idx], phi_c[idx])
+        prev = _polar_rule_f64(h, *args, *POLAR_F64_LEVELS[0])
+        if values is None:
+            values = [np.zeros(k11.size) for _ in prev]
+        for level in POLAR_F64_LEVELS[1:]:
+            cur = _polar_rule_f64(h, *args, *level)
+            ok = np.ones(idx.size, dtype=bool)
+            for (v0, _), (v1, mag) in zip(prev, cur):
+                ok &= np.abs(v1 - v0) <= POLAR_F64_TOL * mag
+            for out, (v1, _) in zip(values, cur):
+                out[idx[ok]] = v1[ok]
+            idx, args = idx[~ok], tuple(a[~ok] for a in args)
+            prev = [(v1[~ok], mag[~ok]) for v1, mag in cur]
+            if idx.size == 0:
+                break
+        for out, (v1, _) in zip(values, prev):
+            out[idx] = v1
+        unsettled[idx] = True
+    return [v.reshape(shape) for v in values], unsettled.reshape(shape)
+
+
 def gaussian_expectation_mp(f: Callable, g: Callable, kinks_f, kinks_g, k11, k12, k22, det=None):
     """``E[f(u) g(v)]`` for mpf scalars at the current mpmath precision."""
     if det is None:
