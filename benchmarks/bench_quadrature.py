@@ -3,12 +3,14 @@
 Kernels (NNGP + NTK) of ``mlp(depth, expr, sigma_w=1.3, sigma_b=0.2)`` on
 standard normal inputs of dimension 3, for smooth expressions (``x*erf(x)``,
 GELU as ``x*(1+erf(x/sqrt(2)))/2``, ``tanh(x)``), a kinked one
-(``Max(x, 0) + 0.1*x``) and a composite one (``exp(-x**2/2)*x``); beside every
+(``Max(x, 0) + 0.1*x``, also 200 and 1000 inputs; ``Max(x, 0)`` and
+``Abs(x)`` against relu and abs) and a composite one (``exp(-x**2/2)*x``); beside every
 time, the accuracy (``ntk_equiv.kernels.scaled_error``: relative to each
 entry's Cauchy-Schwarz scale):
 
-* float64 against a closed form where the expression has one (``erf(x)`` and
-  ``sin(x)`` as expressions against the named activations), else against a
+* float64 against a closed form where the expression has one (``erf(x)``,
+  ``sin(x)``, ``Max(x, 0)`` and ``Abs(x)`` as expressions against the named
+  activations), else against a
   ``dps=40`` run on the first 4 inputs (each entry depends on its pair only);
 * ``dps=30/50`` against a run at ``dps + 20`` on the same inputs (1 pair only:
   the reference costs as much as the run).
@@ -38,7 +40,7 @@ GELU = "x*(1+erf(x/sqrt(2)))/2"
 SMOOTH = ("x*erf(x)", GELU, "tanh(x)")
 KINKED = "Max(x, 0) + 0.1*x"
 COMPOSITE = "exp(-x**2/2)*x"
-CLOSED = {"erf(x)": "erf", "sin(x)": "sin"}
+CLOSED = {"erf(x)": "erf", "sin(x)": "sin", "Max(x, 0)": "relu", "Abs(x)": "abs"}
 
 
 def inputs(n: int) -> np.ndarray:
@@ -108,8 +110,12 @@ def main() -> None:
                 if (expr, n, depth) in (("x*erf(x)", 200, 1), (GELU, 1000, 3)):
                     continue
                 print(float64_row(expr, n, depth, ref_dps), flush=True)
-        for n, depth in ((40, 1), (40, 3)):
+        # kinked (kinks at 0): the polar rule; was 10.6 s (40 inputs, depth 1) and 86 s (depth 3)
+        for n, depth in ((40, 1), (40, 3), (200, 1), (200, 3), (1000, 1)):
             print(float64_row(KINKED, n, depth, ref_dps), flush=True)
+        for expr in ("Max(x, 0)", "Abs(x)"):
+            for n, depth in ((200, 1), (200, 3)):
+                print(float64_row(expr, n, depth, None), flush=True)
     if args.skip_dps:
         return
     print(dps_row("x*erf(x)", 2, 2, 50, True) + "   (goal < 5 s)")
