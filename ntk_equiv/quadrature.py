@@ -146,8 +146,12 @@ def _expectation_block(f, g, kinks_f, kinks_g, k11, k12, k22, det):
 # node is exact however short the arc.
 
 #: (radial nodes, angular nodes per arc) of the successive polar rules; an entry
-#: is accepted when two consecutive rules agree within POLAR_F64_TOL.
-POLAR_F64_LEVELS = ((8, 8), (12, 12), (20, 18), (32, 27), (48, 40), (72, 54), (96, 72))
+#: is accepted when two consecutive rules agree within POLAR_F64_TOL. The first
+#: two settle piecewise-linear activations (ReLU, abs, leaky ReLU, sign: the
+#: radial integrand is a polynomial of degree <= 2, the angular one a
+#: trigonometric polynomial of degree 2, for which 8 Gauss-Legendre nodes on
+#: an arc of length <= pi leave ~5e-15), the others resolve smooth factors.
+POLAR_F64_LEVELS = ((4, 8), (6, 12), (12, 18), (20, 24), (32, 32), (48, 40), (72, 54), (96, 72))
 #: Agreement demanded of two consecutive polar rules, relative to the rule's own
 #: ``E[|f(u) g(v)|]`` (at most the Cauchy-Schwarz scale ``sqrt(E f(u)^2 E g(v)^2)``):
 #: an order below the 1e-12 accuracy contract, above the ~1e-14 round-off floor
