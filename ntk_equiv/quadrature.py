@@ -149,9 +149,10 @@ def _expectation_block(f, g, kinks_f, kinks_g, k11, k12, k22, det):
 #: is accepted when two consecutive rules agree within POLAR_F64_TOL. The first
 #: two settle piecewise-linear activations (ReLU, abs, leaky ReLU, sign: the
 #: radial integrand is a polynomial of degree <= 2, the angular one a
-#: trigonometric polynomial of degree 2, for which 8 Gauss-Legendre nodes on
-#: an arc of length <= pi leave ~5e-15), the others resolve smooth factors.
-POLAR_F64_LEVELS = ((4, 8), (6, 12), (12, 18), (20, 24), (32, 32), (48, 40), (72, 54), (96, 72))
+#: trigonometric polynomial of degree 2, for which 12 Gauss-Legendre nodes on
+#: an arc of length <= pi leave ~1e-18 and 8 only ~1e-10), the others resolve
+#: smooth factors.
+POLAR_F64_LEVELS = ((4, 12), (6, 14), (12, 18), (20, 24), (32, 32), (48, 40), (72, 54), (96, 72))
 #: Agreement demanded of two consecutive polar rules, relative to the rule's own
 #: ``E[|f(u) g(v)|]`` (at most the Cauchy-Schwarz scale ``sqrt(E f(u)^2 E g(v)^2)``):
 #: an order below the 1e-12 accuracy contract, above the ~1e-14 round-off floor
