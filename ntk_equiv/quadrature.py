@@ -31,7 +31,6 @@ both precisions:
 from __future__ import annotations
 
 import functools
-import math
 from typing import Callable, Sequence
 
 import mpmath
