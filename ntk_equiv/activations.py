@@ -28,7 +28,6 @@ from __future__ import annotations
 import ast
 import functools
 import math
-import threading
 import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
@@ -74,7 +73,8 @@ def _numpy_heaviside(t, *_h0):
 
 
 _NUMPY_MODULES = [{"Heaviside": _numpy_heaviside, "DiracDelta": lambda t, *_: np.zeros_like(t)}, "scipy", "numpy"]
-_MPMATH_NAMES = tuple(n for n in dir(mpmath) if not n.startswith("_") and hasattr(mpmath.mp, n))
+# the names a context provides, read off a context of our own (not the global one)
+_MPMATH_NAMES = tuple(n for n in dir(mpmath) if not n.startswith("_") and hasattr(mpmath.MPContext(), n))
 
 
 def _mpmath_modules(ctx) -> list:
@@ -85,12 +85,6 @@ def _mpmath_modules(ctx) -> list:
     ns = {n: getattr(ctx, n) for n in _MPMATH_NAMES}
     ns.update({"Heaviside": lambda t, *_h0: one if t > 0 else zero, "DiracDelta": lambda t, *_: zero})
     return [ns, "mpmath"]
-
-
-#: Serialises the high-precision quadrature, which still works in the global
-#: mpmath context (ntk_equiv.quadrature takes no context yet): the lock keeps
-#: concurrent evaluations from changing each other's precision.
-_GLOBAL_MP_LOCK = threading.Lock()
 
 
 #: Bounds on an expression, checked on the text and its syntax tree before
@@ -363,14 +357,7 @@ class Activation:
 
     def mp_functions(self, ctx) -> tuple[Callable, Callable]:
         """``(phi, phi')`` on numbers of the mpmath context ``ctx``, computed in ``ctx``."""
-        modules = _mpmath_modules(ctx)
-        return sympy.lambdify(X, self.expr, modules), sympy.lambdify(X, self.deriv_expr, modules)
-
-    @functools.cached_property
-    def _mp(self) -> tuple[Callable, Callable]:
-        """``(phi, phi')`` in the global mpmath context (the quadrature's, see
-        :data:`_GLOBAL_MP_LOCK`)."""
-        return self.mp_functions(mpmath.mp)
+        return _mp_pair(self.expr, self.deriv_expr, ctx)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """``phi`` elementwise on a float array (finite-width forward pass)."""
@@ -467,30 +454,29 @@ class Activation:
                 raise QuadratureError(
                     f"dual maps of {self.name!r} at {bk.dps} digits: the Hermite expansion does not settle within "
                     f"{hermite.level_terms(hermite.MP_LEVELS[-1])} terms at pre-activation std up to "
-                    f"{float(mpmath.sqrt(max(np.max(k11), np.max(k22)))):.3g}; lower the variances (sigma_w, "
+                    f"{float(ctx.sqrt(max(np.max(k11), np.max(k22)))):.3g}; lower the variances (sigma_w, "
                     "sigma_b, input norms), the depth or dps")
             return tuple(out)
         sqrt = np.frompyfunc(ctx.sqrt, 1, 1)
         conv = np.frompyfunc(ctx.convert, 1, 1)
         hermite.check_square_integrable(hermite.Ops(ctx), joint, _roots(conv(k11), conv(k22), sqrt),
                                         digits=bk.dps + 10, tol=ctx.mpf(10) ** -(bk.dps + 5), names=("phi", "phi'"))
-        f, df = self._mp
+        f, df = self.mp_functions(ctx)
         k11, k12, k22, det = np.broadcast_arrays(*(np.asarray(k, dtype=object) for k in (k11, k12, k22, det)))
         v = np.empty(k11.shape, dtype=object)
         vd = np.empty(k11.shape, dtype=object)
-        # the quadrature runs in the global context: hold it at ctx's precision, one
-        # evaluation at a time, restored on exit; results are taken back into ctx
-        with _GLOBAL_MP_LOCK, mpmath.workdps(ctx.dps):
-            for idx in np.ndindex(k11.shape):
-                args = tuple(mpmath.mpf(a) for a in (k11[idx], k12[idx], k22[idx], det[idx]))
-                v[idx], vd[idx] = (ctx.mpf(self._mp_expectation(h, args)) for h in (f, df))
+        # the quadrature works in ctx (never the global context), so concurrent
+        # evaluations at other precisions need no lock
+        for idx in np.ndindex(k11.shape):
+            args = tuple(ctx.mpf(a) for a in (k11[idx], k12[idx], k22[idx], det[idx]))
+            v[idx], vd[idx] = (ctx.mpf(self._mp_expectation(ctx, h, args)) for h in (f, df))
         return v, vd
 
-    def _mp_expectation(self, h: Callable, args) -> object:
+    def _mp_expectation(self, ctx, h: Callable, args) -> object:
         *k, det = args
         if all(kappa == 0 for kappa in self.kinks):
-            return quadrature.gaussian_expectation_polar_mp(h, h, *k, smooth=not self.kinks, det=det)
-        return quadrature.gaussian_expectation_mp(h, h, self.kinks, self.kinks, *k, det=det)
+            return quadrature.gaussian_expectation_polar_mp(ctx, h, h, *k, smooth=not self.kinks, det=det)
+        return quadrature.gaussian_expectation_mp(ctx, h, h, self.kinks, self.kinks, *k, det=det)
 
 
 def _roots(k11, k22, sqrt) -> np.ndarray:
@@ -498,6 +484,14 @@ def _roots(k11, k22, sqrt) -> np.ndarray:
     var = np.concatenate([np.ravel(k11), np.ravel(k22)])
     var = np.unique(var) if var.dtype != object else np.array(list(dict.fromkeys(var)), dtype=object)
     return sqrt(np.where(np.asarray(var > 0, dtype=bool), var, var * 0))
+
+
+@functools.lru_cache(maxsize=32)
+def _mp_pair(expr: sympy.Expr, deriv: sympy.Expr, ctx) -> tuple[Callable, Callable]:
+    """``(phi, phi')`` on numbers of the mpmath context ``ctx``, computed in
+    ``ctx`` (the scalar functions the 2-D quadrature integrates)."""
+    modules = _mpmath_modules(ctx)
+    return sympy.lambdify(X, expr, modules), sympy.lambdify(X, deriv, modules)
 
 
 @functools.lru_cache(maxsize=32)

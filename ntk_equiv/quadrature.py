@@ -23,13 +23,20 @@ both precisions:
 
 * float64: vectorised piecewise Gauss-Legendre on ``[-L, L]``, ``L = 12``
   (the Gaussian tail beyond is ``< 1e-31``);
-* mpmath: nested adaptive tanh-sinh (``mpmath.quad``) on the real line with
-  the same breakpoints, at the backend's working precision.
+* mpmath: nested adaptive tanh-sinh (``ctx.quad``) on the real line with
+  the same breakpoints, in the backend's own mpmath context ``ctx`` (every
+  mpmath number and function here comes from an explicit context argument;
+  the global ``mpmath.mp`` is never read or changed).
+
+When every kink sits at 0 (ReLU, abs, leaky ReLU, sign, Heaviside and their
+products with smooth functions) both precisions use polar coordinates instead,
+where the kinks become rays: :func:`polar_expectations_f64` (adaptive,
+vectorised over pairs, the rule above for entries it does not settle) and
+:func:`gaussian_expectation_polar_mp`.
 """
 from __future__ import annotations
 
 import functools
-import math
 from typing import Callable, Sequence
 
 import mpmath
@@ -271,24 +278,26 @@ def polar_expectations_f64(h: Callable, k11, k12, k22, det=None):
     return [v.reshape(shape) for v in values], unsettled.reshape(shape)
 
 
-def gaussian_expectation_mp(f: Callable, g: Callable, kinks_f, kinks_g, k11, k12, k22, det=None):
-    """``E[f(u) g(v)]`` for mpf scalars at the current mpmath precision."""
+def gaussian_expectation_mp(ctx, f: Callable, g: Callable, kinks_f, kinks_g, k11, k12, k22, det=None):
+    """``E[f(u) g(v)]`` for mpf scalars of the mpmath context ``ctx``, at
+    ``ctx``'s precision (the global ``mpmath.mp`` is never read)."""
     if det is None:
         det = k11 * k22 - k12 * k12
-    a, c, s = _whiten(k11, k12, det, mpmath.sqrt, lambda v: max(v, mpmath.mpf(0)))
-    inf = mpmath.inf
+    zero = ctx.mpf(0)
+    a, c, s = _whiten(k11, k12, det, ctx.sqrt, lambda v: max(v, zero))
+    inf = ctx.inf
 
     def finite(points):
-        return sorted({p for p in points if mpmath.isfinite(p)})
+        return sorted({p for p in points if ctx.isfinite(p)})
 
     def psi(z1):
         if s == 0:
             return g(c * z1)
         pts = finite([(kappa - c * z1) / s for kappa in kinks_g])
-        return mpmath.quad(lambda z2: g(c * z1 + s * z2) * mpmath.npdf(z2), [-inf, *pts, inf])
+        return ctx.quad(lambda z2: g(c * z1 + s * z2) * ctx.npdf(z2), [-inf, *pts, inf])
 
     pts1 = [kappa / a for kappa in kinks_f] + ([kappa / c for kappa in kinks_g] if c != 0 else [])
-    return mpmath.quad(lambda z1: f(a * z1) * psi(z1) * mpmath.npdf(z1), [-inf, *finite(pts1), inf])
+    return ctx.quad(lambda z1: f(a * z1) * psi(z1) * ctx.npdf(z1), [-inf, *finite(pts1), inf])
 
 
 # --------------------------------------------------------------------------- #
@@ -301,31 +310,67 @@ def gaussian_expectation_mp(f: Callable, g: Callable, kinks_f, kinks_g, k11, k12
 # is computed with Gauss-Legendre on the arcs between kink rays and the Gauss
 # rule of the weight r e^{-r^2/2} on [0, inf) in r: both converge exponentially,
 # ~10^4 evaluations per entry at 50 digits instead of ~10^6 for nested tanh-sinh.
+#
+# The node tables are built in contexts of their own (higher precision where
+# the construction is ill-conditioned), cached as raw ``_mpf_`` tuples by the
+# caller's precision, and handed out as numbers of the caller's context
+# (:func:`_in_context`): a cached table is shared by threads but never a
+# context, so no evaluation can change another's precision.
+# ``prec`` (bits) and ``dps`` (digits) of a caller's context travel together:
+# ``dps`` sets the node counts and working precisions, ``prec`` the rounding of
+# the cached nodes.
+
+RawRule = tuple[tuple[tuple, ...], tuple[tuple, ...]]
 
 
-def _golub_welsch(alpha, beta):
+def _prec_context(prec: int) -> mpmath.MPContext:
+    """A fresh mpmath context at ``prec`` bits (rounds nodes like the caller's)."""
+    ctx = mpmath.MPContext()
+    ctx.prec = prec
+    return ctx
+
+
+def _dps_context(dps: int) -> mpmath.MPContext:
+    """A fresh mpmath context at ``dps`` digits, for a construction that needs
+    more than the caller's precision."""
+    from .precision import mp_context
+
+    return mp_context(dps, guard=0)
+
+
+def _raw(lo: mpmath.MPContext, xs) -> tuple[tuple, ...]:
+    """``xs`` rounded to ``lo``'s precision, as raw ``_mpf_`` tuples."""
+    return tuple(lo.mpf(x)._mpf_ for x in xs)
+
+
+def _in_context(ctx, rule: RawRule) -> tuple[tuple, tuple]:
+    """A cached raw rule as numbers of ``ctx``."""
+    return tuple(tuple(ctx.make_mpf(v) for v in part) for part in rule)
+
+
+def _golub_welsch(ctx, alpha, beta):
     """Nodes and weights of the Gauss rule with recurrence coefficients
-    ``alpha_k, beta_k`` (``beta_0`` = total mass), at the current precision."""
+    ``alpha_k, beta_k`` (``beta_0`` = total mass), at ``ctx``'s precision."""
     n = len(alpha)
-    d = [mpmath.mpf(a) for a in alpha]
-    e = [mpmath.sqrt(b) for b in beta[1:]] + [mpmath.mpf(0)]
-    z = mpmath.matrix(1, n)
+    d = [ctx.mpf(a) for a in alpha]
+    e = [ctx.sqrt(b) for b in beta[1:]] + [ctx.mpf(0)]
+    z = ctx.matrix(1, n)
     z[0, 0] = 1
     from mpmath.matrices.eigen_symmetric import tridiag_eigen
 
-    tridiag_eigen(mpmath.mp, d, e, z)
+    tridiag_eigen(ctx, d, e, z)
     return d, [beta[0] * z[0, i] ** 2 for i in range(n)]
 
 
-def _chebyshev_recurrence(moments, n):
+def _chebyshev_recurrence(ctx, moments, n):
     """Recurrence coefficients from ``2n`` moments (Gautschi's Chebyshev
-    algorithm); ill-conditioned, so callers raise the precision first."""
+    algorithm); ill-conditioned, so callers pass a context of raised precision."""
     alpha, beta = [0] * n, [0] * n
     alpha[0], beta[0] = moments[1] / moments[0], moments[0]
-    prev = [mpmath.mpf(0)] * (2 * n)
+    prev = [ctx.mpf(0)] * (2 * n)
     cur = list(moments)
     for k in range(1, n):
-        new = [mpmath.mpf(0)] * (2 * n)
+        new = [ctx.mpf(0)] * (2 * n)
         for l in range(k, 2 * n - k):
             new[l] = cur[l + 1] - alpha[k - 1] * cur[l] - beta[k - 1] * prev[l]
         alpha[k] = new[k + 1] / new[k] - cur[k] / cur[k - 1]
@@ -335,71 +380,79 @@ def _chebyshev_recurrence(moments, n):
 
 
 @functools.lru_cache(maxsize=8)
-def _radial_rule(n: int, dps: int):
-    """Gauss rule for ``int_0^inf F(r) r exp(-r^2/2) dr`` with ``n`` nodes."""
-    with mpmath.workdps(3 * dps + 2 * n):
-        moments = [mpmath.mpf(2) ** (mpmath.mpf(k) / 2) * mpmath.gamma(mpmath.mpf(k) / 2 + 1) for k in range(2 * n)]
-        alpha, beta = _chebyshev_recurrence(moments, n)
-        nodes, weights = _golub_welsch(alpha, beta)
-    return tuple(+x for x in nodes), tuple(+w for w in weights)
+def _radial_rule(prec: int, dps: int, n: int) -> RawRule:
+    """Gauss rule for ``int_0^inf F(r) r exp(-r^2/2) dr`` with ``n`` nodes,
+    rounded to ``prec`` bits (moments ``2^{k/2} Gamma(k/2 + 1)``, built at
+    ``3 dps + 2n`` digits: the moment map loses ~2 digits per node)."""
+    hi = _dps_context(3 * dps + 2 * n)
+    moments = [hi.mpf(2) ** (hi.mpf(k) / 2) * hi.gamma(hi.mpf(k) / 2 + 1) for k in range(2 * n)]
+    alpha, beta = _chebyshev_recurrence(hi, moments, n)
+    nodes, weights = _golub_welsch(hi, alpha, beta)
+    lo = _prec_context(prec)
+    return _raw(lo, nodes), _raw(lo, weights)
 
 
 @functools.lru_cache(maxsize=8)
-def _legendre_rule(n: int, dps: int):
-    with mpmath.workdps(dps + 20):
-        alpha = [mpmath.mpf(0)] * n
-        beta = [mpmath.mpf(2)] + [mpmath.mpf(k * k) / (4 * k * k - 1) for k in range(1, n)]
-        nodes, weights = _golub_welsch(alpha, beta)
-    return tuple(+x for x in nodes), tuple(+w for w in weights)
+def _legendre_rule(prec: int, dps: int, n: int) -> RawRule:
+    """Gauss-Legendre rule on ``[-1, 1]`` with ``n`` nodes, built at ``dps + 20``
+    digits and rounded to ``prec`` bits."""
+    hi = _dps_context(dps + 20)
+    alpha = [hi.mpf(0)] * n
+    beta = [hi.mpf(2)] + [hi.mpf(k * k) / (4 * k * k - 1) for k in range(1, n)]
+    nodes, weights = _golub_welsch(hi, alpha, beta)
+    lo = _prec_context(prec)
+    return _raw(lo, nodes), _raw(lo, weights)
 
 
 @functools.lru_cache(maxsize=8)
-def _piecewise_radial_rule(dps: int, seg_len: float = 1.0):
+def _piecewise_radial_rule(prec: int, dps: int, seg_len: float = 1.0) -> RawRule:
     """Piecewise Gauss-Legendre rule for ``int_0^R F(r) r exp(-r^2/2) dr`` with
-    ``exp(-R^2/2) < 10^-(dps+5)``: slower than :func:`_radial_rule` but immune to
-    integrands (like erf) whose growth off the real axis spoils Gauss rules
-    built on the Gaussian weight."""
-    big_r = int(mpmath.ceil(mpmath.sqrt(2 * (dps + 5) * mpmath.log(10)))) + 1
+    ``exp(-R^2/2) < 10^-(dps+5)``, at ``prec`` bits: slower than
+    :func:`_radial_rule` but immune to integrands (like erf) whose growth off
+    the real axis spoils Gauss rules built on the Gaussian weight."""
+    ctx = _prec_context(prec)
+    big_r = int(ctx.ceil(ctx.sqrt(2 * (dps + 5) * ctx.log(10)))) + 1
     n = max(20, dps // 2 + 10)
-    tn, tw = _legendre_rule(n, dps)
+    tn, tw = _in_context(ctx, _legendre_rule(prec, dps, n))
     nodes, weights = [], []
     for k in range(int(big_r / seg_len)):
-        lo, half = mpmath.mpf(k) * seg_len, mpmath.mpf(seg_len) / 2
+        lo, half = ctx.mpf(k) * seg_len, ctx.mpf(seg_len) / 2
         for x, w in zip(tn, tw):
             r = lo + half * (1 + x)
             nodes.append(r)
-            weights.append(half * w * r * mpmath.exp(-r * r / 2))
-    return tuple(nodes), tuple(weights)
+            weights.append(half * w * r * ctx.exp(-r * r / 2))
+    return _raw(ctx, nodes), _raw(ctx, weights)
 
 
-def _polar(f, g, a, c, s, radial_rule, n_t: int, smooth: bool):
-    pi = mpmath.pi
+def _polar(ctx, f, g, a, c, s, radial_rule, n_t: int, smooth: bool):
+    pi = ctx.pi
     rn, rw = radial_rule
 
     def radial(t):
-        ct, st = mpmath.cos(t), mpmath.sin(t)
+        ct, st = ctx.cos(t), ctx.sin(t)
         alpha_u, alpha_v = a * ct, c * ct + s * st
-        return mpmath.fsum(wr * f(alpha_u * r) * g(alpha_v * r) for r, wr in zip(rn, rw))
+        return ctx.fsum(wr * f(alpha_u * r) * g(alpha_v * r) for r, wr in zip(rn, rw))
 
     if smooth:
-        return mpmath.fsum(radial(2 * pi * k / n_t) for k in range(n_t)) / n_t
-    cuts = {mpmath.mpf(0), pi / 2, 3 * pi / 2, 2 * pi}
-    t_v = mpmath.atan2(-c, s)  # c cos t + s sin t = 0
+        return ctx.fsum(radial(2 * pi * k / n_t) for k in range(n_t)) / n_t
+    cuts = {ctx.mpf(0), pi / 2, 3 * pi / 2, 2 * pi}
+    t_v = ctx.atan2(-c, s)  # c cos t + s sin t = 0
     cuts |= {(t_v + k * pi) % (2 * pi) for k in (0, 1)}
     cuts = sorted(cuts)
-    tn, tw = _legendre_rule(n_t, mpmath.mp.dps)
-    total = mpmath.mpf(0)
+    tn, tw = _in_context(ctx, _legendre_rule(ctx.prec, ctx.dps, n_t))
+    total = ctx.mpf(0)
     for lo, hi in zip(cuts[:-1], cuts[1:]):
         if hi - lo <= 0:
             continue
         mid, half = (lo + hi) / 2, (hi - lo) / 2
-        total += half * mpmath.fsum(w * radial(mid + half * x) for x, w in zip(tn, tw))
+        total += half * ctx.fsum(w * radial(mid + half * x) for x, w in zip(tn, tw))
     return total / (2 * pi)
 
 
-def gaussian_expectation_polar_mp(f: Callable, g: Callable, k11, k12, k22, *, smooth: bool = False, det=None):
-    """``E[f(u) g(v)]`` at the current mpmath precision, for ``f, g`` smooth
-    except at 0 (see the comment above).
+def gaussian_expectation_polar_mp(ctx, f: Callable, g: Callable, k11, k12, k22, *, smooth: bool = False, det=None):
+    """``E[f(u) g(v)]`` at the precision of the mpmath context ``ctx`` (the
+    numbers and ``f, g`` belong to ``ctx``), for ``f, g`` smooth except at 0
+    (see the comment above).
 
     The angular rule is Gauss-Legendre on the arcs between kink rays or, with
     ``smooth=True`` (no kinks), the trapezoidal rule on the whole circle
@@ -409,29 +462,28 @@ def gaussian_expectation_polar_mp(f: Callable, g: Callable, k11, k12, k22, *, sm
     piecewise radial rule is used, and if that too fails to settle a
     :class:`~ntk_equiv.errors.QuadratureError` is raised.
     """
-    from .errors import QuadratureError
-
-    dps = mpmath.mp.dps
-    if det is None:
-        det = k11 * k22 - k12 * k12
-    a, c, s = _whiten(k11, k12, det, mpmath.sqrt, lambda v: max(v, mpmath.mpf(0)))
-    scale = mpmath.mpf(1) + abs(k11) + abs(k22)
     from .precision import GUARD_DIGITS
 
+    prec, dps = ctx.prec, ctx.dps
+    if det is None:
+        det = k11 * k22 - k12 * k12
+    zero = ctx.mpf(0)
+    a, c, s = _whiten(k11, k12, det, ctx.sqrt, lambda v: max(v, zero))
+    scale = ctx.mpf(1) + abs(k11) + abs(k22)
     # settle to 5 digits beyond what the caller asked for (the rest is guard)
-    tol = scale * mpmath.mpf(10) ** (-(dps - GUARD_DIGITS + 5))
+    tol = scale * ctx.mpf(10) ** (-(dps - GUARD_DIGITS + 5))
     n_t = max(64, 4 * dps) if smooth else max(30, int(0.8 * dps))
     n_r = max(40, int(1.2 * dps))
     attempts = [
-        (_radial_rule(n_r, dps), n_t, _radial_rule(n_r * 3 // 2, dps), n_t * 3 // 2),
-        (_piecewise_radial_rule(dps), 2 * n_t, _piecewise_radial_rule(dps, 0.75), 3 * n_t),
+        (lambda: _radial_rule(prec, dps, n_r), n_t, lambda: _radial_rule(prec, dps, n_r * 3 // 2), n_t * 3 // 2),
+        (lambda: _piecewise_radial_rule(prec, dps), 2 * n_t, lambda: _piecewise_radial_rule(prec, dps, 0.75), 3 * n_t),
     ]
     for rule1, nt1, rule2, nt2 in attempts:
-        v1 = _polar(f, g, a, c, s, rule1, nt1, smooth)
-        v2 = _polar(f, g, a, c, s, rule2, nt2, smooth)
+        v1 = _polar(ctx, f, g, a, c, s, _in_context(ctx, rule1()), nt1, smooth)
+        v2 = _polar(ctx, f, g, a, c, s, _in_context(ctx, rule2()), nt2, smooth)
         if abs(v1 - v2) <= tol:
             return v2
     raise QuadratureError(
         f"2-D Gaussian quadrature did not settle at {dps} digits (last two estimates differ by "
-        f"{mpmath.nstr(abs(v1 - v2), 3)}); the activation may grow too fast for this variance"
+        f"{ctx.nstr(abs(v1 - v2), 3)}); the activation may grow too fast for this variance"
     )

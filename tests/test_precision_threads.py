@@ -8,6 +8,7 @@ never changed.
 from __future__ import annotations
 
 import threading
+import time
 
 import mpmath
 import numpy as np
@@ -84,15 +85,63 @@ def test_dynamics_in_threads_bitwise():
     assert mpmath.mp.dps == before
 
 
+#: Kinked expressions (no closed form, so the 2-D quadrature of
+#: ntk_equiv.quadrature): kinks at 0 take the polar rule, a kink elsewhere the
+#: nested tanh-sinh rule (one input: correlation 1, so a 1-D integral).
+KINKED = {"Abs(x)*x": 2, "Max(x - 0.5, 0)": 1}
+
+
+def _kinked_bits(expr: str, dps: int, n: int | None = None) -> list:
+    x = np.random.default_rng(2).standard_normal((n or KINKED[expr], 2))
+    return _bits(ne.mlp(1, expr, 1.0, 0.1).kernel(x, dps=dps))
+
+
+def test_kinked_expression_kernels_ignore_the_global_precision():
+    """The quadrature reads nothing from the global context: with ``mpmath.mp``
+    at 5 digits (set by this test, restored on exit) the kinked-expression
+    kernels are bitwise those computed at the default 15 digits."""
+    alone = {expr: _kinked_bits(expr, 16, 1) for expr in KINKED}
+    with mpmath.workdps(5):
+        low = {expr: _kinked_bits(expr, 16, 1) for expr in KINKED}
+    assert low == alone
+
+
 @pytest.mark.slow
 def test_expression_kernels_in_threads_bitwise():
-    """The expression path (quadrature) in threads at two precisions: bitwise the
-    single-threaded results, global precision restored."""
+    """The expression path (quadrature of kinked activations) in threads at two
+    precisions: bitwise the single-threaded results, global precision untouched."""
     before = mpmath.mp.dps
-    x = np.random.default_rng(2).standard_normal((2, 2))
-    arch = ne.mlp(1, "x**2 + x", 1.0, 0.1)  # a polynomial: the quadrature settles at any dps
-    alone = {d: _bits(arch.kernel(x, dps=d)) for d in (16, 24)}
-    digits = [16, 24]
-    out = _in_threads(lambda d: _bits(arch.kernel(x, dps=d)), [(d,) for d in digits], timeout=600)
-    assert all(bits == alone[d] for d, bits in zip(digits, out))
+    jobs = [(expr, d) for expr in KINKED for d in (16, 24)]
+    alone = {job: _kinked_bits(*job) for job in jobs}
+    out = _in_threads(_kinked_bits, jobs, timeout=600)
+    assert all(bits == alone[job] for job, bits in zip(jobs, out))
     assert mpmath.mp.dps == before
+
+
+@pytest.mark.slow
+def test_kinked_expression_at_30_and_60_digits_in_threads_never_touch_global_precision():
+    """Issue 10 for the 2-D quadrature: ``Max(x, 0) + 0.1*x`` (polar rule) at
+    dps=30 in one thread and dps=60 in another give bitwise the single-threaded
+    kernels, while a third thread watching ``mpmath.mp`` never sees its
+    precision change."""
+    x = np.random.default_rng(3).standard_normal((2, 2))
+    arch = ne.mlp(1, "Max(x, 0) + 0.1*x", 1.2, 0.1)
+    alone = {d: _bits(arch.kernel(x, dps=d)) for d in (30, 60)}
+    before = (mpmath.mp.prec, mpmath.mp.dps)
+    seen, stop = set(), threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            seen.add((mpmath.mp.prec, mpmath.mp.dps))
+            time.sleep(1e-4)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        out = _in_threads(lambda d: _bits(arch.kernel(x, dps=d)), [(30,), (60,)], timeout=600)
+    finally:
+        stop.set()
+        watcher.join()
+    assert out == [alone[30], alone[60]]
+    assert seen == {before}
+    assert (mpmath.mp.prec, mpmath.mp.dps) == before
