@@ -172,7 +172,7 @@ POLAR_F64_CHUNK = 256
 POLAR_F64_BLOCK_NODES = 1 << 20
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _f64_radial_rule(n: int) -> tuple[np.ndarray, np.ndarray]:
     """Nodes and weights of the ``n``-point Gauss rule for ``int_0^inf F(r) r e^{-r^2/2} dr``.
 

@@ -15,8 +15,11 @@ import mpmath
 import numpy as np
 import pytest
 import sympy
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import ntk_equiv as ne
+from ntk_equiv import quadrature
 from ntk_equiv.activations import (
     _NUMPY_MODULES,
     NAMED,
@@ -358,10 +361,6 @@ def test_convergent_growth_is_exact_or_refused():
 # --------------------------------------------------------------------------- #
 # kinked expressions (kinks at 0): the float64 polar rule (ntk_equiv.quadrature)
 # --------------------------------------------------------------------------- #
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from ntk_equiv import quadrature  # noqa: E402
 
 #: Kinked expressions and the closed form of the same function: (expr, name,
 #: params, factor, which) with phi_expr = factor * phi_named, or (for
