@@ -182,6 +182,26 @@ def test_prop_5_7_empirical_detects_a_target_without_the_hidden_share(monkeypatc
     assert not pc.prop_5_7_empirical(Config(), "printed").passed
 
 
+def test_prop_5_3_empirical_passes_and_fails_without_any_one_covariance_term(monkeypatch):
+    """Real converged RND models match the printed law; the law with any one of its
+    four terms dropped is rejected."""
+    s = pp.statement("5.3")
+    terms = s.printed.params["cov_terms"]
+    r = pc.prop_5_3_empirical(Config(), "printed")
+    assert r.passed and "cond(Theta_XX)" in r.details["statistic"]
+    for i in range(len(terms)):
+        monkeypatch.setitem(s.printed.params, "cov_terms", terms[:i] + terms[i + 1:])
+        assert not pc.prop_5_3_empirical(Config(), "printed").passed, terms[i]
+
+
+def test_prop_5_7_symbolic_proves_the_identity_and_rejects_a_missing_bias_term():
+    from ntk_equiv.symbolic import paper as SP
+
+    assert pc.prop_5_7_symbolic(Config(), "printed").passed
+    proof = SP.prove_5_7(strict=False, bias=False)
+    assert not proof.proven and not proof.steps[0].holds
+
+
 # ---- the CLI, the JSON report and the docs ---------------------------------- #
 def test_verify_paper_json(tmp_path, capsys):
     path = tmp_path / "r.json"

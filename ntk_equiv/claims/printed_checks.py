@@ -82,6 +82,17 @@ def thm_5_6_symbolic(config: Config, form: str) -> Result:
                   "(centring matrix symmetric, idempotent, trace K, C 1 = 0): every difference exactly 0")
 
 
+def prop_5_7_symbolic(config: Config, form: str) -> Result:
+    """The printed and corrected forms coincide (verdict: holds only in the
+    limit); S proves the kernel identity the limit rests on, at finite width."""
+    widths = (1, 2, 3) if config.full else (1, 3)
+    proofs = [SP.prove_5_7(strict=False, width=n) for n in widths]
+    return proven(S.combine("5.7", proofs[0].statement, proofs),
+                  "one-hidden-layer network in NTK parameterisation, gradients by sympy.diff: the readout's share of "
+                  "Theta minus sigma_w^2 (1/n) sum_j phi(h_j(x)) phi(h_j(x')) + sigma_b^2 (whose limit is kappa), and "
+                  "Theta minus that share minus the hidden share, are exactly 0: kappa + Theta^hid = Theta")
+
+
 # --------------------------------------------------------------------------- #
 # H level: mpmath, dps digits, concrete instances
 # --------------------------------------------------------------------------- #
@@ -357,6 +368,78 @@ def cor_5_4_empirical(config: Config, form: str) -> Result:
                     se_b=est.se_b, **est.details)
 
 
+@functools.lru_cache(maxsize=4)  # pure in its arguments: the printed and corrected forms share one run
+def _prop_5_3_run(width: int, heads: int, models: int, seed: int):
+    """Converged RND models of a one-hidden-layer relu MLP, trained as in
+    :func:`ntk_equiv.experiments.rnd_ratio.converged_ratio` (``lr = 1 /
+    lambda_max``, ``ceil(ln(1e8) cond(Theta_XX))`` steps; model ``s`` seeded by
+    ``child_seed(seed, width, s)`` as :func:`~ntk_equiv.experiments.rnd_ratio.run`
+    does). Returns ``(arch, X, x, eps, lin, cond)``: ``eps`` the trained errors
+    ``(models, n, K)`` at ``x``, ``lin`` the same models' errors under the
+    analytic-NTK linearisation, ``eps_0(x) - Theta_xX Theta_XX^{-1} eps_0(X)``."""
+    from ..experiments.inputs import child_seed
+
+    arch = mlp(1, "relu", 1.5, 0.5)
+    rng = np.random.default_rng(seed)
+    d = 8
+    X = spread_inputs(rng, 4, d)
+    x = np.vstack([sphere_inputs(rng, 2, d), 3 * sphere_inputs(rng, 1, d)])
+    n = len(x)
+    T = arch.kernel(np.vstack([x, X])).ntk
+    w = np.linalg.eigvalsh(T[n:, n:])
+    steps = int(math.ceil(math.log(1e8) * float(w[-1] / w[0])))
+    G = T[:n, n:] @ np.linalg.inv(T[n:, n:])
+    eps, lin = [], []
+    for s in range(models):
+        m = rnd.RND(arch, width=width, heads=heads, seed=child_seed(seed, width, s))
+        r0 = m.residual(np.vstack([x, X]))
+        lin.append(r0[:n] - G @ r0[n:])
+        eps.append(m.fit(X, lr=1.0 / float(w[-1]), steps=steps).residual(x))
+    return arch, X, x, np.array(eps), np.array(lin), float(w[-1] / w[0])
+
+
+def prop_5_3_empirical(config: Config, form: str) -> Result:
+    """Real RND models (predictor and target one-hidden-layer relu MLPs, so
+    ``kappa_u = kappa_g = kappa`` exactly at every width), trained to
+    convergence, against the printed covariance with ``kappa_eps = kappa_u +
+    kappa_g`` at three test inputs (two on the sphere, one at three times its
+    radius). One replicate per model: ``C_s = (1/K) sum_i eps_i eps_i^T`` (heads
+    share hidden layers, so only models are independent); per upper-triangle
+    entry ``|mean_s C_s - printed|`` must be below a Bonferroni z (false alarm
+    1e-6) times the Monte-Carlo standard error plus the measured finite-width
+    deviation from the analytic-NTK linearisation (the Cauchy-Schwarz bound of
+    Prop 5.2's E check, :func:`.dynamics_checks.ensemble_mc`)."""
+    terms = form_params("5.3", form)["cov_terms"]
+    width, heads, models = (4096, 8, 400) if config.full else (1024, 8, 100)
+    arch, X, x, eps, lin, cond = _prop_5_3_run(width, heads, models, config.seed)
+    n = len(x)
+    k = arch.kernel(np.vstack([x, X]))
+    keps = 2 * k.nngp  # kappa_u + kappa_g, predictor and target of one architecture
+    th = {"xX": k.ntk[:n, n:], "XX": k.ntk[n:, n:]}
+    keps = {"xx": keps[:n, :n], "xX": keps[:n, n:], "XX": keps[n:, n:]}
+    law = printed.converged_cov(terms, keps, th, np.linalg.inv(th["XX"]))
+    iu = np.triu_indices(n)
+    C = np.einsum("sik,sjk->sij", eps, eps) / heads
+    CL = np.einsum("sik,sjk->sij", lin, lin) / heads
+    dev = eps - lin
+    D = np.einsum("sik,sjk->sij", dev, dev).mean(axis=0) / heads
+    sl, dd = np.diag(CL.mean(axis=0)), np.diag(D)
+    bias = (np.sqrt(np.outer(sl, dd)) + np.sqrt(np.outer(dd, sl)) + np.sqrt(np.outer(dd, dd)))[iu]
+    zt = z_threshold(len(iu[0]))
+    se = C[:, iu[0], iu[1]].std(axis=0, ddof=1) / math.sqrt(models)
+    err = np.abs(C.mean(axis=0) - law)[iu]
+    ratio = float(np.max(err / (zt * se + bias)))
+    return measured(ratio, 1.0,
+                    f"empirical covariance of the converged RND error over {models} width-{width} models x {heads} "
+                    "heads vs the printed terms with kappa_eps = kappa_u + kappa_g: error <= Bonferroni z * "
+                    "Monte-Carlo standard error (false alarm < 1e-6) + the measured finite-width deviation "
+                    "(Cauchy-Schwarz bound); residual = worst error / bound",
+                    statistic=f"max |error|/bound {ratio:.2f}{_le(ratio, 1)}1 over {len(iu[0])} entries; "
+                              f"cond(Theta_XX) {cond:.3g}",
+                    error=err.tolist(), mc_se=se.tolist(), width_bias=bias.tolist(), cond=cond, width=width,
+                    heads=heads, models=models)
+
+
 def prop_5_7_high_precision(config: Config, form: str) -> Result:
     """``Theta - kappa`` is the hidden layers' share: for an erf MLP with ``L - 1``
     hidden layers, the library's ``Theta^{L} - kappa^{L}`` (``mlp(depth)``) against
@@ -425,11 +508,13 @@ CHECKS = {
     ("5.2", "E"): prop_5_2_empirical,
     ("5.3", "S"): prop_5_3_symbolic,
     ("5.3", "H"): prop_5_3_high_precision,
+    ("5.3", "E"): prop_5_3_empirical,
     ("5.4", "S"): cor_5_4_symbolic,
     ("5.4", "H"): cor_5_4_high_precision,
     ("5.4", "E"): cor_5_4_empirical,
     ("5.6", "S"): thm_5_6_symbolic,
     ("5.6", "H"): thm_5_6_high_precision,
+    ("5.7", "S"): prop_5_7_symbolic,
     ("5.7", "H"): prop_5_7_high_precision,
     ("5.7", "E"): prop_5_7_empirical,
 }

@@ -18,6 +18,10 @@ returns a record whose non-zero differences are the counterexample.
   printed factor ``1/2``), the ensemble side a quadratic form with the centring
   matrix ``C = I - 1 1^T / (K + 1)``, symmetric, idempotent, of trace ``K``
   and ``C 1 = 0`` (Cochran), for ``K = 1..5``.
+* Prop 5.7 (:func:`prove_5_7`): for a one-hidden-layer network in NTK
+  parameterisation (explicit widths, symbolic weights, inputs, ``phi``), the
+  readout layer's share of the empirical NTK is the NNGP kernel's last-layer
+  form and the rest is the hidden share, so ``kappa + Theta^hid = Theta``.
 """
 from __future__ import annotations
 
@@ -142,4 +146,57 @@ def prove_5_6(strict: bool = True, half: bool = True, heads: Sequence[int] = (1,
     what = "(1/2)" if half else "(1)"
     return conclude("5.6", f"{what} eps^2 and s^2 of K+1 networks are both Sigma/K chi^2_K", f"explicit K = {list(heads)}",
                     ("eps_i i.i.d. N(0, 2 Sigma) (Cor 5.4 corrected, Prop 5.5)", "f_j i.i.d. N(mu, Sigma)"),
+                    steps, strict)
+
+
+def prove_5_7(strict: bool = True, bias: bool = True, width: int = 3, d: int = 2) -> Proof:
+    """Prop 5.7's kernel identity for ``f(x) = (sigma_w / sqrt(n)) sum_j v_j
+    phi(h_j(x)) + sigma_b c`` with ``h_j(x) = (sigma_w / sqrt(d)) sum_i W_ji x_i +
+    sigma_b b_j`` (``n = width`` hidden units, input dimension ``d``, ``phi``
+    an undefined function), every gradient taken by ``sympy.diff``:
+
+    (i) the readout share ``sum_{w in {v_j, c}} df(x)/dw df(x')/dw`` equals
+    ``sigma_w^2 (1/n) sum_j phi(h_j(x)) phi(h_j(x')) + sigma_b^2`` (the NNGP
+    kernel's last-layer form, whose limit is ``kappa``; ``bias=False`` states it
+    without ``sigma_b^2``, which is false);
+    (ii) ``Theta = sum over all parameters`` minus the readout share equals the
+    hidden share ``sigma_w^2 (1/n) sum_j v_j^2 phi'(h_j(x)) phi'(h_j(x'))
+    (sigma_w^2 x.x' / d + sigma_b^2)``, i.e. ``kappa + Theta^hid = Theta``."""
+    sw, sb = sp.symbols("sigma_w sigma_b", positive=True)
+    phi = sp.Function("phi")
+    x, xp = sp.symbols(f"x0:{d}", real=True), sp.symbols(f"xp0:{d}", real=True)
+    W = sp.Matrix(width, d, lambda j, i: sp.Symbol(f"W{j}{i}", real=True))
+    b, v = sp.symbols(f"b0:{width}", real=True), sp.symbols(f"v0:{width}", real=True)
+    c = sp.Symbol("c", real=True)
+
+    def pre(z):
+        return [sw / sp.sqrt(d) * sum(W[j, i] * z[i] for i in range(d)) + sb * b[j] for j in range(width)]
+
+    def net(z):
+        return sw / sp.sqrt(width) * sum(v[j] * phi(h) for j, h in enumerate(pre(z))) + sb * c
+
+    def share(params):
+        return sum(sp.diff(net(x), p) * sp.diff(net(xp), p) for p in params)
+
+    readout, hidden_params = list(v) + [c], list(W) + list(b)
+    theta = share(readout + hidden_params)
+    h, hp = pre(x), pre(xp)
+    nngp = sw**2 / width * sum(phi(h[j]) * phi(hp[j]) for j in range(width)) + (sb**2 if bias else 0)
+    a = sp.Symbol("a", real=True)
+
+    def dphi(z):  # phi'(z), written independently of the chain rule diff applies to the network
+        return sp.Subs(sp.Derivative(phi(a), a), a, z)
+
+    hid = sw**2 / width * sum(v[j] ** 2 * dphi(h[j]) * dphi(hp[j]) for j in range(width)) * (
+        sw**2 / d * sum(x[i] * xp[i] for i in range(d)) + sb**2)
+    steps = []
+    for name, lhs, rhs in (("readout share == sigma_w^2 (1/n) sum_j phi(h_j) phi(h_j') + sigma_b^2",
+                            share(readout), nngp),
+                           ("Theta - readout share == hidden share", theta - share(readout), hid),
+                           ("kappa + Theta^hid == Theta", nngp + hid, theta)):
+        diff = sp.simplify(sp.expand(lhs - rhs))
+        steps.append(Step(name, lhs, rhs, diff, bool(diff == 0)))
+    return conclude("5.7", "readout share of the NTK = NNGP last-layer form; kappa + Theta^hid = Theta",
+                    f"one hidden layer, explicit n = {width}, d = {d}, sympy.diff",
+                    ("NTK parameterisation", "phi differentiable, otherwise arbitrary", "weights, inputs real"),
                     steps, strict)
