@@ -79,3 +79,14 @@ def test_controls_are_per_thread():
         t.join()
         seen["here"] = controls.active()
     assert seen == {"other": None, "here": "factor"}
+
+
+def test_declares_records_controls_and_refuses_unknown_ones():
+    @controls.declares("untrained", "cov0.7")
+    @controls.declares("cov0.7", "factor")
+    def check(config):
+        return None
+
+    assert check.controls == ("cov0.7", "factor", "untrained")
+    with pytest.raises(ValueError, match="unknown control"):
+        controls.declares("bogus")

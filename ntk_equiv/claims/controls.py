@@ -104,6 +104,34 @@ def time(t):
     return 0 * t if t is not None else 0
 
 
+def declares(*names: str):
+    """Decorator: the controls under which the decorated check must fail
+    (stored as ``fn.controls``; the runner of ``verify --controls`` reads it).
+
+    A statement about trained networks declares ``untrained``; a comparison
+    with a law declares ``cov0.7`` and ``cov1.3``; one where a factor 2 is at
+    stake declares ``factor``; one about the converged network ``t0``.
+    ``noise`` suits any check of network outputs; ``exchanged`` is applied to
+    statements by the runner and need not be declared."""
+    unknown = [n for n in names if n not in CONTROLS]
+    if unknown:
+        raise ValueError(f"unknown control(s) {unknown}; choose from {', '.join(CONTROLS)}")
+
+    def mark(fn):
+        fn.controls = tuple(dict.fromkeys(getattr(fn, "controls", ()) + names))
+        return fn
+
+    return mark
+
+
+#: The schema of a statistical check's stated power, ``Result.details["power"]``:
+#: ``{alternative: probability of failing under it}`` at the sizes the check ran,
+#: with ``details["power_method"]`` saying how it was obtained ("analytic: ..."
+#: from the test's null distribution, or "simulation: S seeded replicates").
+#: Alternatives are named like the controls: "cov0.7", "cov1.3", "factor", ...
+POWER_KEY = "power"
+
+
 @contextmanager
 def applied(name: str) -> Iterator[ControlRun]:
     """Run the body under control ``name``; yields the :class:`ControlRun`
