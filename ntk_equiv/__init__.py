@@ -21,6 +21,7 @@ from .layers import (
     Abs, Act, Architecture, Cos, Dense, Erf, Identity, Layer, LeakyRelu, Relu, Residual, Serial, Sign, Sin,
     mlp, residual, serial,
 )
+from .layers import Elu, Gelu, HardTanh, Relu6, Sigmoid, Silu, Softplus, Tanh
 from .network import Network
 from .rnd import RND, BayesianRND, bayesian_rnd_covariance, gp_posterior, rnd_covariance
 
@@ -35,4 +36,5 @@ __all__ = [
     "Sign", "Sin", "StabilityError", "UnknownActivationError", "activation", "ensemble",
     "linearised_predict", "mlp", "residual", "serial",
     "RND", "BayesianRND", "bayesian_rnd_covariance", "gp_posterior", "rnd_covariance",
+    "Elu", "Gelu", "HardTanh", "Relu6", "Sigmoid", "Silu", "Softplus", "Tanh",
 ]

@@ -358,6 +358,47 @@ def Cos() -> Act:  # noqa: N802
     return Act("cos")
 
 
+# ---- constructors of the other catalogue activations (ntk_equiv.activations.CATALOGUE; one per record,
+# the tests check that every record has its constructor here and exported by ntk_equiv) ----
+def Gelu() -> Act:  # noqa: N802
+    """``x Phi(x)`` (exact GELU; closed-form dual maps)."""
+    return Act("gelu")
+
+
+def Tanh() -> Act:  # noqa: N802
+    return Act("tanh")
+
+
+def Sigmoid() -> Act:  # noqa: N802
+    """``1 / (1 + e^{-x})``."""
+    return Act("sigmoid")
+
+
+def Softplus() -> Act:  # noqa: N802
+    """``log(1 + e^x)``."""
+    return Act("softplus")
+
+
+def Silu() -> Act:  # noqa: N802
+    """``x sigmoid(x)`` (swish)."""
+    return Act("silu")
+
+
+def Elu(alpha: float = 1.0) -> Act:  # noqa: N802
+    """``x`` for ``x > 0``, ``alpha (e^x - 1)`` otherwise."""
+    return Act("elu", alpha=alpha)
+
+
+def Relu6() -> Act:  # noqa: N802
+    """``min(max(x, 0), 6)`` (kinks at 0 and 6: quadrature)."""
+    return Act("relu6")
+
+
+def HardTanh() -> Act:  # noqa: N802
+    """``min(max(x, -1), 1)`` (kinks at -1 and 1: quadrature)."""
+    return Act("hard_tanh")
+
+
 class Serial(Layer):
     """Composition ``layers[-1] o ... o layers[0]``."""
 
