@@ -197,7 +197,8 @@ def exact_contexts(layer, rng, inputs: str = "flat") -> list[list]:
     maps follow: the second moments are then linear in the first stage's
     products, whose expectations are the dual maps. By what the layer is:
 
-    * parameter-free, elementwise (an activation): ``[Dense, layer, Dense]``;
+    * parameter-free, elementwise (an activation): ``[Dense, layer, Dense]`` and,
+      on the raw input, ``[layer, Dense, act, Dense]``;
     * parameter-free, linear (scaling, pooling, Flatten): also
       ``[Dense, act, layer, Dense]`` and ``[Dense, act, Dense, layer, Dense]``;
     * parameter-free, neither (LayerNorm: channel statistics): only on the raw
@@ -213,7 +214,7 @@ def exact_contexts(layer, rng, inputs: str = "flat") -> list[list]:
     d, a = (lambda: _Linear), (lambda: _act(rng))
     if not params:
         if is_elementwise(layer, inputs):
-            bodies = [[d(), layer]] + ([[d(), a(), layer], [d(), a(), d(), layer]] if linear else [])
+            bodies = [[d(), layer], [layer, d(), a()]] + ([[d(), a(), layer], [d(), a(), d(), layer]] if linear else [])
         elif linear:
             bodies = [[d(), layer], [d(), a(), layer], [d(), a(), d(), layer]]
         else:

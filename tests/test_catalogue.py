@@ -57,11 +57,9 @@ CHEAP = sorted(n for n in lc.CATALOGUE if _cheap(n))
 def test_catalogue_entry_conforms(name):
     # reduced sizes (fewer draws: a higher threshold, still a false alarm < 1e-6) and 30 digits
     entry = lc.CATALOGUE[name]
-    report = testing.check_layer(entry.factory, inputs=entry.inputs, seed=1, dps=30, networks=24,
-                                 require_monte_carlo=name != "LayerNorm")
-    assert {"adjoint", "ntk_fd"} <= report.checks()
-    if name != "LayerNorm":  # LayerNorm: exact only on the raw input (the data prefix)
-        assert "monte_carlo" in report.checks() and report.power["detectable_relative_error"] < 0.6
+    report = testing.check_layer(entry.factory, inputs=entry.inputs, seed=1, dps=30, networks=24)
+    assert {"adjoint", "ntk_fd", "precision", "rnd_laws", "monte_carlo"} <= report.checks()
+    assert report.power["detectable_relative_error"] < 0.6
 
 
 @pytest.mark.slow
@@ -72,5 +70,5 @@ def test_catalogue_entry_conforms_full(name):
     phi = getattr(layer, "phi", None)
     slow_dps = phi is not None and any(k != 0 for k in phi.kinks)  # minutes at 50 digits until 16.6
     report = testing.check_layer(entry.factory, inputs=entry.inputs, seed=2, instances=2,
-                                 dps=None if slow_dps else 50, require_monte_carlo=name != "LayerNorm")
-    assert {"adjoint", "ntk_fd", "rnd_laws"} <= report.checks()
+                                 dps=None if slow_dps else 50)
+    assert {"adjoint", "ntk_fd", "rnd_laws", "monte_carlo"} <= report.checks()
