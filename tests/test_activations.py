@@ -683,3 +683,15 @@ def test_elu_parameter_is_checked():
         ne.Act("elu", beta=1.0)
     with pytest.raises(ne.ParameterError, match="no parameters"):
         ne.activation("gelu", alpha=1.0)
+
+
+def test_claim_lists_follow_the_catalogue():
+    # the C1 check's list of homogeneous activations is the catalogue's (one place)
+    from ntk_equiv.activations import HOMOGENEOUS
+    from ntk_equiv.claims import load
+
+    load()  # the statements first: the check modules register against them
+    from ntk_equiv.claims import kernel_checks
+
+    assert kernel_checks.HOMOGENEOUS == HOMOGENEOUS
+    assert set(kernel_checks.SMOOTH) <= set(NAMED) - set(HOMOGENEOUS)
