@@ -121,13 +121,14 @@ def has_parameters(layer, inputs: str = "flat") -> bool:
 
 
 def is_linear(layer, inputs: str = "flat", seed: int = 0) -> bool:
-    """``layer(a x + b y) = a layer(x) + b layer(y)`` at finite width, to
-    ``1e-12`` relative (random ``x, y, a, b``; one draw of the parameters)."""
+    """Affine in its input: ``layer(a x + b y) = a layer(x) + b layer(y)`` for
+    ``a + b = 1`` at finite width, to ``1e-12`` relative (random ``x, y``; one
+    draw of the parameters). A bias keeps the second moments exact too."""
     rng = np.random.default_rng(seed)
     shape = _shape_in(inputs)
     p, _ = _params_of(layer, rng, shape, 4)
     x, y = rng.standard_normal((2, 3) + shape)
-    a, b = 0.7, -1.3
+    a, b = 1.7, -0.7
     lhs = layer.apply(p, a * x + b * y)[0]
     rhs = a * layer.apply(p, x)[0] + b * layer.apply(p, y)[0]
     return bool(np.max(np.abs(lhs - rhs)) <= 1e-12 * (1 + np.max(np.abs(rhs))))
@@ -199,11 +200,11 @@ def exact_contexts(layer, rng, inputs: str = "flat") -> list[list]:
 
     * parameter-free, elementwise (an activation): ``[Dense, layer, Dense]`` and,
       on the raw input, ``[layer, Dense, act, Dense]``;
-    * parameter-free, linear (scaling, pooling, Flatten): also
+    * parameter-free, affine (scaling, pooling, Flatten): also
       ``[Dense, act, layer, Dense]`` and ``[Dense, act, Dense, layer, Dense]``;
     * parameter-free, neither (LayerNorm: channel statistics): only on the raw
       input, ``[layer, Dense, act, Dense]``;
-    * with parameters, linear (Dense, Conv): ``[layer, act, Dense]`` and
+    * with parameters, affine (Dense, Conv): ``[layer, act, Dense]`` and
       ``[Dense, act, layer, Dense]``;
     * with parameters, non-linear: a block starting with a layer with
       parameters (``mlp``) on the raw input, ``[layer, Dense]``; another block
