@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping, Sequence
@@ -65,6 +66,7 @@ class TaskResult:
     task: Task
     results: dict[str, Result]
     consulted: frozenset[str] = frozenset()
+    cpu: float = 0.0  # CPU seconds of the process that ran it (a load-independent measure of its cost)
 
     @property
     def seconds(self) -> float:
@@ -158,13 +160,15 @@ def _results(task: Task, config: Config) -> dict[str, Result]:
 def execute(task: Task, config: Config) -> TaskResult:
     """Run ``task`` (a raising check is a failed result, never a crash)."""
     load()  # a fresh worker (Dask) has not discovered the checks yet
+    cpu = time.process_time()
     if task.control is None:
-        return TaskResult(task, _results(task, config))
+        results = _results(task, config)
+        return TaskResult(task, results, cpu=time.process_time() - cpu)
     _clear_check_caches()
     try:
         with ctl.applied(task.control) as cr:
             results = _results(task, config)
-        return TaskResult(task, results, frozenset(cr.consulted))
+        return TaskResult(task, results, frozenset(cr.consulted), cpu=time.process_time() - cpu)
     finally:
         _clear_check_caches()
 
@@ -174,7 +178,11 @@ Executor = Callable[[Sequence[Task], Config, Progress | None], dict[Task, TaskRe
 
 def _report_progress(progress: Progress | None, k: int, n: int, tr: TaskResult) -> None:
     if progress:
-        progress(f"[{k}/{n}] {tr.task.label} ... {tr.summary()} ({tr.seconds:.1f}s)\n")
+        progress(f"[{k}/{n}] {tr.task.label} ... {tr.summary()} ({_times(tr)})\n")
+
+
+def _times(tr: TaskResult) -> str:
+    return f"{tr.seconds:.1f}s, cpu {tr.cpu:.1f}s"
 
 
 def sequential(tasks: Sequence[Task], config: Config, progress: Progress | None = None) -> dict[Task, TaskResult]:
@@ -185,7 +193,7 @@ def sequential(tasks: Sequence[Task], config: Config, progress: Progress | None 
             progress(f"[{k}/{len(tasks)}] {task.label} ... ")
         tr = out[task] = execute(task, config)
         if progress:
-            progress(f"{tr.summary()} ({tr.seconds:.1f}s)\n")
+            progress(f"{tr.summary()} ({_times(tr)})\n")
     return out
 
 
