@@ -22,6 +22,7 @@ from .layers import (
     mlp, residual, serial,
 )
 from .network import Network
+from .fluctuations import FiniteWidth, finite_width, width_for
 from .rnd import RND, BayesianRND, bayesian_rnd_covariance, gp_posterior, rnd_covariance
 
 __version__ = "0.1.0"
@@ -34,5 +35,6 @@ __all__ = [
     "NtkEquivError", "ParameterError", "PrecisionWarning", "QuadratureError", "RangeError", "Relu", "ResourceError", "Residual", "Serial", "ShapeError",
     "Sign", "Sin", "StabilityError", "UnknownActivationError", "activation", "ensemble",
     "linearised_predict", "mlp", "residual", "serial",
+    "FiniteWidth", "finite_width", "width_for",
     "RND", "BayesianRND", "bayesian_rnd_covariance", "gp_posterior", "rnd_covariance",
 ]
