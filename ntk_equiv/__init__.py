@@ -21,6 +21,7 @@ from .layers import (
     Abs, Act, Architecture, Cos, Dense, Erf, Identity, Layer, LeakyRelu, Relu, Residual, Serial, Sign, Sin,
     mlp, residual, serial,
 )
+from .layers import Elu, Gelu, HardTanh, Relu6, Sigmoid, Silu, Softplus, Tanh
 from .network import Network
 from .fluctuations import FiniteWidth, finite_width, width_for
 from .rnd import RND, BayesianRND, bayesian_rnd_covariance, gp_posterior, rnd_covariance
@@ -37,4 +38,5 @@ __all__ = [
     "linearised_predict", "mlp", "residual", "serial",
     "FiniteWidth", "finite_width", "width_for",
     "RND", "BayesianRND", "bayesian_rnd_covariance", "gp_posterior", "rnd_covariance",
+    "Elu", "Gelu", "HardTanh", "Relu6", "Sigmoid", "Silu", "Softplus", "Tanh",
 ]
