@@ -3,7 +3,7 @@
 Every numeric constant and every ``+``/``-`` sign inside the kink rules (the
 Cartesian kinked rule, the polar rules and their fallbacks, the Price route for
 piecewise-linear activations) is a mutation site: a constant ``c`` becomes
-``2c`` (``1`` for ``0``), a sign flips. ``--count`` sites are drawn with
+``2c`` or ``c / 2`` (integers: ``c // 2``; ``1`` for ``0``), a sign flips. ``--count`` sites are drawn with
 ``random.Random(--seed)``; each mutant is written into a copy of the package and
 the default (not slow) tests that exercise these rules are run on it with
 ``pytest -x``. A mutant is *killed* when they fail (or time out), *lives* when
@@ -62,8 +62,12 @@ def sites(source: str) -> list[tuple[int, int, str, str]]:
             continue
         if tok.type == tokenize.NUMBER:
             value = float(tok.string.replace("_", "")) if not tok.string.startswith("0x") else 1.0
-            new = "1" if value == 0 else f"(2 * {tok.string})"
-            out.append((tok.start[0], tok.start[1], tok.string, new))
+            if value == 0:
+                out.append((tok.start[0], tok.start[1], tok.string, "1"))
+            else:
+                out.append((tok.start[0], tok.start[1], tok.string, f"(2 * {tok.string})"))
+                half = str(int(value) // 2) if tok.string.isdigit() else f"({tok.string} / 2)"
+                out.append((tok.start[0], tok.start[1], tok.string, half))
         elif tok.type == tokenize.OP and tok.string in ("+", "-"):
             out.append((tok.start[0], tok.start[1], tok.string, "-" if tok.string == "+" else "+"))
     return out
