@@ -227,6 +227,40 @@ def _times(m1, m2):
     return (_add(m1[0], m2[0]), _add(m1[1], m2[1]))
 
 
+def pair_gradients(e: Callable, k11, k12, k22, det) -> tuple[np.ndarray, np.ndarray]:
+    """``(dF, dFd)``, each ``(P, 3, 3)``: row ``r`` the gradient of ``F_r``
+    (``Fd_r``), ``r`` in (ii, ij, jj), with respect to ``(K_ii, K_ij, K_jj)``, from the
+    moments ``e((f, g))`` of :class:`_Moments`.
+
+    Diagonal: ``dE[phi^2]/dk = E[u phi phi'] / k``, ``dE[phi'^2]/dk = (E[u^2 phi'^2] -
+    k E[phi'^2]) / (2 k^2)``. Off-diagonal: Price's ``dF/dK_ij = Fd``, integration by
+    parts ``dF/dK_ii = (E[u phi'(u) phi(v)] - K_ij Fd) / (2 K_ii)``, and Stein's
+    ``dE[h]/dG = E[h (w w^T - G^{-1})] / 2``, ``w = G^{-1} (u, v)``, for ``h = phi'(u) phi'(v)``
+    (moments ``m_ab = E[u^a phi'(u) v^b phi'(v)]``)."""
+    zero = k11 * 0
+    gf = np.empty((len(k11), 3, 3), dtype=np.asarray(k11).dtype)
+    gd = np.empty_like(gf)
+    gf[:] = zero[:, None, None]
+    gd[:] = zero[:, None, None]
+    for r, kk, side in ((0, k11, 0), (2, k22, 1)):
+        def sided(s, side=side):
+            return (s, ONE) if side == 0 else (ONE, s)
+        gf[:, r, r] = e(sided((1, 1, 1))) / kk
+        gd[:, r, r] = (e(sided((0, 2, 2))) - kk * e(sided((0, 2, 0)))) / (2 * kk * kk)
+    fd = e(((0, 1, 0), (0, 1, 0)))
+    gf[:, 1, 1] = fd
+    gf[:, 1, 0] = (e(((0, 1, 1), (1, 0, 0))) - k12 * fd) / (2 * k11)
+    gf[:, 1, 2] = (e(((1, 0, 0), (0, 1, 1))) - k12 * fd) / (2 * k22)
+    m00, m11 = fd, e(((0, 1, 1), (0, 1, 1)))
+    m20, m02 = e(((0, 1, 2), (0, 1, 0))), e(((0, 1, 0), (0, 1, 2)))
+    p, q, c = k11, k22, k12
+    d2 = det * det
+    gd[:, 1, 1] = ((p * q + c * c) * m11 - q * c * m20 - p * c * m02) / d2 + c * m00 / det
+    gd[:, 1, 0] = ((q * q * m20 - 2 * q * c * m11 + c * c * m02) / d2 - q * m00 / det) / 2
+    gd[:, 1, 2] = ((p * p * m02 - 2 * p * c * m11 + c * c * m20) / d2 - p * m00 / det) / 2
+    return gf, gd
+
+
 def _pair_step(mom: _Moments, k, theta, c_prev, tau_prev, sw, det):
     """One layer for off-diagonal pairs: ``k``, ``theta`` of shape ``(P, 3)``
     (entries ii, ij, jj of ``K^l``, ``Theta^l``), ``c_prev`` ``(P, 6, 6)``,
@@ -236,6 +270,7 @@ def _pair_step(mom: _Moments, k, theta, c_prev, tau_prev, sw, det):
     cache: dict = {}
 
     def e(mono):
+        mono = (tuple(mono[0]), tuple(mono[1]))
         if mono not in cache:
             cache[mono] = mom.expect(mono[0], mono[1], k11, k12, k22, det)
         return cache[mono]
@@ -259,29 +294,7 @@ def _pair_step(mom: _Moments, k, theta, c_prev, tau_prev, sw, det):
             cov[:, r, 3 + s] = aa + ts * ab
             cov[:, 3 + r, s] = aa + tr * ba
             cov[:, 3 + r, 3 + s] = aa + ts * ab + tr * ba + tr * ts * bb
-    # gradients of F_e and Fd_e with respect to (K_ii, K_ij, K_jj)
-    gf = np.empty((p_count, 3, 3), dtype=k.dtype)
-    gd = np.empty((p_count, 3, 3), dtype=k.dtype)
-    gf[:] = zero[:, None, None]
-    gd[:] = zero[:, None, None]
-    # diagonal entries: d/dk E[phi^2] = E[u phi phi'] / k; d/dk E[phi'^2] = (E[u^2 phi'^2] - k E[phi'^2]) / (2 k^2)
-    for r, (kk, side) in ((0, (k11, 0)), (2, (k22, 1))):
-        def sided(s, side=side):
-            return (s, ONE) if side == 0 else (ONE, s)
-        gf[:, r, r] = e(sided((1, 1, 1))) / kk
-        gd[:, r, r] = (e(sided((0, 2, 2))) - kk * eb[r]) / (2 * kk * kk)
-    # off-diagonal entry: Price (dF/dK_ij = Fd), integration by parts for dF/dK_ii, Stein for dFd
-    fd = eb[1]
-    gf[:, 1, 1] = fd
-    gf[:, 1, 0] = (e(((0, 1, 1), (1, 0, 0))) - k12 * fd) / (2 * k11)
-    gf[:, 1, 2] = (e(((1, 0, 0), (0, 1, 1))) - k12 * fd) / (2 * k22)
-    m00, m11 = fd, e(((0, 1, 1), (0, 1, 1)))
-    m20, m02 = e(((0, 1, 2), (0, 1, 0))), e(((0, 1, 0), (0, 1, 2)))
-    p, q, c = k11, k22, k12
-    d2 = det * det
-    gd[:, 1, 1] = ((p * q + c * c) * m11 - q * c * m20 - p * c * m02) / d2 + c * m00 / det
-    gd[:, 1, 0] = ((q * q * m20 - 2 * q * c * m11 + c * c * m02) / d2 - q * m00 / det) / 2
-    gd[:, 1, 2] = ((p * p * m02 - 2 * p * c * m11 + c * c * m20) / d2 - p * m00 / det) / 2
+    gf, gd = pair_gradients(e, k11, k12, k22, det)
     jac = np.empty((p_count, 6, 6), dtype=k.dtype)
     jac[:] = zero[:, None, None]
     jac[:, :3, :3] = sw2 * gf
@@ -289,7 +302,7 @@ def _pair_step(mom: _Moments, k, theta, c_prev, tau_prev, sw, det):
     for r in range(3):
         jac[:, 3 + r, 3 + r] = sw2 * eb[r]
     c_next = sw4 * cov + jac @ c_prev @ np.transpose(jac, (0, 2, 1))
-    b4 = e(((0, 2, 0), (0, 2, 0)))
+    fd, b4 = eb[1], e(((0, 2, 0), (0, 2, 0)))
     t2 = theta[:, 1] * theta[:, 1]
     tau = np.stack([sw4 * (b4 * t2 + fd * fd * tau_prev[:, 0]),
                     sw4 * (b4 * t2 + eb[0] * eb[2] * tau_prev[:, 1])], axis=1)
