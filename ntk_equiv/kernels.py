@@ -46,6 +46,7 @@ by :func:`sum_gaps`.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -111,6 +112,10 @@ class PairState:
     hi: Any = None
     spatial: tuple = ()
     full: bool = False
+    #: An activation whose dual maps are not applied yet (an ``ELEMENTWISE``
+    #: signal, :mod:`ntk_equiv.signals`): the values are those of its Gaussian
+    #: pre-activation, so a following activation or LayerNorm can fuse with it.
+    pending: Any = None
 
     def diagonal(self):
         """``K(z, z)[s, s]`` per point, shape ``(n, *S)``: the variances every
@@ -136,6 +141,25 @@ class PairState:
     def replace(self, nngp, ntk, lo, hi, spatial: tuple | None = None, full: bool | None = None) -> "PairState":
         return PairState(nngp, ntk, self.a, self.b, self.n, lo, hi,
                          self.spatial if spatial is None else spatial, self.full if full is None else full)
+
+    def with_pending(self, phi) -> "PairState":
+        """The same values with ``phi`` pending (the activation applied later, or fused)."""
+        return dataclasses.replace(self, pending=phi)
+
+    def materialised(self, bk) -> "PairState":
+        """The pending activation applied: ``K' = E[phi(u) phi(v)]``,
+        ``Theta' = E[phi'(u) phi'(v)] Theta`` (docs/theory.md C1), with the
+        gaps of ``K'`` from the closed form or recomputed from the values."""
+        phi = self.pending
+        if phi is None:
+            return self
+        check_variances(self, f"activation {phi.name!r}")
+        k11, k22 = self.variances() if phi.uses_variances else (None, None)
+        v, vd, lo, hi = phi.dual_gaps(bk, k11, self.nngp, k22, self.lo, self.hi)
+        out = self.replace(v, vd * self.ntk, lo, hi)
+        if lo is None:
+            out.lo, out.hi = gaps_from_values(out, bk)
+        return out
 
 
 def gaps_from_values(state: PairState, bk) -> tuple:
@@ -549,7 +573,7 @@ def evaluate(layers_fn, x1, x2=None, dps: int | None = None, full: bool = False,
 
         def run(tile: _Tile) -> None:
             with np.errstate(over="ignore", invalid="ignore"):  # overflow is checked and named below
-                out = layers_fn(plan.state(tile), bk)
+                out = layers_fn(plan.state(tile), bk).materialised(bk)
             if out.spatial:
                 raise ShapeError(f"the architecture's output still has spatial axes {out.spatial}: "
                                  "end with Flatten() or GlobalAvgPool() before the readout")

@@ -22,6 +22,7 @@ import numpy as np
 
 from . import kernels, signals
 from .activations import Activation, activation as _activation
+from .composite import compose
 from .errors import ArchitectureError, ParameterError, ShapeError
 from .signals import Kind, Signal
 from .validation import check_positive_int, check_scale
@@ -290,20 +291,16 @@ class Act(Layer):
         if signal.kind is Kind.DATA:
             return signal  # phi(x) of the data, exactly (the data prefix)
         if signal.kind is Kind.ELEMENTWISE:
-            why = f"its input is {signal.describe}, not Gaussian (an activation right after an activation)"
-        else:
-            why = (f"its input is {signal.describe}: not a function of one Gaussian pre-activation per point, "
-                   "so no dual map gives its kernel")
+            # psi(phi(u)): one activation of the same Gaussian pre-activation (ntk_equiv.composite)
+            return signal.but(origin=f"{signal.origin or 'an activation'} then {self!r}")
+        why = (f"its input is {signal.describe}: not a function of one Gaussian pre-activation per point, "
+               "so no dual map gives its kernel")
         raise signals.refuse(self, why, signals.INSERT_DENSE)
 
     def kernel_fn(self, state, bk):
-        kernels.check_variances(state, f"activation {self.phi.name!r}")
-        k11, k22 = state.variances() if self.phi.uses_variances else (None, None)
-        v, vd, lo, hi = self.phi.dual_gaps(bk, k11, state.nngp, k22, state.lo, state.hi)
-        out = state.replace(v, vd * state.ntk, lo, hi)
-        if lo is None:
-            out.lo, out.hi = kernels.gaps_from_values(out, bk)
-        return out
+        # pending, not applied: the next layer fuses with it (an activation, LayerNorm) or
+        # the engine applies its dual maps first (PairState.materialised)
+        return state.with_pending(self.phi if state.pending is None else compose(self.phi, state.pending))
 
     def apply(self, params, x):
         return self.phi(x), x
@@ -449,6 +446,8 @@ class Serial(Layer):
 
     def kernel_fn(self, state, bk):
         for layer in self.layers:
+            if state.pending is not None and not layer.takes_pending:
+                state = state.materialised(bk)
             state = layer.kernel_fn(state, bk)
         return state
 
@@ -527,7 +526,10 @@ class Residual(Layer):
                       origin=f"the sum of a residual block and a skip that is {skip.describe}")
 
     def kernel_fn(self, state, bk):
-        out = self.block.kernel_fn(state, bk)
+        first = self.block.layers[0] if isinstance(self.block, Serial) else self.block
+        skip = state.materialised(bk)
+        out = self.block.kernel_fn(state if first.takes_pending else skip, bk)
+        state = skip
         al = bk.scalar(self.alpha)
         a2 = al * al
         if out.spatial != state.spatial:
