@@ -327,7 +327,9 @@ class GlobalAvgPool(Layer):
 
 
 class Flatten(Layer):
-    """``(N, *S, C) -> (N, |S| C)``; kernel ``mean_s K[s, s]``."""
+    """``(N, *S, C) -> (N, |S| C)``; kernel: the per-position ``K[s, s]`` of the
+    flattened features, averaged by the next Dense (``mean_s K[s, s]``); an
+    activation or LayerNorm between them acts on the features, per position."""
 
     def __repr__(self):
         return "Flatten()"
@@ -337,26 +339,24 @@ class Flatten(Layer):
             return signal  # the data reshaped
         return signal.but(flattened=True)
 
+    takes_pending = True  # per position, like an activation: they commute
+
     def kernel_fn(self, state, bk):
-        if not state.spatial:
+        # keep the per-position kernels K[s, s] (an elementwise layer after Flatten acts per
+        # position); the next Dense averages them (PairState.collapsed)
+        if not state.spatial or state.flattened:
             return state
-        m, p = int(np.prod(state.spatial)), len(state.a)
+        if state.full:
+            m, p = int(np.prod(state.spatial)), len(state.a)
 
-        def diag(arr):
-            flat = arr.reshape(p, m, m) if state.full else arr.reshape(p, m)
-            return np.diagonal(flat, axis1=1, axis2=2) if state.full else flat
-
-        nngp, ntk = diag(state.nngp).sum(axis=1) / m, diag(state.ntk).sum(axis=1) / m
-        lo, hi = diag(state.lo).sum(axis=1) / m, diag(state.hi).sum(axis=1) / m
-        # a sum of |S| kernels K[s, s] / |S|: the component roots are sqrt(K_zz[s, s] / |S|)
-        roots = (state.roots(bk) / bk.sqrt(bk.scalar(m))).reshape(-1, m)
-        comps = [roots[:, j] for j in range(m)]
-
-        def gather(v):
-            return kernels.gather(v, state.a, state.b, (), False)
-
-        lo, hi, _ = kernels.sum_gaps(bk, gather, comps, lo, hi)
-        return state.replace(nngp, ntk, lo, hi, spatial=(), full=False)
+            def diag(arr):
+                return np.ascontiguousarray(np.diagonal(arr.reshape(p, m, m), axis1=1, axis2=2)).reshape(
+                    (p,) + state.spatial)
+            out = state.replace(*(diag(v) for v in (state.nngp, state.ntk, state.lo, state.hi)), full=False)
+        else:
+            out = state.replace(state.nngp, state.ntk, state.lo, state.hi)
+        out.flattened, out.pending = True, state.pending
+        return out
 
     def init_params(self, rng, in_shape, width, out_dim):
         return [], (int(np.prod(in_shape)),)
@@ -403,6 +403,10 @@ class LayerNorm(Layer):
             return self._fused(state, bk)
         kernels.check_variances(state, "LayerNorm")
         va, vb = state.variances()
+        if state.flattened:  # over all |S| C features: the variance averaged over positions
+            n, k = state.n, len(state.spatial)
+            mean = state.diagonal().reshape(n, -1).sum(axis=1) / int(np.prod(state.spatial))
+            va, vb = state.gather(np.broadcast_to(mean.reshape((n,) + (1,) * k), (n,) + state.spatial))
         den = bk.sqrt(va * vb)  # sqrt(v v) = v exactly: the normalised self pairs are exactly 1
         return state.replace(state.nngp / den, state.ntk / den, state.lo / den, state.hi / den)
 

@@ -69,6 +69,9 @@ def test_architecture_error_is_a_library_value_error():
 
 #: The issue's table: compositions whose kernel was silently wrong, refused (for now).
 REFUSED = {
+    "erf-after-erf": (ne.serial(ne.Dense(1.2, 0.3), ne.Erf(), ne.Erf(), ne.Dense()), X, "Act('erf')"),
+    "erf-after-relu": (ne.serial(ne.Dense(1.2, 0.3), ne.Relu(), ne.Erf(), ne.Dense()), X, "Act('erf')"),
+    "relu-after-cos": (ne.serial(ne.Dense(1.2, 0.3), ne.Cos(), ne.Relu(), ne.Dense()), X, "Act('relu')"),
     "relu-after-layernorm-of-relu": (ne.serial(ne.Dense(), ne.Relu(), ne.LayerNorm(), ne.Relu(), ne.Dense()), X,
                                      "Act('relu')"),
     "relu-after-post-activation-residual": (
@@ -76,8 +79,9 @@ REFUSED = {
     "relu-after-pooled-relu": (
         ne.serial(ne.Conv(3, sigma_w=1.3, sigma_b=0.1), ne.Relu(), ne.AvgPool(2), ne.Relu(), ne.Flatten(), ne.Dense()),
         IMAGES, "Act('relu')"),
-    "erf-after-flatten": (ne.serial(ne.Dense(), ne.Flatten(), ne.Erf(), ne.Dense()), np.array([[[3.0], [0.1]]]),
-                          "Act('erf')"),
+    "relu-after-global-pooled-relu": (
+        ne.serial(ne.Conv(3, sigma_w=1.3, sigma_b=0.1), ne.Relu(), ne.GlobalAvgPool(), ne.Relu(), ne.Dense()),
+        IMAGES, "Act('relu')"),
     "residual-on-raw-input": (ne.serial(ne.residual([ne.Dense()]), ne.Relu(), ne.Dense()), X, "residual("),
 }
 
@@ -267,6 +271,14 @@ def _composite_reference(x, sw1, sb1, sw2, sb2, dual):
     return nngp, sw2**2 * vd * k1 + nngp
 
 
+def _fused_kernel(arch, x, dps=None):
+    """The kernel with the generic composite (composite.compose) the protocol does not yet
+    accept (ArchitectureError: no closed form), run past the check: the machinery is exact,
+    only slow at dps= for kinked composites."""
+    prefix, rest = ne.layers.data_prefix(arch)
+    return kernels.evaluate(ne.Serial(*rest).kernel_fn, x, dps=dps)
+
+
 def _erf(t):
     return scipy.special.erf(t)
 
@@ -295,7 +307,7 @@ def test_composites_in_float64_against_independent_quadratures(case):
 
         def dual(k11, k12, k22):
             return _quadrant(_erf, k11, k12, k22), _quadrant(_derf, k11, k12, k22)
-    k = arch.kernel(x)
+    k = _fused_kernel(arch, x)
     nngp, ntk = _composite_reference(x, 1.2, 0.3, 1.1, 0.1, dual)
     assert kernels.scaled_error(k.nngp, nngp) <= F64_TOL
     assert kernels.scaled_error(k.ntk, ntk) <= F64_TOL
@@ -312,10 +324,11 @@ def test_composites_at_high_precision_against_an_mpmath_quadrature(case):
     ctx.dps = 35
     x = np.array([[0.9, -0.3], [0.4, 0.8]])
     outer, inner = (ne.Erf(), ne.Erf()) if case == "erf-erf" else (ne.Erf(), ne.Relu())
-    k = ne.serial(ne.Dense(1.2, 0.3), inner, outer, ne.Dense()).kernel(x, dps=30)
+    k = _fused_kernel(ne.serial(ne.Dense(1.2, 0.3), inner, outer, ne.Dense()), x, dps=30)
     f = (lambda t: ctx.erf(ctx.erf(t))) if case == "erf-erf" else (lambda t: ctx.erf(t) if t > 0 else ctx.mpf(0))
     gram = [[ctx.mpf(float(v)) for v in row] for row in x]
-    k1 = [[ctx.mpf("1.44") * ctx.fsum(a * b for a, b in zip(p, q)) / 2 + ctx.mpf("0.09") for q in gram] for p in gram]
+    sw, sb = ctx.mpf(1.2), ctx.mpf(0.3)  # the float parameters, exactly
+    k1 = [[sw**2 * ctx.fsum(a * b for a, b in zip(p, q)) / 2 + sb**2 for q in gram] for p in gram]
     a = ctx.sqrt(k1[0][0])
     c, s = k1[0][1] / a, ctx.sqrt(k1[0][0] * k1[1][1] - k1[0][1] ** 2) / a
     L, pieces = ctx.mpf(12.5), 8
@@ -364,6 +377,33 @@ def test_layernorm_after_relu_against_a_wide_network():
     old = 1.21 * pre / _scale(pre) + 0.01
     tol = mc_tolerance(se[0], seeds, 2 * old.size, width, _scale(k.nngp))
     assert np.max(np.abs(mean[0] - old) / tol) > 1
+
+
+# --------------------------------------------------------------------------- #
+# Flatten keeps per-position kernels
+# --------------------------------------------------------------------------- #
+def _erf_duals(k):
+    """erf's dual maps on a self pair of variance k (Williams 1997)."""
+    return 2 / np.pi * np.arcsin(2 * k / (1 + 2 * k)), 4 / (np.pi * np.sqrt((1 + 2 * k) ** 2 - 4 * k * k))
+
+
+@pytest.mark.parametrize("dps", [None, 30])
+def test_an_activation_after_flatten_acts_per_position(dps):
+    # the issue's row (77% off before: erf of the position-averaged kernel)
+    x = np.array([[[3.0], [0.1]]])
+    k = ne.serial(ne.Dense(), ne.Flatten(), ne.Erf(), ne.Dense()).kernel(x, dps=dps)
+    per_position = np.array([9.0, 0.01])  # Dense on the channel axis: K[s, s] = x_s^2
+    v, vd = _erf_duals(per_position)
+    assert abs(float(k.nngp[0, 0]) - v.mean()) <= 1e-15
+    assert abs(float(k.ntk[0, 0]) - (np.mean(vd * per_position) + v.mean())) <= 1e-15
+
+
+def test_layernorm_after_flatten_normalises_over_all_features():
+    # LayerNorm over the |S| C flattened features: the variance averaged over positions
+    x = np.array([[[3.0], [0.1]]])
+    k = ne.serial(ne.Dense(), ne.Flatten(), ne.LayerNorm(), ne.Erf(), ne.Dense()).kernel(x)
+    v, _ = _erf_duals(np.array([9.0, 0.01]) / 4.505)
+    assert abs(k.nngp[0, 0] - v.mean()) <= 1e-15
 
 
 # --------------------------------------------------------------------------- #
@@ -435,3 +475,33 @@ def test_c1_residual_architecture_against_a_wide_network():
     # power: the kernel with the skip dropped (alpha = 0) would fail (it is 1.8 tolerances off)
     dropped = ne.serial(*arch.layers[:3], ne.residual(arch.layers[3].block, 0.0), *arch.layers[4:]).kernel(X).nngp
     assert np.max(np.abs(mean - dropped) / tol) > 1
+
+
+# --------------------------------------------------------------------------- #
+# the README's custom-layer example (16.3): only state methods, default signal_out
+# --------------------------------------------------------------------------- #
+def _readme_scale_class():
+    import pathlib
+    import re
+
+    text = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = re.search(r"```python\n(\s*import ntk_equiv as ne\n\s*class Scale.*?)```", text, re.S).group(1)
+    lines = block.splitlines()
+    indent = min(len(line) - len(line.lstrip()) for line in lines if line.strip())
+    code = "\n".join(line[indent:] for line in lines if not line.strip().startswith("k = "))
+    namespace: dict = {}
+    exec(code, namespace)  # noqa: S102 - the README's own example
+    return namespace["Scale"]
+
+
+def test_readme_scale_layer_is_exact():
+    scale = _readme_scale_class()
+    x = RNG.standard_normal((5, 3))
+    k = ne.serial(ne.Dense(1.2, 0.1), scale(2.0), ne.Relu(), ne.Dense()).kernel(x)
+    ref = ne.serial(ne.Dense(2.4, 0.2), ne.Relu(), ne.Dense()).kernel(x)
+    # 2 (1.2/sqrt(d) W x + 0.1 b) is Dense(2.4, 0.2), parameter gradients included
+    for part in ("nngp", "ntk"):
+        a, b = getattr(k, part), getattr(ref, part)
+        assert np.max(np.abs(a - b)) <= 8 * np.finfo(float).eps * np.max(b)
+    net = ne.serial(ne.Dense(1.2, 0.1), scale(2.0), ne.Relu(), ne.Dense()).init(8, seed=0)
+    assert np.all(np.isfinite(net.apply(x)))
