@@ -30,9 +30,9 @@ import math
 import numpy as np
 
 from . import kernels, signals
-from .errors import ShapeError
+from .errors import DegenerateInputError, ShapeError
 from .layers import Layer, _check_sigma
-from .signals import Kind
+from .signals import Kind, Signal
 from .spatial import Window, pad, padding_name, positive_ints, separable_window_sum, unpad, window_sum
 
 
@@ -327,7 +327,9 @@ class GlobalAvgPool(Layer):
 
 
 class Flatten(Layer):
-    """``(N, *S, C) -> (N, |S| C)``; kernel ``mean_s K[s, s]``."""
+    """``(N, *S, C) -> (N, |S| C)``; kernel: the per-position ``K[s, s]`` of the
+    flattened features, averaged by the next Dense (``mean_s K[s, s]``); an
+    activation or LayerNorm between them acts on the features, per position."""
 
     def __repr__(self):
         return "Flatten()"
@@ -337,26 +339,24 @@ class Flatten(Layer):
             return signal  # the data reshaped
         return signal.but(flattened=True)
 
+    takes_pending = True  # per position, like an activation: they commute
+
     def kernel_fn(self, state, bk):
-        if not state.spatial:
+        # keep the per-position kernels K[s, s] (an elementwise layer after Flatten acts per
+        # position); the next Dense averages them (PairState.collapsed)
+        if not state.spatial or state.flattened:
             return state
-        m, p = int(np.prod(state.spatial)), len(state.a)
+        if state.full:
+            m, p = int(np.prod(state.spatial)), len(state.a)
 
-        def diag(arr):
-            flat = arr.reshape(p, m, m) if state.full else arr.reshape(p, m)
-            return np.diagonal(flat, axis1=1, axis2=2) if state.full else flat
-
-        nngp, ntk = diag(state.nngp).sum(axis=1) / m, diag(state.ntk).sum(axis=1) / m
-        lo, hi = diag(state.lo).sum(axis=1) / m, diag(state.hi).sum(axis=1) / m
-        # a sum of |S| kernels K[s, s] / |S|: the component roots are sqrt(K_zz[s, s] / |S|)
-        roots = (state.roots(bk) / bk.sqrt(bk.scalar(m))).reshape(-1, m)
-        comps = [roots[:, j] for j in range(m)]
-
-        def gather(v):
-            return kernels.gather(v, state.a, state.b, (), False)
-
-        lo, hi, _ = kernels.sum_gaps(bk, gather, comps, lo, hi)
-        return state.replace(nngp, ntk, lo, hi, spatial=(), full=False)
+            def diag(arr):
+                return np.ascontiguousarray(np.diagonal(arr.reshape(p, m, m), axis1=1, axis2=2)).reshape(
+                    (p,) + state.spatial)
+            out = state.replace(*(diag(v) for v in (state.nngp, state.ntk, state.lo, state.hi)), full=False)
+        else:
+            out = state.replace(state.nngp, state.ntk, state.lo, state.hi)
+        out.flattened, out.pending = True, state.pending
+        return out
 
     def init_params(self, rng, in_shape, width, out_dim):
         return [], (int(np.prod(in_shape)),)
@@ -392,17 +392,51 @@ class LayerNorm(Layer):
             return signal
         if signal.kind is Kind.DATA:
             return signal  # the data normalised by their own channel means and variances (the data prefix)
-        if signal.kind is Kind.ELEMENTWISE:
-            why = f"its input is {signal.describe}, whose channel mean is not zero as its kernel map assumes"
-        else:
-            why = f"its input is {signal.describe}, whose channel mean is not known"
+        if signal.kind is Kind.ELEMENTWISE and not signal.flattened:
+            # fused: centred and scaled by the activation's limit channel mean and variance
+            return Signal(Kind.OTHER, centred=True, origin=f"{self!r} of {signal.origin or 'an activation'}")
+        why = f"its input is {signal.describe}, whose channel mean is not known"
         raise signals.refuse(self, why, signals.INSERT_DENSE)
 
     def kernel_fn(self, state, bk):
+        if state.pending is not None:
+            return self._fused(state, bk)
         kernels.check_variances(state, "LayerNorm")
         va, vb = state.variances()
+        if state.flattened:  # over all |S| C features: the variance averaged over positions
+            n, k = state.n, len(state.spatial)
+            mean = state.diagonal().reshape(n, -1).sum(axis=1) / int(np.prod(state.spatial))
+            va, vb = state.gather(np.broadcast_to(mean.reshape((n,) + (1,) * k), (n,) + state.spatial))
         den = bk.sqrt(va * vb)  # sqrt(v v) = v exactly: the normalised self pairs are exactly 1
         return state.replace(state.nngp / den, state.ntk / den, state.lo / den, state.hi / den)
+
+    @staticmethod
+    def _fused(state, bk):
+        """LayerNorm of ``phi(u)``, ``u`` Gaussian: in the limit the channel mean
+        of ``phi(u_a)`` is ``m_a = E phi(u_a)`` and its channel variance
+        ``v_a = E phi(u_a)^2 - m_a^2`` (laws of large numbers over channels), so
+        ``K' = (E[phi(u_a) phi(u_b)] - m_a m_b) / sqrt(v_a v_b)`` with
+        ``m_a m_b = V(k_aa, 0, k_bb)`` (independent copies) and
+        ``Theta' = E[phi'(u_a) phi'(u_b)] Theta / sqrt(v_a v_b)``: the statistics'
+        own gradients are averages over channels whose contribution to the NTK is
+        O(1/width), so they vanish in the limit."""
+        phi = state.pending
+        kernels.check_variances(state, f"LayerNorm after activation {phi.name!r}")
+        d = state.diagonal()
+        second, _ = phi.dual(bk, d, d, d)
+        mean2, _ = phi.dual(bk, d, d * 0, d)
+        var = second - mean2
+        if not np.all(np.asarray(var > 0, dtype=bool)):
+            raise DegenerateInputError(f"LayerNorm after activation {phi.name!r}: the activation's output has zero "
+                                       "variance over channels (a constant function of its input)")
+        va, vb = state.variances()
+        means, _ = phi.dual(bk, *np.broadcast_arrays(va, state.nngp * 0, vb))
+        out = state.materialised(bk)
+        ga, gb = state.gather(var)
+        den = bk.sqrt(ga * gb)  # sqrt(v v) = v exactly: self pairs are exactly 1
+        fused = out.replace((out.nngp - means) / den, out.ntk / den, None, None)
+        fused.lo, fused.hi = kernels.gaps_from_values(fused, bk)
+        return fused
 
     def apply_to_data(self, z, bk):
         if bk.name == "float64":

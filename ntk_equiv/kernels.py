@@ -46,6 +46,7 @@ by :func:`sum_gaps`.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -111,6 +112,13 @@ class PairState:
     hi: Any = None
     spatial: tuple = ()
     full: bool = False
+    #: An activation whose dual maps are not applied yet (an ``ELEMENTWISE``
+    #: signal, :mod:`ntk_equiv.signals`): the values are those of its Gaussian
+    #: pre-activation, so a following activation or LayerNorm can fuse with it.
+    pending: Any = None
+    #: After ``Flatten``: the entries are per-position kernels ``K[s, s]`` of the
+    #: flattened features; the next Dense averages them (:meth:`collapsed`).
+    flattened: bool = False
 
     def diagonal(self):
         """``K(z, z)[s, s]`` per point, shape ``(n, *S)``: the variances every
@@ -135,7 +143,51 @@ class PairState:
 
     def replace(self, nngp, ntk, lo, hi, spatial: tuple | None = None, full: bool | None = None) -> "PairState":
         return PairState(nngp, ntk, self.a, self.b, self.n, lo, hi,
-                         self.spatial if spatial is None else spatial, self.full if full is None else full)
+                         self.spatial if spatial is None else spatial, self.full if full is None else full,
+                         flattened=self.flattened and (spatial is None or bool(spatial)))
+
+    def collapsed(self, bk) -> "PairState":
+        """After ``Flatten``: the kernel of the flattened features,
+        ``mean_s K[s, s]`` (likewise ``Theta``), the fan-in average of the next
+        Dense layer; a sum of ``|S|`` kernels, so its gaps are mapped by
+        :func:`sum_gaps` (component roots ``sqrt(K_zz[s, s] / |S|)``)."""
+        if not self.flattened:
+            return self
+        m, p = int(np.prod(self.spatial)), len(self.a)
+        nngp, ntk = self.nngp.reshape(p, m).sum(axis=1) / m, self.ntk.reshape(p, m).sum(axis=1) / m
+        lo, hi = self.lo.reshape(p, m).sum(axis=1) / m, self.hi.reshape(p, m).sum(axis=1) / m
+        roots = (self.roots(bk) / bk.sqrt(bk.scalar(m))).reshape(-1, m)
+
+        def gather_fn(v):
+            return gather(v, self.a, self.b, (), False)
+
+        lo, hi, _ = sum_gaps(bk, gather_fn, [roots[:, j] for j in range(m)], lo, hi)
+        return self.replace(nngp, ntk, lo, hi, spatial=(), full=False)
+
+    def scaled(self, c) -> "PairState":
+        """The kernels of ``c z``: ``K' = c^2 K``, ``Theta' = c^2 Theta``, and the
+        gaps ``c^2 lo``, ``c^2 hi`` (exact: no cancellation)."""
+        c2 = c * c
+        return self.replace(self.nngp * c2, self.ntk * c2, self.lo * c2, self.hi * c2)
+
+    def with_pending(self, phi) -> "PairState":
+        """The same values with ``phi`` pending (the activation applied later, or fused)."""
+        return dataclasses.replace(self, pending=phi)
+
+    def materialised(self, bk) -> "PairState":
+        """The pending activation applied: ``K' = E[phi(u) phi(v)]``,
+        ``Theta' = E[phi'(u) phi'(v)] Theta`` (docs/theory.md C1), with the
+        gaps of ``K'`` from the closed form or recomputed from the values."""
+        phi = self.pending
+        if phi is None:
+            return self
+        check_variances(self, f"activation {phi.name!r}")
+        k11, k22 = self.variances() if phi.uses_variances else (None, None)
+        v, vd, lo, hi = phi.dual_gaps(bk, k11, self.nngp, k22, self.lo, self.hi)
+        out = self.replace(v, vd * self.ntk, lo, hi)
+        if lo is None:
+            out.lo, out.hi = gaps_from_values(out, bk)
+        return out
 
 
 def gaps_from_values(state: PairState, bk) -> tuple:
@@ -549,7 +601,7 @@ def evaluate(layers_fn, x1, x2=None, dps: int | None = None, full: bool = False,
 
         def run(tile: _Tile) -> None:
             with np.errstate(over="ignore", invalid="ignore"):  # overflow is checked and named below
-                out = layers_fn(plan.state(tile), bk)
+                out = layers_fn(plan.state(tile), bk).materialised(bk).collapsed(bk)
             if out.spatial:
                 raise ShapeError(f"the architecture's output still has spatial axes {out.spatial}: "
                                  "end with Flatten() or GlobalAvgPool() before the readout")

@@ -22,6 +22,7 @@ import numpy as np
 
 from . import kernels, signals
 from .activations import Activation, activation as _activation
+from .composite import compose
 from .errors import ArchitectureError, ParameterError, ShapeError
 from .signals import Kind, Signal
 from .validation import check_positive_int, check_scale
@@ -82,10 +83,10 @@ class Layer:
         The default, for a layer that does not declare it, is conservative: a
         Gaussian input only, and an output that is not Gaussian (``OTHER``), so
         no activation may follow it without a Dense or Conv in between."""
-        if signal.kind is not Kind.GAUSSIAN:
+        if signal.kind is not Kind.GAUSSIAN or signal.flattened:
             raise signals.refuse(
                 self, f"its input is {signal.describe}, and a layer that does not override signal_out() is assumed "
-                "to need a Gaussian input", f"{signals.INSERT_DENSE}, or override signal_out()")
+                "to need a Gaussian input (not after Flatten)", f"{signals.INSERT_DENSE}, or override signal_out()")
         return signal.but(kind=Kind.OTHER, centred=False, origin=f"the output of {self!r}")
 
     @property
@@ -192,6 +193,7 @@ class Dense(Layer):
         return signals.GAUSSIAN
 
     def kernel_fn(self, state, bk):
+        state = state.collapsed(bk)  # after Flatten: the fan-in averages the positions
         sw, sb = bk.scalar(self.sigma_w), bk.scalar(self.sigma_b)
         # K_out = sigma_w^2 K_in + sigma_b^2 (the bias is a constant kernel), gaps without cancellation
         nngp, lo, hi = kernels.affine_kernel(bk, state, sw, sb)
@@ -282,28 +284,30 @@ class Act(Layer):
     takes_pending = True
 
     def signal_out(self, signal):
-        if signal.kind is Kind.GAUSSIAN and not signal.flattened:
-            return signal.but(kind=Kind.ELEMENTWISE, centred=False, origin=f"the output of {self!r}")
-        if signal.kind is Kind.GAUSSIAN:
-            raise signals.refuse(self, "after Flatten an activation acts per position, which the kernel state "
-                                 "does not carry yet", "insert a Dense layer between Flatten and it")
+        if signal.kind is Kind.GAUSSIAN:  # after Flatten too: per position
+            return signal.but(kind=Kind.ELEMENTWISE, centred=False, origin=f"the output of {self!r}", phi=self.phi)
         if signal.kind is Kind.DATA:
             return signal  # phi(x) of the data, exactly (the data prefix)
         if signal.kind is Kind.ELEMENTWISE:
-            why = f"its input is {signal.describe}, not Gaussian (an activation right after an activation)"
-        else:
-            why = (f"its input is {signal.describe}: not a function of one Gaussian pre-activation per point, "
-                   "so no dual map gives its kernel")
+            # psi(phi(u)): one activation of the same Gaussian pre-activation (ntk_equiv.composite).
+            # Only composites with closed-form dual maps for now: the expression machinery computes
+            # the others (composite.compose) but takes minutes per kernel at dps= when they have
+            # kinks, and cannot split at kinks it cannot locate (relu(cos))
+            phi = compose(self.phi, signal.phi) if signal.phi is not None else None
+            if phi is not None and phi.closed_form is not None:
+                return signal.but(origin=f"{signal.origin or 'an activation'} then {self!r}", phi=phi)
+            raise signals.refuse(
+                self, f"its input is {signal.describe}, not Gaussian, and {self.phi.name} o "
+                f"{getattr(signal.phi, 'name', 'it')} has no closed-form dual maps (act-after-act is fused "
+                "only through the identities of ntk_equiv.composite)", signals.INSERT_DENSE)
+        why = (f"its input is {signal.describe}: not a function of one Gaussian pre-activation per point, "
+               "so no dual map gives its kernel")
         raise signals.refuse(self, why, signals.INSERT_DENSE)
 
     def kernel_fn(self, state, bk):
-        kernels.check_variances(state, f"activation {self.phi.name!r}")
-        k11, k22 = state.variances() if self.phi.uses_variances else (None, None)
-        v, vd, lo, hi = self.phi.dual_gaps(bk, k11, state.nngp, k22, state.lo, state.hi)
-        out = state.replace(v, vd * state.ntk, lo, hi)
-        if lo is None:
-            out.lo, out.hi = kernels.gaps_from_values(out, bk)
-        return out
+        # pending, not applied: the next layer fuses with it (an activation, LayerNorm) or
+        # the engine applies its dual maps first (PairState.materialised)
+        return state.with_pending(self.phi if state.pending is None else compose(self.phi, state.pending))
 
     def apply(self, params, x):
         return self.phi(x), x
@@ -449,6 +453,8 @@ class Serial(Layer):
 
     def kernel_fn(self, state, bk):
         for layer in self.layers:
+            if state.pending is not None and not layer.takes_pending:
+                state = state.materialised(bk)
             state = layer.kernel_fn(state, bk)
         return state
 
@@ -512,6 +518,9 @@ class Residual(Layer):
     takes_pending = True  # the block's first layer may fuse with a pending activation
 
     def signal_out(self, signal):
+        if signal.flattened:
+            raise signals.refuse(self, "its skip comes from Flatten (per-position kernels), which a residual sum "
+                                 "does not handle", "insert a Dense between Flatten and it")
         if signal.kind is Kind.DATA:
             raise signals.refuse(
                 self, "its skip is the raw input, so the block's last layer has as many outputs as the input has "
@@ -527,7 +536,10 @@ class Residual(Layer):
                       origin=f"the sum of a residual block and a skip that is {skip.describe}")
 
     def kernel_fn(self, state, bk):
-        out = self.block.kernel_fn(state, bk)
+        first = self.block.layers[0] if isinstance(self.block, Serial) else self.block
+        skip = state.materialised(bk)
+        out = self.block.kernel_fn(state if first.takes_pending else skip, bk)
+        state = skip
         al = bk.scalar(self.alpha)
         a2 = al * al
         if out.spatial != state.spatial:

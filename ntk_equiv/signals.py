@@ -47,6 +47,8 @@ class Signal:
     centred: bool = True
     flattened: bool = False
     origin: str = field(default="", compare=False)
+    #: ``ELEMENTWISE``: the pending activation (an activation after it composes with it).
+    phi: object = field(default=None, compare=False)
 
     def but(self, **changes) -> "Signal":
         return replace(self, **changes)
@@ -66,7 +68,7 @@ def materialised(signal: Signal) -> Signal:
     activation's output as a signal of its own, no longer composable."""
     if signal.kind is not Kind.ELEMENTWISE:
         return signal
-    return signal.but(kind=Kind.OTHER, centred=False, origin=signal.origin or "the output of an activation")
+    return signal.but(kind=Kind.OTHER, centred=False, origin=signal.origin or "the output of an activation", phi=None)
 
 
 def refuse(layer, why: str, insert: str) -> ArchitectureError:
