@@ -103,3 +103,13 @@ def test_a_sabotaged_run_is_never_served_from_the_cache():
         broken = pc.prop_5_3_empirical(Config(), "printed")
     assert clean.passed and not broken.passed
     assert pc.prop_5_3_empirical(Config(), "printed").residual == clean.residual
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(LAW_CHECKS | {"C4 E"}))
+def test_full_sizes_reach_the_power_goal(name):
+    """``config.full`` is sized for power 0.99 against every named alternative
+    (C6a's default run states 0.68; its full run ~3 min on 2 cores)."""
+    res = CHECKS[name](Config(full=True))
+    assert res.passed, res.statistic
+    assert min(res.details["power"].values()) >= power.GOAL, res.details["power"]
