@@ -361,3 +361,19 @@ def test_unsettled_rules_raise(monkeypatch):
     args = [np.array([v]) for v in (1.0, 0.5, 1.0, 0.75)]
     with pytest.raises(QuadratureError, match="did not settle"):
         quadrature.price_expectations(F64, activations.parse_activation_expression("Max(x - 1, 0)"), X, *args)
+
+
+@pytest.mark.slow
+def test_price_route_grid_against_independent_reference():
+    # 400 seeded cases: variances 0.03..10 (a fifth with nearly equal variances, where the
+    # feature exp(-delta^2 / 2 tau^2) is narrow), correlations within 10^-15..1 of +-1
+    rng = np.random.default_rng(11)
+    texts = sorted(PIECES)
+    worst = 0.0
+    for i in range(400):
+        k11, k22 = np.exp(rng.uniform(np.log(0.03), np.log(10.0), 2))
+        if i % 5 == 0:
+            k22 = k11 * (1 + 10 ** rng.uniform(-12, -2))
+        rho = rng.choice([-1.0, 1.0]) * (1 - 10 ** rng.uniform(-15, 0))
+        worst = max(worst, *scaled_errors_f64(texts[i % len(texts)], k11, _k12(k11, k22, rho), k22))
+    assert worst <= 1e-13
