@@ -347,20 +347,32 @@ def test_piecewise_linear_form(text, form):
     assert (got.b0, got.s0, got.kinks, got.slope_jumps, got.value_jumps) == form
 
 
-def test_unsettled_rules_raise(monkeypatch):
-    # two rules that disagree (the second one shifted) must be a refusal, not a number
+@pytest.mark.parametrize("factor,settles", [(0.95, True), (1.05, False)])
+def test_two_rules_must_agree_within_the_stated_tolerance(monkeypatch, factor, settles):
+    # the first rule shifted by factor * PRICE_F64_TOL * scale (scale = V(1, 1, 1) at unit
+    # variances): just inside the tolerance the second rule's value is returned, just outside
+    # it is a refusal, not a number
+    expr = activations.parse_activation_expression("Max(x - 1, 0)")
+    args = [np.array([v]) for v in (1.0, 0.5, 1.0, 0.75)]
+    v_ref, vd_ref = quadrature.price_expectations(F64, expr, X, *args)
+    diag = quadrature.price_expectations(F64, expr, X, *(np.array([v]) for v in (1.0, 1.0, 1.0, 0.0)))
     real = quadrature.piecewise_linear_duals
     calls = []
 
-    def skewed(bk, form, *args):
-        v, vd = real(bk, form, *args)
+    def skewed(bk, form, *rest):
+        v, vd = real(bk, form, *rest)
         calls.append(1)
-        return (v * (1 + 1e-9), vd) if len(calls) == 2 else (v, vd)
+        if len(calls) == 1:
+            return v + factor * quadrature.PRICE_F64_TOL * diag[0], vd + factor * quadrature.PRICE_F64_TOL * diag[1]
+        return v, vd
 
     monkeypatch.setattr(quadrature, "piecewise_linear_duals", skewed)
-    args = [np.array([v]) for v in (1.0, 0.5, 1.0, 0.75)]
-    with pytest.raises(QuadratureError, match="did not settle"):
-        quadrature.price_expectations(F64, activations.parse_activation_expression("Max(x - 1, 0)"), X, *args)
+    if settles:
+        v, vd = quadrature.price_expectations(F64, expr, X, *args)
+        assert v[0] == v_ref[0] and vd[0] == vd_ref[0]
+    else:
+        with pytest.raises(QuadratureError, match="did not settle"):
+            quadrature.price_expectations(F64, expr, X, *args)
 
 
 @pytest.mark.slow
