@@ -349,9 +349,10 @@ def test_piecewise_linear_form(text, form):
 
 @pytest.mark.parametrize("factor,settles", [(0.95, True), (1.05, False)])
 def test_two_rules_must_agree_within_the_stated_tolerance(monkeypatch, factor, settles):
-    # the first rule shifted by factor * PRICE_F64_TOL * scale (scale = V(1, 1, 1) at unit
-    # variances): just inside the tolerance the second rule's value is returned, just outside
-    # it is a refusal, not a number
+    # the first rule shifted by factor * 1e-13 * scale (the stated acceptance tolerance, README and
+    # quadrature.PRICE_F64_TOL; scale = V(1, 1, 1) at unit variances): just inside the tolerance
+    # the second rule's value is returned, just outside it is a refusal, not a number
+    tol = 1e-13
     expr = activations.parse_activation_expression("Max(x - 1, 0)")
     args = [np.array([v]) for v in (1.0, 0.5, 1.0, 0.75)]
     v_ref, vd_ref = quadrature.price_expectations(F64, expr, X, *args)
@@ -363,7 +364,7 @@ def test_two_rules_must_agree_within_the_stated_tolerance(monkeypatch, factor, s
         v, vd = real(bk, form, *rest)
         calls.append(1)
         if len(calls) == 1:
-            return v + factor * quadrature.PRICE_F64_TOL * diag[0], vd + factor * quadrature.PRICE_F64_TOL * diag[1]
+            return v + factor * tol * diag[0], vd + factor * tol * diag[1]
         return v, vd
 
     monkeypatch.setattr(quadrature, "piecewise_linear_duals", skewed)
