@@ -347,17 +347,46 @@ def test_piecewise_linear_form(text, form):
     assert (got.b0, got.s0, got.kinks, got.slope_jumps, got.value_jumps) == form
 
 
-def test_unsettled_rules_raise(monkeypatch):
-    # two rules that disagree (the second one shifted) must be a refusal, not a number
+@pytest.mark.parametrize("factor,settles", [(0.95, True), (1.05, False)])
+def test_two_rules_must_agree_within_the_stated_tolerance(monkeypatch, factor, settles):
+    # the first rule shifted by factor * 1e-13 * scale (the stated acceptance tolerance, README and
+    # quadrature.PRICE_F64_TOL; scale = V(1, 1, 1) at unit variances): just inside the tolerance
+    # the second rule's value is returned, just outside it is a refusal, not a number
+    tol = 1e-13
+    expr = activations.parse_activation_expression("Max(x - 1, 0)")
+    args = [np.array([v]) for v in (1.0, 0.5, 1.0, 0.75)]
+    v_ref, vd_ref = quadrature.price_expectations(F64, expr, X, *args)
+    diag = quadrature.price_expectations(F64, expr, X, *(np.array([v]) for v in (1.0, 1.0, 1.0, 0.0)))
     real = quadrature.piecewise_linear_duals
     calls = []
 
-    def skewed(bk, form, *args):
-        v, vd = real(bk, form, *args)
+    def skewed(bk, form, *rest):
+        v, vd = real(bk, form, *rest)
         calls.append(1)
-        return (v * (1 + 1e-9), vd) if len(calls) == 2 else (v, vd)
+        if len(calls) == 1:
+            return v + factor * tol * diag[0], vd + factor * tol * diag[1]
+        return v, vd
 
     monkeypatch.setattr(quadrature, "piecewise_linear_duals", skewed)
-    args = [np.array([v]) for v in (1.0, 0.5, 1.0, 0.75)]
-    with pytest.raises(QuadratureError, match="did not settle"):
-        quadrature.price_expectations(F64, activations.parse_activation_expression("Max(x - 1, 0)"), X, *args)
+    if settles:
+        v, vd = quadrature.price_expectations(F64, expr, X, *args)
+        assert v[0] == v_ref[0] and vd[0] == vd_ref[0]
+    else:
+        with pytest.raises(QuadratureError, match="did not settle"):
+            quadrature.price_expectations(F64, expr, X, *args)
+
+
+@pytest.mark.slow
+def test_price_route_grid_against_independent_reference():
+    # 400 seeded cases: variances 0.03..10 (a fifth with nearly equal variances, where the
+    # feature exp(-delta^2 / 2 tau^2) is narrow), correlations within 10^-15..1 of +-1
+    rng = np.random.default_rng(11)
+    texts = sorted(PIECES)
+    worst = 0.0
+    for i in range(400):
+        k11, k22 = np.exp(rng.uniform(np.log(0.03), np.log(10.0), 2))
+        if i % 5 == 0:
+            k22 = k11 * (1 + 10 ** rng.uniform(-12, -2))
+        rho = rng.choice([-1.0, 1.0]) * (1 - 10 ** rng.uniform(-15, 0))
+        worst = max(worst, *scaled_errors_f64(texts[i % len(texts)], k11, _k12(k11, k22, rho), k22))
+    assert worst <= 1e-13

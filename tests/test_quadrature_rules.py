@@ -41,9 +41,10 @@ def test_polar_mp_accepts_two_agreeing_rules(monkeypatch, smooth):
     ctx = MpmathBackend(20).ctx
     k11, k12, k22 = ctx.mpf(2), ctx.mpf("0.5"), ctx.mpf(1)
     tol = _mp_tol(ctx, k11, k22, ctx.dps)
-    calls = _scripted_polar(monkeypatch, [ctx.mpf(1), 1 + tol / 2])
+    # just inside the tolerance (scale (1 + k11 + k22) 10^-(dps + 5))
+    calls = _scripted_polar(monkeypatch, [ctx.mpf(1), 1 + tol * ctx.mpf("0.95")])
     got = quadrature.gaussian_expectation_polar_mp(ctx, None, None, k11, k12, k22, smooth=smooth)
-    assert got == 1 + tol / 2 and len(calls) == 2
+    assert got == 1 + tol * ctx.mpf("0.95") and len(calls) == 2
     # the sizes: the second rule has 1.5x the nodes of the first in both directions
     (r1, t1), (r2, t2) = calls
     assert r2 == r1 * 3 // 2 and t2 == t1 * 3 // 2
@@ -55,7 +56,8 @@ def test_polar_mp_falls_back_when_the_first_rules_disagree(monkeypatch):
     ctx = MpmathBackend(20).ctx
     k11, k12, k22 = ctx.mpf(2), ctx.mpf("0.5"), ctx.mpf(1)
     tol = _mp_tol(ctx, k11, k22, ctx.dps)
-    calls = _scripted_polar(monkeypatch, [ctx.mpf(1), 1 + 2 * tol, ctx.mpf(3), 3 + tol / 2])
+    # just outside the tolerance
+    calls = _scripted_polar(monkeypatch, [ctx.mpf(1), 1 + tol * ctx.mpf("1.05"), ctx.mpf(3), 3 + tol / 2])
     got = quadrature.gaussian_expectation_polar_mp(ctx, None, None, k11, k12, k22)
     assert got == 3 + tol / 2 and len(calls) == 4
     n_t = max(30, int(0.8 * ctx.dps))
