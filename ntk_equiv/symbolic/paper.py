@@ -200,3 +200,42 @@ def prove_5_7(strict: bool = True, bias: bool = True, width: int = 3, d: int = 2
                     f"one hidden layer, explicit n = {width}, d = {d}, sympy.diff",
                     ("NTK parameterisation", "phi differentiable, otherwise arbitrary", "weights, inputs real"),
                     steps, strict)
+
+
+def prove_5_7_law(strict: bool = True, regime: str = "limit", rate=1, units: int = 2) -> Proof:
+    """Prop 5.7's Gaussian law at finite width, one hidden layer of ``n = units``
+    units, input dimension 1: the target ``g~(x) = sigma_w/sqrt(n) sum_j V_j
+    phi'(h_j) (sigma_w x psi_wj + sigma_b psi_bj)`` (``V`` the readout, ``psi*`` the
+    hidden tangent, all i.i.d. ``N(0, 1)``; units i.i.d. with ``M_0b =
+    E phi'(h)^b``). Its fourth cumulant, computed from the construction,
+
+    ``E g~^4 - 3 (E g~^2)^2 = 3 sigma_w^4 q^2 (3 M_04 - M_02^2) / n``,
+
+    ``q = sigma_w^2 x^2 + sigma_b^2``: a scale mixture of Gaussians, Gaussian only
+    as ``n -> inf`` (``regime="limit"``: the claim ``... / n^rate``), while
+    ``E g~^2 = sigma_w^2 q M_02`` is exact at every width. ``regime="every
+    width"`` claims the fourth cumulant 0 (Gaussian at finite width): false."""
+    from .heads_and_means import _unit_expectation
+
+    n = units
+    sw, sb = sp.symbols("sigma_w sigma_b", positive=True)
+    x = sp.Symbol("x", real=True)
+    V = [sp.Symbol(f"V_{j}", real=True) for j in range(n)]
+    pw = [sp.Symbol(f"psi_w{j}", real=True) for j in range(n)]
+    pb = [sp.Symbol(f"psi_b{j}", real=True) for j in range(n)]
+    units_pr = [(sp.Symbol(f"p_{j}", real=True), sp.Symbol(f"r_{j}", real=True)) for j in range(n)]
+    g = sw / sp.sqrt(n) * sum(V[j] * units_pr[j][1] * (sw * x * pw[j] + sb * pb[j]) for j in range(n))
+    normals = V + pw + pb
+    m2 = _unit_expectation(g**2, normals, units_pr)
+    m4 = _unit_expectation(g**4, normals, units_pr)
+    q = sw**2 * x**2 + sb**2
+    M02, M04 = sp.Symbol("M_02", real=True), sp.Symbol("M_04", real=True)
+    cumulant = 0 if regime == "every width" else 3 * sw**4 * q**2 * (3 * M04 - M02**2) / sp.Integer(n) ** sp.nsimplify(rate)
+    alg = default(None)
+    steps = [step(alg, "E g~^2 = sigma_w^2 q M_02 (every width)", sp.Matrix([m2]), sp.Matrix([sw**2 * q * M02])),
+             step(alg, f"E g~^4 - 3 (E g~^2)^2 = {'0' if regime == 'every width' else '3 sigma_w^4 q^2 (3 M_04 - M_02^2) / n'}",
+                  sp.Matrix([sp.expand(m4 - 3 * m2**2)]), sp.Matrix([sp.expand(cumulant)]))]
+    return conclude("5.7", f"g~ at width n = {n}: E g~^2 exact, fourth cumulant "
+                    + ("0 (Gaussian at every width)" if regime == "every width" else "3 sigma_w^4 q^2 (3 M_04 - M_02^2)/n"),
+                    f"explicit units n = {n}, one hidden layer, sympy moments",
+                    ("readout V and tangent psi* i.i.d. N(0, 1)", "units i.i.d. with M_0b = E phi'(h)^b"), steps, strict)
