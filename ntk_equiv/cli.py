@@ -8,7 +8,12 @@
     check passes and every statement reaches its documented verdict, 1
     otherwise (or if a selected claim or statement has no check), 2 on bad
     usage. ``--paper``: the statements only; ``--claims``: the claims only
-    (unless ``--paper``/``--statements`` is given too).
+    (unless ``--paper``/``--statements`` is given too). ``--controls``: also
+    rerun each check under the negative controls it declares and each
+    statement with its forms exchanged (:mod:`.claims.controls`); a control
+    that the check survives, or that never reaches it, fails the run.
+    ``--jobs N`` runs the checks in N worker processes (default: the number of
+    cores), ``--scheduler ADDRESS`` on a Dask cluster; the report is the same.
 ``ntk-equiv docs``
     Regenerate ``docs/claims.md`` and ``docs/paper.md`` from the registries
     (``--check``: exit 1 if stale).
@@ -24,8 +29,8 @@ from typing import Sequence
 
 from . import report as rp
 from .claims import paper as pp
-from .claims.registry import LEVELS, REGISTRY, Config, Result, _selected, all_checks, load, run_check
-from .claims.verdict import run_claim_check, verify_statement
+from .claims import runner
+from .claims.registry import LEVELS, REGISTRY, Config, _selected, load
 from .errors import ParameterError
 from .validation import MAX_DPS, MIN_DPS, check_dps, check_output_file, check_seed
 
@@ -75,41 +80,18 @@ def parse_statements(text: str | None) -> list[str]:
 
 
 def run_verify(claim_ids: list[str], levels: list[str], config: Config, progress=None,
-               command: str = "ntk-equiv verify", statements: list[str] = ()) -> rp.Report:
-    """Run the selected claim checks, then reach the selected statements'
-    verdicts (a raising check is a failed result, never a crash). A statement
-    level that reuses a claim's check takes that claim's result from this run
-    when it ran, and runs it otherwise."""
+               command: str = "ntk-equiv verify", statements: list[str] = (), controls: bool = False,
+               executor: runner.Executor = runner.sequential) -> rp.Report:
+    """Run the selected claim checks and reach the selected statements'
+    verdicts (a raising check is a failed result, never a crash); with
+    ``controls``, rerun them under their negative controls (:mod:`.claims.runner`).
+    A statement level that reuses a claim's check takes that claim's result
+    from this run."""
+    done = runner.run(claim_ids, levels, config, statements=statements, controls=controls, progress=progress,
+                      executor=executor)
     rep = rp.Report(claim_ids, levels, config, command=command)
-    todo = all_checks(claim_ids, levels)
-    for k, (cid, lv) in enumerate(todo, 1):
-        if progress:
-            progress(f"[{k}/{len(todo)}] {cid} {lv} ... ")
-        res = run_check(cid, lv, config)
-        rep.results.append(res)
-        if progress:
-            progress(f"{'ok' if res.passed else 'FAIL'} ({res.seconds:.1f}s)\n")
-    reused: dict[tuple[str, str], Result] = {}
-
-    def run_claim(cid: str, lv: str) -> Result:
-        done = rep.result(cid, lv)
-        if done is None:
-            if (cid, lv) not in reused:
-                reused[cid, lv] = run_claim_check(cid, lv, config)
-            done = reused[cid, lv]
-        return done
-
-    if statements:
-        checks = pp.statement_checks()
-        chosen = [s for s in pp.STATEMENTS if s.number in statements]
-        for k, s in enumerate(chosen, 1):
-            if progress:
-                progress(f"[{k}/{len(chosen)}] {s.label} ... ")
-            out = verify_statement(s, checks, levels, config, run_claim)
-            rep.statements.append(out)
-            if progress:
-                secs = sum(r.seconds for r in out.results)
-                progress(f"{' + '.join(out.reached)}{'' if out.passed else ' (FAIL)'} ({secs:.1f}s)\n")
+    rep.results, rep.statements = done.results, done.statements
+    rep.controls, rep.controls_requested = done.controls, controls
     return rep
 
 
@@ -132,16 +114,35 @@ def cmd_verify(args) -> int:
                 check_output_file(path, flag)
     except ParameterError as exc:
         raise UsageError(str(exc).replace("dps must", "--dps must").replace(" (or None for float64)", "")) from None
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError(f"--jobs must be an integer >= 1, got {args.jobs}")
+    client = connect(args.scheduler) if args.scheduler else None  # before any work: a usage error if unreachable
+    executor = runner.on_dask(client) if client else runner.processes(args.jobs or runner.default_jobs())
     config = Config(seed=args.seed, dps=args.dps, full=args.full)
     command = "ntk-equiv verify " + " ".join(args.argv_rest)
-    rep = run_verify(claim_ids, levels, config, progress=None if args.quiet else _stderr, command=command.strip(),
-                     statements=statements)
+    try:
+        rep = run_verify(claim_ids, levels, config, progress=None if args.quiet else _stderr,
+                         command=command.strip(), statements=statements, controls=args.controls, executor=executor)
+    finally:
+        if client is not None:
+            client.close()
     print(rp.render_text(rep))
     if args.json:
         Path(args.json).write_text(rp.dumps(rep), encoding="utf-8")
     if args.markdown:
         Path(args.markdown).write_text(rp.render_markdown(rep), encoding="utf-8")
     return EXIT_OK if rep.passed else EXIT_FAIL
+
+
+def connect(address: str):
+    """The Dask client of ``--scheduler ADDRESS``; a usage error if Dask is
+    missing or the scheduler cannot be reached."""
+    try:
+        return runner.dask_client(address)
+    except ImportError:
+        raise UsageError("--scheduler needs Dask distributed: pip install 'ntk-equiv[cluster]'") from None
+    except OSError as exc:
+        raise UsageError(f"--scheduler: {exc}") from None
 
 
 def repo_root() -> Path | None:
@@ -193,6 +194,15 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--dps", type=int, default=Config.dps, help=f"digits for the H level, {MIN_DPS} to {MAX_DPS} (default %(default)s)")
     v.add_argument("--seed", type=int, default=Config.seed, help="seed of every check, an integer >= 0 (default %(default)s)")
     v.add_argument("--full", action="store_true", help="paper-scale widths and sample sizes (slow)")
+    v.add_argument("--controls", action="store_true",
+                   help="also rerun every check under the negative controls it declares, and every statement with "
+                        "its printed and corrected forms exchanged; a control the check survives fails the run")
+    v.add_argument("--jobs", type=int, metavar="N",
+                   help="worker processes (default: the number of cores; 1: run in this process); "
+                        "results are identical for every N")
+    v.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run the checks on an existing Dask distributed cluster, e.g. tcp://host:8786 "
+                        "(needs the 'cluster' extra); an unreachable scheduler is a usage error")
     v.add_argument("--json", metavar="FILE", help="also write the report as JSON (docs/report_schema.md)")
     v.add_argument("--markdown", metavar="FILE", help="also write the report as markdown")
     v.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")

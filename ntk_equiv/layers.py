@@ -20,9 +20,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from . import kernels
+from . import kernels, signals
 from .activations import Activation, activation as _activation
-from .errors import ParameterError, ShapeError
+from .errors import ArchitectureError, ParameterError, ShapeError
+from .signals import Kind, Signal
 from .validation import check_positive_int, check_scale
 from .kernels import Kernel, PairState
 
@@ -42,8 +43,37 @@ class Layer:
         """``K(x1, x2)`` and ``Theta(x1, x2)`` (``x2=None``: ``x2 = x1``, symmetric).
 
         float64 ndarrays, or ``mpmath.matrix`` correct to ``dps`` digits.
+        Raises :class:`~ntk_equiv.errors.ArchitectureError`, before any
+        numerical work, when the architecture's kernel is not computable
+        (:meth:`check_architecture`).
         """
+        self.check_architecture()
         return kernels.evaluate(self.kernel_fn, x1, x2, dps, full=self.needs_full_spatial)
+
+    def check_architecture(self) -> Signal:
+        """The signal of the output given the raw input (:mod:`ntk_equiv.signals`),
+        or :class:`~ntk_equiv.errors.ArchitectureError` naming the first layer
+        whose kernel map does not apply to what it receives."""
+        return self.signal_out(signals.DATA)
+
+    #: Whether :meth:`kernel_fn` accepts a state carrying a pending activation
+    #: (an ``ELEMENTWISE`` signal); otherwise the engine applies the activation's
+    #: dual maps first and the layer sees an ``OTHER`` signal.
+    takes_pending: bool = False
+
+    def signal_out(self, signal: Signal) -> Signal:
+        """What this layer yields from an input ``signal`` (kinds only, no
+        numbers), or :class:`~ntk_equiv.errors.ArchitectureError` if its kernel
+        map does not apply to it.
+
+        The default, for a layer that does not declare it, is conservative: a
+        Gaussian input only, and an output that is not Gaussian (``OTHER``), so
+        no activation may follow it without a Dense or Conv in between."""
+        if signal.kind is not Kind.GAUSSIAN:
+            raise signals.refuse(
+                self, f"its input is {signal.describe}, and a layer that does not override signal_out() is assumed "
+                "to need a Gaussian input", f"{signals.INSERT_DENSE}, or override signal_out()")
+        return signal.but(kind=Kind.OTHER, centred=False, origin=f"the output of {self!r}")
 
     @property
     def needs_full_spatial(self) -> bool:
@@ -143,6 +173,11 @@ class Dense(Layer):
     def ends_with_dense(self) -> bool:
         return True
 
+    def signal_out(self, signal):
+        # a sum over many channels with independent zero-mean weights: Gaussian from any input
+        # with finite second moments (central limit theorem over the fan-in)
+        return signals.GAUSSIAN
+
     def kernel_fn(self, state, bk):
         sw, sb = bk.scalar(self.sigma_w), bk.scalar(self.sigma_b)
         # K_out = sigma_w^2 K_in + sigma_b^2 (the bias is a constant kernel), gaps without cancellation
@@ -231,6 +266,23 @@ class Act(Layer):
     def __repr__(self):
         return f"Act({self.phi.name!r})"
 
+    takes_pending = True
+
+    def signal_out(self, signal):
+        if signal.kind is Kind.GAUSSIAN and not signal.flattened:
+            return signal.but(kind=Kind.ELEMENTWISE, centred=False, origin=f"the output of {self!r}")
+        if signal.kind is Kind.GAUSSIAN:
+            raise signals.refuse(self, "after Flatten an activation acts per position, which the kernel state "
+                                 "does not carry yet", "insert a Dense layer between Flatten and it")
+        if signal.kind is Kind.DATA:
+            why = "its input is the raw data, which is deterministic, not Gaussian as its dual maps assume"
+        elif signal.kind is Kind.ELEMENTWISE:
+            why = f"its input is {signal.describe}, not Gaussian (an activation right after an activation)"
+        else:
+            why = (f"its input is {signal.describe}: not a function of one Gaussian pre-activation per point, "
+                   "so no dual map gives its kernel")
+        raise signals.refuse(self, why, signals.INSERT_DENSE)
+
     def kernel_fn(self, state, bk):
         kernels.check_variances(state, f"activation {self.phi.name!r}")
         k11, k22 = state.variances() if self.phi.uses_variances else (None, None)
@@ -287,6 +339,47 @@ def Cos() -> Act:  # noqa: N802
     return Act("cos")
 
 
+# ---- constructors of the other catalogue activations (ntk_equiv.activations.CATALOGUE; one per record,
+# the tests check that every record has its constructor here and exported by ntk_equiv) ----
+def Gelu() -> Act:  # noqa: N802
+    """``x Phi(x)`` (exact GELU; closed-form dual maps)."""
+    return Act("gelu")
+
+
+def Tanh() -> Act:  # noqa: N802
+    return Act("tanh")
+
+
+def Sigmoid() -> Act:  # noqa: N802
+    """``1 / (1 + e^{-x})``."""
+    return Act("sigmoid")
+
+
+def Softplus() -> Act:  # noqa: N802
+    """``log(1 + e^x)``."""
+    return Act("softplus")
+
+
+def Silu() -> Act:  # noqa: N802
+    """``x sigmoid(x)`` (swish)."""
+    return Act("silu")
+
+
+def Elu(alpha: float = 1.0) -> Act:  # noqa: N802
+    """``x`` for ``x > 0``, ``alpha (e^x - 1)`` otherwise."""
+    return Act("elu", alpha=alpha)
+
+
+def Relu6() -> Act:  # noqa: N802
+    """``min(max(x, 0), 6)`` (kinks at 0 and 6: quadrature)."""
+    return Act("relu6")
+
+
+def HardTanh() -> Act:  # noqa: N802
+    """``min(max(x, -1), 1)`` (kinks at -1 and 1: quadrature)."""
+    return Act("hard_tanh")
+
+
 class Serial(Layer):
     """Composition ``layers[-1] o ... o layers[0]``."""
 
@@ -320,6 +413,17 @@ class Serial(Layer):
     @property
     def needs_full_spatial(self) -> bool:
         return any(layer.needs_full_spatial for layer in self.layers)
+
+    takes_pending = True  # each of its layers decides
+
+    def signal_out(self, signal):
+        for i, layer in enumerate(self.layers):
+            seen = signal if layer.takes_pending else signals.materialised(signal)
+            try:
+                signal = layer.signal_out(seen)
+            except ArchitectureError as exc:
+                raise ArchitectureError(f"layer {i + 1} of {len(self.layers)}, {exc}") from None
+        return signal
 
     def kernel_fn(self, state, bk):
         for layer in self.layers:
@@ -382,6 +486,23 @@ class Residual(Layer):
 
     def __repr__(self):
         return f"residual({self.block!r}, alpha={self.alpha})"
+
+    takes_pending = True  # the block's first layer may fuse with a pending activation
+
+    def signal_out(self, signal):
+        if signal.kind is Kind.DATA:
+            raise signals.refuse(
+                self, "its skip is the raw input, so the block's last layer has as many outputs as the input has "
+                "features at every width: nothing Gaussian follows the sum", signals.INSERT_DENSE)
+        try:
+            block = self.block.signal_out(signal)
+        except ArchitectureError as exc:
+            raise ArchitectureError(f"in the block of {self!r}: {exc}") from None
+        skip = signals.materialised(signal)
+        if skip.kind is Kind.GAUSSIAN and block.kind is Kind.GAUSSIAN:
+            return signals.GAUSSIAN.but(flattened=skip.flattened)  # a sum of independent Gaussians
+        return Signal(Kind.OTHER, centred=skip.centred and block.centred, flattened=skip.flattened,
+                      origin=f"the sum of a residual block and a skip that is {skip.describe}")
 
     def kernel_fn(self, state, bk):
         out = self.block.kernel_fn(state, bk)

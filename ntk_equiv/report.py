@@ -15,12 +15,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
 
+from .claims import controls as ctl
 from .claims import paper as pp
 from .claims.registry import LEVEL_NAMES, LEVELS, REGISTRY, Claim, Config, Result, load
+from .claims.runner import ControlOutcome
 from .claims.verdict import StatementOutcome
 
 SCHEMA = "ntk-equiv/verify-report"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 RUN_LEVELS = ("S", "H", "E")  # levels `verify` runs; P is pytest's
 
 
@@ -37,6 +39,8 @@ class Report:
     command: str = "ntk-equiv verify"
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     statements: list[StatementOutcome] = field(default_factory=list)
+    controls: list[ControlOutcome] = field(default_factory=list)
+    controls_requested: bool = False
 
     def result(self, claim_id: str, level: str) -> Result | None:
         return next((r for r in self.results if r.claim == claim_id and r.level == level), None)
@@ -57,8 +61,13 @@ class Report:
         return [o for o in self.statements if not o.passed]
 
     @property
+    def failed_controls(self) -> list[ControlOutcome]:
+        """Controls the check survived, or that never reached it."""
+        return [c for c in self.controls if not c.passed]
+
+    @property
     def passed(self) -> bool:
-        return not self.failed and not self.unchecked and not self.failed_statements
+        return not self.failed and not self.unchecked and not self.failed_statements and not self.failed_controls
 
     def status(self, claim_id: str) -> str:
         """``pass`` / ``FAIL`` / ``unchecked`` / ``not run`` for one claim."""
@@ -176,6 +185,12 @@ def failures_text(rep: Report) -> str:
         lines.append(f"FAILED {r.claim} [{r.level}] {REGISTRY[r.claim].title}: {what}")
     for c in rep.unchecked:
         lines.append(f"UNCHECKED {c} {REGISTRY[c].title}: no S/H/E check is registered")
+    for c in rep.failed_controls:
+        if not c.reached:
+            why = c.note or f"the check never consults the {ctl.HOOKS.get(c.control)} hook this control acts through"
+        else:
+            why = f"{c.baseline} without it, {c.controlled} under it" + (f" ({c.note})" if c.note else "")
+        lines.append(f"FAILED control {c.control} of {c.label} [{' '.join(c.levels)}]: {c.outcome}: {why}")
     return "\n".join(lines)
 
 
@@ -183,13 +198,17 @@ def summary_text(rep: Report) -> str:
     n, bad = len(rep.results), len(rep.failed)
     own = [r for o in rep.statements for r in o.results if not any(r is q for q in rep.results)]
     secs = sum(r.seconds for r in rep.results) + sum(r.seconds for r in own)
-    verdict = "ALL PASSED" if rep.passed else ("FAILED" if rep.failed or rep.failed_statements else "INCOMPLETE")
+    verdict = "ALL PASSED" if rep.passed else \
+        ("FAILED" if rep.failed or rep.failed_statements or rep.failed_controls else "INCOMPLETE")
     parts = [f"{n - bad}/{n} checks passed"] if rep.claim_ids or not rep.statements else []
     if rep.unchecked:
         parts.append(f"{len(rep.unchecked)} claim(s) without checks")
     if rep.statements:
         ok = len(rep.statements) - len(rep.failed_statements)
         parts.append(f"{ok}/{len(rep.statements)} paper statements reached their documented verdict")
+    if rep.controls_requested:
+        parts.append(f"{len(rep.controls) - len(rep.failed_controls)}/{len(rep.controls)} negative controls "
+                     "caught their check")
     return f"{verdict}: {', '.join(parts)} in {secs:.1f}s (seed={rep.config.seed}, " \
            f"dps={rep.config.dps}, full={rep.config.full})"
 
@@ -274,9 +293,58 @@ def render_text(rep: Report) -> str:
     if rep.claim_ids or not rep.statements:
         parts += [text_table(rep), "", "Dependency graph (each claim rests on the claim above it):",
                   dependency_text(rep)]
+    power = power_text(rep)
+    if power:
+        parts += ["", "Stated power (probability that the check fails under each named alternative):", power]
+    if parts and parts[-1] == "":
+        parts.pop()
+    if rep.controls_requested:
+        parts += ["", "Negative controls (each must make its check fail, or change its statement's verdict):",
+                  controls_table(rep) if rep.controls else "(no selected check declares a control)"]
+        used = dict.fromkeys(c.control for c in rep.controls)
+        parts += [f"  {name}: {ctl.CONTROLS[name]}" for name in used]
     if not rep.passed:
         parts += ["", failures_text(rep)]
     return "\n".join(parts + ["", summary_text(rep)])
+
+
+def _power_cell(power) -> str:
+    return "-" if power is None else f"{power:.3g}"
+
+
+def powered(rep: Report) -> list[Result]:
+    """The results of the run that state their power (``details["power"]``)."""
+    own = [r for o in rep.statements for r in o.results if not any(r is q for q in rep.results)]
+    return [r for r in rep.results + own if isinstance((r.details or {}).get(ctl.POWER_KEY), dict)]
+
+
+def power_text(rep: Report) -> str:
+    """One line per result stating its power: ``C6a E: cov0.7 0.999, cov1.3 0.97 (analytic: ...)``."""
+    lines = []
+    for r in powered(rep):
+        power = r.details[ctl.POWER_KEY]
+        cells = ", ".join(f"{k} {_power_cell(_float(v))}" for k, v in power.items())
+        form = r.details.get("form")
+        how = r.details.get("power_method")
+        lines.append(f"  {r.claim} {r.level}{f' ({form})' if form else ''}: {cells}" + (f" ({how})" if how else ""))
+    return "\n".join(lines)
+
+
+def _float(v) -> float | None:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def controls_table(rep: Report) -> str:
+    """One row per control: the check, the control, the outcome without and
+    with it, the check's stated power against it, and caught / SURVIVED / NOT REACHED."""
+    header = ["check", "levels", "control", "without control", "under control", "power", "outcome"]
+    rows = [[c.label, " ".join(c.levels), c.control, c.baseline, c.controlled, _power_cell(c.power),
+             c.outcome + (f" ({c.note})" if c.note else "") + ("" if c.passed else "  <-- FAIL")]
+            for c in rep.controls]
+    return _table(header, rows)
 
 
 # ---- JSON ----------------------------------------------------------------- #
@@ -331,11 +399,28 @@ def to_json(rep: Report) -> dict:
                     "failed": len(rep.failed), "unchecked_claims": rep.unchecked, "seconds": secs,
                     "statements": len(rep.statements),
                     "statements_as_expected": len(rep.statements) - len(rep.failed_statements),
-                    "failed_statements": [o.statement.number for o in rep.failed_statements]},
+                    "failed_statements": [o.statement.number for o in rep.failed_statements],
+                    "controls": len(rep.controls), "controls_caught": len(rep.controls) - len(rep.failed_controls),
+                    "failed_controls": [control_id(c) for c in rep.failed_controls]},
         "claims": claims,
         "results": [result_dict(r) for r in rep.results],
         "statements": [statement_dict(o) for o in rep.statements],
+        "controls_requested": rep.controls_requested,
+        "controls": [control_dict(c) for c in rep.controls],
     }
+
+
+def control_id(c: ControlOutcome) -> str:
+    """``"C6a E untrained"``, ``"5.4 E factor"``, ``"5.1 S,H,E exchanged"``."""
+    return f"{c.key} {','.join(c.levels)} {c.control}"
+
+
+def control_dict(c: ControlOutcome) -> dict:
+    """One negative control of the report (schema: ``docs/report_schema.md``)."""
+    return {"kind": c.kind, "id": c.key, "label": c.label, "levels": list(c.levels), "control": c.control,
+            "breaks": ctl.CONTROLS[c.control], "baseline": c.baseline, "under_control": c.controlled,
+            "caught": c.caught, "reached": c.reached, "passed": c.passed, "outcome": c.outcome,
+            "power": _finite_or_none(c.power), "note": c.note, "results": [result_dict(r) for r in c.results]}
 
 
 def statement_dict(o: StatementOutcome) -> dict:
@@ -362,10 +447,11 @@ def dumps(rep: Report) -> str:
 _NUM = (int, float)
 _TOP = {"schema": str, "schema_version": int, "package_version": str, "created": str, "command": str,
         "config": dict, "levels": list, "passed": bool, "summary": dict, "claims": list, "results": list,
-        "statements": list}
+        "statements": list, "controls_requested": bool, "controls": list}
 _CONFIG = {"seed": int, "dps": int, "full": bool}
 _SUMMARY = {"checks": int, "passed": int, "failed": int, "unchecked_claims": list, "seconds": _NUM,
-            "statements": int, "statements_as_expected": int, "failed_statements": list}
+            "statements": int, "statements_as_expected": int, "failed_statements": list,
+            "controls": int, "controls_caught": int, "failed_controls": list}
 _OPT_STR = (str, type(None))
 _STATEMENT = {"number": str, "kind": str, "label": str, "arxiv": _OPT_STR, "title": str, "printed": str,
               "corrected": _OPT_STR, "defect": _OPT_STR, "expected_verdict": list, "verdict": list,
@@ -374,6 +460,9 @@ _STATEMENT = {"number": str, "kind": str, "label": str, "arxiv": _OPT_STR, "titl
 _STATEMENT_LEVEL = {"level": str, "source": str, "reused_claim": bool, "printed": (dict, type(None)),
                     "corrected": (dict, type(None))}
 _STATEMENT_CLAIM = {"id": str, "relation": str}
+_CONTROL = {"kind": str, "id": str, "label": str, "levels": list, "control": str, "breaks": str, "baseline": str,
+            "under_control": str, "caught": bool, "reached": bool, "passed": bool, "outcome": str,
+            "power": (*_NUM, type(None)), "note": str, "results": list}
 _CLAIM = {"id": str, "title": str, "statement": str, "latex": str, "depends_on": list,
           "levels_available": list, "property_tests": (str, type(None)), "status": str}
 _RESULT = {"claim": str, "level": str, "passed": bool, "residual": (*_NUM, type(None)),
@@ -393,7 +482,7 @@ def _keys(obj: dict, spec: dict, where: str) -> None:
 
 
 def validate_report(doc: dict) -> None:
-    """Raise ``ValueError`` unless ``doc`` follows schema version 2 exactly
+    """Raise ``ValueError`` unless ``doc`` follows schema version 3 exactly
     (the keys and types documented in ``docs/report_schema.md``)."""
     _keys(doc, _TOP, "report")
     if doc["schema"] != SCHEMA or doc["schema_version"] != SCHEMA_VERSION:
@@ -430,6 +519,19 @@ def validate_report(doc: dict) -> None:
             for form in ("printed", "corrected"):
                 if lo[form] is not None:
                     _keys(lo[form], _RESULT, f"{where}.levels[{j}].{form}")
+    for i, c in enumerate(doc["controls"]):
+        where = f"controls[{i}]"
+        _keys(c, _CONTROL, where)
+        if c["control"] not in ctl.CONTROLS or c["kind"] not in ("claim", "statement"):
+            raise ValueError(f"{where}: unknown control {c['control']!r} or kind {c['kind']!r}")
+        if c["passed"] != (c["caught"] and c["reached"]):
+            raise ValueError(f"{where}.passed disagrees with caught and reached")
+        if c["outcome"] not in ("caught", "SURVIVED", "NOT REACHED"):
+            raise ValueError(f"{where}.outcome: unknown outcome {c['outcome']!r}")
+        for j, r in enumerate(c["results"]):
+            _keys(r, _RESULT, f"{where}.results[{j}]")
+    if doc["controls"] and not doc["controls_requested"]:
+        raise ValueError("controls: rows present although controls_requested is false")
 
 
 # ---- markdown -------------------------------------------------------------- #
@@ -462,6 +564,19 @@ def render_markdown(rep: Report) -> str:
             cells = [_md_escape(_cell(rep, c, lv)) for lv in LEVELS]
             lines.append(f"| {cid} | {_md_escape(c.title)} | " + " | ".join(cells) + " |")
         lines.append("")
+    if rep.controls_requested:
+        lines += ["## Negative controls", "",
+                  "| check | levels | control | breaks | without control | under control | power | outcome |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for c in rep.controls:
+            outcome = c.outcome if c.passed else f"**{c.outcome}**"
+            lines.append(f"| {c.label} | {' '.join(c.levels)} | {c.control} | {_md_escape(ctl.CONTROLS[c.control])} | "
+                         f"{_md_escape(c.baseline)} | {_md_escape(c.controlled)} | {_power_cell(c.power)} | {outcome}"
+                         + (f" ({_md_escape(c.note)})" if c.note else "") + " |")
+        lines.append("")
+    power = power_text(rep)
+    if power:
+        lines += ["## Stated power", ""] + [f"- {line.strip()}" for line in power.splitlines()] + [""]
     if not rep.passed:
         lines += ["## Failures", ""] + [f"- {line}" for line in failures_text(rep).splitlines()] + [""]
     lines += ["## Checks", "", "| claim | level | form | passed | statistic | residual | tolerance | seconds | reason |",

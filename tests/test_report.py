@@ -39,6 +39,9 @@ def test_json_round_trip_validates():
     lambda d: d["results"][0].update(level="P"),
     lambda d: d["claims"][0].pop("latex"),
     lambda d: d["summary"].update(checks=True),
+    lambda d: d.pop("controls"),
+    lambda d: d["summary"].pop("controls_caught"),
+    lambda d: d["controls"].append({"kind": "claim"}),
 ])
 def test_validate_rejects_schema_violations(mutate):
     doc = report.to_json(_report([_res("C1", "H", True)]))

@@ -72,11 +72,13 @@ def test_exchanging_the_forms_changes_the_verdict(reached, number, which):
 
 
 @pytest.mark.parametrize("number", ["5.4", "5.5", "5.9"])
-def test_the_exchanged_control_exchanges_the_forms(reached, number):
+def test_the_exchanged_control_changes_the_verdict(reached, number):
+    """The ``exchanged`` control swaps the forms where the checks read them
+    (``Statement.form``): the checks then evaluate the other form's data."""
     s = pp.statement(number)
     with controls.applied("exchanged"):
         ex = verdict.verify_statement(s, CHECKS, CHEAP[number], Config()).reached
-    assert ex == _reached(s.exchanged(), "cheap") != reached(number, "cheap")
+    assert ex != reached(number, "cheap") and ex != ("error",), (number, ex)
 
 
 @pytest.mark.parametrize("which", LEVEL_SETS)

@@ -15,6 +15,11 @@ Controls come in two kinds:
 * **hooked** ones change the *expected* side of a comparison, which only the
   check knows: it passes its expected law through :func:`law_covariance`, its
   factor of 2 through :func:`factor`, its training time through :func:`time`.
+  ``exchanged`` acts on the statement's forms: while it is in force,
+  ``Statement.form("printed")`` returns the corrected form (or, for a statement
+  that needs no correction, its ``alternative``) and ``form("corrected")`` the
+  printed one, so a check reading its form (``paper.form_params``) checks the
+  other statement; a check that never reads its form is not reached.
   Outside a control these return their argument unchanged. A check that
   declares a hooked control but never calls its hook is reported as such
   (the control did not reach it), never as a pass.
@@ -41,7 +46,8 @@ CONTROLS: dict[str, str] = {
 }
 
 #: Controls that act through a hook the check must call.
-HOOKS: dict[str, str] = {"cov0.7": "law_covariance", "cov1.3": "law_covariance", "factor": "factor", "t0": "time"}
+HOOKS: dict[str, str] = {"cov0.7": "law_covariance", "cov1.3": "law_covariance", "factor": "factor", "t0": "time",
+                         "exchanged": "form"}
 
 _COV_SCALE = {"cov0.7": 0.7, "cov1.3": 1.3}
 
@@ -147,8 +153,20 @@ def applied(name: str) -> Iterator[ControlRun]:
         _ACTIVE.reset(token)
 
 
+def exchange_partner(statement):
+    """The form ``exchanged`` swaps with the printed one: the corrected form, or
+    the ``alternative`` of a statement that needs no correction (``None``: the
+    statement has nothing to exchange, and the control cannot apply)."""
+    corrected = getattr(statement, "corrected", None)
+    return corrected if corrected is not None else getattr(statement, "alternative", None)
+
+
 @contextmanager
 def _external(name: str) -> Iterator[None]:
+    if name == "exchanged":
+        with _exchanged_forms():
+            yield
+        return
     if name not in ("untrained", "noise"):
         yield
         return
@@ -179,6 +197,27 @@ def _external(name: str) -> Iterator[None]:
     finally:
         for p in reversed(patches):
             p.stop()
+
+
+@contextmanager
+def _exchanged_forms() -> Iterator[None]:
+    # the swap is made where every check reads its form (Statement.form), so the
+    # checks receive the other Form object and nothing else changes
+    from unittest import mock
+
+    from . import paper
+
+    original = paper.Statement.form
+
+    def exchanged(self, name):
+        _consult("form")
+        partner = exchange_partner(self)
+        if partner is None or name not in ("printed", "corrected"):
+            return original(self, name)
+        return partner if name == "printed" else self.printed
+
+    with mock.patch.object(paper.Statement, "form", exchanged):
+        yield
 
 
 def _untrained_train(self, *args, **kwargs):

@@ -49,7 +49,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping
 
-from . import controls
 from .paper import FORMS, Statement, StatementCheck, in_force, levels_of
 from .registry import REGISTRY, Config, Result, run_check
 
@@ -197,12 +196,10 @@ def verify_statement(s: Statement, checks: Mapping[tuple[str, str], StatementChe
     """Check ``s`` at the selected ``levels`` and reach its verdict.
 
     ``run_claim(claim_id, level)`` runs a reused project-claim check (the CLI
-    passes one that reuses results already computed in the same run). Under
-    the ``exchanged`` control (:mod:`.controls`) the statement's forms are
-    exchanged first (:meth:`~.paper.Statement.exchanged`); the checks read the
-    forms of the statement verified (:func:`~.paper.in_force`)."""
-    if controls.active() == "exchanged":
-        s = s.exchanged()
+    passes one that reuses results already computed in the same run). The
+    checks read the forms of the statement verified (:func:`~.paper.in_force`),
+    so an exchanged or edited statement (:meth:`~.paper.Statement.exchanged`,
+    :meth:`~.paper.Statement.with_form`) is checked as given."""
     with in_force(s):
         return _verify(s, checks, levels, config, run_claim)
 

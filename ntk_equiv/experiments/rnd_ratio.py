@@ -185,76 +185,46 @@ __all__ = ["FALSE_ALARM", "GROUPS", "RatioSweep", "RndEnsembleRun", "intercept_f
 
 
 # --------------------------------------------------------------------------- #
-# Cor 5.4 as printed vs corrected: the ratio E eps^2 / V f of trained networks
+# Prop 5.2, Prop 5.3, Cor 5.4: converged networks (trained to t = inf)
 # --------------------------------------------------------------------------- #
 @dataclass
-class RatioEstimate:
-    """``E eps^2 / V f`` from real networks, weighted over test points.
+class ConvergedDesign:
+    """The converged-network experiments' data (Prop 5.2, Prop 5.3, Cor 5.4):
+    training inputs ``X`` (well spread on the sphere of radius ``sqrt d``),
+    labels ``Y = sin(sum x)``, test inputs ``x`` (on the sphere and at three
+    times its radius), ``lr = 1 / lambda_max(Theta_XX)`` and ``steps =
+    ceil(ln(1e8) cond(Theta_XX))``: after that many steps the analytic-NTK
+    train residual is ``<= 1e-8`` of its start (every eigen-direction decays at
+    least like ``(1 - lambda_min / lambda_max)^k``), i.e. converged."""
 
-    ``a`` = mean over RND models of ``A_s = sum_x w(x) eps^2_s(x)``; ``b`` =
-    ``sum_x w(x) s^2(x)`` with ``s^2`` the ensemble's Bessel-corrected sample
-    variance, written as the mean over members of ``B_j = R/(R-1) sum_x w(x)
-    (f_j(x) - fbar(x))^2``; ``w = 1 / Sigma_k(x, x)`` (fixed weights: any give
-    the same ratio, these stop one point from dominating). ``se_a``, ``se_b``:
-    standard errors from the replicates (independent models and members)."""
-
-    a: float
-    se_a: float
-    b: float
-    se_b: float
-    df: int
-    q: float  # two-sided Student-t threshold, false alarm 1e-6
-    details: dict = field(default_factory=dict)
-
-    @property
-    def ratio(self) -> float:
-        return self.a / self.b
-
-    def statistic(self, c: float) -> float:
-        """``|a - c b| / sqrt(se_a^2 + c^2 se_b^2)``: Student-t-like under ``E eps^2 = c V f``."""
-        return abs(self.a - c * self.b) / math.sqrt(self.se_a**2 + c**2 * self.se_b**2)
-
-    def interval(self) -> tuple[float, float]:
-        """Fieller's confidence set ``{c : statistic(c) <= q}`` (an interval when ``b`` is
-        significantly non-zero, which it is here)."""
-        A = self.b**2 - self.q**2 * self.se_b**2
-        B = -2 * self.a * self.b
-        C = self.a**2 - self.q**2 * self.se_a**2
-        root = math.sqrt(max(B * B - 4 * A * C, 0.0))
-        return (-B - root) / (2 * A), (-B + root) / (2 * A)
+    X: np.ndarray
+    Y: np.ndarray
+    x: np.ndarray
+    lr: float
+    steps: int
+    cond: float
 
 
-def ratio_estimate(res: RndEnsembleRun, width) -> RatioEstimate:
-    """:class:`RatioEstimate` of one width of a :func:`run` (``df`` = the smaller
-    replicate count minus 1)."""
-    A = (res.eps2(width) / res.sigma).sum(axis=1)
-    F = res.members[width]
-    R = len(F)
-    B = (((F - F.mean(axis=0)) ** 2) / res.sigma).sum(axis=1) * R / (R - 1)
-    df = min(len(A), R) - 1
-    return RatioEstimate(float(A.mean()), float(A.std(ddof=1) / math.sqrt(len(A))), float(B.mean()),
-                         float(B.std(ddof=1) / math.sqrt(R)), df, t_threshold(df),
-                         dict(width=width, heads=res.heads, models=len(A), members=R, test_points=len(res.x),
-                              steps=res.steps, cond=res.cond))
-
-
-def converged_ratio(arch, width: int, heads: int, models: int, members: int, points: int, d: int = 8,
-                    n_train: int = 4, seed: int = 0) -> RatioEstimate:
-    """Cor 5.4 with real networks at ``t = inf``: :func:`run` with ``models``
-    RND models (``heads`` heads) and ``members`` trained networks (labels
-    ``sin(sum x)``) at one width, trained by gradient descent with
-    ``lr = 1 / lambda_max(Theta_XX)`` for ``ceil(ln(1e8) cond(Theta_XX))``
-    steps (train residual ``<~ 1e-8`` of its start, i.e. converged), at
-    ``points`` inputs on the sphere and ``points`` at three times its radius."""
+def converged_design(arch, n_test: int, far: int, n_train: int = 4, d: int = 8, seed: int = 0) -> ConvergedDesign:
+    """:class:`ConvergedDesign` with ``n_test`` inputs on the sphere and ``far``
+    at three times its radius (drawn in that order from ``seed``, after ``X``)."""
     rng = np.random.default_rng(seed)
     X = spread_inputs(rng, n_train, d)
-    x = np.vstack([sphere_inputs(rng, points, d), 3 * sphere_inputs(rng, points, d)])
-    Y = np.sin(X.sum(axis=1, keepdims=True))
+    x = np.vstack([sphere_inputs(rng, n_test, d), 3 * sphere_inputs(rng, far, d)])
     w_eig = np.linalg.eigvalsh(arch.kernel(X).ntk)
     steps = int(math.ceil(math.log(1e8) * float(w_eig[-1] / w_eig[0])))
-    res = run(arch, X, Y, x, widths=(width,), seeds=models, heads=heads, members=members, steps=steps,
-              lr=1.0 / float(w_eig[-1]), seed=seed)
-    return ratio_estimate(res, width)
+    return ConvergedDesign(X, np.sin(X.sum(axis=1, keepdims=True)), x, 1.0 / float(w_eig[-1]), steps,
+                           float(w_eig[-1] / w_eig[0]))
 
 
-__all__ += ["RatioEstimate", "converged_ratio", "ratio_estimate"]
+def converged_run(arch, design: ConvergedDesign, widths, models: int, heads: int, members: int,
+                  steps: int | None = None, seed: int = 0) -> RndEnsembleRun:
+    """:func:`run` on ``design``, evaluated at ``[x; X]`` (the training inputs
+    last: the witness that training converged), ``steps`` steps (default the
+    design's: converged)."""
+    steps = design.steps if steps is None else steps
+    return run(arch, design.X, design.Y, np.vstack([design.x, design.X]), widths, seeds=models, heads=heads,
+               members=members, steps=steps, lr=design.lr, seed=seed)
+
+
+__all__ += ["ConvergedDesign", "converged_design", "converged_run"]

@@ -1,0 +1,74 @@
+"""Negative controls of the E checks of trained networks (issue 17): each
+check fails under every control it declares, the hooked controls reach it,
+and it states its power against the named alternatives.
+
+The converged runs of Prop 5.2, 5.3 and Cor 5.4 are cached per external
+control, so the hooked controls here cost no training."""
+import pytest
+
+from ntk_equiv.claims import controls, printed_checks as pc, registry
+from ntk_equiv.claims.registry import Config
+from ntk_equiv.experiments import power
+
+registry.load()
+
+#: name -> (check(config), controls that are cheap enough for the default run)
+CHECKS = {
+    "Prop 5.2 E": lambda c: pc.prop_5_2_empirical(c, "printed"),
+    "Prop 5.3 E": lambda c: pc.prop_5_3_empirical(c, "printed"),
+    "Cor 5.4 E": lambda c: pc.cor_5_4_empirical(c, "corrected"),
+    "C5 E": lambda c: registry.run_check("C5", "E", c),
+}
+FUNCTIONS = {"Prop 5.2 E": pc.prop_5_2_empirical, "Prop 5.3 E": pc.prop_5_3_empirical,
+             "Cor 5.4 E": pc.cor_5_4_empirical, "C5 E": registry.REGISTRY["C5"].checks["E"]}
+SLOW_CONTROLS = {"noise"}  # a full retraining whose outputs are then discarded
+
+
+def _cases(slow: bool):
+    return [(name, ctl) for name, fn in FUNCTIONS.items() for ctl in fn.controls if (ctl in SLOW_CONTROLS) == slow]
+
+
+def _fails_under(name: str, ctl: str):
+    with controls.applied(ctl) as run:
+        res = CHECKS[name](Config())
+    assert run.reached, f"{name}: control {ctl} never reached the check"
+    assert res.error is None and not res.passed, (name, ctl, res.statistic)
+
+
+@pytest.mark.parametrize("name", list(FUNCTIONS))
+def test_declares_the_controls_of_a_statement_about_trained_networks(name):
+    declared = set(FUNCTIONS[name].controls)
+    assert {"untrained", "noise", "cov0.7", "cov1.3"} <= declared
+    if name != "C5 E":  # statements about the converged network
+        assert "t0" in declared
+
+
+@pytest.mark.parametrize("name", list(CHECKS))
+def test_passes_without_a_control_and_states_its_power(name):
+    res = CHECKS[name](Config())
+    assert res.passed, res.statistic
+    pw = res.details["power"]
+    assert pw["cov0.7"] >= power.GOAL and pw["cov1.3"] >= power.GOAL, pw
+    assert "power cov0.7" in res.statistic and res.details["power_method"].startswith("analytic")
+    if "factor" in FUNCTIONS[name].controls:
+        assert pw["factor"] >= power.GOAL, pw
+
+
+@pytest.mark.parametrize("name, ctl", _cases(slow=False))
+def test_fails_under_each_declared_control(name, ctl):
+    _fails_under(name, ctl)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, ctl", _cases(slow=True))
+def test_fails_under_each_declared_control_slow(name, ctl):
+    _fails_under(name, ctl)
+
+
+def test_a_sabotaged_run_is_never_served_from_the_cache():
+    """The review's failure mode: a cached clean run answering under ``untrained``."""
+    clean = pc.prop_5_3_empirical(Config(), "printed")
+    with controls.applied("untrained"):
+        broken = pc.prop_5_3_empirical(Config(), "printed")
+    assert clean.passed and not broken.passed
+    assert pc.prop_5_3_empirical(Config(), "printed").residual == clean.residual
