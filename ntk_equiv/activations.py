@@ -448,6 +448,11 @@ class Activation:
         self._check_integrable()
         if det is None:
             det = bk.maximum0(k11 * k22 - k12 * k12)
+        if any(kappa != 0 for kappa in self.kinks):
+            # piecewise linear with kinks away from 0: Price's formula in the angle, both precisions
+            out = quadrature.price_expectations(bk, self.expr, X, k11, k12, k22, det)
+            if out is not None:
+                return out
         if bk.name == "float64":
             f, df = self._np
             if not self.kinks:

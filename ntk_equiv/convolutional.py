@@ -260,6 +260,9 @@ class AvgPool(Layer):
             raise ShapeError(f"{self!r} got inputs of shape {x.shape}")
         return self._sum(x, 1), x.shape
 
+    def apply_to_data(self, z, bk):
+        return self.apply([], z)[0]  # sums and a division: exact on mpf arrays too
+
     def vjp(self, params, xshape, g):
         lead = _heads(g, len(xshape))
         k = len(self.window.size)
@@ -310,6 +313,9 @@ class GlobalAvgPool(Layer):
             raise ShapeError(f"GlobalAvgPool needs inputs with spatial axes, got shape {x.shape}")
         return x.mean(axis=tuple(range(1, x.ndim - 1))), x.shape
 
+    def apply_to_data(self, z, bk):
+        return self.apply([], z)[0]
+
     def vjp(self, params, xshape, g):
         lead = _heads(g, 2)
         spatial = xshape[1:-1]
@@ -358,6 +364,9 @@ class Flatten(Layer):
     def apply(self, params, x):
         return x.reshape(len(x), -1), x.shape
 
+    def apply_to_data(self, z, bk):
+        return self.apply([], z)[0]
+
     def vjp(self, params, xshape, g):
         return g.reshape(g.shape[:-1] + tuple(xshape[1:])), []
 
@@ -382,8 +391,8 @@ class LayerNorm(Layer):
             # zero channel mean: z / sqrt(K(z, z)) channel by channel; a Gaussian stays Gaussian
             return signal
         if signal.kind is Kind.DATA:
-            why = "its input is the raw data, whose channel means are not zero as its kernel map assumes"
-        elif signal.kind is Kind.ELEMENTWISE:
+            return signal  # the data normalised by their own channel means and variances (the data prefix)
+        if signal.kind is Kind.ELEMENTWISE:
             why = f"its input is {signal.describe}, whose channel mean is not zero as its kernel map assumes"
         else:
             why = f"its input is {signal.describe}, whose channel mean is not known"
@@ -394,6 +403,12 @@ class LayerNorm(Layer):
         va, vb = state.variances()
         den = bk.sqrt(va * vb)  # sqrt(v v) = v exactly: the normalised self pairs are exactly 1
         return state.replace(state.nngp / den, state.ntk / den, state.lo / den, state.hi / den)
+
+    def apply_to_data(self, z, bk):
+        if bk.name == "float64":
+            return self.apply([], z)[0]  # bitwise the network's forward pass
+        zc = z - z.mean(axis=-1, keepdims=True)
+        return zc / bk.sqrt((zc * zc).mean(axis=-1, keepdims=True) + bk.scalar(self.eps))
 
     def apply(self, params, x):
         xc = x - x.mean(axis=-1, keepdims=True)

@@ -48,13 +48,26 @@ class Layer:
         (:meth:`check_architecture`).
         """
         self.check_architecture()
-        return kernels.evaluate(self.kernel_fn, x1, x2, dps, full=self.needs_full_spatial)
+        prefix, rest = data_prefix(self)
+        run = Serial(*rest).kernel_fn if rest else _unchanged
+        return kernels.evaluate(run, x1, x2, dps, full=any(layer.needs_full_spatial for layer in rest),
+                                prefix=_apply_all(prefix) if prefix else None)
 
     def check_architecture(self) -> Signal:
         """The signal of the output given the raw input (:mod:`ntk_equiv.signals`),
         or :class:`~ntk_equiv.errors.ArchitectureError` naming the first layer
         whose kernel map does not apply to what it receives."""
         return self.signal_out(signals.DATA)
+
+    def apply_to_data(self, z: np.ndarray, bk) -> np.ndarray:
+        """This layer on the raw inputs ``z`` (one row per point), exactly: the
+        data are deterministic, so a parameter-free layer before the first Dense
+        or Conv acts on them, not on a Gaussian (the *data prefix*). The default
+        is :meth:`apply` in float64; at ``dps=`` a layer must override it."""
+        if bk.name == "float64":
+            return self.apply([], z)[0]
+        raise signals.refuse(self, "it acts on the raw input, and it has no high-precision version of apply "
+                             "(apply_to_data) for dps=", "compute in float64, or override apply_to_data")
 
     #: Whether :meth:`kernel_fn` accepts a state carrying a pending activation
     #: (an ``ELEMENTWISE`` signal); otherwise the engine applies the activation's
@@ -275,8 +288,8 @@ class Act(Layer):
             raise signals.refuse(self, "after Flatten an activation acts per position, which the kernel state "
                                  "does not carry yet", "insert a Dense layer between Flatten and it")
         if signal.kind is Kind.DATA:
-            why = "its input is the raw data, which is deterministic, not Gaussian as its dual maps assume"
-        elif signal.kind is Kind.ELEMENTWISE:
+            return signal  # phi(x) of the data, exactly (the data prefix)
+        if signal.kind is Kind.ELEMENTWISE:
             why = f"its input is {signal.describe}, not Gaussian (an activation right after an activation)"
         else:
             why = (f"its input is {signal.describe}: not a function of one Gaussian pre-activation per point, "
@@ -294,6 +307,12 @@ class Act(Layer):
 
     def apply(self, params, x):
         return self.phi(x), x
+
+    def apply_to_data(self, z, bk):
+        if bk.name == "float64":
+            return self.phi(z)
+        f = self.phi.mp_functions(bk.ctx)[0]  # phi in bk's own context
+        return np.frompyfunc(lambda v: bk.ctx.convert(f(v)), 1, 1)(z)
 
     def vjp(self, params, x, g):
         d = self.phi.derivative(x)
@@ -415,6 +434,9 @@ class Serial(Layer):
         return any(layer.needs_full_spatial for layer in self.layers)
 
     takes_pending = True  # each of its layers decides
+
+    def apply_to_data(self, z, bk):
+        return _apply_all(self.layers)(z, bk)
 
     def signal_out(self, signal):
         for i, layer in enumerate(self.layers):
@@ -541,6 +563,29 @@ class Residual(Layer):
         h1, h2, gram = self.block.ntk_gram(params, c1, g1, c2, g2, full)
         out1 = h1 + self.alpha * g1
         return out1, (out1 if h2 is h1 and g2 is g1 else h2 + self.alpha * g2), gram
+
+
+def data_prefix(layer: Layer) -> tuple[tuple, tuple]:
+    """``(prefix, rest)``: the layers before the first one whose output is no
+    longer the data (the first Dense or Conv), which act on the inputs exactly
+    (:meth:`Layer.apply_to_data`), and the others, which act on kernels."""
+    layers = layer.layers if isinstance(layer, Serial) else (layer,)
+    n = 0
+    while n < len(layers) and layers[n].signal_out(signals.DATA).kind is Kind.DATA:
+        n += 1
+    return tuple(layers[:n]), tuple(layers[n:])
+
+
+def _apply_all(layers):
+    def run(z, bk):
+        for layer in layers:
+            z = layer.apply_to_data(z, bk)
+        return z
+    return run
+
+
+def _unchanged(state, bk):
+    return state
 
 
 def _as_block(block: Layer | Sequence[Layer]) -> Layer:

@@ -77,7 +77,6 @@ REFUSED = {
     "relu-after-pooled-relu": (
         ne.serial(ne.Conv(3, sigma_w=1.3, sigma_b=0.1), ne.Relu(), ne.AvgPool(2), ne.Relu(), ne.Flatten(), ne.Dense()),
         IMAGES, "Act('relu')"),
-    "relu-on-raw-input": (ne.serial(ne.Relu(), ne.Dense()), np.array([[1.0]]), "Act('relu')"),
     "erf-after-flatten": (ne.serial(ne.Dense(), ne.Flatten(), ne.Erf(), ne.Dense()), np.array([[[3.0], [0.1]]]),
                           "Act('erf')"),
     "residual-on-raw-input": (ne.serial(ne.residual([ne.Dense()]), ne.Relu(), ne.Dense()), X, "residual("),
@@ -115,6 +114,80 @@ def test_the_check_runs_on_kinds_only():
     sig = ne.serial(ne.Dense(), ne.Relu()).check_architecture()
     assert sig.kind is signals.Kind.ELEMENTWISE
     assert ne.serial(ne.Dense(), ne.Relu(), ne.Dense()).check_architecture() == signals.GAUSSIAN
+
+
+# --------------------------------------------------------------------------- #
+# the data prefix: layers before the first Dense/Conv act exactly on the inputs
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("dps", [None, 30])
+def test_relu_on_the_raw_input_is_relu_of_the_data(dps):
+    # the issue's row: 0.5 (a Gaussian average) before; relu(1)^2 = 1 exactly
+    k = ne.serial(ne.Relu(), ne.Dense()).kernel(np.array([[1.0]]), dps=dps)
+    assert k.nngp[0, 0] == 1 and k.ntk[0, 0] == 1
+
+
+def _layernorm(x, eps=1e-12):
+    xc = x - x.mean(axis=-1, keepdims=True)
+    return xc / np.sqrt((xc * xc).mean(axis=-1, keepdims=True) + eps)
+
+
+def test_layernorm_on_raw_data_uses_the_datas_own_channel_means():
+    x = X + np.array([2.0, -1.0, 0.5])  # channel means far from 0
+    k = ne.serial(ne.LayerNorm(), ne.Dense(1.3, 0.2)).kernel(x)
+    y = _layernorm(x)
+    ref = 1.69 * (y @ y.T) / 3 + 0.04
+    assert np.max(np.abs(k.nngp - ref)) <= 4 * np.finfo(float).eps * np.max(ref)
+    assert np.max(np.abs(k.ntk - ref)) <= 4 * np.finfo(float).eps * np.max(ref)  # Theta_in = 0 at the input
+
+
+def test_data_prefix_at_high_precision_against_mpmath():
+    import mpmath
+    ctx = mpmath.MPContext()
+    ctx.dps = 40
+    x = X + np.array([2.0, -1.0, 0.5])
+    k = ne.serial(ne.LayerNorm(), ne.Erf(), ne.Dense()).kernel(x, dps=30)
+    rows = []
+    for r in x:
+        v = [ctx.mpf(float(t)) for t in r]
+        m = sum(v) / 3
+        c = [t - m for t in v]
+        sd = ctx.sqrt(sum(t * t for t in c) / 3 + ctx.mpf(1e-12))
+        rows.append([ctx.erf(t / sd) for t in c])
+    for i in range(len(x)):
+        for j in range(len(x)):
+            ref = sum(a * b for a, b in zip(rows[i], rows[j])) / 3
+            assert abs(k.nngp[i, j] - ref) < ctx.mpf(10) ** -28
+
+
+def test_pooling_and_flatten_in_the_data_prefix_are_exact():
+    imgs = RNG.standard_normal((3, 6, 2))
+    k = ne.serial(ne.AvgPool(2), ne.Relu(), ne.Flatten(), ne.Dense()).kernel(imgs).nngp
+    pooled = np.maximum((imgs[:, :-1] + imgs[:, 1:]) / 2, 0).reshape(3, -1)
+    ref = pooled @ pooled.T / pooled.shape[1]
+    assert np.max(np.abs(k - ref)) <= 8 * np.finfo(float).eps * np.max(ref)
+
+
+class _Square(ne.Layer):
+    """A parameter-free custom layer that declares it may act on the data."""
+
+    def signal_out(self, signal):
+        if signal.kind is signals.Kind.DATA:
+            return signal
+        return super().signal_out(signal)
+
+    def kernel_fn(self, state, bk):  # pragma: no cover - only on the data here
+        raise NotImplementedError
+
+    def apply(self, params, x):
+        return x * x, x
+
+
+def test_a_custom_layer_in_the_data_prefix():
+    k = ne.serial(_Square(), ne.Dense()).kernel(X).nngp
+    ref = (X * X) @ (X * X).T / 3
+    assert np.max(np.abs(k - ref)) <= 4 * np.finfo(float).eps * np.max(ref)
+    with pytest.raises(ArchitectureError, match="_Square.*apply_to_data"):  # no high-precision apply
+        ne.serial(_Square(), ne.Dense()).kernel(X, dps=30)
 
 
 # --------------------------------------------------------------------------- #
