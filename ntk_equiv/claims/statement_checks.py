@@ -15,8 +15,8 @@ Every check is ``check(config, form) -> Result`` with ``form`` in
   limit, exactly); E, heads trained on the same labels: ``n Cov(f_1, f_2)`` the
   same at every width (an O(1/n) coupling, beyond its standard error) and
   ``Cov(f_1^2, f_2^2) = Var K^`` at ``t = 0``.
-* **Thm 5.6** E: the chi^2_K laws of ``K c eps^2 / Sigma`` (the form's ``c``) and
-  of the ensembles' ``K s^2 / Sigma``.
+* **Thm 5.6** E: C6c-E's chi^2_K laws of ``K c eps^2 / Sigma`` with the form's
+  ``c`` and of the ensembles' ``K s^2 / Sigma`` (one experiment, shared).
 * **Thm 5.8** (the proof's step claims ``D(n) = dependence x c / n^rate``;
   printed ``dependence = 0``, independence): every level checks the law (the
   statement's content) and the step separately; E shows both halves of the
@@ -39,7 +39,6 @@ import numpy as np
 from scipy import stats
 
 from .. import symbolic as S
-from ..experiments import chi_square
 from ..experiments import head_independence as hi
 from ..experiments import mean_estimate as me
 from ..experiments import target_dependence as td
@@ -50,7 +49,7 @@ from ..experiments.stats import FALSE_ALARM, z_threshold
 from . import controls
 from .paper import FORMS, form_params
 from .registry import Config, Result, measured, proven
-from .rnd_checks import _p_result, c7_identities, posterior_whiteness
+from .rnd_checks import _p_result, c6c_result, c7_identities, posterior_whiteness
 from .verdict import APPROXIMATION, LIMIT, STEP, approximation_finding, limit_finding, step_finding
 
 
@@ -203,32 +202,15 @@ def prop_5_5_empirical(config: Config, form: str) -> Result:
 # --------------------------------------------------------------------------- #
 # Thm 5.6
 # --------------------------------------------------------------------------- #
-@functools.lru_cache(maxsize=4)  # all forms read the same (deterministic) experiment
-def _thm_5_6_law(seed: int, full: bool) -> chi_square.ChiSquareLaw:
-    arch = mlp(1, "relu", 1.5, 0.5)
-    if full:
-        return chi_square.chi2_law(arch, 2048, 8, seeds=500, groups=200, steps=40, seed=seed)
-    return chi_square.chi2_law(arch, 512, 4, seeds=120, groups=30, steps=40, seed=seed)
-
-
-@controls.declares("untrained", "factor")
+@controls.declares("untrained", "noise", "cov0.7", "cov1.3", "factor")
 def thm_5_6_empirical(config: Config, form: str) -> Result:
-    """Trained RND models (``K`` heads) and trained ensembles of ``K + 1``
-    networks: ``K c eps^2 / Sigma`` with the form's ``c`` (printed ``1/2``) and
-    ``K s^2 / Sigma`` against ``chi^2_K`` and against each other (KS, per test
-    input: in distribution and far out of it), Bonferroni over the six tests."""
+    """C6c-E's experiment and tests (:func:`.rnd_checks.c6c_result`: trained RND
+    models with ``K`` heads and ensembles of ``K + 1``; KS per test input and
+    exact joint chi-square sums) with the form's scale: ``c eps^2`` (printed
+    ``c = 1/2``) against the ensembles' sample variance, i.e. ``eps^2`` divided
+    by ``1/c`` (the factor 2 at stake, through ``controls.factor``)."""
     half = form_params("5.6", _form(form))["half"]
-    divisor = controls.factor(2 if half else 1)  # (1/2) eps^2: the factor 2 at stake
-    law = _thm_5_6_law(config.seed, config.full)
-    tests = chi_square.ks_tests(law, rnd_scale=2 / divisor)
-    means = "RND {:.2f}/{:.2f}, ensemble {:.2f}/{:.2f}".format(
-        *(2 / divisor * law.q_rnd[:, 0].mean(), 2 / divisor * law.q_rnd[:, 1].mean(),
-          law.q_ens[:, 0].mean(), law.q_ens[:, 1].mean()))
-    return _p_result(tests, f"KS tests of K eps^2/({divisor:g} Sigma) (trained RND, K = {law.heads} heads, "
-                            f"{len(law.q_rnd)} models) and K s^2/Sigma (ensembles of K+1 trained networks, "
-                            f"{len(law.q_ens)} groups) against chi2_K and against each other (two-sample)",
-                     f"mean statistic in/OOD {means} (chi2_{law.heads}: {law.heads}); cond(Theta_XX) {law.cond:.3g}",
-                     cond=law.cond)
+    return c6c_result(config, controls.factor(2 if half else 1))
 
 
 # --------------------------------------------------------------------------- #
