@@ -711,6 +711,8 @@ def paper_markdown() -> str:
             lines.append(f"- **False alternative** (what the exchanged control checks): {s.alternative.text}")
         if s.defect:
             lines.append(f"- **Defect**: {s.defect}")
+        if s.finite_width:
+            lines.append(f"- **At finite width**: {s.finite_width}")
         lines.append(f"- **Expected verdict**: {' + '.join(s.expected)}")
         lines += ["- **Linked claims**:"] + [f"  - [{c}](claims.md#{c.lower()}): {rel}" for c, rel in s.claims]
         lines += ["- **Checks**:"] + ["  " + x for x in _statement_levels(s, checks)]

@@ -81,6 +81,8 @@ class Statement:
         is exchanged with, so that exchanging the forms has content.
     expected : the documented verdict(s) the checks must reach.
     defect : what is wrong in print (``None`` if nothing).
+    finite_width : the exact finite-width facts behind a limit verdict (``None``
+        if the statement is not about a limit, or holds exactly).
     claims : ``(claim id, relation)``: project claims that generalise it or that it
         rests on, e.g. ``("C3", "generalises it: finite t, ridge, discrete GD")``.
     reuses : ``{level: (claim id, level)}``: levels checked by a project claim's
@@ -97,6 +99,7 @@ class Statement:
     expected: tuple[str, ...]
     alternative: Form | None = None
     defect: str | None = None
+    finite_width: str | None = None
     claims: tuple[tuple[str, str], ...] = ()
     reuses: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     property_tests: str | None = None
@@ -158,7 +161,8 @@ STATEMENTS: tuple[Statement, ...] = (
                        "the limit t -> inf of gradient flow, which interpolates f(X; theta_inf) = Y "
                        "(the proof's last equation, f_0 - Theta Theta^{-1} (f_0(X) - Y), has this sign)", {"sign": +1}),
         expected=REFUTED,
-        defect="sign: with the minus sign f(X; theta_inf) = 2 f(X; theta_0) - Y, which does not interpolate the data",
+        defect="sign: with the minus sign f(X; theta_inf) = 2 f(X; theta_0) - Y, which does not interpolate the data; "
+               "typographical: the proof's last equation carries the right sign",
         claims=(("C3", "generalises it: finite t, ridge, discrete GD, exact at every width for the linearised network"),),
     ),
     Statement(
@@ -167,7 +171,7 @@ STATEMENTS: tuple[Statement, ...] = (
                      "kappa_XX Theta^{-1} Theta_XT - (Theta_TX Theta^{-1} kappa_XT + h.c.)) in the infinite-width "
                      "limit (Theta = Theta_XX)", {"cov_terms": PRINTED_COV_TERMS}),
         corrected=None, expected=("holds",),
-        alternative=Form("(false alternative: the cross terms' sign flipped) ... covariance kappa_TT + Theta_TX "
+        alternative=Form("(the cross terms' sign flipped) ... covariance kappa_TT + Theta_TX "
                          "Theta^{-1} kappa_XX Theta^{-1} Theta_XT + (Theta_TX Theta^{-1} kappa_XT + h.c.)",
                          {"cov_terms": ALTERNATIVE_COV_TERMS}),
         claims=(("C5", "generalises it: finite t (Sigma_t = P_t kappa P_t^*), ridge, discrete GD"),
@@ -180,7 +184,7 @@ STATEMENTS: tuple[Statement, ...] = (
                      "the covariance of Prop 5.2 with kappa replaced by kappa_eps = kappa_u + kappa_g (Theta the "
                      "predictor's NTK)", {"cov_terms": PRINTED_COV_TERMS}),
         corrected=None, expected=("holds",),
-        alternative=Form("(false alternative: the cross terms' sign flipped) the converged error is a zero-mean GP "
+        alternative=Form("(the cross terms' sign flipped) the converged error is a zero-mean GP "
                          "with covariance kappa_eps,TT + Theta_TX Theta^{-1} kappa_eps,XX Theta^{-1} Theta_XT + "
                          "(Theta_TX Theta^{-1} kappa_eps,XT + h.c.)", {"cov_terms": ALTERNATIVE_COV_TERMS}),
         claims=(("C6", "generalises it: finite t, ridge, different predictor and target architectures"),),
@@ -193,8 +197,8 @@ STATEMENTS: tuple[Statement, ...] = (
         corrected=Form("E[eps^2(x)] = 2 V[f(x; theta_inf)] (kappa_eps = 2 kappa), i.e. E[(1/2) eps^2(x)] = "
                        "V[f(x; theta_inf)], the form Thm 5.6 uses", {"factor": 2}),
         expected=REFUTED,
-        defect="factor 2: kappa_eps = kappa_u + kappa_g = 2 kappa, so E[eps^2] = 2 V[f] (the proof sketch divides by 2, "
-               "the statement does not)",
+        defect="factor 2: kappa_eps = kappa_u + kappa_g = 2 kappa, so E[eps^2] = 2 V[f]; typographical: the proof "
+               "sketch divides by 2, the statement does not, and Thm 5.6 uses the right factor",
         claims=(("C6a", "its corrected form, at every t"), ("C6b", "a centred predictor removes the factor 2")),
         property_tests="tests/test_rnd.py",
     ),
@@ -204,8 +208,12 @@ STATEMENTS: tuple[Statement, ...] = (
                      "t in [0, inf) (cross-covariance 0), in the infinite-width limit",
                      {"regime": "limit", "rate": 1}),
         corrected=None, expected=("holds only in the limit",),
-        alternative=Form("(false alternative) the K outputs are mutually independent (cross-covariance 0) at every "
+        alternative=Form("the K outputs are mutually independent (cross-covariance 0) at every "
                          "width and every t", {"regime": "every width"}),
+        finite_width="one hidden layer: at t = 0 uncorrelated at every width but dependent, Cov(f_1^2, f_2^2) = "
+                     "Var K_hat = sigma_w^4 (E phi^4 - (E phi^2)^2)/n > 0 (exact); trained without labels uncorrelated at "
+                     "every width (flipping one head's readout is a symmetry); trained on labels correlated at O(1/n) "
+                     "(the flip maps training on Y to training on -Y): n Cov(f_1, f_2) the same at every width (E)",
         claims=(("C6", "heads i.i.d. in the RND residual law"), ("C3", "the linearised flow with the block-diagonal NTK")),
     ),
     Statement(
@@ -213,7 +221,7 @@ STATEMENTS: tuple[Statement, ...] = (
         printed=Form("(1/2) eps^2(x) equals in distribution the Bessel-corrected sample variance of K + 1 independently "
                      "trained networks; both are Sigma_f(x, x) / K chi^2_K", {"half": True}),
         corrected=None, expected=("holds",),
-        alternative=Form("(false alternative: without the 1/2) eps^2(x) equals in distribution the sample variance "
+        alternative=Form("(without the 1/2) eps^2(x) equals in distribution the sample variance "
                          "of K + 1 independently trained networks", {"half": False}),
         claims=(("C6c", "the same law at finite t"), ("C6a", "the variance it rests on")),
     ),
@@ -224,8 +232,13 @@ STATEMENTS: tuple[Statement, ...] = (
                      "since the readout's NTK share is Theta^L = kappa, kappa_u + kappa_g~ = Theta",
                      {"regime": "limit", "rate": 1}),
         corrected=None, expected=("holds only in the limit",),
-        alternative=Form("(false alternative) g~ ~ GP(0, Theta - kappa) at every width (Gaussian at finite width), "
+        alternative=Form("g~ ~ GP(0, Theta - kappa) at every width (Gaussian at finite width), "
                          "kappa_u + kappa_g~ = Theta", {"regime": "every width"}),
+        finite_width="the second moments are exact at every width (Cov(u_0 - g~) = E Theta_hat_n at every depth, = Theta "
+                     "at one hidden layer); only the Gaussian law is asymptotic: given vartheta_0, g~ ~ N(0, "
+                     "Theta_hat^hid), a scale mixture with excess kurtosis 3 (3 M_04 - M_02^2) / (n M_02^2) at one hidden "
+                     "layer (exact). Notation: Theta^{<=L-1} (undefined in the paper) is Theta - kappa, and Theta^L here "
+                     "is the readout's share, not C1's full NTK",
         claims=(("C7", "uses it: h = u_0 - g~ ~ GP(0, Theta)"),
                 ("C7c", "finite width: exact for the linearised predictor with the full Jacobian")),
     ),
@@ -235,12 +248,16 @@ STATEMENTS: tuple[Statement, ...] = (
                      "u(.; vartheta_0) and g~ uncorrelated and concludes they are independent",
                      {"dependence": 0, "rate": 1}),
         corrected=Form("the law holds in the infinite-width limit, where u(.; vartheta_0) and g~ are independent and "
-                       "jointly Gaussian; at finite width they are uncorrelated but dependent (Var(g~ | vartheta_0) = "
-                       "J^hid J^hid^T depends on vartheta_0; the covariance of u^2 and ||J^hid||^2 is exactly c / n, c != 0, for "
-                       "one hidden layer), so the independence step needs the limit", {"dependence": 1, "rate": 1}),
+                       "jointly Gaussian; at finite width they are uncorrelated but dependent (the covariance of "
+                       "(1/K)|u|^2 and (1/K)||J^hid||^2 is exactly c / n, c != 0, for one hidden layer), so the independence "
+                       "step needs the limit", {"dependence": 1, "rate": 1}),
         expected=("holds only in the limit", "gap in the proof"),
         defect="proof gap: uncorrelated is concluded to be independent; independence and joint Gaussianity hold only "
-               "in the limit, which the proof does not show",
+               "in the limit, which the proof does not show. One-line repair: given vartheta_0, g~ ~ N(0, Theta_hat^hid) "
+               "with Theta_hat^hid -> Theta^hid deterministic",
+        finite_width="one hidden layer: D(n) = Cov((1/K)|u|^2, (1/K)||J^hid||^2) / (kappa (Theta - kappa)) = c/n exactly, "
+                     "c != 0 (derived at S, measured at E); Var(g~ | vartheta_0) varying with vartheta_0 alone shows "
+                     "dependence on vartheta_0, D(n) the dependence on u(.; vartheta_0)",
         claims=(("C7", "= Thm 5.8"), ("C7a", "adds noise: Theta_XX + lambda I"), ("C7b", "NNGP variant: readout only"),
                 ("C7c", "finite width, exact for the linearised predictor"), ("C9", "ordering against ensembles")),
     ),
