@@ -135,7 +135,8 @@ def _short_result(r: Result | None) -> str:
     if r.error:
         return "raised"
     if r.level == "S" and r.tolerance == 0:
-        return "=0" if r.passed else "!=0"
+        sizes = (r.details or {}).get("sizes")
+        return ("=0" if r.passed else "!=0") + (f" ({sizes})" if sizes else "")
     if r.statistic:  # the check's own statistic (p-value vs threshold, slope +- se, ...)
         return r.statistic
     return f"{_num(r.residual)}{'<=' if r.passed else '>'}{_num(r.tolerance)}"
@@ -657,7 +658,10 @@ def _statement_levels(s, checks) -> list[str]:
             out.append(f"- {lv} ({LEVEL_NAMES[lv]}): the claim check {cid} {clv} (printed form)")
         elif (s.number, lv) in checks:
             fn = checks[(s.number, lv)]
-            out.append(f"- {lv} ({LEVEL_NAMES[lv]}): `{fn.__module__}.{fn.__name__}`")
+            sizes = getattr(fn, "sizes", None)
+            covered = f" (covers: {sizes}; with `--full`: {fn.sizes_full})" if sizes and fn.sizes_full != sizes else (
+                f" (covers: {sizes})" if sizes else "")
+            out.append(f"- {lv} ({LEVEL_NAMES[lv]}): `{fn.__module__}.{fn.__name__}`{covered}")
     if s.property_tests:
         out.append(f"- P ({LEVEL_NAMES['P']}): `{s.property_tests}`")
     missing = [lv for lv in RUN_LEVELS if lv not in s.reuses and (s.number, lv) not in checks]

@@ -278,6 +278,16 @@ STATEMENTS: tuple[Statement, ...] = (
 )
 
 
+def covers(sizes: str, full: str | None = None):
+    """Decorator: the sizes an S check's proofs cover at the default run (and
+    with ``--full``), stored as ``fn.sizes`` / ``fn.sizes_full``; the report and
+    docs/paper.md show them, so a proof at explicit sizes never reads as general."""
+    def mark(fn):
+        fn.sizes, fn.sizes_full = sizes, full or sizes
+        return fn
+    return mark
+
+
 def statement(number: str) -> Statement:
     """The statement numbered ``number`` (``"5.4"``)."""
     for s in STATEMENTS:

@@ -31,7 +31,7 @@ from .dynamics_checks import (
 from ..errors import ParameterError
 from ..experiments import target_dependence as td
 from . import controls, dynamics_checks
-from .paper import form_params
+from .paper import covers, form_params
 from .registry import Config, Result, measured, proven
 from .verdict import LIMIT, limit_finding
 from .rnd_checks import EPS, _seed, spread_inputs
@@ -45,6 +45,8 @@ def _algebras(config: Config) -> list:
     return S.algebras(full=config.full)
 
 
+@covers("general N (MatrixSymbol); explicit N = 2; the N = 1 flow by dsolve",
+        "general N (MatrixSymbol); explicit N = 2, 3; the N = 1 flow by dsolve")
 def prop_5_1_symbolic(config: Config, form: str) -> Result:
     sign = form_params("5.1", form)["sign"]
     proofs = [SP.prove_5_1(alg, strict=False, sign=sign, flow=(i == 0)) for i, alg in enumerate(_algebras(config))]
@@ -59,18 +61,21 @@ def _terms_proof(fn, number: str, config: Config, form: str, what: str) -> Resul
     return proven(S.combine(number, proofs[0].statement, proofs), what)
 
 
+@covers("general N (MatrixSymbol); explicit N = 2", "general N (MatrixSymbol); explicit N = 2, 3")
 def prop_5_2_symbolic(config: Config, form: str) -> Result:
     return _terms_proof(SP.prove_5_2, "5.2", config, form,
                         "law of f_0 + Theta_xX Theta_XX^{-1} (Y - f_0(X)) with f_0 ~ GP(0, kappa), computed from the "
                         "construction, minus the printed mean and covariance terms is exactly 0")
 
 
+@covers("general N (MatrixSymbol); explicit N = 2", "general N (MatrixSymbol); explicit N = 2, 3")
 def prop_5_3_symbolic(config: Config, form: str) -> Result:
     return _terms_proof(SP.prove_5_3, "5.3", config, form,
                         "law of the converged RND error, computed from the construction, minus the printed covariance "
                         "with kappa_eps = kappa_u + kappa_g is exactly 0")
 
 
+@covers("general N (MatrixSymbol); explicit N = 2", "general N (MatrixSymbol); explicit N = 2, 3")
 def cor_5_4_symbolic(config: Config, form: str) -> Result:
     factor = form_params("5.4", form)["factor"]
     proofs = [S.prove_c6a(alg, strict=False, factor=factor) for alg in _algebras(config)]
@@ -79,12 +84,18 @@ def cor_5_4_symbolic(config: Config, form: str) -> Result:
                   "ensemble covariance P kappa P^* must be exactly 0")
 
 
+@covers("general K (symbolic); explicit K = 1..3", "general K (symbolic); explicit K = 1..5")
 def thm_5_6_symbolic(config: Config, form: str) -> Result:
+    """For symbolic ``K`` (Laplace transforms of both sides against that of
+    ``Sigma/K chi^2_K``, :func:`~ntk_equiv.symbolic.paper.prove_5_6_general`), and at
+    explicit ``K`` as a cross-check (quadratic forms with the centring matrix)."""
     half = form_params("5.6", form)["half"]
-    heads = (1, 2, 3, 4, 5, 6, 7, 8) if config.full else (1, 2, 3, 4, 5)
-    return proven(SP.prove_5_6(strict=False, half=half, heads=heads),
-                  "(1/2) eps^2 and the sample variance reduce to Sigma/K times a chi^2_K quadratic form "
-                  "(centring matrix symmetric, idempotent, trace K, C 1 = 0): every difference exactly 0")
+    heads = (1, 2, 3, 4, 5) if config.full else (1, 2, 3)
+    proofs = [SP.prove_5_6_general(strict=False, half=half), SP.prove_5_6(strict=False, half=half, heads=heads)]
+    res = proven(S.combine("5.6", proofs[0].statement, proofs),
+                 "general K: the Laplace transforms of c eps^2 and of s^2 (C = I - J/(K+1): C^2 = C, tr C = K) equal "
+                 f"that of Sigma/K chi^2_K; explicit K = {list(heads)}: the quadratic forms; every difference exactly 0")
+    return res
 
 
 # --------------------------------------------------------------------------- #
@@ -511,6 +522,8 @@ def _prop_5_7_regime(form: str) -> tuple[str, float]:
     return p["regime"], float(p.get("rate", 1))
 
 
+@covers("explicit widths n = 1, 3 (d = 2) for the kernel identity; explicit n = 1, 2, 3 for the law",
+        "explicit widths n = 1, 2, 3 (d = 2) for the kernel identity; explicit n = 1..4 for the law")
 def prop_5_7_symbolic(config: Config, form: str) -> Result:
     """The kernel identity the limit rests on, at finite width (readout share
     = NNGP form, ``kappa + Theta^hid = Theta``), and the form's law of ``g~``:

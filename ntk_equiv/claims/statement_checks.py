@@ -47,7 +47,7 @@ from ..layers import mlp
 from ..experiments.inputs import sphere_inputs, spread_inputs
 from ..experiments.stats import FALSE_ALARM, z_threshold
 from . import controls
-from .paper import FORMS, form_params
+from .paper import FORMS, covers, form_params
 from .registry import Config, Result, measured, proven
 from .rnd_checks import _p_result, c6c_result, c7_identities, posterior_whiteness
 from .verdict import APPROXIMATION, LIMIT, STEP, approximation_finding, limit_finding, step_finding
@@ -77,6 +77,8 @@ def _regime(number: str, form: str) -> tuple[str, float | None]:
     return p["regime"], p.get("rate")
 
 
+@covers("general N (MatrixSymbol); explicit N = 2 for the kernels' flow; explicit n = 3, K = 2 for the readout moments; explicit n = 1, 2, 3 at t = 0",
+        "general N (MatrixSymbol); explicit N = 2, 3 for the kernels' flow; explicit n = 3, K = 2 for the readout moments; explicit n = 1, 2, 3 at t = 0")
 def prop_5_5_symbolic(config: Config, form: str) -> Result:
     """The limit's kernels ``kappa (x) I_K``, ``Theta (x) I_K`` and their flow (every
     ``t``), and the finite-width cross-head NTK block's second moment against
@@ -233,6 +235,8 @@ def _dependence(form: str) -> tuple[float, float]:
 _STEP = "u(.; vartheta_0) and g~ independent (the proof's step): D(n) as the form claims"
 
 
+@covers("general N (MatrixSymbol) for C7's law; explicit (n, K) = (1, 2), (2, 2) for the step",
+        "general N and explicit N = 2, 3 for C7's law; explicit (n, K) = (1, 2), (2, 2), (3, 2), (2, 3) for the step")
 def thm_5_8_symbolic(config: Config, form: str) -> Result:
     """C7's proof of the limit law (the statement's content), and the proof's
     step: ``Cov((1/K)|u|^2, (1/K)||J^hid||^2)`` derived from the network against
@@ -349,6 +353,7 @@ def _bound(form: str):
     return p["bound"]
 
 
+@covers("general N (MatrixSymbol)", "general N (MatrixSymbol); explicit N = 2, 3")
 def cor_5_9_symbolic(config: Config, form: str) -> Result:
     """The form's claim proven (the reading ``mu~ = mu_b``; with a stated
     bound, the law for one trained network and a mean of ``E``), and the

@@ -106,6 +106,9 @@ def run_statement_check(s: Statement, level: str, fn: StatementCheck, form: str,
     res.claim, res.level = s.label, level
     res.seconds = time.perf_counter() - start
     res.details = {"form": form, **(res.details or {})}
+    sizes = getattr(fn, "sizes_full" if config.full else "sizes", None)
+    if sizes:  # what an exact proof covers: general sizes, or explicit ones (never read as general)
+        res.details.setdefault("sizes", sizes)
     return res
 
 
