@@ -431,6 +431,7 @@ def cor_5_9_empirical(config: Config, form: str) -> Result:
         tests = {f"{est}: s_bar - mu_b ~ N(0, claimed)": ex.chi2_test(est, bound) for est in estimates}
         # s_i - s_bar = eps_i - eps_bar does not involve the mean estimate: one test
         tests["s_i - s_bar whitened by Sigma_b ~ N(0, 1)"] = ex.spread_test("exact")
+        tests["sum of whitened (s_i - s_bar)^2 ~ chi2"] = ex.spread_chi2("exact")
         approx = ex.chi2_test("network", None)
     finally:
         ex.sigma_b = sigma_b
@@ -446,6 +447,13 @@ def cor_5_9_empirical(config: Config, form: str) -> Result:
     res.details[APPROXIMATION] = approximation_finding(
         "mu~ one trained network: head-mean chi-square against the i.i.d. law Sigma_b/K", approx["p"] < alpha,
         quantified=bound is not None, p=approx["p"], ratio=approx["ratio"], alpha=alpha)
+    from ..experiments import power
+
+    dofs = (tests["exact: s_bar - mu_b ~ N(0, claimed)"]["dof"], tests["sum of whitened (s_i - s_bar)^2 ~ chi2"]["dof"])
+    res.details.update(power.stated(
+        {n: max(power.chi2_sum_power(d, alpha, c) for d in dofs) for n, c in power.COV_ALTERNATIVES.items()},
+        f"analytic: the better of the exact chi-square sums (head-mean {dofs[0]} dof, spread {dofs[1]} dof) at "
+        f"alpha = {alpha:.2g}; the check fails if either does"))
     return res
 
 

@@ -177,6 +177,18 @@ class SamplingExperiment:
         p = 2 * min(stats.chi2(dof).cdf(Q), stats.chi2(dof).sf(Q))
         return dict(p=float(min(p, 1.0)), ratio=Q / dof, dof=int(dof))
 
+    def spread_chi2(self, estimate: str) -> dict:
+        """The scale of the errors about their head-mean: ``sum_r sum_i (s_i -
+        s_bar)^T Sigma_b^{-1} (s_i - s_bar) ~ chi^2_{(K - 1) n R}`` exactly if the
+        ``eps_i`` are i.i.d. ``N(0, Sigma_b)`` (the centring over ``K`` heads removes
+        one degree per input); two-sided p-value, ``ratio`` = sum / dof."""
+        L = np.linalg.cholesky(self.sigma_b)
+        d = self.spreads[estimate]                                   # (R, n, K)
+        w = np.linalg.solve(L, d.transpose(1, 0, 2).reshape(d.shape[1], -1))
+        S, dof = float(np.sum(w**2)), (self.heads - 1) * d.shape[1] * d.shape[0]
+        law = stats.chi2(dof)
+        return dict(p=float(min(1.0, 2 * min(law.cdf(S), law.sf(S)))), ratio=S / dof, dof=int(dof))
+
     def spread_test(self, estimate: str) -> dict:
         """The errors about their head-mean, ``s_i - s_bar = eps_i - eps_bar``,
         whitened by ``Sigma_b`` and scaled by ``sqrt(K / (K - 1))``: N(0, 1)
