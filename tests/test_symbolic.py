@@ -234,3 +234,11 @@ def test_every_s_check_states_the_sizes_it_covers():
         assert "general" in fn.sizes or "explicit" in fn.sizes, s.label
     res = run_statement_check(pp.statement("5.6"), "S", checks[("5.6", "S")], "printed", Config())
     assert res.passed and res.details["sizes"].startswith("general K")
+
+
+def test_thm_5_8_dependence_for_symbolic_n_and_K():
+    from ntk_equiv.symbolic import prove_target_dependence_general
+
+    assert prove_target_dependence_general(strict=False, dependence=1, rate=1).proven
+    assert not prove_target_dependence_general(strict=False, dependence=0).proven  # the proof's independence
+    assert not prove_target_dependence_general(strict=False, dependence=1, rate=0.5).proven  # not n^-1/2

@@ -235,27 +235,32 @@ def _dependence(form: str) -> tuple[float, float]:
 _STEP = "u(.; vartheta_0) and g~ independent (the proof's step): D(n) as the form claims"
 
 
-@covers("general N (MatrixSymbol) for C7's law; explicit (n, K) = (1, 2), (2, 2) for the step",
-        "general N and explicit N = 2, 3 for C7's law; explicit (n, K) = (1, 2), (2, 2), (3, 2), (2, 3) for the step")
+@covers("general N (MatrixSymbol) for C7's law; general n and K for the step",
+        "general N and explicit N = 2, 3 for C7's law; general n and K, explicit (n, K) = (3, 2), (2, 3) for the step")
 def thm_5_8_symbolic(config: Config, form: str) -> Result:
     """C7's proof of the limit law (the statement's content), and the proof's
     step: ``Cov((1/K)|u|^2, (1/K)||J^hid||^2)`` derived from the network against
     the form's ``dependence * sigma_w^4 q / n^rate (M_22 - M_20 M_02 + 2 M_22/K)``."""
     dependence, rate = _dependence(form)
     law = [S.prove_c7(alg, strict=False) for alg in _algebras(config, explicit_when_full=True)]
-    sizes = ((1, 2), (2, 2), (3, 2), (2, 3)) if config.full else ((1, 2), (2, 2))
-    gap = [_target_dependence(dependence, rate, n, k) for n, k in sizes]
+    sizes = ((3, 2), (2, 3)) if config.full else ()  # explicit cross-checks of the general formula
+    gap = [_target_dependence_general(dependence, rate)] + [_target_dependence(dependence, rate, n, k) for n, k in sizes]
     law_ok, step_ok = all(p.proven for p in law), all(p.proven for p in gap)
     res = proven(S.combine("5.8", law[0].statement, law + gap),
                  f"C7's limit law, and at finite width Cov((1/K)|u|^2, (1/K)||J^hid||^2) = {dependence:g} x "
                  f"sigma_w^4 q/n^{rate:g} (M_22 - M_20 M_02 + 2 M_22/K) (the form's claim of the proof's step), "
                  "derived from the network; differences simplify to exactly 0")
-    res.details[STEP] = step_finding(_STEP, step_ok, law_ok, sizes=[list(v) for v in sizes])
-    units = tuple(n for n, k in sizes if k == 2)
-    res.details[LIMIT] = _exact_limit(
-        lambda regime, r, n: _target_dependence(0 if regime == "every width" else 1, r or 1, n, 2), units,
-        "Cov((1/K)|u|^2, (1/K)||J^hid||^2) = sigma_w^4 q/n (M_22 - M_20 M_02 + 2 M_22/K), K = 2")
+    res.details[STEP] = step_finding(_STEP, step_ok, law_ok, sizes=["general n, K"] + [list(v) for v in sizes])
+    res.details[LIMIT] = limit_finding(
+        not _target_dependence_general(0, 1).proven, _target_dependence_general(1, 1).proven,
+        "Cov((1/K)|u|^2, (1/K)||J^hid||^2) = sigma_w^4 q/n (M_22 - M_20 M_02 + 2 M_22/K): not 0 at any n, exactly "
+        "1/n (exact, symbolic n and K)", exact=True)
     return res
+
+
+@functools.lru_cache(maxsize=16)
+def _target_dependence_general(dependence, rate):
+    return S.prove_target_dependence_general(strict=False, dependence=dependence, rate=rate)
 
 
 @functools.lru_cache(maxsize=64)

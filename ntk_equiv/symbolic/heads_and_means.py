@@ -335,3 +335,50 @@ def prove_head_dependence(alg=None, strict: bool = True, regime: str = "limit", 
 
 
 __all__ += ["prove_head_dependence"]
+
+
+def prove_target_dependence_general(strict: bool = True, dependence=1, rate=1) -> Proof:
+    """Thm 5.8's independence step for **symbolic** width ``n`` and heads ``K``.
+
+    ``Cov(a, b)``, ``a = (1/K) sum_m u_m^2``, ``b = (1/K) sum_m ||J^hid_m||^2``, is a sum
+    over heads and units. Heads: ``Cov(a, b) = (1/K) S + (1 - 1/K) D`` with ``S =
+    Cov(u_1^2, ||J_1||^2)`` and ``D = Cov(u_1^2, ||J_2||^2)`` (exchangeable heads).
+    Units: ``u_m^2`` is a double sum over units ``(j, k)`` and ``||J_m||^2`` a single sum
+    over ``l``; ``E[W_mj W_mk] = 0`` for ``j != k`` leaves the patterns ``j = k = l``
+    and ``j = k != l``, so ``n^2 S(n) = alpha n + beta n (n - 1)`` (and so ``D``).
+    The four coefficients are computed from the network by
+    :func:`prove_target_dependence`'s derivation at ``n = 1, 2`` and ``K = 1, 2``;
+    the result, for symbolic ``n`` and ``K``, is compared with the claim
+    ``dependence x sigma_w^4 q / n^rate (M_22 - M_20 M_02 + 2 M_22 / K)``."""
+    def cov(n, k):
+        return prove_target_dependence(strict=False, dependence=0, units=n, heads=k).steps[-1].lhs[0]
+
+    n, K = sp.Symbol("n", integer=True, positive=True), sp.Symbol("K", integer=True, positive=True)
+    sw = sp.Symbol("sigma_w", positive=True)
+    sb = sp.Symbol("sigma_b", positive=True)
+    x = sp.Symbol("x", real=True)
+    S1, S2 = cov(1, 1), cov(2, 1)
+    D1, D2 = 2 * cov(1, 2) - S1, 2 * cov(2, 2) - S2  # Cov_K = S/K + (1 - 1/K) D at K = 2
+
+    def in_n(v1, v2):  # n^2 C(n) = alpha n + beta n (n - 1): alpha = C(1), beta = (4 C(2) - 2 alpha) / 2
+        alpha = v1
+        beta = (4 * v2 - 2 * alpha) / 2
+        return (alpha * n + beta * n * (n - 1)) / n**2
+
+    general = sp.expand(in_n(S1, S2) / K + (1 - 1 / K) * in_n(D1, D2))
+    q = sw**2 * x**2 + sb**2
+    M22, M20, M02 = (sp.Symbol(f"M_{s}", real=True) for s in ("22", "20", "02"))
+    d, r = sp.nsimplify(dependence), sp.nsimplify(rate)
+    claimed = d * sw**4 * q / n**r * (M22 - M20 * M02 + 2 * M22 / K)
+    alg = default(None)
+    steps = [step(alg, "different units decouple: beta = 0 for S and D (Cov of independent units)",
+                  sp.Matrix([sp.expand(4 * S2 - 2 * S1), sp.expand(4 * D2 - 2 * D1)]), sp.Matrix([0, 0])),
+             step(alg, f"Cov(a, b) for symbolic n, K = {d} sigma_w^4 q / n^{r} (M_22 - M_20 M_02 + 2 M_22 / K)",
+                  sp.Matrix([general]), sp.Matrix([sp.expand(claimed)]))]
+    return conclude("5.8", f"every width n and K: Cov((1/K)|u|^2, (1/K)||J^hid||^2) = {d} sigma_w^4 q/n^{r} "
+                    "(M_22 - M_20 M_02 + 2 M_22/K)", "general n and K (symbolic; coefficients from n, K = 1, 2)",
+                    ("readout W, b i.i.d. N(0, 1); units i.i.d. with M_ab = E[phi(h)^a phi'(h)^b]",
+                     "exchangeable heads and units: the covariance is a sum over index patterns"), steps, strict)
+
+
+__all__ += ["prove_target_dependence_general"]
