@@ -74,13 +74,10 @@ def test_two_checks_of_one_id_and_level_are_refused():
 
 
 def test_a_statement_level_that_reuses_a_claim_check_cannot_have_its_own(monkeypatch):
-    from dataclasses import replace
+    import dataclasses
 
-    from ntk_equiv.claims import paper as pp
-
-    # no statement reuses a claim check today (Thm 5.6 E reads its own form): give it one
-    monkeypatch.setattr(pp, "STATEMENTS", tuple(replace(s, reuses={"E": ("C6c", "E")}) if s.number == "5.6" else s
-                                                 for s in pp.STATEMENTS))
+    s = dataclasses.replace(pp.statement("5.6"), reuses={"E": ("C6c", "E")})  # its E level: C6c's E check
+    monkeypatch.setattr(pp, "STATEMENTS", tuple(s if x.number == "5.6" else x for x in pp.STATEMENTS))
     fn = check("5.6", "E")(lambda c, f: _ok(c, f))
     with pytest.raises(CatalogueError, match="reuses"):
         discover([_module(fn=fn)])
