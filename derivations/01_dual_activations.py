@@ -65,7 +65,8 @@ show(prove_named_duals())
 
 # %% [markdown]
 # ## 3. One hidden layer: from the finite network to the recursion
-# Sympy differentiates $f(x) = \frac{\sigma_w}{\sqrt n}\sum_j w^2_j\phi(h_j(x)) + \sigma_b b^2$
+# Sympy differentiates $f(x) = \frac{\sigma_w}{\sqrt n}\sum_j w^{(2)}_j\phi(h_j(x)) + \sigma_b b^{(2)}$
+# (superscripts $(2)$: the readout layer's parameters)
 # with respect to every parameter; the empirical NTK is $\sigma_b^2$ plus an
 # average over units, which at infinite width becomes an expectation.
 

@@ -37,7 +37,8 @@ from ntk_equiv.precision import backend
 # %% [markdown]
 # ## 1. Derivation
 # The parameters move in the row space of $J(X)$: $\theta_t - \theta_0 = J(X)^\top c_t$
-# with $\dot c = -\eta(Tc - R_0)$. On an eigenvector of $T$ (eigenvalue $w$) this
+# with $\dot c = -\eta(Tc - R_0)$, where $T = \Theta_{XX}$ (the empirical NTK on the training
+# inputs) and $R_0 = Y - f_0(X)$ the initial residual. On an eigenvector of $T$ (eigenvalue $w$) this
 # is a scalar linear ODE, solved by `dsolve`:
 
 # %%

@@ -10,27 +10,27 @@
 # # 08 Convolutional networks
 #
 # Nothing in C5-C9 is specific to fully connected networks: the proofs hold for
-# any kernels $K$, $\Theta$. A convolutional network only has to supply them.
+# any kernels $\kappa$ (NNGP), $\Theta$ (NTK). A convolutional network only has to supply them.
 #
 # **The CNTK recursion.** For inputs with positions $s$ (channels last), the
 # kernel between $x$ and $x'$ is a *matrix over position pairs*,
-# $K[s, s'] = \mathrm{Cov}(h_c(x)[s], h_c(x')[s'])$, the same for every channel
+# $\kappa[s, s'] = \mathrm{Cov}(h_c(x)[s], h_c(x')[s'])$, the same for every channel
 # $c$. A convolution with filter offsets $F$ and fan-in $|F| C$,
 # $h'[o] = \sigma_w/\sqrt{|F| C} \sum_{i\in F} W_i\, \phi(h)[o+i] + \sigma_b b$, gives
 #
-# $$K'[o, o'] = \frac{\sigma_w^2}{|F|} \sum_{i \in F} V\big(K\big)[o+i, o'+i] + \sigma_b^2,\qquad
-#   \Theta'[o, o'] = \frac{\sigma_w^2}{|F|} \sum_{i} \dot V(K)\,\Theta\,[o+i, o'+i] + K'[o,o'],$$
+# $$\kappa'[o, o'] = \frac{\sigma_w^2}{|F|} \sum_{i \in F} V\big(\kappa\big)[o+i, o'+i] + \sigma_b^2,\qquad
+#   \Theta'[o, o'] = \frac{\sigma_w^2}{|F|} \sum_{i} \dot V(\kappa)\,\Theta\,[o+i, o'+i] + \kappa'[o,o'],$$
 #
 # since the weights are shared over positions but independent across offsets
 # ($E[W_i W_j] = \delta_{ij}$): only pairs of positions moved by the *same*
-# offset survive. Hence a convolution maps the **diagonal** $K[s, s]$ to the
+# offset survive. Hence a convolution maps the **diagonal** $\kappa[s, s]$ to the
 # diagonal: a network that ends with `Flatten` (whose kernel is
-# $\mathrm{mean}_s K[s,s]$) needs only the diagonal, $O(|S|)$ numbers per pair.
+# $\mathrm{mean}_s \kappa[s,s]$) needs only the diagonal, $O(|S|)$ numbers per pair.
 # **Global average pooling** averages the features over positions, so its
-# kernel is $\mathrm{mean}_{s,s'} K[s, s']$: it reads every pair of positions,
+# kernel is $\mathrm{mean}_{s,s'} \kappa[s, s']$: it reads every pair of positions,
 # and the recursion must carry the full $|S| \times |S|$ covariance from the
 # input on. The activation's dual maps act entrywise, with the variances
-# $K_{xx}[s,s]$ and $K_{x'x'}[s',s']$ of the two positions.
+# $\kappa_{xx}[s,s]$ and $\kappa_{x'x'}[s',s']$ of the two positions.
 
 # %%
 from _setup import *  # noqa: F401,F403
@@ -64,8 +64,9 @@ print("GlobalAvgPool vs Flatten NNGP (off-diagonal positions matter):\n", np.rou
 
 # %% [markdown]
 # ## C2 on a CNN: real networks converge to the CNTK at rate $n^{-1/2}$
-# (`n` = channels). One hidden convolution with pooling: the kernels are exact
-# expectations at every width; deeper: the error shrinks like $n^{-1/2}$.
+# (`n` = channels). With one hidden convolution and pooling the kernels would be exact
+# expectations at every width; the network here has two hidden convolutions, and the
+# error shrinks like $n^{-1/2}$.
 
 # %%
 widths = [16, 64, 256] if FAST else [16, 64, 256, 1024]

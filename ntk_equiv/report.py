@@ -135,7 +135,8 @@ def _short_result(r: Result | None) -> str:
     if r.error:
         return "raised"
     if r.level == "S" and r.tolerance == 0:
-        return "=0" if r.passed else "!=0"
+        sizes = (r.details or {}).get("sizes")
+        return ("=0" if r.passed else "!=0") + (f" ({sizes})" if sizes else "")
     if r.statistic:  # the check's own statistic (p-value vs threshold, slope +- se, ...)
         return r.statistic
     return f"{_num(r.residual)}{'<=' if r.passed else '>'}{_num(r.tolerance)}"
@@ -657,7 +658,10 @@ def _statement_levels(s, checks) -> list[str]:
             out.append(f"- {lv} ({LEVEL_NAMES[lv]}): the claim check {cid} {clv} (printed form)")
         elif (s.number, lv) in checks:
             fn = checks[(s.number, lv)]
-            out.append(f"- {lv} ({LEVEL_NAMES[lv]}): `{fn.__module__}.{fn.__name__}`")
+            sizes = getattr(fn, "sizes", None)
+            covered = f" (covers: {sizes}; with `--full`: {fn.sizes_full})" if sizes and fn.sizes_full != sizes else (
+                f" (covers: {sizes})" if sizes else "")
+            out.append(f"- {lv} ({LEVEL_NAMES[lv]}): `{fn.__module__}.{fn.__name__}`{covered}")
     if s.property_tests:
         out.append(f"- P ({LEVEL_NAMES['P']}): `{s.property_tests}`")
     missing = [lv for lv in RUN_LEVELS if lv not in s.reuses and (s.number, lv) not in checks]
@@ -681,10 +685,16 @@ def paper_markdown() -> str:
              "error `eps_i = u_i - g_i`, signal `eps^2 = (1/K) sum_i eps_i^2` over `K` heads, NNGP kernel `kappa`, "
              "NTK `Theta`, training inputs `X` with labels `Y`, test inputs `X_T`, as in the project's claims C1-C9 "
              "([claims.md](claims.md)) and [theory.md](theory.md).", "",
-             "`ntk-equiv verify --paper` checks them. A verdict is *reached by the checks*: the printed form is "
-             "checked at every level; passing everywhere gives the statement's \"holds\" verdict; failing everywhere "
-             "sends the verifier to the corrected form, and its passing everywhere gives \"refuted as printed + holds "
-             "as corrected\" (or, for Thm 5.8, \"holds only in the limit + gap in the proof\"). A reached verdict "
+             "`ntk-equiv verify --paper` checks them. A verdict is *reached by the checks* from the forms' "
+             "content (each form's printed choices are data the checks evaluate; a statement that holds as printed "
+             "carries a documented false *alternative*, so exchanging its forms changes the verdict): the printed "
+             "form is checked at every level; passing everywhere gives \"holds\", or \"holds only in the limit\" "
+             "when a check shows both halves (a finite-width deviation beyond its standard error, or exactly "
+             "non-zero, and its decay at the proven rate), or \"imprecise\" when the statement holds under its "
+             "stated reading and a check measures an approximation whose error it does not quantify; failing "
+             "everywhere sends the verifier to the corrected form, and its passing everywhere gives \"refuted as "
+             "printed + holds as corrected\", or \"gap in the proof\" (after the corrected form's own verdict) when "
+             "every failure is a failed proof step with the statement's content holding. A reached verdict "
              "other than the documented one below fails the run (exit 1): a printed error documented as such does "
              "not, a statement documented as holding that does not hold does, and so does a refutation that "
              "disappears.", "",
@@ -701,8 +711,12 @@ def paper_markdown() -> str:
                   f"- **As printed**: {s.printed.text}"]
         if s.corrected is not None:
             lines.append(f"- **Corrected**: {s.corrected.text}")
+        if s.alternative is not None:
+            lines.append(f"- **False alternative** (what the exchanged control checks): {s.alternative.text}")
         if s.defect:
             lines.append(f"- **Defect**: {s.defect}")
+        if s.finite_width:
+            lines.append(f"- **At finite width**: {s.finite_width}")
         lines.append(f"- **Expected verdict**: {' + '.join(s.expected)}")
         lines += ["- **Linked claims**:"] + [f"  - [{c}](claims.md#{c.lower()}): {rel}" for c, rel in s.claims]
         lines += ["- **Checks**:"] + ["  " + x for x in _statement_levels(s, checks)]

@@ -4,7 +4,7 @@ and the error paths of ``linearised_predict`` / ``ensemble``."""
 import mpmath
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import ntk_equiv as ne
@@ -315,3 +315,36 @@ def test_non_finite_and_empty_inputs():
         ne.ensemble(ne.mlp(1), x, np.full((5, 1), np.nan), xt)
     with pytest.raises(ne.EmptyInputError):
         ne.ensemble(ne.mlp(1), np.zeros((0, 3)), np.zeros((0, 1)), xt)
+
+
+@settings(max_examples=15, deadline=None)
+@given(arch=architectures(), N=st.integers(1, 4), n=st.integers(1, 3), seed=st.integers(0, 2**16))
+def test_property_prop_5_2_printed_four_term_form_at_t_inf(arch, N, n, seed):
+    """Prop 5.2 at ``t = inf`` by two different computations: the library's
+    ``ensemble(t=None)`` (the projector ``P kappa P^T``) against the paper's printed
+    four-term covariance ``kappa_TT + Theta_TX Theta^-1 kappa_XX Theta^-1 Theta_XT -
+    (Theta_TX Theta^-1 kappa_XT + h.c.)`` and mean ``Theta_TX Theta^-1 Y`` (the terms
+    summed by ``ntk_equiv.printed`` with a numpy inverse); the alternative with the
+    cross terms' sign flipped differs by ``2 (Theta_TX Theta^-1 kappa_XT + h.c.)``."""
+    from ntk_equiv import printed
+    from ntk_equiv.claims.paper import ALTERNATIVE_COV_TERMS, PRINTED_COV_TERMS
+
+    rng = np.random.default_rng(seed)
+    x, xt = sphere_inputs(rng, N, 2), sphere_inputs(rng, n, 2)
+    y = rng.standard_normal((N, 1))
+    k = arch.kernel(np.vstack([xt, x]))
+    w = np.linalg.eigvalsh(k.ntk[n:, n:])
+    assume(w[0] > 1e-6 * w[-1])
+    g = ne.ensemble(arch, x, y, xt, t=None)
+    kap = {"xx": k.nngp[:n, :n], "xX": k.nngp[:n, n:], "XX": k.nngp[n:, n:]}
+    th = {"xX": k.ntk[:n, n:], "XX": k.ntk[n:, n:]}
+    inv = np.linalg.inv(th["XX"])
+    cov = printed.converged_cov(PRINTED_COV_TERMS, kap, th, inv)
+    mean = printed.converged_mean(th["xX"], inv, y)
+    scale = np.max(np.abs(k.nngp)) * (1 + np.max(np.abs(th["xX"] @ inv))) ** 2
+    tol = 100 * N * np.finfo(float).eps * (w[-1] / w[0]) * scale
+    assert np.max(np.abs(g.cov - cov)) <= tol
+    assert np.max(np.abs(g.mean - mean)) <= tol * (1 + np.max(np.abs(y)))
+    cross = th["xX"] @ inv @ kap["xX"].T
+    wrong = printed.converged_cov(ALTERNATIVE_COV_TERMS, kap, th, inv)
+    np.testing.assert_allclose(wrong - cov, 2 * (cross + cross.T), atol=tol)

@@ -114,16 +114,21 @@ def prop_c6_general(pred, targ, data, t, ridge, centred):
 
 
 def prop_c6a_c6b(arch, data, t, ridge):
+    """Cor 5.4 corrected (C6a) and C6b by two different computations: the
+    library's ``rnd_covariance`` and ``ensemble`` (which share ``projected_cov``,
+    so they are never compared with each other) each against the explicit
+    projector ``P kappa P^T`` (scipy ``expm`` / ``solve``, :func:`explicit_cov`):
+    ``Cov eps = 2 P kappa P^T``, centred ``Cov eps = P kappa P^T = Sigma``."""
     X, x = data
     y = np.ones(len(X))
     ens = _safe(lambda: ne.ensemble(arch, X, y, x, t=t, lr=0.5, ridge=ridge).cov)
     plain = rnd.rnd_covariance(arch, X, x, t=t, lr=0.5, ridge=ridge)
     centred = rnd.rnd_covariance(arch, X, x, t=t, lr=0.5, ridge=ridge, centred=True)
-    # the same formula line with C = 2K resp. K; doubling is exact in binary
-    # floating point, so agreement to a few ulps of the scale
-    scale = max(1.0, np.max(np.abs(ens)))
-    assert np.max(np.abs(plain - 2 * ens)) <= 10 * EPS * scale
-    assert np.max(np.abs(centred - ens)) <= 10 * EPS * scale
+    sigma, T = explicit_cov(arch, None, X, x, t, 0.5, ridge, centred=True)  # P kappa P^T, explicitly
+    tol = _tol(len(X), T, np.max(np.abs(sigma)), t, 0.5)
+    assert np.max(np.abs(plain - 2 * sigma)) <= 2 * tol
+    assert np.max(np.abs(centred - sigma)) <= tol
+    assert np.max(np.abs(ens - sigma)) <= tol
 
 
 def prop_c7(arch, data, noise, readout_only):
@@ -204,18 +209,26 @@ def test_c8_linearised_sampler_is_matheron(arch, seed, heads, noise, shared):
 @settings(max_examples=3, deadline=None)
 @given(architectures(), datasets(), st.sampled_from([None, 0.8]), st.sampled_from([0.0, 0.2]))
 def test_high_precision_examples(arch, data, t, noise):
-    """A few of the identities at 30 digits: residual below 1e-25."""
+    """A few of the identities at 30 digits: residual below 1e-25. The RND and
+    ensemble covariances (one shared formula line in the library) are each
+    compared with the explicit projector ``P (kappa + kappa) P^T`` (mpmath
+    ``expm`` / ``inverse``, entry by entry), never with each other."""
+    from ntk_equiv.claims.rnd_checks import explicit_projector_cov
+
     X, x = data
     dps = 30
     try:
         plain = rnd.rnd_covariance(arch, X, x, t=t, ridge=noise, dps=dps)
         ens = ne.ensemble(arch, X, np.zeros(len(X)), x, t=t, ridge=noise, dps=dps).cov
+        explicit = explicit_projector_cov(arch, arch, X, x, t, 1, noise, dps)
         got = rnd.bayesian_rnd_covariance(arch, X, x, noise=noise, dps=dps)
         post = rnd.gp_posterior(arch, X, np.zeros(len(X)), x, noise=noise, dps=dps).cov
     except ne.IllConditionedError:
         assume(False)
     with mpmath.workdps(dps + 15):
-        assert mpmath.mnorm(plain - 2 * ens, 1) <= mpmath.mpf(10) ** -(dps - 5) * max(1, mpmath.mnorm(ens, 1))
+        explicit = mpmath.matrix(explicit.tolist())
+        assert mpmath.mnorm(plain - explicit, 1) <= mpmath.mpf(10) ** -(dps - 5) * max(1, mpmath.mnorm(explicit, 1))
+        assert mpmath.mnorm(2 * ens - explicit, 1) <= mpmath.mpf(10) ** -(dps - 5) * max(1, mpmath.mnorm(explicit, 1))
         assert mpmath.mnorm(got - post, 1) <= mpmath.mpf(10) ** -(dps - 5) * max(1, mpmath.mnorm(post, 1))
 
 

@@ -197,3 +197,48 @@ def test_record_reports_assumptions_and_differences():
     text = str(proof)
     assert "PROVEN" in text and "assuming" in text
     assert all(d == 0 or getattr(d, "is_ZeroMatrix", False) for d in proof.difference)
+
+
+# ---- S honesty (issue 17.5): general proofs, and the sizes each S check covers -------- #
+def test_thm_5_6_for_symbolic_K_by_laplace_transforms():
+    from ntk_equiv.symbolic.paper import prove_5_6_general
+
+    p = prove_5_6_general(strict=False, half=True)
+    assert p.proven and "general K" in p.method
+    q = prove_5_6_general(strict=False, half=False)  # without the 1/2 only the RND side's step fails
+    assert [s.holds for s in q.steps].count(False) == 1 and not q.steps[1].holds
+
+
+def test_prop_5_1_is_compared_with_the_derived_flow_not_the_library_formula():
+    from ntk_equiv.symbolic import Explicit, General
+    from ntk_equiv.symbolic.paper import prove_5_1
+
+    for alg in (General(), Explicit(N=2)):
+        p = prove_5_1(alg, strict=False, sign=-1, flow=False)
+        ode, initial, statement, fit = p.steps
+        assert ode.holds and initial.holds  # the flow's solution is derived, whatever the sign
+        assert not statement.holds and not fit.holds
+        assert prove_5_1(alg, strict=False, sign=+1, flow=False).proven
+
+
+def test_every_s_check_states_the_sizes_it_covers():
+    from ntk_equiv.claims import paper as pp
+    from ntk_equiv.claims.registry import Config, load
+    from ntk_equiv.claims.verdict import run_statement_check
+
+    load()
+    checks = pp.statement_checks()
+    for s in pp.STATEMENTS:
+        fn = checks.get((s.number, "S"))
+        assert fn is not None and fn.sizes and fn.sizes_full, s.label
+        assert "general" in fn.sizes or "explicit" in fn.sizes, s.label
+    res = run_statement_check(pp.statement("5.6"), "S", checks[("5.6", "S")], "printed", Config())
+    assert res.passed and res.details["sizes"].startswith("general K")
+
+
+def test_thm_5_8_dependence_for_symbolic_n_and_K():
+    from ntk_equiv.symbolic import prove_target_dependence_general
+
+    assert prove_target_dependence_general(strict=False, dependence=1, rate=1).proven
+    assert not prove_target_dependence_general(strict=False, dependence=0).proven  # the proof's independence
+    assert not prove_target_dependence_general(strict=False, dependence=1, rate=0.5).proven  # not n^-1/2

@@ -43,7 +43,8 @@ CLAIMS: tuple[Claim, ...] = (
           property_tests="tests/test_kernels_properties.py"),
     Claim("C2", "Kernel convergence with width",
           "The empirical NTK of a random width-n network f converges to Theta and its output covariance "
-          "to kappa, error O(n^{-1/2}); for one hidden layer the output covariance equals kappa at every width.",
+          "to kappa: fluctuations O(n^{-1/2}), covariance bias E K_hat - kappa O(1/n); for one hidden layer the "
+          "output covariance equals kappa at every width.",
           r"\hat\Theta_n \to \Theta,\ \mathrm{Cov}[f_0]\to\kappa,\ \ \|\hat\Theta_n-\Theta\| = O(n^{-1/2})",
           depends_on=("C1",), property_tests="tests/test_network.py"),
     Claim("C3", "Linearised dynamics",

@@ -9,7 +9,7 @@ an O(1) residual where the corrected one leaves round-off, and Cor 5.4's
 printed factor is excluded by a confidence interval with false-alarm
 probability 1e-6 that contains the corrected factor.
 
-Prop 5.5, Thm 5.8 and Cor 5.9 have their checks in :mod:`.statement_checks`.
+Prop 5.5, Thm 5.6 E, Thm 5.8 and Cor 5.9 have their checks in :mod:`.statement_checks`.
 """
 from __future__ import annotations
 
@@ -28,9 +28,12 @@ from ..experiments import stats as stats_
 from .dynamics_checks import (
     _mp, independent_train_operator, mp_max_abs, sphere_inputs, t_threshold, z_threshold,
 )
+from ..errors import ParameterError
+from ..experiments import target_dependence as td
 from . import controls, dynamics_checks
-from .paper import form_params
+from .paper import covers, form_params
 from .registry import Config, Result, measured, proven
+from .verdict import LIMIT, limit_finding
 from .rnd_checks import EPS, _seed, spread_inputs
 
 # --------------------------------------------------------------------------- #
@@ -42,6 +45,8 @@ def _algebras(config: Config) -> list:
     return S.algebras(full=config.full)
 
 
+@covers("general N (MatrixSymbol); explicit N = 2; the N = 1 flow by dsolve",
+        "general N (MatrixSymbol); explicit N = 2, 3; the N = 1 flow by dsolve")
 def prop_5_1_symbolic(config: Config, form: str) -> Result:
     sign = form_params("5.1", form)["sign"]
     proofs = [SP.prove_5_1(alg, strict=False, sign=sign, flow=(i == 0)) for i, alg in enumerate(_algebras(config))]
@@ -56,18 +61,21 @@ def _terms_proof(fn, number: str, config: Config, form: str, what: str) -> Resul
     return proven(S.combine(number, proofs[0].statement, proofs), what)
 
 
+@covers("general N (MatrixSymbol); explicit N = 2", "general N (MatrixSymbol); explicit N = 2, 3")
 def prop_5_2_symbolic(config: Config, form: str) -> Result:
     return _terms_proof(SP.prove_5_2, "5.2", config, form,
                         "law of f_0 + Theta_xX Theta_XX^{-1} (Y - f_0(X)) with f_0 ~ GP(0, kappa), computed from the "
                         "construction, minus the printed mean and covariance terms is exactly 0")
 
 
+@covers("general N (MatrixSymbol); explicit N = 2", "general N (MatrixSymbol); explicit N = 2, 3")
 def prop_5_3_symbolic(config: Config, form: str) -> Result:
     return _terms_proof(SP.prove_5_3, "5.3", config, form,
                         "law of the converged RND error, computed from the construction, minus the printed covariance "
                         "with kappa_eps = kappa_u + kappa_g is exactly 0")
 
 
+@covers("general N (MatrixSymbol); explicit N = 2", "general N (MatrixSymbol); explicit N = 2, 3")
 def cor_5_4_symbolic(config: Config, form: str) -> Result:
     factor = form_params("5.4", form)["factor"]
     proofs = [S.prove_c6a(alg, strict=False, factor=factor) for alg in _algebras(config)]
@@ -76,23 +84,18 @@ def cor_5_4_symbolic(config: Config, form: str) -> Result:
                   "ensemble covariance P kappa P^* must be exactly 0")
 
 
+@covers("general K (symbolic); explicit K = 1..3", "general K (symbolic); explicit K = 1..5")
 def thm_5_6_symbolic(config: Config, form: str) -> Result:
+    """For symbolic ``K`` (Laplace transforms of both sides against that of
+    ``Sigma/K chi^2_K``, :func:`~ntk_equiv.symbolic.paper.prove_5_6_general`), and at
+    explicit ``K`` as a cross-check (quadratic forms with the centring matrix)."""
     half = form_params("5.6", form)["half"]
-    heads = (1, 2, 3, 4, 5, 6, 7, 8) if config.full else (1, 2, 3, 4, 5)
-    return proven(SP.prove_5_6(strict=False, half=half, heads=heads),
-                  "(1/2) eps^2 and the sample variance reduce to Sigma/K times a chi^2_K quadratic form "
-                  "(centring matrix symmetric, idempotent, trace K, C 1 = 0): every difference exactly 0")
-
-
-def prop_5_7_symbolic(config: Config, form: str) -> Result:
-    """The printed and corrected forms coincide (verdict: holds only in the
-    limit); S proves the kernel identity the limit rests on, at finite width."""
-    widths = (1, 2, 3) if config.full else (1, 3)
-    proofs = [SP.prove_5_7(strict=False, width=n) for n in widths]
-    return proven(S.combine("5.7", proofs[0].statement, proofs),
-                  "one-hidden-layer network in NTK parameterisation, gradients by sympy.diff: the readout's share of "
-                  "Theta minus sigma_w^2 (1/n) sum_j phi(h_j(x)) phi(h_j(x')) + sigma_b^2 (whose limit is kappa), and "
-                  "Theta minus that share minus the hidden share, are exactly 0: kappa + Theta^hid = Theta")
+    heads = (1, 2, 3, 4, 5) if config.full else (1, 2, 3)
+    proofs = [SP.prove_5_6_general(strict=False, half=half), SP.prove_5_6(strict=False, half=half, heads=heads)]
+    res = proven(S.combine("5.6", proofs[0].statement, proofs),
+                 "general K: the Laplace transforms of c eps^2 and of s^2 (C = I - J/(K+1): C^2 = C, tr C = K) equal "
+                 f"that of Sigma/K chi^2_K; explicit K = {list(heads)}: the quadratic forms; every difference exactly 0")
+    return res
 
 
 # --------------------------------------------------------------------------- #
@@ -513,6 +516,44 @@ def prop_5_3_empirical(config: Config, form: str) -> Result:
                      heads=sizes["heads"])
 
 
+def _prop_5_7_regime(form: str) -> tuple[str, float]:
+    p = form_params("5.7", form)
+    if p.get("regime") not in ("limit", "every width"):
+        raise ParameterError(f"5.7: regime must be 'limit' or 'every width', got {p.get('regime')!r}")
+    return p["regime"], float(p.get("rate", 1))
+
+
+@covers("explicit widths n = 1, 3 (d = 2) for the kernel identity; explicit n = 1, 2, 3 for the law",
+        "explicit widths n = 1, 2, 3 (d = 2) for the kernel identity; explicit n = 1..4 for the law")
+def prop_5_7_symbolic(config: Config, form: str) -> Result:
+    """The kernel identity the limit rests on, at finite width (readout share
+    = NNGP form, ``kappa + Theta^hid = Theta``), and the form's law of ``g~``:
+    its fourth cumulant from the construction against the form's (``limit``:
+    ``3 sigma_w^4 q^2 (3 M_04 - M_02^2) / n^rate``; ``every width``: 0)."""
+    regime, rate = _prop_5_7_regime(form)
+    widths = (1, 2, 3) if config.full else (1, 3)
+    proofs = [SP.prove_5_7(strict=False, width=n) for n in widths]
+    units = (1, 2, 3, 4) if config.full else (1, 2, 3)
+    proofs += [_target_law(regime, rate, n) for n in units]
+    res = proven(S.combine("5.7", proofs[0].statement, proofs),
+                  f"kernel identity (one hidden layer, explicit n = {list(widths)}, d = 2, sympy.diff): readout share "
+                  "= sigma_w^2 (1/n) sum_j phi(h_j) phi(h_j') + sigma_b^2 and kappa + Theta^hid = Theta; law of g~ "
+                  f"(explicit n = {list(units)}): E g~^2 exact, fourth cumulant "
+                  + ("0 (the form: Gaussian at every width)" if regime == "every width" else
+                     f"3 sigma_w^4 q^2 (3 M_04 - M_02^2)/n^{rate:g}") + "; every difference exactly 0")
+    decays = all(_target_law("limit", 1.0, n).proven for n in units)
+    deviates = any(not _target_law("every width", 1.0, n).proven for n in units)
+    res.details[LIMIT] = limit_finding(deviates, decays, "fourth cumulant of g~ = 3 sigma_w^4 q^2 (3 M_04 - M_02^2)/n: "
+                                       f"not 0 at any n, n x it the same at every n (exact, explicit n = {list(units)})",
+                                       exact=True, units=list(units))
+    return res
+
+
+@functools.lru_cache(maxsize=64)
+def _target_law(regime: str, rate: float, n: int):
+    return SP.prove_5_7_law(strict=False, regime=regime, rate=rate, units=n)
+
+
 def prop_5_7_high_precision(config: Config, form: str) -> Result:
     """``Theta - kappa`` is the hidden layers' share: for an erf MLP with ``L - 1``
     hidden layers, the library's ``Theta^{L} - kappa^{L}`` (``mlp(depth)``) against
@@ -520,7 +561,12 @@ def prop_5_7_high_precision(config: Config, form: str) -> Result:
     of ``mlp(depth - 1)`` (the same network without its last hidden layer) and the
     erf derivative kernel written out here,
     ``E[phi' phi'] = (4/pi) / sqrt((1 + 2 k_aa)(1 + 2 k_bb) - 4 k_ab^2)``:
-    so the readout's share is ``kappa`` and ``kappa_u + kappa_g~ = Theta``."""
+    so the readout's share is ``kappa`` and ``kappa_u + kappa_g~ = Theta``.
+    And the law of ``g~`` at width 4 (one hidden layer, erf): its excess
+    kurtosis ``k_1 / 4`` (``k_1`` by quadrature, the rate ``1/n`` derived at S)
+    against the form's (``limit``: ``k_1 / 4^rate`` with ``k_1`` in closed form;
+    ``every width``: 0)."""
+    regime, rate = _prop_5_7_regime(form)
     dps = config.dps
     rng = np.random.default_rng(config.seed)
     z = sphere_inputs(rng, 5, 3)
@@ -535,41 +581,94 @@ def prop_5_7_high_precision(config: Config, form: str) -> Result:
             det = (1 + 2 * K1[i, i]) * (1 + 2 * K1[j, j]) - 4 * K1[i, j] ** 2
             share[i, j] = ctx.mpf(sw) ** 2 * 4 / ctx.pi / ctx.sqrt(det) * T1[i, j]
     r = float(mp_max_abs(T - K - share, ctx) / mp_max_abs(T, ctx))
-    return _h(r, dps, "Theta - kappa == sigma_w^2 E[phi' phi'] Theta^{L-1} (the hidden layers' share; the readout's is "
-                      "kappa)", hidden_share=r)
+    width = 4
+    k_quad = td.kurtosis_constant("erf", sw, sb, 1.0, dps=dps)
+    k_closed = td.erf_kurtosis_constant(sw, sb, 1.0, dps)
+    claimed = 0 if regime == "every width" else k_closed / ctx.mpf(width) ** ctx.mpf(rate)
+    r_law = float(abs(k_quad / width - claimed) / abs(k_quad / width))
+    return _h(max(r, r_law), dps, "Theta - kappa == sigma_w^2 E[phi' phi'] Theta^{L-1} (the hidden layers' share; the "
+              f"readout's is kappa), and the excess kurtosis of g~ at width {width} (quadrature) vs the form's "
+              + ("0" if regime == "every width" else f"k_1/{width}^{rate:g} (closed form)"),
+              shown=f"hidden share {r:.2g}, law {r_law:.2g}; k_1 {float(k_quad):.4g}", hidden_share=r, law=r_law,
+              k1=float(k_quad))
 
 
-def prop_5_7_empirical(config: Config, form: str) -> Result:
-    """The paper's construction at finite width: ``g~ = J^hid(x; vartheta_0) psi*``
-    (:class:`ntk_equiv.rnd.BayesianRND`, ``jacobian="hidden"``, one tangent
-    ``psi*`` for all heads) and ``h = u(x; vartheta_0) - g~``; over draws of
-    ``(vartheta_0, psi*)`` the second moments ``E h(x) h(x')`` against ``Theta``.
+@functools.lru_cache(maxsize=4)  # all forms read the same (deterministic) experiment
+def _prop_5_7_kurtosis(seed: int, full: bool) -> td.TargetKurtosis:
+    widths = (4, 8, 16, 32, 64) if full else (4, 8, 16, 32)
+    return td.target_kurtosis("erf", 1.5, 0.3, widths, 80_000 if full else 20_000, seed=seed)
 
-    With one hidden layer ``E[hat kappa] = kappa`` and ``E[J^hid J^hid^T] =
-    Theta - kappa`` hold at every width (C2), so the moments are exact and the
-    test is a pure Monte-Carlo one: one replicate per draw (the mean over heads
-    of ``h_m(x) h_m(x')``), z-score per upper-triangle entry, Bonferroni
-    threshold for false alarm 1e-6."""
-    rng = np.random.default_rng(config.seed)
+
+@functools.lru_cache(maxsize=4)
+def _prop_5_7_moments(seed: int, full: bool):
+    rng = np.random.default_rng(seed)
     arch = mlp(1, "erf", 1.5, 0.3)
     x = sphere_inputs(rng, 4, 3)
-    draws, width, heads = (4000, 256, 16) if config.full else (1000, 64, 16)
-    theta = arch.kernel(x).ntk
+    draws, width, heads = (4000, 256, 16) if full else (1000, 64, 16)
     iu = np.triu_indices(len(x))
     reps = []
     for s in range(draws):
-        h = rnd.BayesianRND(arch, width=width, heads=heads, seed=_seed(config.seed, 57, s), jacobian="hidden",
+        h = rnd.BayesianRND(arch, width=width, heads=heads, seed=_seed(seed, 57, s), jacobian="hidden",
                             shared_xi=True).prior_sample(x)
         reps.append(np.mean(h[iu[0]] * h[iu[1]], axis=1))
-    reps = np.array(reps)
-    z = (reps.mean(axis=0) - theta[iu]) / (reps.std(axis=0, ddof=1) / math.sqrt(draws))
-    thr = z_threshold(len(iu[0]))
-    return measured(float(np.max(np.abs(z))) / thr, 1.0,
-                    f"E[(u_0 - g~)(x) (u_0 - g~)(x')] = Theta over {draws} draws of a width-{width} one-hidden-layer "
-                    f"network ({heads} heads, one psi* for all): largest |z| / Bonferroni threshold {thr:.2f} (false "
-                    "alarm 1e-6); exact at every width for one hidden layer",
-                    statistic=f"max|z| {float(np.max(np.abs(z))):.2f}{_le(float(np.max(np.abs(z))), thr)}{thr:.2f} over {len(iu[0])} entries",
-                    max_abs_z=float(np.max(np.abs(z))), threshold=thr, draws=draws, width=width)
+    return arch.kernel(x).ntk[iu], np.array(reps), draws, width
+
+
+@controls.declares("cov0.7", "cov1.3")
+def prop_5_7_empirical(config: Config, form: str) -> Result:
+    """The paper's construction at finite width.
+
+    * Second moments (exact at every width for one hidden layer): ``g~ =
+      J^hid(x; vartheta_0) psi*`` (:class:`ntk_equiv.rnd.BayesianRND`,
+      ``jacobian="hidden"``, one ``psi*`` for all heads), ``h = u(x; vartheta_0) -
+      g~``; over draws, ``E h(x) h(x')`` against ``Theta`` (``E[hat kappa] = kappa``,
+      ``E[J^hid J^hid^T] = Theta - kappa`` at every width, C2): z per entry.
+    * The law: the excess kurtosis of ``g~(x)`` over ``20 000`` draws per width
+      (batched, anchored to ``Network.jvp``) against the form's (``limit``: the
+      exact ``k_1 / n^rate``; ``every width``: 0), z per width.
+
+    Both halves of "only in the limit" from the same data: the excess kurtosis
+    beyond ``z`` standard errors at some width, and equal to ``k_1/n`` (rate 1)
+    at every width. Bonferroni over all z: false alarm 1e-6."""
+    regime, rate = _prop_5_7_regime(form)
+    theta0, reps, draws, width = _prop_5_7_moments(config.seed, config.full)
+    theta = controls.law_covariance(theta0)
+    z_mom = (reps.mean(axis=0) - theta) / (reps.std(axis=0, ddof=1) / math.sqrt(draws))
+    k = _prop_5_7_kurtosis(config.seed, config.full)
+    W = np.array(k.widths, float)
+    kurt, se = np.array([k.kurt[w] for w in k.widths]), np.array([k.kurt_se[w] for w in k.widths])
+    claimed = 0 * W if regime == "every width" else k.k1 / W**rate
+    z_law = (kurt - claimed) / se
+    z_all = np.concatenate([np.abs(z_mom), np.abs(z_law), [0.0 if k.anchor <= 1e-12 else np.inf]])
+    thr = z_threshold(len(z_all) - 1)
+    z_dev = float(np.max(np.abs(kurt / se)))
+    z_rate = float(np.max(np.abs((kurt - k.k1 / W) / se)))
+    res = measured(float(np.max(z_all)) / thr, 1.0,
+                   f"{regime}: E[(u_0 - g~)(x) (u_0 - g~)(x')] = Theta over {draws} draws of a width-{width} one-hidden-"
+                   "layer network (16 heads, one psi* for all), and the excess kurtosis of g~ over "
+                   f"{k.draws} draws at widths {list(k.widths)} vs "
+                   + ("0" if regime == "every width" else f"the exact k_1/n^{rate:g} (k_1 = {k.k1:.3g})")
+                   + f"; largest |z| / Bonferroni threshold {thr:.2f} (false alarm 1e-6); anchor to Network.jvp "
+                     f"{k.anchor:.1g} <= 1e-12",
+                   statistic=f"moments max|z| {float(np.max(np.abs(z_mom))):.2f}; n x excess kurtosis "
+                             f"{np.round(W * kurt, 2).tolist()} (k_1 {k.k1:.2f}); max|z| {float(np.max(z_all)):.2f}"
+                             f"{_le(float(np.max(z_all)), thr)}{thr:.2f}",
+                   max_abs_z=float(np.max(z_all)), threshold=thr, draws=draws, width=width,
+                   kurtosis=kurt.tolist(), kurtosis_se=se.tolist(), k1=k.k1, anchor=k.anchor)
+    from ..experiments import power
+
+    se_mom = reps.std(axis=0, ddof=1) / math.sqrt(draws)
+    pw = {n: max(power.two_sided(abs(1 - c) * abs(t0) / s, thr) for t0, s in zip(theta0, se_mom))
+          for n, c in power.COV_ALTERNATIVES.items()}
+    pw["every width"] = power.two_sided(k.k1 / W[0] / se[0], thr)
+    res.details.update(power.stated(pw, f"analytic: the largest single z-test (threshold {thr:.2f}) under each "
+                                        "alternative (second moments x0.7 / x1.3; Gaussian at every width: the "
+                                        "excess kurtosis 0 at the smallest width)"))
+    res.details[LIMIT] = limit_finding(z_dev > thr, z_rate <= thr,
+                                       "excess kurtosis of g~ (a scale mixture of Gaussians): beyond z se at some "
+                                       "width, = k_1/n at every width", max_abs_z=z_dev, threshold=thr,
+                                       rate_max_abs_z=z_rate)
+    return res
 
 
 CHECKS = {

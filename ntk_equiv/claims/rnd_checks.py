@@ -38,7 +38,7 @@ from ..experiments.inputs import child_seed, condition_number, sphere_inputs, sp
 from ..experiments.rnd_ratio import GROUPS, RatioSweep, intercept_fit, ratio_sweep, ratio_tests  # noqa: F401
 from ..experiments.stats import FALSE_ALARM, min_p, t_threshold  # noqa: F401 - re-exported
 from .dynamics_checks import _mp, explicit_projector, independent_train_operator, mp_max_abs
-from .registry import Config, check, measured
+from .registry import Config, Result, check, measured
 
 EPS = float(np.finfo(float).eps)
 _seed = child_seed  # the seeds of C8's replicates (kept: the same draws as before the move)
@@ -564,7 +564,7 @@ def _c6c_empirical(config: Config):
     """The law of the RND estimator (and Thm 5.6, which reuses this check):
     with ``Sigma`` the ensemble covariance at the same time on the test inputs
     (through ``controls.law_covariance``) and the factor 2 of ``kappa_eps = 2
-    kappa`` through ``controls.factor``,
+    kappa`` through ``controls.factor`` (:func:`c6c_result`),
 
     * per test input, Kolmogorov-Smirnov: ``K eps^2 / (2 Sigma)`` of the RND
       models and ``K s^2 / Sigma`` of the ensembles against ``chi^2_K``, and
@@ -574,12 +574,17 @@ def _c6c_empirical(config: Config):
       ``sum_r sum_j (f_j - fbar)^T Sigma^{-1} (f_j - fbar) ~ chi^2_{G K m}``
       (``K + 1`` i.i.d. members: the Wishart trace), each with its analytic power.
     """
+    return c6c_result(config, controls.factor(2))
+
+
+def c6c_result(config: Config, two: float) -> Result:
+    """C6c-E's tests with ``two`` the divisor of ``eps^2`` (``kappa_eps = two x
+    kappa``; Thm 5.6's E check passes its form's ``1 / c``)."""
     from ..experiments import power
 
     law, arch, X = c6c_law(config)
     cov = dynamics.ensemble(arch, X, np.zeros(len(X)), law.x, steps=law.steps, lr=law.lr).cov
     stated = controls.law_covariance(cov)
-    two = controls.factor(2)
     L = np.linalg.cholesky(stated)
     K, m = law.heads, len(law.x)
     sig = np.diag(stated)

@@ -10,6 +10,14 @@ mean of ``E`` trained networks independent of the RND model,
 ``Cov(s_i) = Sigma_b + Sigma_f / E`` and ``Cov(s_i, s_j) = Sigma_f / E``
 (the samples share ``mu~``): not i.i.d.
 
+The statement's forms differ in the ``bound`` they state for the
+approximation ``mu~ ~= mu_b``: ``None`` (printed: the samples are claimed
+i.i.d. ``N(mu_b, Sigma_b)``, exact under the reading ``mu~ = mu_b``, the
+error of an approximate ``mu~`` not quantified) or a number ``b`` (the
+quantified form: ``Cov s_i = Sigma_b + b Sigma_f / E``, ``Cov(s_i, s_j) = b
+Sigma_f / E``, true for ``b = 1``). The exact mean ``mu~ = mu_b`` is ``E = 0``
+(no ``Sigma_f`` term) under every bound.
+
 * :func:`covariance_identities` (H level): the joint covariance of two samples
   assembled entry by entry from the library's kernels at ``dps`` digits (the
   explicit projector ``[I, -Theta_xX Theta_XX^{-1}]``), against the printed law
@@ -35,8 +43,17 @@ from ..precision import mp_context
 from .explicit import explicit_projector, max_abs, to_mp as _mp
 from .inputs import child_seed, condition_number, sphere_inputs, spread_inputs
 
-#: the claimed laws of the samples
-FORMS = ("printed", "corrected")
+
+
+def claimed(sigma_b, sigma_f, members: int, bound: float | None, zero):
+    """The claimed ``(Cov s_i, Cov(s_1, s_2))`` for a mean estimate of
+    ``members`` trained networks (``0``: the exact ``mu_b``) under ``bound``
+    (``None``: i.i.d. ``N(mu_b, Sigma_b)``; ``b``: ``Sigma_b + b Sigma_f / E``
+    and ``b Sigma_f / E``)."""
+    if bound is None or members == 0:
+        return sigma_b, zero
+    c = bound / members
+    return sigma_b + c * sigma_f, c * sigma_f
 
 
 def _projector(theta: mpmath.matrix, n: int, ctx) -> mpmath.matrix:
@@ -50,18 +67,34 @@ def _projector(theta: mpmath.matrix, n: int, ctx) -> mpmath.matrix:
 
 @dataclass
 class CovarianceIdentities:
-    """Relative max-abs residuals (current ``dps``) of the claimed laws of two
-    samples ``s_1, s_2``, per mean estimate (``"exact"``, ``"network"``,
-    ``"ensemble of E"``) and per form: ``marginal`` = ``Cov s_i`` against the
-    claimed, ``pairwise`` = ``Cov(s_1, s_2)`` against the claimed, ``mean`` =
-    ``E s_i`` against ``mu_b``; ``sigma_f`` = ``max |Sigma_f| / max |Sigma_b|``."""
+    """The joint covariance of two samples ``s_1, s_2`` by construction, per
+    mean estimate (``"exact"``, ``"network"``, ``"ensemble of E"``), and the
+    library's ``Sigma_b``, ``Sigma_f``, as ``ctx`` matrices (``dps`` digits);
+    :meth:`residuals` compares them with a claimed law. ``sigma_f`` =
+    ``max |Sigma_f| / max |Sigma_b|``."""
 
     dps: int
-    residuals: dict = field(default_factory=dict)  # (form, estimate, what) -> float
+    ctx: object
+    cov: dict        # estimate -> (Cov s_i, Cov(s_1, s_2)) built from the kernels
+    mean: dict       # estimate -> relative |E s_i - mu_b|
+    members: dict    # estimate -> E (0 = exact)
+    sigma_b: object
+    sigma_f_matrix: object
     sigma_f: float = 0.0
 
-    def worst(self, form: str) -> float:
-        return max(v for (f, _, _), v in self.residuals.items() if f == form)
+    def residuals(self, bound: float | None) -> dict:
+        """``{(estimate, what): relative max-abs residual}`` of the law claimed
+        under ``bound`` (:func:`claimed`), ``what`` in marginal / pairwise / mean."""
+        scale = max_abs(self.sigma_b)
+        zero = self.ctx.zeros(self.sigma_b.rows, self.sigma_b.cols)
+        out = {}
+        for est, (marg, pair) in self.cov.items():
+            b = None if bound is None else self.ctx.mpf(bound)  # c = b / E at dps digits, not in float64
+            cm, cp = claimed(self.sigma_b, self.sigma_f_matrix, self.members[est], b, zero)
+            out[est, "marginal"] = float(max_abs(marg - cm) / scale)
+            out[est, "pairwise"] = float(max_abs(pair - cp) / scale)
+            out[est, "mean"] = self.mean[est]
+        return out
 
 
 def covariance_identities(arch, X, Y, x, dps: int = 50, members: int = 3) -> CovarianceIdentities:
@@ -72,15 +105,13 @@ def covariance_identities(arch, X, Y, x, dps: int = 50, members: int = 3) -> Cov
     a trained network ``f = mu_b + P f_0`` (``f_0 ~ GP(0, kappa)``), so
     ``Cov(s_i) = P Theta P^T + c P kappa P^T`` and ``Cov(s_1, s_2) = c P kappa P^T``
     with ``c = 0`` (exact mean), 1 (one network), ``1/E`` (ensemble mean).
-    Claimed: printed ``Sigma_b`` and ``0``; corrected ``Sigma_b + c Sigma_f`` and
-    ``c Sigma_f``, with ``Sigma_b = gp_posterior(...).cov`` and
+    The claimed laws use ``Sigma_b = gp_posterior(...).cov`` and
     ``Sigma_f = ensemble(...).cov`` (the library's formulas)."""
     n = len(x)
     z = np.vstack([x, X])
     k = arch.kernel(z, dps=dps)
     post = rnd.gp_posterior(arch, X, Y, x, prior="ntk", dps=dps)
     ens = dynamics.ensemble(arch, X, Y, x, dps=dps)
-    out = CovarianceIdentities(dps)
     ctx = mp_context(dps)  # our own context at dps + guard digits: mpmath.mp is never touched
     theta, kappa = _mp(k.ntk, ctx), _mp(k.nngp, ctx)
     P = _projector(theta, n, ctx)
@@ -90,19 +121,16 @@ def covariance_identities(arch, X, Y, x, dps: int = 50, members: int = 3) -> Cov
     T_XX = ctx.matrix([[theta[n + i, n + j] for j in range(N)] for i in range(N)])
     mu_b = T_xX * ctx.lu_solve(T_XX, _mp(np.asarray(Y, float).reshape(-1, 1), ctx))
     sigma_b, sigma_f = _mp(post.cov, ctx), _mp(ens.cov, ctx)
-    scale = max_abs(sigma_b)
-    out.sigma_f = float(max_abs(sigma_f) / scale)
-    zero = ctx.zeros(n, n)
-    for estimate, c in (("exact", 0), ("network", 1), (f"ensemble of {members}", ctx.mpf(1) / members)):
+    cov, mean, sizes = {}, {}, {}
+    for estimate, E in (("exact", 0), ("network", 1), (f"ensemble of {members}", members)):
+        c = 0 if E == 0 else ctx.mpf(1) / E
         # every estimate has mean mu_b: the ensemble mean at t = inf is the NTK-GP mean
         mean_est = _mp(post.mean if estimate == "exact" else ens.mean, ctx)
-        for form in FORMS:
-            marg = sigma_b if form == "printed" else sigma_b + c * sigma_f
-            pair = zero if form == "printed" else c * sigma_f
-            out.residuals[form, estimate, "marginal"] = float(max_abs(cov_b + c * cov_f - marg) / scale)
-            out.residuals[form, estimate, "pairwise"] = float(max_abs(c * cov_f - pair) / scale)
-            out.residuals[form, estimate, "mean"] = float(max_abs(mean_est - mu_b) / max(max_abs(mu_b), 1))
-    return out
+        cov[estimate] = (cov_b + c * cov_f, c * cov_f)
+        mean[estimate] = float(max_abs(mean_est - mu_b) / max(max_abs(mu_b), 1))
+        sizes[estimate] = E
+    return CovarianceIdentities(dps, ctx, cov, mean, sizes, sigma_b, sigma_f,
+                                float(max_abs(sigma_f) / max_abs(sigma_b)))
 
 
 # --------------------------------------------------------------------------- #
@@ -131,23 +159,35 @@ class SamplingExperiment:
     sigma_f: np.ndarray | None = None
     members: dict = field(default_factory=dict)      # estimate -> E (0 = exact)
 
-    def claimed_head_mean_cov(self, estimate: str, form: str) -> np.ndarray:
-        """``Cov(s_bar)``: printed ``Sigma_b / K`` (i.i.d. samples), corrected
-        ``Sigma_b / K + Sigma_f / E`` (0 for the exact mean)."""
-        c = self.sigma_b / self.heads
-        E = self.members[estimate]
-        return c if form == "printed" or E == 0 else c + self.sigma_f / E
+    def claimed_head_mean_cov(self, estimate: str, bound: float | None) -> np.ndarray:
+        """``Cov(s_bar)`` of ``K`` samples sharing ``mu~`` under :func:`claimed`:
+        ``Sigma_b / K`` (i.i.d., ``bound=None`` or the exact mean), else
+        ``Sigma_b / K + b Sigma_f / E``."""
+        marg, pair = claimed(self.sigma_b, self.sigma_f, self.members[estimate], bound, 0 * self.sigma_b)
+        return (marg + (self.heads - 1) * pair) / self.heads
 
-    def chi2_test(self, estimate: str, form: str) -> dict:
+    def chi2_test(self, estimate: str, bound: float | None) -> dict:
         """``Q = sum_r v_r^T C^{-1} v_r ~ chi^2_{R n}`` under the claimed law
         (Gaussian samples); two-sided p-value and ``Q / (R n)``."""
-        C = self.claimed_head_mean_cov(estimate, form)
+        C = self.claimed_head_mean_cov(estimate, bound)
         v = self.head_means[estimate]
         L = np.linalg.cholesky(C)
         w = np.linalg.solve(L, v.T)
         Q, dof = float(np.sum(w**2)), v.size
         p = 2 * min(stats.chi2(dof).cdf(Q), stats.chi2(dof).sf(Q))
         return dict(p=float(min(p, 1.0)), ratio=Q / dof, dof=int(dof))
+
+    def spread_chi2(self, estimate: str) -> dict:
+        """The scale of the errors about their head-mean: ``sum_r sum_i (s_i -
+        s_bar)^T Sigma_b^{-1} (s_i - s_bar) ~ chi^2_{(K - 1) n R}`` exactly if the
+        ``eps_i`` are i.i.d. ``N(0, Sigma_b)`` (the centring over ``K`` heads removes
+        one degree per input); two-sided p-value, ``ratio`` = sum / dof."""
+        L = np.linalg.cholesky(self.sigma_b)
+        d = self.spreads[estimate]                                   # (R, n, K)
+        w = np.linalg.solve(L, d.transpose(1, 0, 2).reshape(d.shape[1], -1))
+        S, dof = float(np.sum(w**2)), (self.heads - 1) * d.shape[1] * d.shape[0]
+        law = stats.chi2(dof)
+        return dict(p=float(min(1.0, 2 * min(law.cdf(S), law.sf(S)))), ratio=S / dof, dof=int(dof))
 
     def spread_test(self, estimate: str) -> dict:
         """The errors about their head-mean, ``s_i - s_bar = eps_i - eps_bar``,

@@ -168,3 +168,100 @@ def target_dependence(arch, widths, seeds: int, heads: int = 8, n_test: int = 2,
         out.slope.append(s_)
         out.slope_se.append(se_)
     return out
+
+
+# --------------------------------------------------------------------------- #
+# Prop 5.7 at finite width: g~ is a scale mixture of Gaussians
+# --------------------------------------------------------------------------- #
+def kurtosis_constant(act: str, sigma_w: float, sigma_b: float, x_sq_over_d: float, dps: int | None = None):
+    """``k_1`` with excess kurtosis ``k_1 / n`` of ``g~(x)`` exactly at every width
+    ``n`` of one hidden layer: given ``vartheta_0``, ``g~_m(x) ~ N(0, s^2)`` with
+    ``s^2 = sigma_w^2 q / n sum_j V_mj^2 phi'(h_j)^2``, so ``E g~^4 - 3 (E g~^2)^2
+    = 3 Var s^2`` and ``k_1 = 3 (3 M_04 - M_02^2) / M_02^2``, ``M_0b = E phi'(h)^b``,
+    ``h ~ N(0, q)`` (derived in :func:`ntk_equiv.symbolic.paper.prove_5_7_law`).
+    Float64: 200-node Gauss-Hermite; ``dps``: mpmath ``quad`` in a context of its own."""
+    q = sigma_w**2 * x_sq_over_d + sigma_b**2
+    if dps is None:
+        _, dphi = _ACTS[act][0]
+        z, w = np.polynomial.hermite_e.hermegauss(200)
+        r = dphi(math.sqrt(q) * z)
+        w = w / math.sqrt(2 * math.pi)
+        m2, m4 = float(np.sum(w * r**2)), float(np.sum(w * r**4))
+        return 3 * (3 * m4 - m2**2) / m2**2
+    ctx = mp_context(dps)  # our own context: mpmath.mp is never touched
+    _, dphi = (f(ctx) for f in _ACTS[act][1])
+    qm = ctx.mpf(sigma_w) ** 2 * ctx.mpf(x_sq_over_d) + ctx.mpf(sigma_b) ** 2
+
+    def E(b):
+        return ctx.quad(lambda t: ctx.exp(-t * t / (2 * qm)) / ctx.sqrt(2 * ctx.pi * qm) * dphi(t) ** b,
+                        [-ctx.inf, 0, ctx.inf])
+    m2, m4 = E(2), E(4)
+    return 3 * (3 * m4 - m2**2) / m2**2
+
+
+def erf_kurtosis_constant(sigma_w: float, sigma_b: float, x_sq_over_d: float, dps: int):
+    """``k_1`` for erf in closed form: ``erf'(h) = (2/sqrt(pi)) exp(-h^2)``, so
+    ``M_02 = (4/pi) / sqrt(1 + 4 q)`` and ``M_04 = (16/pi^2) / sqrt(1 + 8 q)``."""
+    ctx = mp_context(dps)
+    q = ctx.mpf(sigma_w) ** 2 * ctx.mpf(x_sq_over_d) + ctx.mpf(sigma_b) ** 2
+    m2, m4 = 4 / ctx.pi / ctx.sqrt(1 + 4 * q), 16 / ctx.pi**2 / ctx.sqrt(1 + 8 * q)
+    return 3 * (3 * m4 - m2**2) / m2**2
+
+
+@dataclass
+class TargetKurtosis:
+    """Per width ``n``: the excess kurtosis of ``g~(x)`` over draws, ``kurt[n]``,
+    with its delta-method standard error ``kurt_se[n]``; ``k1`` the exact
+    ``n x`` excess kurtosis (:func:`kurtosis_constant`); ``anchor`` = max
+    |batched - library| of one network's ``g~`` (``Network.jvp``)."""
+
+    widths: tuple
+    draws: int
+    k1: float
+    kurt: dict = field(default_factory=dict)
+    kurt_se: dict = field(default_factory=dict)
+    anchor: float = math.nan
+
+
+def _excess_kurtosis(g2: np.ndarray, g4: np.ndarray) -> tuple[float, float]:
+    """``E g^4 / (E g^2)^2 - 3`` from per-draw replicates of ``g^2``, ``g^4``, with the
+    delta-method standard error."""
+    m2, m4 = g2.mean(), g4.mean()
+    grad = np.array([-2 * m4 / m2**3, 1 / m2**2])
+    cov = np.cov(np.vstack([g2, g4])) / len(g2)
+    return float(m4 / m2**2 - 3), float(math.sqrt(grad @ cov @ grad))
+
+
+def target_kurtosis(act: str, sigma_w: float, sigma_b: float, widths, draws: int, heads: int = 4, d: int = 2,
+                    seed: int = 0) -> TargetKurtosis:
+    """The paper's target ``g~ = J^hid(x; vartheta_0) psi*`` of a one-hidden-layer
+    network (one tangent ``psi*`` for all heads, zero on the readout), ``draws``
+    draws of ``(vartheta_0, psi*)`` per width, batched:
+    ``g~_m(x) = sigma_w/sqrt(n) sum_j V_mj phi'(h_j(x)) (sigma_w/sqrt(d) psi_Wj . x
+    + sigma_b psi_bj)``; per draw the head-averages of ``g~^2`` and ``g~^4`` at one
+    test input on the unit sphere. An anchor compares the formula with the
+    library's ``Network.jvp`` for one network."""
+    from ..layers import mlp
+
+    _, dphi = _ACTS[act][0]
+    x = sphere_inputs(np.random.default_rng(seed), 1, d)[0]
+    out = TargetKurtosis(tuple(widths), draws, kurtosis_constant(act, sigma_w, sigma_b, float(x @ x) / d))
+
+    def g_tilde(W, b, V, pw, pb):
+        h = sigma_w / math.sqrt(d) * W @ x + sigma_b * b                    # (S, n)
+        lift = sigma_w / math.sqrt(d) * pw @ x + sigma_b * pb               # (S, n)
+        return sigma_w / math.sqrt(W.shape[1]) * np.einsum("skn,sn->sk", V, dphi(h) * lift)
+
+    for n in widths:
+        g = np.random.default_rng(child_seed(seed, n))
+        W, b, V = g.standard_normal((draws, n, d)), g.standard_normal((draws, n)), g.standard_normal((draws, heads, n))
+        pw, pb = g.standard_normal((draws, n, d)), g.standard_normal((draws, n))
+        gt = g_tilde(W, b, V, pw, pb)
+        out.kurt[n], out.kurt_se[n] = _excess_kurtosis(np.mean(gt**2, axis=1), np.mean(gt**4, axis=1))
+    net = mlp(1, act, sigma_w, sigma_b).init(widths[0], out_dim=heads, seed=child_seed(seed, 0), in_dim=d)
+    (W, b), _, (V, c) = net.params0
+    g = np.random.default_rng(child_seed(seed, 1))
+    pw, pb = g.standard_normal(W.shape), g.standard_normal(b.shape)
+    lib = net.jvp(x[None], [[pw, pb], [], [np.zeros_like(V), np.zeros_like(c)]])[0]
+    out.anchor = float(np.max(np.abs(g_tilde(W[None], b[None], V[None], pw[None], pb[None])[0] - lib)))
+    return out

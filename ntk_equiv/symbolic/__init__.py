@@ -35,5 +35,7 @@ __all__ = ["Explicit", "General", "MATRIX_PROOFS", "Proof", "Step", "algebras", 
            "prove_c3", "prove_c5", "prove_c6", "prove_c6a", "prove_c6b", "prove_c7", "prove_c7a", "prove_c7b",
            "prove_c7c", "prove_c8", "prove_c9", "prove_erf_dual", "prove_named_duals", "prove_one_layer_ntk", "prove_relu_dual"]
 from .heads_and_means import prove_cor_5_9, prove_prop_5_5, prove_target_dependence  # noqa: E402 - Prop 5.5, Thm 5.8 gap, Cor 5.9
+from .heads_and_means import prove_head_dependence  # noqa: E402 - Prop 5.5 at t = 0
+from .heads_and_means import prove_target_dependence_general  # noqa: E402 - Thm 5.8 gap, symbolic n, K
 
-__all__ += ["prove_cor_5_9", "prove_prop_5_5", "prove_target_dependence"]
+__all__ += ["prove_cor_5_9", "prove_head_dependence", "prove_prop_5_5", "prove_target_dependence", "prove_target_dependence_general"]

@@ -81,7 +81,8 @@ def _blockdiag(alg, a, rows: str, cols: str, heads: int):
     return alg.block([[a if i == j else z for j in range(heads)] for i in range(heads)])
 
 
-def prove_prop_5_5(alg=None, strict: bool = True, heads: int = 2, units: int = 3, cross=None) -> Proof:
+def prove_prop_5_5(alg=None, strict: bool = True, heads: int = 2, units: int = 3, cross=None,
+                   exact_at_every_width: bool = False) -> Proof:
     """Prop 5.5: the ``K`` outputs of a network with shared hidden layers are
     independent GPs at every ``t`` (in the limit).
 
@@ -102,7 +103,8 @@ def prove_prop_5_5(alg=None, strict: bool = True, heads: int = 2, units: int = 3
        matrix, so this holds for every ``t``.
 
     ``cross``: a generic cross-head block added to the initial covariance
-    (a wrong premise, to show the proof can fail)."""
+    (a wrong premise, to show the proof can fail). ``exact_at_every_width``:
+    the false alternative, the cross block's second moment claimed 0."""
     alg = default(alg)
     nngp, ntk_mean, cross2, s = readout_moments(heads, units)
     eye = sp.eye(heads)
@@ -115,7 +117,8 @@ def prove_prop_5_5(alg=None, strict: bool = True, heads: int = 2, units: int = 3
     n, G = s["n"], s["Gamma"]
     sw = sp.Symbol("sigma_w", positive=True)
     steps.append(step(alg, "E_W[Theta^_12(x,x')^2] = sigma_w^4/n^2 sum_jk Gamma_jk^2 (not 0: O(1/n) for diagonal Gamma)",
-                      sp.Matrix([cross2]), sp.Matrix([sw**4 / n**2 * sum(G[j, k] ** 2 for j in range(n) for k in range(n))])))
+                      sp.Matrix([cross2]), sp.Matrix([0 if exact_at_every_width else
+                                                      sw**4 / n**2 * sum(G[j, k] ** 2 for j in range(n) for k in range(n))])))
     K, T = kernel(alg, "C"), kernel(alg, "Theta")
     A = alg.matrix("A", "N", "N")
     eta = sp.Symbol("eta", positive=True)
@@ -145,22 +148,22 @@ def prove_prop_5_5(alg=None, strict: bool = True, heads: int = 2, units: int = 3
 MEAN_ESTIMATES = ("exact", "network", "ensemble")
 
 
-def prove_cor_5_9(alg=None, strict: bool = True, form: str = "corrected", members: int = 2) -> Proof:
+def prove_cor_5_9(alg=None, strict: bool = True, bound=None, members: int = 2):
     """Cor 5.9 with a mean estimate ``mu~`` and two Bayesian-RND errors
     ``eps_1, eps_2`` (trained without labels, i.i.d. ``GP(0, Sigma_b)`` by C7),
-    the samples ``s_i = mu~ + eps_i``:
+    the samples ``s_i = mu~ + eps_i``.
 
-    * ``mu~ = mu_b`` (exact): ``E s_i = mu_b``, ``Cov s_i = Sigma_b``,
-      ``Cov(s_1, s_2) = 0`` (the printed statement holds);
-    * ``mu~ = f`` one trained network independent of the RND model (the
-      library's :func:`~ntk_equiv.formulas.linearised_mean`, ``f_0 ~ GP(0, kappa)``):
-      ``Cov s_i = Sigma_b + Sigma_f``, ``Cov(s_1, s_2) = Sigma_f``;
-    * ``mu~`` = mean of ``members`` trained networks: ``Sigma_f / E`` instead.
+    The proof (returned first) is the form's claim: under the reading
+    ``mu~ = mu_b``, ``E s_i = mu_b``, ``Cov s_i = Sigma_b``, ``Cov(s_1, s_2) = 0``;
+    with a stated ``bound`` ``b`` (the quantified form), also, for ``mu~`` one
+    trained network (``f_0 ~ GP(0, kappa)``, the library's
+    :func:`~ntk_equiv.formulas.linearised_mean`) and the mean of ``members``
+    networks, ``Cov s_i = Sigma_b + b Sigma_f / E`` and ``Cov(s_1, s_2) = b
+    Sigma_f / E`` (true for ``b = 1``).
 
-    ``form="printed"``: the printed claim ``s_i`` i.i.d. ``N(mu_b, Sigma_b)``
-    with one trained network as ``mu~``: its steps do not reduce to 0."""
-    if form not in ("printed", "corrected"):
-        raise ValueError(f"form must be 'printed' or 'corrected', got {form!r}")
+    Returned second: the approximation measured, the step ``Cov(s_1, s_2) = 0``
+    for ``mu~`` one trained network, whose failure (difference ``Sigma_f``) is
+    the unquantified error of the printed ``mu~ ~= mu_b``."""
     alg = default(alg)
     K, T = kernel(alg, "K"), ntk(alg)
     Y = alg.matrix("Y", "N", "1")
@@ -175,36 +178,34 @@ def prove_cor_5_9(alg=None, strict: bool = True, form: str = "corrected", member
         return formulas.linearised_mean(f0["x"], f0["X"], T["xX"], A, Y)
 
     zero = alg.zeros("n", "n")
-    steps = []
-    if form == "printed":
-        f = network("f")
-        s1, s2 = f + eps[0], f + eps[1]
-        steps += [step(alg, "[one network] E s_i = mu_b", alg.mean(s1), mu_b),
-                  step(alg, "[one network] Cov s_i = Sigma_b (printed)", alg.cov(s1), sigma_b),
-                  step(alg, "[one network] Cov(s_1, s_2) = 0 (printed: i.i.d.)", alg.cov(s1, s2), zero)]
-        statement = "s_i = mu~ + eps_i i.i.d. N(mu_b, Sigma_b) with mu~ one trained network (as printed)"
-    else:
-        s1, s2 = mu_b + eps[0], mu_b + eps[1]
-        steps += [step(alg, "[mu~ = mu_b] E s_i = mu_b", alg.mean(s1), mu_b),
-                  step(alg, "[mu~ = mu_b] Cov s_i = Sigma_b", alg.cov(s1), sigma_b),
-                  step(alg, "[mu~ = mu_b] Cov(s_1, s_2) = 0", alg.cov(s1, s2), zero)]
-        f = network("f")
-        s1, s2 = f + eps[0], f + eps[1]
-        steps += [step(alg, "[one network] E s_i = mu_b", alg.mean(s1), mu_b),
-                  step(alg, "[one network] Cov s_i = Sigma_b + Sigma_f", alg.cov(s1), sigma_b + sigma_f),
-                  step(alg, "[one network] Cov(s_1, s_2) = Sigma_f", alg.cov(s1, s2), sigma_f)]
+    s1, s2 = mu_b + eps[0], mu_b + eps[1]
+    steps = [step(alg, "[mu~ = mu_b] E s_i = mu_b", alg.mean(s1), mu_b),
+             step(alg, "[mu~ = mu_b] Cov s_i = Sigma_b", alg.cov(s1), sigma_b),
+             step(alg, "[mu~ = mu_b] Cov(s_1, s_2) = 0", alg.cov(s1, s2), zero)]
+    f = network("f")
+    n1, n2 = f + eps[0], f + eps[1]
+    approximation = step(alg, "[one network] Cov(s_1, s_2) = 0 (the i.i.d. claim for an approximate mu~)",
+                         alg.cov(n1, n2), zero)
+    statement = "s_i = mu~ + eps_i i.i.d. N(mu_b, Sigma_b) for mu~ = mu_b; the error of mu~ ~= mu_b not stated"
+    if bound is not None:
+        b = sp.nsimplify(bound)
+        steps += [step(alg, "[one network] E s_i = mu_b", alg.mean(n1), mu_b),
+                  step(alg, f"[one network] Cov s_i = Sigma_b + {b} Sigma_f", alg.cov(n1), sigma_b + b * sigma_f),
+                  step(alg, f"[one network] Cov(s_1, s_2) = {b} Sigma_f", alg.cov(n1, n2), b * sigma_f)]
         fbar = sp.Rational(1, members) * sum((network(f"f{e}") for e in range(1, members)), network(f"f{members}"))
-        s1, s2 = fbar + eps[0], fbar + eps[1]
-        steps += [step(alg, f"[mean of E={members} networks] Cov s_i = Sigma_b + Sigma_f / E", alg.cov(s1),
-                       sigma_b + sp.Rational(1, members) * sigma_f),
-                  step(alg, f"[mean of E={members} networks] Cov(s_1, s_2) = Sigma_f / E", alg.cov(s1, s2),
-                       sp.Rational(1, members) * sigma_f)]
-        statement = ("s_i = mu~ + eps_i: exact (i.i.d. N(mu_b, Sigma_b)) iff mu~ = mu_b; with mu~ the mean of E "
-                     "trained networks Cov s_i = Sigma_b + Sigma_f / E and Cov(s_i, s_j) = Sigma_f / E")
-    return conclude("5.9", statement, alg.method,
-                    ("eps_i: Bayesian-RND errors (C7 construction), independent across i and of the mean estimate",
-                     "trained networks f_0 ~ GP(0, kappa), independent; Theta_XX symmetric positive definite"),
-                    steps, strict)
+        m1, m2 = fbar + eps[0], fbar + eps[1]
+        c = b * sp.Rational(1, members)
+        steps += [step(alg, f"[mean of E={members} networks] Cov s_i = Sigma_b + {b} Sigma_f / E", alg.cov(m1),
+                       sigma_b + c * sigma_f),
+                  step(alg, f"[mean of E={members} networks] Cov(s_1, s_2) = {b} Sigma_f / E", alg.cov(m1, m2),
+                       c * sigma_f)]
+        statement = (f"s_i = mu~ + eps_i: i.i.d. N(mu_b, Sigma_b) for mu~ = mu_b; with mu~ the mean of E trained "
+                     f"networks Cov s_i = Sigma_b + {b} Sigma_f / E and Cov(s_i, s_j) = {b} Sigma_f / E")
+    proof = conclude("5.9", statement, alg.method,
+                     ("eps_i: Bayesian-RND errors (C7 construction), independent across i and of the mean estimate",
+                      "trained networks f_0 ~ GP(0, kappa), independent; Theta_XX symmetric positive definite"),
+                     steps, strict)
+    return proof, approximation
 
 
 __all__ = ["MEAN_ESTIMATES", "prove_cor_5_9", "prove_prop_5_5", "readout_moments"]
@@ -233,7 +234,7 @@ def _unit_expectation(expr, normals, units) -> sp.Expr:
     return sp.expand(out)
 
 
-def prove_target_dependence(alg=None, strict: bool = True, form: str = "corrected", units: int = 2,
+def prove_target_dependence(alg=None, strict: bool = True, dependence=1, rate=1, units: int = 2,
                             heads: int = 2) -> Proof:
     """Thm 5.8's independence step at finite width, one hidden layer of
     ``n = units`` units, input dimension 1 (``x`` a symbol), ``K = heads``.
@@ -247,11 +248,10 @@ def prove_target_dependence(alg=None, strict: bool = True, form: str = "correcte
 
     ``Cov(a, b) = sigma_w^4 q / n (M_22 - M_20 M_02 + 2 M_22 / K)``,
 
-    not 0 at any finite width, ``O(1/n)``: 0 only in the limit.
-    ``form="printed"``: the proof's conclusion (independence, at any width),
-    ``Cov(a, b) = 0``, which does not reduce to 0."""
-    if form not in ("printed", "corrected"):
-        raise ValueError(f"form must be 'printed' or 'corrected', got {form!r}")
+    not 0 at any finite width, ``O(1/n)``: 0 only in the limit. The step
+    checked is the claim ``Cov(a, b) = dependence x sigma_w^4 q / n^rate (...)``:
+    ``dependence = 0`` is the proof's conclusion (independence, at any width),
+    which does not reduce to 0; ``dependence = rate = 1`` is exact."""
     alg = default(alg)
     n, K = units, heads
     sw, sb = sp.symbols("sigma_w sigma_b", positive=True)
@@ -279,20 +279,106 @@ def prove_target_dependence(alg=None, strict: bool = True, form: str = "correcte
                     - _unit_expectation(a, normals, pr) * _unit_expectation(bb, normals, pr))
     q = sw**2 * x**2 + sb**2
     M22, M20, M02 = (sp.Symbol(f"M_{s}", real=True) for s in ("22", "20", "02"))
-    exact = sw**4 * q / n * (M22 - M20 * M02 + 2 * M22 / K)
     steps = [step(alg, "||J^hid_m(x)||^2 = sigma_w^2 q / n sum_j W_mj^2 phi'(h_j)^2",
                   sp.Matrix([jn2[0]]),
                   sp.Matrix([sp.expand(sw**2 * q / n * sum(W[0, j] ** 2 * pr[j][1] ** 2 for j in range(n)))]))]
-    if form == "printed":
-        steps.append(step(alg, "Cov(a, b) = 0 (u(.; vartheta_0) and g~ independent, as the proof concludes)",
-                          sp.Matrix([cov]), sp.Matrix([0])))
-        statement = "u(.; vartheta_0) and g~ independent at finite width (as the proof concludes)"
-    else:
-        steps.append(step(alg, "Cov(a, b) = sigma_w^4 q / n (M_22 - M_20 M_02 + 2 M_22 / K) (-> 0 only as n -> inf)",
-                          sp.Matrix([cov]), sp.Matrix([sp.expand(exact)])))
-        statement = f"finite width (n = {n}, K = {K}): Cov((1/K)|u|^2, (1/K)||J^hid||^2) = sigma_w^4 q/n (M_22 - M_20 M_02 + 2 M_22/K)"
+    d, r = sp.nsimplify(dependence), sp.nsimplify(rate)
+    claimed = d * sw**4 * q / n**r * (M22 - M20 * M02 + 2 * M22 / K)
+    steps.append(step(alg, f"Cov(a, b) = {d} sigma_w^4 q / n^{r} (M_22 - M_20 M_02 + 2 M_22 / K)",
+                      sp.Matrix([cov]), sp.Matrix([sp.expand(claimed)])))
+    statement = (f"finite width (n = {n}, K = {K}): Cov((1/K)|u|^2, (1/K)||J^hid||^2) = {d} sigma_w^4 q/n^{r} "
+                 "(M_22 - M_20 M_02 + 2 M_22/K)" + (" (independence, as the proof concludes)" if d == 0 else ""))
     return conclude("5.8", statement, f"explicit units n = {n}, heads K = {K}",
                     ("readout W, b i.i.d. N(0, 1); units i.i.d. with M_ab = E[phi(h)^a phi'(h)^b]",), steps, strict)
 
 
 __all__ += ["prove_target_dependence"]
+
+
+# --------------------------------------------------------------------------- #
+# Prop 5.5 at finite width: heads uncorrelated but dependent at t = 0
+# --------------------------------------------------------------------------- #
+def prove_head_dependence(alg=None, strict: bool = True, regime: str = "limit", rate=1, units: int = 2) -> Proof:
+    """Two heads ``f_m = sigma_w/sqrt(n) sum_j W_mj p_j + sigma_b b_m`` of one hidden
+    layer (``n = units`` i.i.d. units ``p_j = phi(h_j(x))`` with ``M_a0 = E p^a``;
+    readout i.i.d. ``N(0, 1)``) at initialisation:
+
+    ``Cov(f_1, f_2) = 0`` (every width) and
+    ``Cov(f_1^2, f_2^2) = Var K^(x, x) = sigma_w^4 (M_40 - M_20^2) / n``:
+
+    uncorrelated, dependent at every finite width, independent only in the
+    limit. ``regime="limit"`` claims ``... / n^rate``; ``"every width"`` claims
+    ``Cov(f_1^2, f_2^2) = 0`` (independent at finite width): false."""
+    alg = default(alg)
+    n = units
+    sw, sb = sp.symbols("sigma_w sigma_b", positive=True)
+    W = sp.Matrix(2, n, lambda m, j: sp.Symbol(f"W_{m}{j}", real=True))
+    b = [sp.Symbol(f"b_{m}", real=True) for m in range(2)]
+    pr = [(sp.Symbol(f"p_{j}", real=True), sp.Symbol(f"r_{j}", real=True)) for j in range(n)]
+    f = [sw / sp.sqrt(n) * sum(W[m, j] * pr[j][0] for j in range(n)) + sb * b[m] for m in range(2)]
+    normals = list(W) + b
+
+    def E(e):
+        return _unit_expectation(e, normals, pr)
+
+    cov1 = E(f[0] * f[1]) - E(f[0]) * E(f[1])
+    cov2 = sp.expand(E(f[0] ** 2 * f[1] ** 2) - E(f[0] ** 2) * E(f[1] ** 2))
+    M40, M20 = sp.Symbol("M_40", real=True), sp.Symbol("M_20", real=True)
+    claimed = 0 if regime == "every width" else sw**4 * (M40 - M20**2) / sp.Integer(n) ** sp.nsimplify(rate)
+    steps = [step(alg, "Cov(f_1, f_2) = 0 (every width)", sp.Matrix([cov1]), sp.Matrix([0])),
+             step(alg, "Cov(f_1^2, f_2^2) = " + ("0 (independent)" if regime == "every width" else
+                                                  f"sigma_w^4 (M_40 - M_20^2) / n^{sp.nsimplify(rate)}"),
+                  sp.Matrix([cov2]), sp.Matrix([sp.expand(claimed)]))]
+    return conclude("5.5", f"two heads at width n = {n}, t = 0: uncorrelated; Cov(f_1^2, f_2^2) = Var K^",
+                    f"explicit units n = {n}, sympy moments",
+                    ("readout W, b i.i.d. N(0, 1); units i.i.d. with M_a0 = E phi(h)^a",), steps, strict)
+
+
+__all__ += ["prove_head_dependence"]
+
+
+def prove_target_dependence_general(strict: bool = True, dependence=1, rate=1) -> Proof:
+    """Thm 5.8's independence step for **symbolic** width ``n`` and heads ``K``.
+
+    ``Cov(a, b)``, ``a = (1/K) sum_m u_m^2``, ``b = (1/K) sum_m ||J^hid_m||^2``, is a sum
+    over heads and units. Heads: ``Cov(a, b) = (1/K) S + (1 - 1/K) D`` with ``S =
+    Cov(u_1^2, ||J_1||^2)`` and ``D = Cov(u_1^2, ||J_2||^2)`` (exchangeable heads).
+    Units: ``u_m^2`` is a double sum over units ``(j, k)`` and ``||J_m||^2`` a single sum
+    over ``l``; ``E[W_mj W_mk] = 0`` for ``j != k`` leaves the patterns ``j = k = l``
+    and ``j = k != l``, so ``n^2 S(n) = alpha n + beta n (n - 1)`` (and so ``D``).
+    The four coefficients are computed from the network by
+    :func:`prove_target_dependence`'s derivation at ``n = 1, 2`` and ``K = 1, 2``;
+    the result, for symbolic ``n`` and ``K``, is compared with the claim
+    ``dependence x sigma_w^4 q / n^rate (M_22 - M_20 M_02 + 2 M_22 / K)``."""
+    def cov(n, k):
+        return prove_target_dependence(strict=False, dependence=0, units=n, heads=k).steps[-1].lhs[0]
+
+    n, K = sp.Symbol("n", integer=True, positive=True), sp.Symbol("K", integer=True, positive=True)
+    sw = sp.Symbol("sigma_w", positive=True)
+    sb = sp.Symbol("sigma_b", positive=True)
+    x = sp.Symbol("x", real=True)
+    S1, S2 = cov(1, 1), cov(2, 1)
+    D1, D2 = 2 * cov(1, 2) - S1, 2 * cov(2, 2) - S2  # Cov_K = S/K + (1 - 1/K) D at K = 2
+
+    def in_n(v1, v2):  # n^2 C(n) = alpha n + beta n (n - 1): alpha = C(1), beta = (4 C(2) - 2 alpha) / 2
+        alpha = v1
+        beta = (4 * v2 - 2 * alpha) / 2
+        return (alpha * n + beta * n * (n - 1)) / n**2
+
+    general = sp.expand(in_n(S1, S2) / K + (1 - 1 / K) * in_n(D1, D2))
+    q = sw**2 * x**2 + sb**2
+    M22, M20, M02 = (sp.Symbol(f"M_{s}", real=True) for s in ("22", "20", "02"))
+    d, r = sp.nsimplify(dependence), sp.nsimplify(rate)
+    claimed = d * sw**4 * q / n**r * (M22 - M20 * M02 + 2 * M22 / K)
+    alg = default(None)
+    steps = [step(alg, "different units decouple: beta = 0 for S and D (Cov of independent units)",
+                  sp.Matrix([sp.expand(4 * S2 - 2 * S1), sp.expand(4 * D2 - 2 * D1)]), sp.Matrix([0, 0])),
+             step(alg, f"Cov(a, b) for symbolic n, K = {d} sigma_w^4 q / n^{r} (M_22 - M_20 M_02 + 2 M_22 / K)",
+                  sp.Matrix([general]), sp.Matrix([sp.expand(claimed)]))]
+    return conclude("5.8", f"every width n and K: Cov((1/K)|u|^2, (1/K)||J^hid||^2) = {d} sigma_w^4 q/n^{r} "
+                    "(M_22 - M_20 M_02 + 2 M_22/K)", "general n and K (symbolic; coefficients from n, K = 1, 2)",
+                    ("readout W, b i.i.d. N(0, 1); units i.i.d. with M_ab = E[phi(h)^a phi'(h)^b]",
+                     "exchangeable heads and units: the covariance is a sum over index patterns"), steps, strict)
+
+
+__all__ += ["prove_target_dependence_general"]

@@ -5,19 +5,20 @@ so the same function proves the corrected form and, given the printed one,
 returns a record whose non-zero differences are the counterexample.
 
 * Prop 5.1 (:func:`prove_5_1`): the converged network with sign ``s``
-  against (i) C3's gradient-flow solution at ``t = inf``
-  (:func:`ntk_equiv.formulas.linearised_mean` with ``A_inf = Theta_XX^{-1}``),
+  against (i) the limit of C3's gradient flow *derived here* for general ``N``
+  (``f_t = f_0 + Theta_xX Theta_XX^{-1} (I - E_t)(Y - f_0(X))`` solves the flow with
+  ``dE/dt = -eta Theta_XX E``, ``E_0 = I``; ``E_t -> 0``), not the library's formula,
   (ii) interpolation ``f(X; theta_inf) = Y``, (iii) the limit ``t -> inf`` of
   the scalar gradient flow ``f' = -eta Theta (f - y)`` solved by ``dsolve``,
   with an exact rational instance.
 * Prop 5.2 / 5.3 (:func:`prove_5_2`, :func:`prove_5_3`): the law of the
   converged network / RND error, computed from its construction, against the
   printed list of covariance terms.
-* Thm 5.6 (:func:`prove_5_6`): both sides are ``Sigma / K chi^2_K``: the RND
-  side is ``Sigma / K`` times a sum of ``K`` squared standard normals (with the
-  printed factor ``1/2``), the ensemble side a quadratic form with the centring
-  matrix ``C = I - 1 1^T / (K + 1)``, symmetric, idempotent, of trace ``K``
-  and ``C 1 = 0`` (Cochran), for ``K = 1..5``.
+* Thm 5.6 (:func:`prove_5_6_general`): both sides are ``Sigma / K chi^2_K`` for
+  symbolic ``K``, by Laplace transforms (the RND side from ``K`` squared standard
+  normals, the ensemble side from the centring matrix ``C = I - 1 1^T / (K + 1)``,
+  ``C^2 = C``, ``tr C = K``: Cochran); :func:`prove_5_6` checks the quadratic
+  forms at explicit ``K``.
 * Prop 5.7 (:func:`prove_5_7`): for a one-hidden-layer network in NTK
   parameterisation (explicit widths, symbolic weights, inputs, ``phi``), the
   readout layer's share of the empirical NTK is the NNGP kernel's last-layer
@@ -60,14 +61,36 @@ def _scalar_flow(sign: int) -> list[Step]:
 
 
 def prove_5_1(alg=None, strict: bool = True, sign: int = +1, flow: bool = True) -> Proof:
-    """Prop 5.1 with sign ``sign`` (printed ``-1``, corrected ``+1``)."""
+    """Prop 5.1 with sign ``sign`` (printed ``-1``, corrected ``+1``), against the
+    limit of C3's flow derived here, not against the library's formula: with
+    ``E_t`` the solution of ``dE/dt = -eta Theta_XX E``, ``E_0 = I`` (i.e.
+    ``exp(-eta Theta_XX t)``, which commutes with ``Theta_XX`` and tends to 0 for
+    ``Theta_XX`` positive definite), ``f_t = f_0 + Theta_xX Theta_XX^{-1} (I - E_t)
+    (Y - f_0(X))`` solves the linearised flow ``df_t(x)/dt = -eta Theta_xX (f_t(X) -
+    Y)`` with ``f_t = f_0`` at ``t = 0`` (checked for general ``N``); its limit
+    (``E_t -> 0``) is compared with the statement, on test inputs and at ``X``."""
     alg = default(alg)
     TxX, TXX = alg.matrix("Theta_xX", "n", "N"), alg.symmetric("Theta_XX", "N")
     f0x, f0X, Y = alg.matrix("f0_x", "n", "1"), alg.matrix("f0_X", "N", "1"), alg.matrix("Y", "N", "1")
-    Ainf = formulas.train_operator(TXX, SYMPY)
+    Ainf = formulas.train_operator(TXX, SYMPY)  # Theta_XX^{-1}
+    E, I, zero = alg.matrix("E_t", "N", "N"), alg.eye("N"), alg.zeros("N", "N")
+    eta = sp.Symbol("eta", positive=True)
+
+    def flow_at(theta_zX, f0z):
+        return f0z + theta_zX * Ainf * (I - E) * (Y - f0X)
+
+    def at(expr, value):  # expr with E_t := value (entrywise for explicit matrices)
+        if isinstance(E, sp.MatrixBase):
+            return expr.subs({E[i, j]: value[i, j] for i in range(E.rows) for j in range(E.cols)})
+        return expr.subs(E, value)
+
+    e_dot = -eta * TXX * E  # the matrix exponential's ODE
     steps = [
-        step(alg, "statement == C3 at t = inf: f_0 + Theta_xX Theta_XX^{-1} (Y - f_0(X))",
-             printed.converged_network(f0x, f0X, TxX, Ainf, Y, sign), formulas.linearised_mean(f0x, f0X, TxX, Ainf, Y)),
+        step(alg, "C3: f_t(x) = f_0 + Theta_xX Theta^{-1} (I - E_t)(Y - f_0(X)) solves df/dt = -eta Theta_xX (f_t(X) - Y)",
+             TxX * Ainf * (-e_dot) * (Y - f0X), -eta * TxX * (flow_at(TXX, f0X) - Y)),
+        step(alg, "C3: f_t = f_0 at t = 0 (E_0 = I)", at(flow_at(TxX, f0x), I), f0x),
+        step(alg, "statement == lim_{t->inf} f_t(x) (E_t -> 0: Theta_XX positive definite)",
+             printed.converged_network(f0x, f0X, TxX, Ainf, Y, sign), at(flow_at(TxX, f0x), zero)),
         step(alg, "interpolation: statement at x = X equals Y", printed.converged_network(f0X, f0X, TXX, Ainf, Y, sign), Y),
     ]
     if flow:
@@ -200,3 +223,95 @@ def prove_5_7(strict: bool = True, bias: bool = True, width: int = 3, d: int = 2
                     f"one hidden layer, explicit n = {width}, d = {d}, sympy.diff",
                     ("NTK parameterisation", "phi differentiable, otherwise arbitrary", "weights, inputs real"),
                     steps, strict)
+
+
+def prove_5_7_law(strict: bool = True, regime: str = "limit", rate=1, units: int = 2) -> Proof:
+    """Prop 5.7's Gaussian law at finite width, one hidden layer of ``n = units``
+    units, input dimension 1: the target ``g~(x) = sigma_w/sqrt(n) sum_j V_j
+    phi'(h_j) (sigma_w x psi_wj + sigma_b psi_bj)`` (``V`` the readout, ``psi*`` the
+    hidden tangent, all i.i.d. ``N(0, 1)``; units i.i.d. with ``M_0b =
+    E phi'(h)^b``). Its fourth cumulant, computed from the construction,
+
+    ``E g~^4 - 3 (E g~^2)^2 = 3 sigma_w^4 q^2 (3 M_04 - M_02^2) / n``,
+
+    ``q = sigma_w^2 x^2 + sigma_b^2``: a scale mixture of Gaussians, Gaussian only
+    as ``n -> inf`` (``regime="limit"``: the claim ``... / n^rate``), while
+    ``E g~^2 = sigma_w^2 q M_02`` is exact at every width. ``regime="every
+    width"`` claims the fourth cumulant 0 (Gaussian at finite width): false."""
+    from .heads_and_means import _unit_expectation
+
+    n = units
+    sw, sb = sp.symbols("sigma_w sigma_b", positive=True)
+    x = sp.Symbol("x", real=True)
+    V = [sp.Symbol(f"V_{j}", real=True) for j in range(n)]
+    pw = [sp.Symbol(f"psi_w{j}", real=True) for j in range(n)]
+    pb = [sp.Symbol(f"psi_b{j}", real=True) for j in range(n)]
+    units_pr = [(sp.Symbol(f"p_{j}", real=True), sp.Symbol(f"r_{j}", real=True)) for j in range(n)]
+    g = sw / sp.sqrt(n) * sum(V[j] * units_pr[j][1] * (sw * x * pw[j] + sb * pb[j]) for j in range(n))
+    normals = V + pw + pb
+    m2 = _unit_expectation(g**2, normals, units_pr)
+    m4 = _unit_expectation(g**4, normals, units_pr)
+    q = sw**2 * x**2 + sb**2
+    M02, M04 = sp.Symbol("M_02", real=True), sp.Symbol("M_04", real=True)
+    cumulant = 0 if regime == "every width" else 3 * sw**4 * q**2 * (3 * M04 - M02**2) / sp.Integer(n) ** sp.nsimplify(rate)
+    alg = default(None)
+    steps = [step(alg, "E g~^2 = sigma_w^2 q M_02 (every width)", sp.Matrix([m2]), sp.Matrix([sw**2 * q * M02])),
+             step(alg, f"E g~^4 - 3 (E g~^2)^2 = {'0' if regime == 'every width' else '3 sigma_w^4 q^2 (3 M_04 - M_02^2) / n'}",
+                  sp.Matrix([sp.expand(m4 - 3 * m2**2)]), sp.Matrix([sp.expand(cumulant)]))]
+    return conclude("5.7", f"g~ at width n = {n}: E g~^2 exact, fourth cumulant "
+                    + ("0 (Gaussian at every width)" if regime == "every width" else "3 sigma_w^4 q^2 (3 M_04 - M_02^2)/n"),
+                    f"explicit units n = {n}, one hidden layer, sympy moments",
+                    ("readout V and tangent psi* i.i.d. N(0, 1)", "units i.i.d. with M_0b = E phi'(h)^b"), steps, strict)
+
+
+def prove_5_6_general(strict: bool = True, half: bool = True) -> Proof:
+    """Thm 5.6 for **symbolic** ``K`` (a positive integer), by Laplace transforms
+    ``L_V(u) = E exp(-u V)``, ``u > 0`` (they determine the law of ``V >= 0``):
+
+    * the target law ``Sigma/K chi^2_K``: ``L(u) = (1 + 2 u Sigma/K)^{-K/2}``, integrated
+      from the chi^2_K density;
+    * RND: ``c eps^2 = c (1/K) sum_i eps_i^2`` with ``eps_i = sqrt(2 Sigma) z_i`` i.i.d.
+      (Cor 5.4 corrected, Prop 5.5), so ``L = (E exp(-(2 c Sigma u/K) z^2))^K``, the one-normal
+      transform integrated; equal to the target iff ``c = 1/2`` (``half``);
+    * ensemble: with ``f_j = mu + sqrt(Sigma) z_j``, ``j = 1..K+1``, ``K s^2 = Sigma z^T C z``,
+      ``C = I - J/(K + 1)``, ``J = 1 1^T`` (``J^2 = (K+1) J``, ``tr I = tr J = K + 1``):
+      the sum-of-squares identity, ``C^2 = C``, ``C^T = C`` and ``tr C = K`` for
+      symbolic ``K``, so ``z^T C z ~ chi^2_K`` (Cochran: a symmetric idempotent ``C`` is
+      an orthogonal projection of rank ``tr C``)."""
+    K = sp.Symbol("K", integer=True, positive=True)
+    u, sigma = sp.symbols("u Sigma", positive=True)
+    z, x = sp.Symbol("z", real=True), sp.Symbol("x", positive=True)
+    c = sp.Rational(1, 2) if half else sp.Integer(1)
+
+    def laplace_normal_sq(a):  # E exp(-a z^2), z ~ N(0, 1), a > 0
+        return sp.integrate(sp.exp(-a * z**2) * sp.exp(-z**2 / 2) / sp.sqrt(2 * sp.pi), (z, -sp.oo, sp.oo))
+
+    density = x ** (K / 2 - 1) * sp.exp(-x / 2) / (2 ** (K / 2) * sp.gamma(K / 2))
+    target = sp.integrate(sp.exp(-u * sigma / K * x) * density, (x, 0, sp.oo), conds="none")
+    rnd = laplace_normal_sq(2 * c * sigma * u / K) ** K
+    alg = default(None)
+    steps = [step(alg, "target: L(u) of Sigma/K chi^2_K = (1 + 2 u Sigma/K)^(-K/2) (from the density)",
+                  sp.Matrix([target]), sp.Matrix([(1 + 2 * u * sigma / K) ** (-K / 2)])),
+             step(alg, f"RND: L(u) of {c} eps^2 = (E exp(-2 {c} Sigma u z^2 / K))^K == target",
+                  sp.Matrix([rnd]), sp.Matrix([target]))]
+    # the ensemble side in the algebra of I and J = 1 1^T (J^2 = (K + 1) J)
+    Jsym, S1, S = sp.symbols("J S1 S")  # S1 = sum z_j^2, S = sum z_j
+
+    def reduce(p):
+        return sp.rem(sp.expand(p), Jsym**2 - (K + 1) * Jsym, Jsym)
+
+    C = 1 - Jsym / (K + 1)
+    trace = sp.Poly(reduce(C), Jsym)
+    tr_C = trace.coeff_monomial(1) * (K + 1) + trace.coeff_monomial(Jsym) * (K + 1)
+    sum_sq = S1 - 2 * S**2 / (K + 1) + (K + 1) * (S / (K + 1)) ** 2  # sum_j (z_j - S/(K+1))^2
+    steps += [step(alg, "ensemble: sum_j (f_j - fbar)^2 = Sigma (z^T z - z^T J z/(K+1)) = Sigma z^T C z",
+                   sp.Matrix([sigma * sum_sq]), sp.Matrix([sigma * (S1 - S**2 / (K + 1))])),
+              step(alg, "C^2 == C (J^2 = (K+1) J)", sp.Matrix([reduce(C**2)]), sp.Matrix([reduce(C)])),
+              step(alg, "trace C == K (tr I = tr J = K + 1)", sp.Matrix([tr_C]), sp.Matrix([K])),
+              step(alg, "ensemble: L(u) of s^2 = Sigma/K z^T C z, z^T C z ~ chi^2_{tr C} (Cochran) == target",
+                   sp.Matrix([target.subs(K, tr_C)]), sp.Matrix([target]))]
+    what = "(1/2)" if half else "(1)"
+    return conclude("5.6", f"{what} eps^2 and s^2 of K+1 networks are both Sigma/K chi^2_K, for every K",
+                    "general K (symbolic positive integer), Laplace transforms",
+                    ("eps_i i.i.d. N(0, 2 Sigma) (Cor 5.4 corrected, Prop 5.5)", "f_j i.i.d. N(mu, Sigma)",
+                     "C = I - 1 1^T/(K+1) is symmetric (J^T = J)"), steps, strict)
