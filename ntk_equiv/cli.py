@@ -12,6 +12,10 @@
     rerun each check under the negative controls it declares and each
     statement with its forms exchanged (:mod:`.claims.controls`); a control
     that the check survives, or that never reaches it, fails the run.
+    ``--html FILE``: also write the blueprint-style HTML report
+    (:mod:`.html_report`).
+``ntk-equiv report FILE.json --html OUT``
+    The HTML report of a saved ``verify --json`` file.
 ``ntk-equiv docs``
     Regenerate ``docs/claims.md`` and ``docs/paper.md`` from the registries
     (``--check``: exit 1 if stale).
@@ -21,6 +25,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -107,9 +112,10 @@ def cmd_verify(args) -> int:
     try:  # the library's own limits, and the output files, before the run (not after it)
         check_dps(args.dps)
         check_seed(args.seed, "--seed")
-        for flag, path in (("--json", args.json), ("--markdown", args.markdown)):
+        for flag, path in (("--json", args.json), ("--markdown", args.markdown), ("--html", args.html)):
             if path:
                 check_output_file(path, flag)
+        figures = _figures_dir(args.figures)
     except ParameterError as exc:
         raise UsageError(str(exc).replace("dps must", "--dps must").replace(" (or None for float64)", "")) from None
     config = Config(seed=args.seed, dps=args.dps, full=args.full)
@@ -121,7 +127,47 @@ def cmd_verify(args) -> int:
         Path(args.json).write_text(rp.dumps(rep), encoding="utf-8")
     if args.markdown:
         Path(args.markdown).write_text(rp.render_markdown(rep), encoding="utf-8")
+    if args.html:
+        write_html(rp.to_json(rep), args.html, figures)
     return EXIT_OK if rep.passed else EXIT_FAIL
+
+
+def _figures_dir(path: str | None) -> Path | None:
+    """``--figures DIR`` (must exist), else the checkout's ``paper_checks/out`` when present."""
+    if path is not None:
+        if not Path(path).is_dir():
+            raise ParameterError(f"--figures {path!r} is not a directory (run `ntk-equiv paper-checks --out {path}`)")
+        return Path(path)
+    root = repo_root()
+    default = root / "paper_checks" / "out" if root else None
+    return default if default is not None and default.is_dir() else None
+
+
+def write_html(doc: dict, path: str, figures: Path | None) -> None:
+    from . import html_report
+
+    root = repo_root()
+    rendered = root / "derivations" / "rendered" / "index.html" if root else None
+    link = rendered.resolve().as_uri() if rendered is not None and rendered.exists() else None
+    text = html_report.render_html(doc, html_report.load_figures(figures), derivations=link)
+    Path(path).write_text(text, encoding="utf-8")
+
+
+def cmd_report(args) -> int:
+    """The HTML report of a saved JSON report (schema v3)."""
+    try:
+        check_output_file(args.html, "--html")
+        figures = _figures_dir(args.figures)
+    except ParameterError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        doc = json.loads(Path(args.report).read_text(encoding="utf-8"))
+        rp.validate_report(doc)
+    except (OSError, ValueError) as exc:  # JSONDecodeError is a ValueError
+        raise UsageError(f"{args.report}: not a verify --json report ({exc})") from None
+    write_html(doc, args.html, figures)
+    _stderr(f"wrote {args.html}\n")
+    return EXIT_OK if doc["passed"] else EXIT_FAIL
 
 
 def repo_root() -> Path | None:
@@ -178,8 +224,18 @@ def build_parser() -> argparse.ArgumentParser:
                         "its printed and corrected forms exchanged; a control the check survives fails the run")
     v.add_argument("--json", metavar="FILE", help="also write the report as JSON (docs/report_schema.md)")
     v.add_argument("--markdown", metavar="FILE", help="also write the report as markdown")
+    v.add_argument("--html", metavar="FILE", help="also write the report as one self-contained HTML page "
+                   "(dependency graph, a panel per statement and claim)")
+    v.add_argument("--figures", metavar="DIR", help="paper_checks figures to embed in the HTML report "
+                   "(default: paper_checks/out of the checkout, when present)")
     v.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     v.set_defaults(func=cmd_verify)
+    r = sub.add_parser("report", help="the HTML report of a saved `verify --json` file")
+    r.add_argument("report", metavar="REPORT.json", help="a file written by `ntk-equiv verify --json`")
+    r.add_argument("--html", metavar="FILE", required=True, help="the HTML page to write")
+    r.add_argument("--figures", metavar="DIR", help="paper_checks figures to embed (default: paper_checks/out "
+                   "of the checkout, when present)")
+    r.set_defaults(func=cmd_report)
     d = sub.add_parser("docs", help="regenerate docs/claims.md, docs/paper.md and the README claims table")
     d.add_argument("--out", help="output file (default: docs/claims.md of the repository)")
     d.add_argument("--check", action="store_true", help="exit 1 if the file is out of date instead of writing")
