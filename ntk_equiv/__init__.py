@@ -11,7 +11,7 @@ Notation and claims: ``docs/theory.md`` (C1-C9). Quick start::
 from .activations import Activation, activation
 from .dynamics import Gaussian, ensemble, linearised_predict
 from .errors import (
-    ClaimFailure, ConvergenceError, DegenerateInputError, EmptyInputError, ExpressionError,
+    ArchitectureError, ClaimFailure, ConvergenceError, DegenerateInputError, EmptyInputError, ExpressionError,
     IllConditionedError, KernelError, PrecisionWarning, NonFiniteError, NtkEquivError, ParameterError,
     QuadratureError, RangeError, ResourceError, ShapeError, StabilityError, UnknownActivationError,
 )
@@ -21,6 +21,7 @@ from .layers import (
     Abs, Act, Architecture, Cos, Dense, Erf, Identity, Layer, LeakyRelu, Relu, Residual, Serial, Sign, Sin,
     mlp, residual, serial,
 )
+from .layers import Elu, Gelu, HardTanh, Relu6, Sigmoid, Silu, Softplus, Tanh
 from .network import Network
 from .rnd import RND, BayesianRND, bayesian_rnd_covariance, gp_posterior, rnd_covariance
 
@@ -28,11 +29,12 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AvgPool", "Conv", "Flatten", "GlobalAvgPool", "LayerNorm",
-    "Abs", "Act", "Activation", "Architecture", "ClaimFailure", "ConvergenceError", "Cos", "Dense",
+    "Abs", "Act", "Activation", "Architecture", "ArchitectureError", "ClaimFailure", "ConvergenceError", "Cos", "Dense",
     "DegenerateInputError", "EmptyInputError", "Erf", "ExpressionError", "Gaussian", "Identity",
     "IllConditionedError", "Kernel", "KernelError", "Layer", "LeakyRelu", "Network", "NonFiniteError",
     "NtkEquivError", "ParameterError", "PrecisionWarning", "QuadratureError", "RangeError", "Relu", "ResourceError", "Residual", "Serial", "ShapeError",
     "Sign", "Sin", "StabilityError", "UnknownActivationError", "activation", "ensemble",
     "linearised_predict", "mlp", "residual", "serial",
     "RND", "BayesianRND", "bayesian_rnd_covariance", "gp_posterior", "rnd_covariance",
+    "Elu", "Gelu", "HardTanh", "Relu6", "Sigmoid", "Silu", "Softplus", "Tanh",
 ]

@@ -26,6 +26,7 @@ expectations raise :class:`~ntk_equiv.errors.QuadratureError`.
 from __future__ import annotations
 
 import ast
+import difflib
 import functools
 import math
 import warnings
@@ -59,6 +60,7 @@ ALLOWED_FUNCTIONS: Mapping[str, object] = {
     "abs": sympy.Abs, "Abs": sympy.Abs, "sign": sympy.sign,
     "Heaviside": sympy.Heaviside, "Max": sympy.Max, "Min": sympy.Min,
     "max": sympy.Max, "min": sympy.Min,
+    "sigmoid": lambda t: _sigmoid_expr(t),
 }
 ALLOWED_CONSTANTS: Mapping[str, object] = {"pi": sympy.pi, "E": sympy.E}
 _ALLOWED_NODES = (
@@ -187,6 +189,7 @@ def parse_activation_expression(text: str) -> sympy.Expr:
     if depth > MAX_EXPRESSION_DEPTH:
         raise ExpressionError(f"activation expression {text[:60]!r} is nested {depth} levels deep; at most "
                               f"{MAX_EXPRESSION_DEPTH} are accepted")
+    called = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
     for node in ast.walk(tree):
         if not isinstance(node, _ALLOWED_NODES):
             raise ExpressionError(
@@ -203,7 +206,7 @@ def parse_activation_expression(text: str) -> sympy.Expr:
                 name = getattr(node.func, "id", ast.dump(node.func))
                 raise ExpressionError(
                     f"activation expression {text!r} calls {name!r}, which is not one of {sorted(ALLOWED_FUNCTIONS)}"
-                )
+                    + _call_hint(name))
             lo, hi = _ARITY[node.func.id]
             if not lo <= len(node.args) <= hi:
                 want = str(lo) if lo == hi else f"{lo} to {hi}"
@@ -213,6 +216,9 @@ def parse_activation_expression(text: str) -> sympy.Expr:
             raise ExpressionError(
                 f"activation expression {text!r} is not a function of x alone: unknown name {node.id!r}"
             )
+        if isinstance(node, ast.Name) and node.id in ALLOWED_FUNCTIONS and id(node) not in called:
+            raise ExpressionError(f"activation expression {text!r}: {node.id!r} is a function, not an expression "
+                                  f"in x; write {node.id + '(x)'!r}")
     _constant_value_everywhere(tree.body, text)
     namespace = {"Integer": sympy.Integer, "Float": sympy.Float, "Rational": sympy.Rational,
                  "Symbol": sympy.Symbol, "__builtins__": {}}
@@ -231,6 +237,15 @@ def parse_activation_expression(text: str) -> sympy.Expr:
     if expr.has(sympy.I):
         raise ExpressionError(f"activation expression {text!r} is complex ({expr}); activations are real functions")
     return expr
+
+
+def _call_hint(name: str) -> str:
+    """A suggestion for a call of an unknown function: the named activation of
+    that name, or the nearest allowed functions."""
+    if name in CATALOGUE:
+        return f"; {name!r} is a named activation: pass the name alone, activation({name!r})"
+    close = difflib.get_close_matches(str(name), tuple(ALLOWED_FUNCTIONS), n=3, cutoff=0.6)
+    return f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
 
 
 def _constant_value_everywhere(node: ast.AST, text: str) -> None:
@@ -328,8 +343,20 @@ class Activation:
     expr : sympy.Expr
         ``phi(x)``.
     closed_form : callable or None
-        ``closed_form(bk, k11, k12, k22) -> (V, Vdot)`` written against a
-        backend; ``None`` means quadrature.
+        ``closed_form(bk, k11, k12, k22, lo, hi) -> (V, Vdot, lo', hi')``, written
+        once against a precision backend ``bk`` (:mod:`ntk_equiv.precision`):
+        the dual maps for ``(u, v) ~ N(0, [[k11, k12], [k12, k22]])`` given the
+        Cauchy-Schwarz gaps ``lo = sqrt(k11 k22) - k12 >= 0`` and
+        ``hi = sqrt(k11 k22) + k12 >= 0``, and the gaps ``lo', hi'`` of ``V``
+        (``None, None``: the caller recomputes them from ``V``). ``k11, k22``
+        are ``None`` when ``reads_variances`` is false. ``None`` means the
+        expression machinery (Hermite / quadrature).
+    params : tuple of (str, float)
+        The parameters (``(("alpha", 0.01),)`` for ``leaky_relu``).
+    numpy_fn, numpy_deriv : callable or None
+        ``phi``, ``phi'`` on float arrays (``None``: generated from ``expr``).
+    reads_variances : bool
+        Whether ``closed_form`` reads ``k11, k22`` (see :attr:`uses_variances`).
     """
 
     name: str
@@ -338,6 +365,7 @@ class Activation:
     params: tuple = ()
     numpy_fn: Callable | None = field(default=None, compare=False, repr=False)
     numpy_deriv: Callable | None = field(default=None, compare=False, repr=False)
+    reads_variances: bool = field(default=True, compare=False, repr=False)
 
     @functools.cached_property
     def deriv_expr(self) -> sympy.Expr:
@@ -384,8 +412,9 @@ class Activation:
     @property
     def uses_variances(self) -> bool:
         """Whether the dual maps read ``k11, k22`` (the ReLU family and sign
-        need only ``k12`` and the gaps: saves two gathers per layer)."""
-        return self.closed_form is None or self.name not in ("relu", "leaky_relu", "abs", "sign", "identity")
+        need only ``k12`` and the gaps: saves two gathers per layer; the
+        catalogue's ``uses_variances`` flag)."""
+        return self.closed_form is None or self.reads_variances
 
     @functools.cached_property
     def real_singularities(self) -> dict:
@@ -419,6 +448,11 @@ class Activation:
         self._check_integrable()
         if det is None:
             det = bk.maximum0(k11 * k22 - k12 * k12)
+        if any(kappa != 0 for kappa in self.kinks):
+            # piecewise linear with kinks away from 0: Price's formula in the angle, both precisions
+            out = quadrature.price_expectations(bk, self.expr, X, k11, k12, k22, det)
+            if out is not None:
+                return out
         if bk.name == "float64":
             f, df = self._np
             if not self.kinks:
@@ -568,6 +602,7 @@ def _relu(bk, k11, k12, k22, lo, hi):
     return v, theta_c, new_lo, new_hi
 
 
+@functools.lru_cache(maxsize=64)  # equal slopes give equal (==) activations
 def _leaky_relu(alpha):
     def dual(bk, k11, k12, k22, lo, hi):
         # phi = (1 - alpha) relu + alpha x, and E[relu(u) v] = k12 / 2; V11 = k11 (1 + alpha^2) / 2,
@@ -636,6 +671,35 @@ def _cos(bk, k11, k12, k22, lo, hi):
     return c, s, None, None
 
 
+def _gelu(bk, k11, k12, k22, lo, hi):
+    """GELU ``phi(x) = x Phi(x)`` (the exact one, not the tanh approximation):
+    Tsuchida, Pearce, van der Heide, Roosta & Gallagher, "Avoiding kernel fixed
+    points: computing with ELU and GELU infinite networks" (AAAI 2021), as in
+    neural-tangents' ``stax.Gelu``. With ``P = (1 + k11)(1 + k22)`` and
+    ``D = P - k12^2 = 1 + k11 + k22 + det`` (no cancellation)::
+
+        V    = k12 atan2(sqrt D, -k12) / (2 pi) + (k11 k22 D + k12^2) / (2 pi P sqrt D)
+        Vdot = atan2(sqrt D, -k12) / (2 pi) + k12 ((2 + k11 + k22) / P + 1 / D) / (2 pi sqrt D)
+
+    Derivation: ``Phi(u) = P(z <= u)`` for an independent ``z ~ N(0, 1)``, so
+    ``V = E[u v 1{p > 0} 1{q > 0}]`` with ``p = u - z1, q = v - z2``, and Stein's
+    lemma twice gives ``Cov(u, v) P(p, q > 0)`` plus second derivatives of the
+    orthant indicator; ``Vdot = dV/dk12`` by Price's theorem
+    (``atan2(sqrt D, -k12) = pi/2 + asin(k12 / sqrt P)``, written without the
+    cancellation of the sum at correlation -1)."""
+    p = (1 + k11) * (1 + k22)
+    d = 1 + k11 + k22 + bk.maximum0(lo * hi)
+    sd = bk.sqrt(d)
+    two_pi = 2 * bk.pi
+    angle = bk.atan2(sd, -k12)
+    v = k12 * angle / two_pi + (k11 * k22 * d + k12 * k12) / (two_pi * p * sd)
+    vd = angle / two_pi + k12 * ((2 + k11 + k22) / p + 1 / d) / (two_pi * sd)
+    return v, vd, None, None
+
+
+# --------------------------------------------------------------------------- #
+# the catalogue: one record per named activation
+# --------------------------------------------------------------------------- #
 def _np_relu(x):
     return np.maximum(x, 0.0)
 
@@ -644,43 +708,199 @@ def _np_step(x):
     return (x > 0).astype(float)
 
 
-def _named(name: str, **params) -> Activation:
-    if name == "relu":
-        return Activation("relu", sympy.Max(0, X), _relu, (), _np_relu, _np_step)
-    if name == "leaky_relu":
+def _sigmoid_expr(t: sympy.Expr) -> sympy.Expr:
+    """``sigmoid(t) = 1 / (1 + e^{-t}) = (1 + tanh(t/2)) / 2``, written with tanh:
+    finite in float64 at every ``t`` (``exp(-t)`` overflows beyond ``t < -709``)."""
+    return (1 + sympy.tanh(t / 2)) / 2
+
+
+def _np_gelu(x):
+    return x * scipy.special.ndtr(x)
+
+
+def _np_gelu_deriv(x):
+    return scipy.special.ndtr(x) + x * np.exp(-x * x / 2) / math.sqrt(2 * math.pi)
+
+
+def _np_silu_deriv(x):
+    s = scipy.special.expit(x)
+    return s * (1 + x * (1 - s))
+
+
+def _no_numpy(**_params):
+    return None, None
+
+
+@dataclass(frozen=True)
+class NamedActivation:
+    """One named activation, everything about it in one record of :data:`CATALOGUE`.
+
+    Attributes
+    ----------
+    name : str
+        The name given to :func:`activation`.
+    constructor : str
+        The layer constructor exported by ``ntk_equiv`` (``Relu``, ``Elu``...): ``Act(name, **params)``.
+    expression : callable
+        ``(**params) -> phi(x)``, a sympy expression in :data:`X`.
+    closed_form : callable or None
+        ``(**params) -> dual`` with ``dual(bk, k11, k12, k22, lo, hi) -> (V, Vdot, lo', hi')``
+        (see :class:`Activation`); ``None``: the expression machinery (Hermite / quadrature).
+    parameters : tuple of (str, float)
+        Keyword parameters and their defaults; each is a scale (finite, ``>= 0``).
+    numpy : callable
+        ``(**params) -> (phi, phi')`` on float arrays, or ``(None, None)`` to
+        generate them from the expression; given where the generated ones
+        overflow or are slow.
+    uses_variances : bool
+        Whether the closed form reads ``k11, k22`` (``False`` for the ReLU family,
+        sign and identity: they need only ``k12`` and the gaps).
+    homogeneous : tuple of int or None
+        ``(p, p')``: ``phi(r x) = r^p phi(x)`` and ``phi'(r x) = r^p' phi'(x)`` for ``r > 0``.
+    kinks : tuple of float
+        Where ``phi`` is not smooth (checked against :func:`kinks_of` by the tests).
+    source : str
+        Where the closed form comes from (the identity or the reference), or why there is none.
+    example : tuple of (str, float)
+        Non-default parameters the tests use.
+    """
+
+    name: str
+    constructor: str
+    expression: Callable[..., sympy.Expr]
+    closed_form: Callable[..., DualFn] | None = None
+    parameters: tuple = ()
+    numpy: Callable[..., tuple] = _no_numpy
+    uses_variances: bool = True
+    homogeneous: tuple | None = None
+    kinks: tuple = ()
+    source: str = ""
+    example: tuple = ()
+
+    def make(self, **params) -> Activation:
+        """The :class:`Activation`, parameters checked (defaults filled in)."""
         from .validation import check_scale
 
-        alpha = check_scale(params.get("alpha", 0.01), "leaky_relu slope alpha")
-        # the exact value of the float slope, as the closed form (bk.scalar) and the network use
-        a = sympy.Rational(float(alpha))
-        expr = sympy.Piecewise((X, X > 0), (a * X, True))
-        return Activation("leaky_relu", expr, _leaky_relu(alpha), (("alpha", alpha),),
-                          lambda x: np.where(x > 0, x, alpha * x),
-                          lambda x: np.where(x > 0, 1.0, float(alpha)))
-    if name == "abs":
-        return Activation("abs", sympy.Abs(X), _abs, (), np.abs, lambda x: np.sign(x))
-    if name == "sign":
-        return Activation("sign", sympy.sign(X), _sign, (), np.sign, np.zeros_like)
-    if name == "erf":
-        return Activation("erf", sympy.erf(X), _erf, (), scipy.special.erf,
-                          lambda x: 2 / np.sqrt(np.pi) * np.exp(-x * x))
-    if name == "identity":
-        return Activation("identity", X, _identity, (), lambda x: x, np.ones_like)
-    if name == "sin":
-        return Activation("sin", sympy.sin(X), _sin, (), np.sin, np.cos)
-    if name == "cos":
-        return Activation("cos", sympy.cos(X), _cos, (), np.cos, lambda x: -np.sin(x))
-    raise UnknownActivationError(name)
+        allowed = dict(self.parameters)
+        unknown = sorted(set(params) - set(allowed))
+        if unknown:
+            takes = f"takes only {', '.join(allowed)}" if allowed else "takes no parameters"
+            raise ParameterError(f"activation {self.name!r} {takes}; got unknown parameter(s) {unknown}")
+        values = {k: check_scale(params.get(k, default), f"{self.name} parameter {k}") for k, default in self.parameters}
+        f, df = self.numpy(**values)
+        closed = None if self.closed_form is None else self.closed_form(**values)
+        return Activation(self.name, self.expression(**values), closed, tuple(values.items()), f, df,
+                          reads_variances=self.uses_variances)
 
 
-NAMED = ("relu", "leaky_relu", "abs", "erf", "identity", "sign", "sin", "cos")
-#: Keyword parameters of the named activations (any other keyword is refused).
-_PARAMETERS = {"leaky_relu": ("alpha",)}
+def _exact(value: float) -> sympy.Rational:
+    # the exact value of a float parameter, as the closed form (bk.scalar) and the network use
+    return sympy.Rational(float(value))
+
+
+def _leaky_numpy(alpha):
+    return (lambda x: np.where(x > 0, x, alpha * x)), (lambda x: np.where(x > 0, 1.0, float(alpha)))
+
+
+def _elu_numpy(alpha):
+    def f(x):
+        return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0)))
+
+    def df(x):
+        return np.where(x > 0, 1.0, alpha * np.exp(np.minimum(x, 0.0)))
+    return f, df
+
+
+def _clip_numpy(low, high):
+    return (lambda x: np.clip(x, low, high)), (lambda x: ((x > low) & (x < high)).astype(float))
+
+
+_NO_ELEMENTARY = ("no elementary closed form: E[phi(u) phi(v)] needs the bivariate normal CDF; "
+                  "the expression machinery (quadrature split at the kinks) computes it")
+_SMOOTH_NONE = "no closed form known; the Mehler (Hermite) expansion of ntk_equiv.hermite computes it"
+
+#: Every named activation, in one place (name -> record). A new name is one
+#: record here; ``NAMES``, the parameter checks, ``Activation.uses_variances``
+#: and the layer constructors (checked by the tests) follow from it.
+CATALOGUE: Mapping[str, NamedActivation] = {r.name: r for r in (
+    NamedActivation("relu", "Relu", lambda: sympy.Max(0, X), lambda: _relu,
+                    numpy=lambda: (_np_relu, _np_step), uses_variances=False, homogeneous=(1, 0), kinks=(0.0,),
+                    source="arc-cosine kernels of degree 1 and 0 (Cho & Saul 2009)"),
+    NamedActivation("leaky_relu", "LeakyRelu",
+                    lambda alpha: sympy.Piecewise((X, X > 0), (_exact(alpha) * X, True)), _leaky_relu,
+                    parameters=(("alpha", 0.01),), numpy=_leaky_numpy, uses_variances=False, homogeneous=(1, 0),
+                    kinks=(0.0,), example=(("alpha", 0.2),),
+                    source="(1 - alpha) relu + alpha x, E[relu(u) v] = k12 / 2"),
+    NamedActivation("abs", "Abs", lambda: sympy.Abs(X), lambda: _abs,
+                    numpy=lambda: (np.abs, np.sign), uses_variances=False, homogeneous=(1, 0), kinks=(0.0,),
+                    source="relu(x) + relu(-x) and the arc-cosine kernels"),
+    NamedActivation("sign", "Sign", lambda: sympy.sign(X), lambda: _sign,
+                    numpy=lambda: (np.sign, np.zeros_like), uses_variances=False, homogeneous=(0, 0), kinks=(0.0,),
+                    source="Sheppard's formula P(u v > 0) = 1 - theta / pi"),
+    NamedActivation("erf", "Erf", lambda: sympy.erf(X), lambda: _erf,
+                    numpy=lambda: (scipy.special.erf, lambda x: 2 / np.sqrt(np.pi) * np.exp(-x * x)),
+                    source="Williams (1997)"),
+    NamedActivation("identity", "Identity", lambda: X, lambda: _identity,
+                    numpy=lambda: ((lambda x: x), np.ones_like), uses_variances=False, homogeneous=(1, 0),
+                    source="E[u v] = k12"),
+    NamedActivation("sin", "Sin", lambda: sympy.sin(X), lambda: _sin, numpy=lambda: (np.sin, np.cos),
+                    source="the characteristic function E[e^{i(u -+ v)}]"),
+    NamedActivation("cos", "Cos", lambda: sympy.cos(X), lambda: _cos,
+                    numpy=lambda: (np.cos, lambda x: -np.sin(x)),
+                    source="the characteristic function E[e^{i(u -+ v)}]"),
+    NamedActivation("gelu", "Gelu", lambda: X * (1 + sympy.erf(X / sympy.sqrt(2))) / 2, lambda: _gelu,
+                    numpy=lambda: (_np_gelu, _np_gelu_deriv),
+                    source="Tsuchida et al. (AAAI 2021); Stein's lemma and Price's theorem (see _gelu)"),
+    NamedActivation("tanh", "Tanh", lambda: sympy.tanh(X), None,
+                    numpy=lambda: (np.tanh, lambda x: 1 - np.tanh(x) ** 2), source=_SMOOTH_NONE),
+    NamedActivation("sigmoid", "Sigmoid", lambda: _sigmoid_expr(X), None,
+                    numpy=lambda: (scipy.special.expit, lambda x: scipy.special.expit(x) * scipy.special.expit(-x)),
+                    source=_SMOOTH_NONE),
+    NamedActivation("softplus", "Softplus", lambda: sympy.log(1 + sympy.exp(X)), None,
+                    numpy=lambda: ((lambda x: np.logaddexp(0.0, x)), scipy.special.expit), source=_SMOOTH_NONE),
+    NamedActivation("silu", "Silu", lambda: X * _sigmoid_expr(X), None,
+                    numpy=lambda: ((lambda x: x * scipy.special.expit(x)), _np_silu_deriv), source=_SMOOTH_NONE),
+    NamedActivation("elu", "Elu",
+                    lambda alpha: sympy.Piecewise((X, X > 0), (_exact(alpha) * (sympy.exp(X) - 1), True)), None,
+                    parameters=(("alpha", 1.0),), numpy=_elu_numpy, kinks=(0.0,), example=(("alpha", 0.5),),
+                    source=_NO_ELEMENTARY + " (Tsuchida et al. 2021 write it with that CDF); kink at 0: the polar rule"),
+    NamedActivation("relu6", "Relu6", lambda: sympy.Min(sympy.Max(X, 0), 6), None,
+                    numpy=lambda: _clip_numpy(0.0, 6.0), kinks=(0.0, 6.0), source=_NO_ELEMENTARY),
+    NamedActivation("hard_tanh", "HardTanh", lambda: sympy.Min(sympy.Max(X, -1), 1), None,
+                    numpy=lambda: _clip_numpy(-1.0, 1.0), kinks=(-1.0, 1.0), source=_NO_ELEMENTARY),
+)}
+
+#: Every name :func:`activation` knows.
+NAMES = tuple(CATALOGUE)
+#: The names with closed-form dual maps (the fast, exact ones the property tests draw).
+NAMED = tuple(n for n, r in CATALOGUE.items() if r.closed_form is not None)
+
+
+def _named(name: str, **params) -> Activation:
+    if name not in CATALOGUE:
+        raise UnknownActivationError(_unknown_name_message(name))
+    return CATALOGUE[name].make(**params)
+
+
+#: Other names of catalogue entries, for the suggestions of an unknown name only.
+_ALIASES = {"swish": "silu", "logistic": "sigmoid", "hardtanh": "hard_tanh", "linear": "identity", "leakyrelu": "leaky_relu"}
+
+
+def _unknown_name_message(key: str) -> str:
+    """"unknown activation", with the nearest names (difflib) or functions of an expression."""
+    low = key.lower()
+    candidates = dict.fromkeys(NAMES + tuple(f + "(x)" for f in ALLOWED_FUNCTIONS if f not in CATALOGUE))
+    close = ([_ALIASES[low]] if low in _ALIASES else []) + difflib.get_close_matches(low, list(candidates), n=3, cutoff=0.6)
+    close = list(dict.fromkeys(close))[:3]
+    hint = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
+    return (f"unknown activation {key!r}{hint}; known names: {', '.join(NAMES)}; or give an expression in x, "
+            "e.g. 'x*erf(x)'")
 
 
 def activation(name_or_expression: str | Activation, **params) -> Activation:
-    """An :class:`Activation` from a name in :data:`NAMED` (closed-form dual
-    maps) or a sympy expression in ``x`` (quadrature dual maps).
+    """An :class:`Activation` from a name in :data:`NAMES` (the records of
+    :data:`CATALOGUE`: closed-form dual maps where :data:`NAMED` says so) or a
+    sympy expression in ``x`` (dual maps by the expression machinery).
 
     Examples
     --------
@@ -694,20 +914,13 @@ def activation(name_or_expression: str | Activation, **params) -> Activation:
     if not isinstance(name_or_expression, str):
         raise UnknownActivationError(f"activation must be a name or an expression string, got {name_or_expression!r}")
     key = name_or_expression.strip()
-    if key in NAMED:
-        allowed = _PARAMETERS.get(key, ())
-        unknown = sorted(set(params) - set(allowed))
-        if unknown:
-            takes = f"takes only {', '.join(allowed)}" if allowed else "takes no parameters"
-            raise ParameterError(f"activation {key!r} {takes}; got unknown parameter(s) {unknown}")
+    if key in CATALOGUE:
         return _named(key, **params)
     if params:
         raise ParameterError(f"expression activations take no parameters, got {sorted(params)}; write the "
                              "numbers into the expression, e.g. 'Max(0.1*x, x)'")
     if key.isidentifier() and key != "x" and key not in ALLOWED_FUNCTIONS:
-        raise UnknownActivationError(
-            f"unknown activation {key!r}; known names: {', '.join(NAMED)}; or give an expression in x, e.g. 'x*erf(x)'"
-        )
+        raise UnknownActivationError(_unknown_name_message(key))
     expr = parse_activation_expression(key)
     check_real_valued(expr, key)
     return Activation(key, expr)

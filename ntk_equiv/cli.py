@@ -12,6 +12,8 @@
     rerun each check under the negative controls it declares and each
     statement with its forms exchanged (:mod:`.claims.controls`); a control
     that the check survives, or that never reaches it, fails the run.
+    ``--jobs N`` runs the checks in N worker processes (default: the number of
+    cores), ``--scheduler ADDRESS`` on a Dask cluster; the report is the same.
     ``--html FILE``: also write the blueprint-style HTML report
     (:mod:`.html_report`).
 ``ntk-equiv report FILE.json --html OUT``
@@ -118,10 +120,18 @@ def cmd_verify(args) -> int:
         figures = _figures_dir(args.figures)
     except ParameterError as exc:
         raise UsageError(str(exc).replace("dps must", "--dps must").replace(" (or None for float64)", "")) from None
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError(f"--jobs must be an integer >= 1, got {args.jobs}")
+    client = connect(args.scheduler) if args.scheduler else None  # before any work: a usage error if unreachable
+    executor = runner.on_dask(client) if client else runner.processes(args.jobs or runner.default_jobs())
     config = Config(seed=args.seed, dps=args.dps, full=args.full)
     command = "ntk-equiv verify " + " ".join(args.argv_rest)
-    rep = run_verify(claim_ids, levels, config, progress=None if args.quiet else _stderr, command=command.strip(),
-                     statements=statements, controls=args.controls)
+    try:
+        rep = run_verify(claim_ids, levels, config, progress=None if args.quiet else _stderr,
+                         command=command.strip(), statements=statements, controls=args.controls, executor=executor)
+    finally:
+        if client is not None:
+            client.close()
     print(rp.render_text(rep))
     if args.json:
         Path(args.json).write_text(rp.dumps(rep), encoding="utf-8")
@@ -168,6 +178,17 @@ def cmd_report(args) -> int:
     write_html(doc, args.html, figures)
     _stderr(f"wrote {args.html}\n")
     return EXIT_OK if doc["passed"] else EXIT_FAIL
+
+
+def connect(address: str):
+    """The Dask client of ``--scheduler ADDRESS``; a usage error if Dask is
+    missing or the scheduler cannot be reached."""
+    try:
+        return runner.dask_client(address)
+    except ImportError:
+        raise UsageError("--scheduler needs Dask distributed: pip install 'ntk-equiv[cluster]'") from None
+    except OSError as exc:
+        raise UsageError(f"--scheduler: {exc}") from None
 
 
 def repo_root() -> Path | None:
@@ -222,6 +243,12 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--controls", action="store_true",
                    help="also rerun every check under the negative controls it declares, and every statement with "
                         "its printed and corrected forms exchanged; a control the check survives fails the run")
+    v.add_argument("--jobs", type=int, metavar="N",
+                   help="worker processes (default: the number of cores; 1: run in this process); "
+                        "results are identical for every N")
+    v.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run the checks on an existing Dask distributed cluster, e.g. tcp://host:8786 "
+                        "(needs the 'cluster' extra); an unreachable scheduler is a usage error")
     v.add_argument("--json", metavar="FILE", help="also write the report as JSON (docs/report_schema.md)")
     v.add_argument("--markdown", metavar="FILE", help="also write the report as markdown")
     v.add_argument("--html", metavar="FILE", help="also write the report as one self-contained HTML page "

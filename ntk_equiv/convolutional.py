@@ -29,9 +29,10 @@ import math
 
 import numpy as np
 
-from . import kernels
+from . import kernels, signals
 from .errors import ShapeError
 from .layers import Layer, _check_sigma
+from .signals import Kind
 from .spatial import Window, pad, padding_name, positive_ints, separable_window_sum, unpad, window_sum
 
 
@@ -55,6 +56,12 @@ def _heads(g: np.ndarray, ndim: int) -> int:
     return 2 if g.ndim > ndim else 1
 
 
+def _spatial_input(layer: Layer, signal) -> None:
+    if signal.flattened:
+        raise signals.refuse(layer, "its input comes from Flatten and has no spatial axes",
+                             "move Flatten after it")
+
+
 class Conv(Layer):
     """Convolution with ``filter_shape`` (1-D or 2-D), ``strides``, ``padding``
     in ``SAME | VALID | CIRCULAR``; its output channels are the width given at
@@ -75,6 +82,10 @@ class Conv(Layer):
     def ends_with_dense(self) -> bool:
         # zero-mean weights independent of the input, like Dense: a residual block may end here
         return True
+
+    def signal_out(self, signal):
+        _spatial_input(self, signal)
+        return signals.GAUSSIAN  # like Dense: a sum over many channels with independent weights
 
     # ---- infinite width ------------------------------------------------ #
     def kernel_fn(self, state, bk):
@@ -205,6 +216,14 @@ class AvgPool(Layer):
         w = self.window
         return f"AvgPool({w.size}, strides={w.strides}, padding={w.padding!r})"
 
+    def signal_out(self, signal):
+        # a linear map of the positions: exact on data, Gaussian stays Gaussian, anything else stays
+        # non-Gaussian (an average of post-activation outputs is not phi of one Gaussian)
+        _spatial_input(self, signal)
+        if signal.kind is Kind.OTHER:
+            return signal.but(origin=f"{self!r} of {signal.origin or 'a non-Gaussian signal'}")
+        return signal
+
     @property
     def needs_full_spatial(self) -> bool:
         return True
@@ -241,6 +260,9 @@ class AvgPool(Layer):
             raise ShapeError(f"{self!r} got inputs of shape {x.shape}")
         return self._sum(x, 1), x.shape
 
+    def apply_to_data(self, z, bk):
+        return self.apply([], z)[0]  # sums and a division: exact on mpf arrays too
+
     def vjp(self, params, xshape, g):
         lead = _heads(g, len(xshape))
         k = len(self.window.size)
@@ -260,6 +282,12 @@ class GlobalAvgPool(Layer):
 
     def __repr__(self):
         return "GlobalAvgPool()"
+
+    def signal_out(self, signal):
+        _spatial_input(self, signal)
+        if signal.kind is Kind.OTHER:
+            return signal.but(origin=f"{self!r} of {signal.origin or 'a non-Gaussian signal'}")
+        return signal
 
     @property
     def needs_full_spatial(self) -> bool:
@@ -285,6 +313,9 @@ class GlobalAvgPool(Layer):
             raise ShapeError(f"GlobalAvgPool needs inputs with spatial axes, got shape {x.shape}")
         return x.mean(axis=tuple(range(1, x.ndim - 1))), x.shape
 
+    def apply_to_data(self, z, bk):
+        return self.apply([], z)[0]
+
     def vjp(self, params, xshape, g):
         lead = _heads(g, 2)
         spatial = xshape[1:-1]
@@ -300,6 +331,11 @@ class Flatten(Layer):
 
     def __repr__(self):
         return "Flatten()"
+
+    def signal_out(self, signal):
+        if signal.kind is Kind.DATA:
+            return signal  # the data reshaped
+        return signal.but(flattened=True)
 
     def kernel_fn(self, state, bk):
         if not state.spatial:
@@ -328,6 +364,9 @@ class Flatten(Layer):
     def apply(self, params, x):
         return x.reshape(len(x), -1), x.shape
 
+    def apply_to_data(self, z, bk):
+        return self.apply([], z)[0]
+
     def vjp(self, params, xshape, g):
         return g.reshape(g.shape[:-1] + tuple(xshape[1:])), []
 
@@ -345,11 +384,31 @@ class LayerNorm(Layer):
     def __repr__(self):
         return "LayerNorm()"
 
+    takes_pending = True
+
+    def signal_out(self, signal):
+        if signal.kind is Kind.GAUSSIAN or (signal.kind is Kind.OTHER and signal.centred):
+            # zero channel mean: z / sqrt(K(z, z)) channel by channel; a Gaussian stays Gaussian
+            return signal
+        if signal.kind is Kind.DATA:
+            return signal  # the data normalised by their own channel means and variances (the data prefix)
+        if signal.kind is Kind.ELEMENTWISE:
+            why = f"its input is {signal.describe}, whose channel mean is not zero as its kernel map assumes"
+        else:
+            why = f"its input is {signal.describe}, whose channel mean is not known"
+        raise signals.refuse(self, why, signals.INSERT_DENSE)
+
     def kernel_fn(self, state, bk):
         kernels.check_variances(state, "LayerNorm")
         va, vb = state.variances()
         den = bk.sqrt(va * vb)  # sqrt(v v) = v exactly: the normalised self pairs are exactly 1
         return state.replace(state.nngp / den, state.ntk / den, state.lo / den, state.hi / den)
+
+    def apply_to_data(self, z, bk):
+        if bk.name == "float64":
+            return self.apply([], z)[0]  # bitwise the network's forward pass
+        zc = z - z.mean(axis=-1, keepdims=True)
+        return zc / bk.sqrt((zc * zc).mean(axis=-1, keepdims=True) + bk.scalar(self.eps))
 
     def apply(self, params, x):
         xc = x - x.mean(axis=-1, keepdims=True)

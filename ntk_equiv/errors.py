@@ -29,6 +29,13 @@ class ParameterError(NtkEquivError, ValueError):
     """A parameter outside its domain (depth < 1, sigma < 0, lr <= 0, ...)."""
 
 
+class ArchitectureError(NtkEquivError, ValueError):
+    """A composition of layers whose infinite-width kernel is not computable
+    (an activation of a non-Gaussian signal, a residual on the raw input...):
+    raised by ``kernel()`` before any numerical work, naming the layer, why,
+    and what to insert. Finite-width networks still run it."""
+
+
 class UnknownActivationError(NtkEquivError, ValueError):
     """An activation name that is not known and not a valid expression."""
 

@@ -297,8 +297,9 @@ def check_distinct(x: np.ndarray, name: str, why: str) -> None:
 def _gram(bk, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
     """``x1 x2^T``: BLAS in float64; in high precision the exact products of the
     float64 inputs (integer arithmetic on their mantissas, one rounding at the
-    end), ~100x faster than mpf arithmetic and exact."""
-    if bk.name == "float64":
+    end), ~100x faster than mpf arithmetic and exact; mpf arithmetic for inputs
+    that are already mpf (the output of a data prefix)."""
+    if bk.name == "float64" or x1.dtype == object:
         return x1 @ x2.T
     return _exact_products(bk, x1, x2, lambda u, v: u @ v.T)
 
@@ -332,7 +333,7 @@ def _spatial_dots(bk, z: np.ndarray, a: np.ndarray, b: np.ndarray, full: bool) -
         def prod(u, v):
             return (u * v).sum(axis=-1) if u.dtype == object else np.einsum("pmc,pmc->pm", u, v)
         shape = (len(a),) + spatial
-    out = prod(za, zb) if bk.name == "float64" else _exact_products(bk, za, zb, prod)
+    out = prod(za, zb) if bk.name == "float64" or za.dtype == object else _exact_products(bk, za, zb, prod)
     return out.reshape(shape)
 
 
@@ -394,10 +395,8 @@ class _Tile:
 class _Plan:
     """The distinct points of ``(x1, x2)``, their input kernel and the tiles."""
 
-    def __init__(self, x1: np.ndarray, x2: np.ndarray | None, bk: Backend, full: bool):
+    def __init__(self, x1: np.ndarray, x2: np.ndarray | None, bk: Backend, full: bool, prefix=None):
         self.bk, self.sym = bk, x2 is None
-        self.spatial = x1.shape[1:-1]
-        self.full = bool(full and self.spatial)
         if self.sym:
             zf, self.shape = x1, (len(x1), len(x1))
         else:
@@ -407,6 +406,10 @@ class _Plan:
             zf = u.reshape((len(u),) + x1.shape[1:])
             self.i1, self.i2 = inverse[: len(x1)], inverse[len(x1):]
             self.shape = (len(x1), len(x2))
+        if prefix is not None:
+            zf = _data_prefix(prefix, zf, bk)
+        self.spatial = zf.shape[1:-1]
+        self.full = bool(full and self.spatial)
         self.zf, self.z = zf, bk.asarray(zf)
         self.roots = bk.sqrt(np.sum(self.z * self.z, axis=-1))
         if not self.spatial:  # flat inputs: the Gram matrix once, tiles slice it
@@ -492,11 +495,25 @@ class _Plan:
         return PairState(nngp, nngp * 0, a, b, m, lo, hi, self.spatial, self.full)
 
 
-def evaluate(layers_fn, x1, x2=None, dps: int | None = None, full: bool = False) -> Kernel:
+def _data_prefix(prefix, z: np.ndarray, bk) -> np.ndarray:
+    """The distinct inputs ``z`` through the data prefix (float64 in, float64 or
+    mpf out), refusing non-finite outputs."""
+    out = prefix(z if bk.name == "float64" else bk.asarray(z), bk)
+    if bk.name == "float64":
+        out = np.asarray(out, dtype=float)
+        if not np.all(np.isfinite(out)):
+            raise RangeError("the layers before the first Dense or Conv give non-finite values on these inputs "
+                             "(overflow in float64): rescale the inputs or use dps=")
+        check_squared_norms(out, "the inputs after the layers before the first Dense or Conv")
+    return out
+
+
+def evaluate(layers_fn, x1, x2=None, dps: int | None = None, full: bool = False, prefix=None) -> Kernel:
     """Run a kernel transform ``layers_fn(state, bk) -> state`` on inputs.
 
     ``full``: carry the full spatial covariance (needed by pooling) rather than
-    its diagonal. float64 runs large kernels in independent tiles (each with
+    its diagonal. ``prefix(z, bk) -> z``: the data prefix, applied exactly to
+    the distinct inputs (one row per point) before their kernel is formed. float64 runs large kernels in independent tiles (each with
     its own points' self pairs, see the module docstring) on threads; mpmath
     in one pass (its cost is arithmetic, not memory traffic).
     """
@@ -520,7 +537,7 @@ def evaluate(layers_fn, x1, x2=None, dps: int | None = None, full: bool = False)
                  f"the kernel of {n1} x {n2} inputs" + ("" if dps is None else f" at dps={dps}"),
                  "compute it in blocks of rows (arch.kernel(x1[i:j], x2))")
     with bk.context():
-        plan = _Plan(x1, x2, bk, full)
+        plan = _Plan(x1, x2, bk, full, prefix)
         e = plan.entries_per_pair
         n1, n2 = plan.shape
         pairs = n1 * (n1 + 1) // 2 if plan.sym else n1 * n2 + n1 + n2

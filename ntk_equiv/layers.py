@@ -20,9 +20,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from . import kernels
+from . import kernels, signals
 from .activations import Activation, activation as _activation
-from .errors import ParameterError, ShapeError
+from .errors import ArchitectureError, ParameterError, ShapeError
+from .signals import Kind, Signal
 from .validation import check_positive_int, check_scale
 from .kernels import Kernel, PairState
 
@@ -42,8 +43,50 @@ class Layer:
         """``K(x1, x2)`` and ``Theta(x1, x2)`` (``x2=None``: ``x2 = x1``, symmetric).
 
         float64 ndarrays, or ``mpmath.matrix`` correct to ``dps`` digits.
+        Raises :class:`~ntk_equiv.errors.ArchitectureError`, before any
+        numerical work, when the architecture's kernel is not computable
+        (:meth:`check_architecture`).
         """
-        return kernels.evaluate(self.kernel_fn, x1, x2, dps, full=self.needs_full_spatial)
+        self.check_architecture()
+        prefix, rest = data_prefix(self)
+        run = Serial(*rest).kernel_fn if rest else _unchanged
+        return kernels.evaluate(run, x1, x2, dps, full=any(layer.needs_full_spatial for layer in rest),
+                                prefix=_apply_all(prefix) if prefix else None)
+
+    def check_architecture(self) -> Signal:
+        """The signal of the output given the raw input (:mod:`ntk_equiv.signals`),
+        or :class:`~ntk_equiv.errors.ArchitectureError` naming the first layer
+        whose kernel map does not apply to what it receives."""
+        return self.signal_out(signals.DATA)
+
+    def apply_to_data(self, z: np.ndarray, bk) -> np.ndarray:
+        """This layer on the raw inputs ``z`` (one row per point), exactly: the
+        data are deterministic, so a parameter-free layer before the first Dense
+        or Conv acts on them, not on a Gaussian (the *data prefix*). The default
+        is :meth:`apply` in float64; at ``dps=`` a layer must override it."""
+        if bk.name == "float64":
+            return self.apply([], z)[0]
+        raise signals.refuse(self, "it acts on the raw input, and it has no high-precision version of apply "
+                             "(apply_to_data) for dps=", "compute in float64, or override apply_to_data")
+
+    #: Whether :meth:`kernel_fn` accepts a state carrying a pending activation
+    #: (an ``ELEMENTWISE`` signal); otherwise the engine applies the activation's
+    #: dual maps first and the layer sees an ``OTHER`` signal.
+    takes_pending: bool = False
+
+    def signal_out(self, signal: Signal) -> Signal:
+        """What this layer yields from an input ``signal`` (kinds only, no
+        numbers), or :class:`~ntk_equiv.errors.ArchitectureError` if its kernel
+        map does not apply to it.
+
+        The default, for a layer that does not declare it, is conservative: a
+        Gaussian input only, and an output that is not Gaussian (``OTHER``), so
+        no activation may follow it without a Dense or Conv in between."""
+        if signal.kind is not Kind.GAUSSIAN:
+            raise signals.refuse(
+                self, f"its input is {signal.describe}, and a layer that does not override signal_out() is assumed "
+                "to need a Gaussian input", f"{signals.INSERT_DENSE}, or override signal_out()")
+        return signal.but(kind=Kind.OTHER, centred=False, origin=f"the output of {self!r}")
 
     @property
     def needs_full_spatial(self) -> bool:
@@ -143,6 +186,11 @@ class Dense(Layer):
     def ends_with_dense(self) -> bool:
         return True
 
+    def signal_out(self, signal):
+        # a sum over many channels with independent zero-mean weights: Gaussian from any input
+        # with finite second moments (central limit theorem over the fan-in)
+        return signals.GAUSSIAN
+
     def kernel_fn(self, state, bk):
         sw, sb = bk.scalar(self.sigma_w), bk.scalar(self.sigma_b)
         # K_out = sigma_w^2 K_in + sigma_b^2 (the bias is a constant kernel), gaps without cancellation
@@ -231,6 +279,23 @@ class Act(Layer):
     def __repr__(self):
         return f"Act({self.phi.name!r})"
 
+    takes_pending = True
+
+    def signal_out(self, signal):
+        if signal.kind is Kind.GAUSSIAN and not signal.flattened:
+            return signal.but(kind=Kind.ELEMENTWISE, centred=False, origin=f"the output of {self!r}")
+        if signal.kind is Kind.GAUSSIAN:
+            raise signals.refuse(self, "after Flatten an activation acts per position, which the kernel state "
+                                 "does not carry yet", "insert a Dense layer between Flatten and it")
+        if signal.kind is Kind.DATA:
+            return signal  # phi(x) of the data, exactly (the data prefix)
+        if signal.kind is Kind.ELEMENTWISE:
+            why = f"its input is {signal.describe}, not Gaussian (an activation right after an activation)"
+        else:
+            why = (f"its input is {signal.describe}: not a function of one Gaussian pre-activation per point, "
+                   "so no dual map gives its kernel")
+        raise signals.refuse(self, why, signals.INSERT_DENSE)
+
     def kernel_fn(self, state, bk):
         kernels.check_variances(state, f"activation {self.phi.name!r}")
         k11, k22 = state.variances() if self.phi.uses_variances else (None, None)
@@ -242,6 +307,12 @@ class Act(Layer):
 
     def apply(self, params, x):
         return self.phi(x), x
+
+    def apply_to_data(self, z, bk):
+        if bk.name == "float64":
+            return self.phi(z)
+        f = self.phi.mp_functions(bk.ctx)[0]  # phi in bk's own context
+        return np.frompyfunc(lambda v: bk.ctx.convert(f(v)), 1, 1)(z)
 
     def vjp(self, params, x, g):
         d = self.phi.derivative(x)
@@ -287,6 +358,47 @@ def Cos() -> Act:  # noqa: N802
     return Act("cos")
 
 
+# ---- constructors of the other catalogue activations (ntk_equiv.activations.CATALOGUE; one per record,
+# the tests check that every record has its constructor here and exported by ntk_equiv) ----
+def Gelu() -> Act:  # noqa: N802
+    """``x Phi(x)`` (exact GELU; closed-form dual maps)."""
+    return Act("gelu")
+
+
+def Tanh() -> Act:  # noqa: N802
+    return Act("tanh")
+
+
+def Sigmoid() -> Act:  # noqa: N802
+    """``1 / (1 + e^{-x})``."""
+    return Act("sigmoid")
+
+
+def Softplus() -> Act:  # noqa: N802
+    """``log(1 + e^x)``."""
+    return Act("softplus")
+
+
+def Silu() -> Act:  # noqa: N802
+    """``x sigmoid(x)`` (swish)."""
+    return Act("silu")
+
+
+def Elu(alpha: float = 1.0) -> Act:  # noqa: N802
+    """``x`` for ``x > 0``, ``alpha (e^x - 1)`` otherwise."""
+    return Act("elu", alpha=alpha)
+
+
+def Relu6() -> Act:  # noqa: N802
+    """``min(max(x, 0), 6)`` (kinks at 0 and 6: quadrature)."""
+    return Act("relu6")
+
+
+def HardTanh() -> Act:  # noqa: N802
+    """``min(max(x, -1), 1)`` (kinks at -1 and 1: quadrature)."""
+    return Act("hard_tanh")
+
+
 class Serial(Layer):
     """Composition ``layers[-1] o ... o layers[0]``."""
 
@@ -320,6 +432,20 @@ class Serial(Layer):
     @property
     def needs_full_spatial(self) -> bool:
         return any(layer.needs_full_spatial for layer in self.layers)
+
+    takes_pending = True  # each of its layers decides
+
+    def apply_to_data(self, z, bk):
+        return _apply_all(self.layers)(z, bk)
+
+    def signal_out(self, signal):
+        for i, layer in enumerate(self.layers):
+            seen = signal if layer.takes_pending else signals.materialised(signal)
+            try:
+                signal = layer.signal_out(seen)
+            except ArchitectureError as exc:
+                raise ArchitectureError(f"layer {i + 1} of {len(self.layers)}, {exc}") from None
+        return signal
 
     def kernel_fn(self, state, bk):
         for layer in self.layers:
@@ -383,6 +509,23 @@ class Residual(Layer):
     def __repr__(self):
         return f"residual({self.block!r}, alpha={self.alpha})"
 
+    takes_pending = True  # the block's first layer may fuse with a pending activation
+
+    def signal_out(self, signal):
+        if signal.kind is Kind.DATA:
+            raise signals.refuse(
+                self, "its skip is the raw input, so the block's last layer has as many outputs as the input has "
+                "features at every width: nothing Gaussian follows the sum", signals.INSERT_DENSE)
+        try:
+            block = self.block.signal_out(signal)
+        except ArchitectureError as exc:
+            raise ArchitectureError(f"in the block of {self!r}: {exc}") from None
+        skip = signals.materialised(signal)
+        if skip.kind is Kind.GAUSSIAN and block.kind is Kind.GAUSSIAN:
+            return signals.GAUSSIAN.but(flattened=skip.flattened)  # a sum of independent Gaussians
+        return Signal(Kind.OTHER, centred=skip.centred and block.centred, flattened=skip.flattened,
+                      origin=f"the sum of a residual block and a skip that is {skip.describe}")
+
     def kernel_fn(self, state, bk):
         out = self.block.kernel_fn(state, bk)
         al = bk.scalar(self.alpha)
@@ -420,6 +563,29 @@ class Residual(Layer):
         h1, h2, gram = self.block.ntk_gram(params, c1, g1, c2, g2, full)
         out1 = h1 + self.alpha * g1
         return out1, (out1 if h2 is h1 and g2 is g1 else h2 + self.alpha * g2), gram
+
+
+def data_prefix(layer: Layer) -> tuple[tuple, tuple]:
+    """``(prefix, rest)``: the layers before the first one whose output is no
+    longer the data (the first Dense or Conv), which act on the inputs exactly
+    (:meth:`Layer.apply_to_data`), and the others, which act on kernels."""
+    layers = layer.layers if isinstance(layer, Serial) else (layer,)
+    n = 0
+    while n < len(layers) and layers[n].signal_out(signals.DATA).kind is Kind.DATA:
+        n += 1
+    return tuple(layers[:n]), tuple(layers[n:])
+
+
+def _apply_all(layers):
+    def run(z, bk):
+        for layer in layers:
+            z = layer.apply_to_data(z, bk)
+        return z
+    return run
+
+
+def _unchanged(state, bk):
+    return state
 
 
 def _as_block(block: Layer | Sequence[Layer]) -> Layer:

@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 import mpmath
 import numpy as np
+import scipy.special
 import sympy
 
 from .errors import IllConditionedError, KernelError, NonFiniteError
@@ -111,6 +112,7 @@ class Float64Backend(Backend):
     maximum = staticmethod(np.maximum)
     atan2 = staticmethod(np.arctan2)
     abs = staticmethod(np.abs)
+    erfc = staticmethod(scipy.special.erfc)
 
     @staticmethod
     def maximum0(x):
@@ -198,6 +200,7 @@ class MpmathBackend(Backend):
         self.maximum = _ufunc(max, 2)
         self.atan2 = _ufunc(ctx.atan2, 2)
         self.abs = _ufunc(abs, 1)
+        self.erfc = _ufunc(ctx.erfc, 1)
         zero = ctx.mpf(0)
         self.maximum0 = _ufunc(lambda v: v if v > 0 else zero, 1)
         self._mpf = np.vectorize(lambda v: _to_mpf(v, ctx), otypes=[object])

@@ -37,10 +37,13 @@ vectorised over pairs, the rule above for entries it does not settle) and
 from __future__ import annotations
 
 import functools
+import math
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import mpmath
 import numpy as np
+import sympy
 
 from .errors import QuadratureError
 
@@ -487,3 +490,332 @@ def gaussian_expectation_polar_mp(ctx, f: Callable, g: Callable, k11, k12, k22, 
         f"2-D Gaussian quadrature did not settle at {dps} digits (last two estimates differ by "
         f"{ctx.nstr(abs(v1 - v2), 3)}); the activation may grow too fast for this variance"
     )
+
+
+# --------------------------------------------------------------------------- #
+# piecewise-linear activations, kinks anywhere: Price's theorem in the angle
+# --------------------------------------------------------------------------- #
+# Write a piecewise-linear phi as
+#     phi(x) = b0 + s0 x + sum_i [d_i (x - kappa_i)_+ + j_i H(x - kappa_i)]
+# (slope jumps d_i, value jumps j_i at the kinks kappa_i). With
+# sigma1 = sqrt(k11), sigma2 = sqrt(k22), rho = k12 / (sigma1 sigma2) = sin(Theta),
+# x_i = kappa_i / sigma1 and y_j = kappa_j / sigma2, Price's theorem
+# (d/dk12 E[f(u) g(v)] = E[f'(u) g'(v)], distributional derivatives) and
+# Taylor's formula with integral remainder in rho give, for continuous phi
+# (all j_i = 0) and phi' = s0 + sum_i d_i H(x - kappa_i):
+#     E[phi(u) phi(v)]   = E phi(u) E phi(v) + k12 E phi'(u) E phi'(v)
+#                          + sigma1 sigma2 sum_ij d_i d_j (1/2pi) int_0^Theta (sin Theta - sin t) e_ij(t) dt,
+#     E[phi'(u) phi'(v)] = E phi'(u) E phi'(v) + sum_ij d_i d_j (1/2pi) int_0^Theta e_ij(t) dt,
+# and for a step function (s0 = 0, all d_i = 0)
+#     E[phi(u) phi(v)]   = E phi(u) E phi(v) + sum_ij j_i j_j (1/2pi) int_0^Theta e_ij(t) dt,
+# where phi'' = sum_i d_i delta(x - kappa_i) makes E[phi''(u) phi''(v)] a sum of
+# bivariate normal densities at the kink pairs, and the substitution rho = sin t
+# (Sheppard; Drezner & Wesolowsky 1990) turns each density into
+#     e_ij(t) = exp(-(x_i^2 - 2 x_i y_j sin t + y_j^2) / (2 cos^2 t))
+#             = exp(-(delta^2 + 2 x_i y_j (1 - sin t)) / (2 cos^2 t)),  delta = x_i - y_j.
+# The univariate means are closed forms: E phi(u) = b0 + sum_i d_i (sigma1 pdf(x_i)
+# - kappa_i Q(x_i)) (+ sum_i j_i Q(x_i)), E phi'(u) = s0 + sum_i d_i Q(x_i), with
+# Q = 1 - Phi. Negative rho: e_ij(-t) is e_ij(t) with y -> -y, so the angle
+# integrals run over [0, |Theta|] with y_j -> sign(k12) y_j (the first one changes
+# sign with k12, the weighted one does not).
+#
+# Quadrature of the angle integrals. e_ij is analytic except at t = +-pi/2
+# (cos t = 0), so on [0, min(Theta, pi/4)] (singularities >= 3 half-widths from
+# the centre: Bernstein ellipse parameter up to 3 + sqrt 8) an n-point
+# Gauss-Legendre rule converges geometrically. For Theta > pi/4 (rho > 0.707)
+# the rest is integrated in tau = cos t over [cos Theta, 1/sqrt 2]
+# (dt = dtau / sqrt(1 - tau^2)), where the integrand is
+#     exp(-delta^2 / (2 tau^2) - x y / (1 + sqrt(1 - tau^2))) / sqrt(1 - tau^2):
+# analytic away from tau = 0 and tau = +-1 except for the factor
+# exp(-delta^2 / (2 tau^2)), which rises from 0 to 1 around tau ~ |delta|. The
+# tau range is therefore split geometrically at |delta| 2^m (m >= -3), each panel
+# [a, 2a] having its nearest singularity (tau = 0) 3 half-widths from its centre
+# again; below |delta| / 8 the integrand is < e^-32 of its scale. When |delta|
+# is below DELTA_FLOOR the split stops there: replacing exp(-delta^2 / 2tau^2) by
+# 1 on [0, DELTA_FLOOR] changes the integral by at most sqrt(pi / 2) DELTA_FLOOR
+# times the integrand's bound (<= sqrt 2 for x ~ y, the only case with small delta).
+
+#: Angle at which the angle integrals switch from t to tau = cos t.
+PRICE_SWITCH = math.pi / 4
+#: Smallest |delta| the geometric tau panels resolve (float64; see the comment above).
+PRICE_F64_DELTA_FLOOR = 1e-16
+#: Gauss-Legendre nodes (t range, each tau panel) of the two float64 rules whose
+#: agreement is checked.
+PRICE_F64_NODES = ((16, 12), (24, 18))
+#: Agreement demanded of the two float64 rules, relative to the Cauchy-Schwarz scale.
+PRICE_F64_TOL = 1e-13
+
+
+@dataclass(frozen=True)
+class PiecewiseLinear:
+    """``phi(x) = b0 + s0 x + sum_i [d_i (x - kappa_i)_+ + j_i H(x - kappa_i)]``
+    with exact (sympy) coefficients; ``kinks`` = ``kappa_i`` in increasing order."""
+
+    b0: sympy.Expr
+    s0: sympy.Expr
+    kinks: tuple
+    slope_jumps: tuple
+    value_jumps: tuple
+
+    @property
+    def continuous(self) -> bool:
+        return all(j == 0 for j in self.value_jumps)
+
+    @property
+    def step(self) -> bool:
+        return self.s0 == 0 and all(d == 0 for d in self.slope_jumps)
+
+
+def _relational_points(cond, x) -> set | None:
+    points = set()
+    for rel in cond.atoms(sympy.core.relational.Relational):
+        sol = sympy.solveset(rel.lhs - rel.rhs, x, sympy.S.Reals)
+        if not isinstance(sol, sympy.FiniteSet):
+            return None
+        points |= set(sol)
+    return points
+
+
+@functools.lru_cache(maxsize=64)
+def piecewise_linear_form(expr: sympy.Expr, x: sympy.Symbol) -> PiecewiseLinear | None:
+    """``expr`` as a :class:`PiecewiseLinear` (exact), or ``None`` when it is
+    not piecewise linear with finitely many kinks (or sympy cannot tell).
+
+    ``Max``, ``Min``, ``Abs``, ``sign``, ``Heaviside`` are rewritten as one
+    folded ``Piecewise``; every branch must be a polynomial of degree <= 1 in
+    ``x`` and every condition must change at finitely many points (the kinks).
+    The line on each interval between kinks is read off ``expr`` at two
+    interior points in exact arithmetic.
+    """
+    try:
+        folded = sympy.piecewise_fold(expr.rewrite(sympy.Piecewise))
+        branches = folded.args if isinstance(folded, sympy.Piecewise) else ((folded, sympy.true),)
+        points: set = set()
+        for branch, cond in branches:
+            if not branch.is_polynomial(x) or sympy.degree(branch, x) > 1:
+                return None
+            pts = _relational_points(cond, x) if isinstance(cond, sympy.Basic) else set()
+            if pts is None:
+                return None
+            points |= pts
+        if not points or not all(p.is_real for p in points):
+            return None
+        kinks = sorted(points, key=lambda p: sympy.N(p, 40))
+        probes = [(kinks[0] - 2, kinks[0] - 1)]
+        probes += [(a + (b - a) / 3, a + 2 * (b - a) / 3) for a, b in zip(kinks[:-1], kinks[1:])]
+        probes += [(kinks[-1] + 1, kinks[-1] + 2)]
+        lines = []
+        for p, q in probes:
+            fp, fq = (sympy.nsimplify(expr.subs(x, t)) for t in (p, q))
+            slope = sympy.simplify((fq - fp) / (q - p))
+            lines.append((sympy.simplify(fp - slope * p), slope))
+        d, j, kept = [], [], []
+        for k, (kappa, (a0, b0), (a1, b1)) in enumerate(zip(kinks, lines[:-1], lines[1:])):
+            dk, jk = sympy.simplify(b1 - b0), sympy.simplify(a1 - a0 + (b1 - b0) * kappa)
+            if dk != 0 or jk != 0:
+                kept.append(kappa)
+                d.append(dk)
+                j.append(jk)
+        if not kept or any(not v.is_number for v in (*d, *j, *lines[0])):
+            return None
+        return PiecewiseLinear(lines[0][0], lines[0][1], tuple(kept), tuple(d), tuple(j))
+    except (TypeError, ValueError, NotImplementedError, AttributeError, sympy.PolynomialError):
+        return None
+
+
+def _normal_pdf(bk, x):
+    return bk.exp(-x * x / 2) / bk.sqrt(2 * bk.pi)
+
+
+def _normal_sf(bk, x):
+    """``Q(x) = 1 - Phi(x) = erfc(x / sqrt 2) / 2`` (no cancellation for large x)."""
+    return bk.erfc(x / bk.sqrt(bk.scalar(2))) / 2
+
+
+def _gl_panels(bk, lo, hi, rule):
+    """Nodes ``(..., p, n)`` and weights of Gauss-Legendre ``rule = (t, w)`` on the
+    panels ``[lo, hi]`` (arrays ``(..., p)``)."""
+    t, w = rule
+    half = (hi - lo) / 2
+    return (lo + half)[..., None] + half[..., None] * t, half[..., None] * w
+
+
+def angle_integrals(bk, x, y, theta, r_theta, tau_theta, rules, delta_floor):
+    """``(1/2pi) (int_0^Theta e(t) dt, int_0^Theta (sin Theta - sin t) e(t) dt)``
+    with ``e(t) = exp(-(x^2 - 2 x y sin t + y^2) / (2 cos^2 t))`` for 1-D arrays
+    ``x, y`` and ``Theta`` in ``[0, pi/2]`` (``r_theta = sin Theta``,
+    ``tau_theta = cos Theta``, both accurate), by the rules of the comment above:
+    ``rules = (t rule, tau panel rule)``, each ``(nodes, weights)`` on ``[-1, 1]``."""
+    switch = bk.scalar(PRICE_SWITCH)
+    tau_star = bk.cos(switch + 0 * theta)
+    delta = x - y
+    xy = x * y
+    # t in [0, min(Theta, pi/4)]
+    top = bk.minimum(theta, switch + 0 * theta)
+    t, wt = _gl_panels(bk, 0 * top[:, None], top[:, None], rules[0])
+    t, wt = t[:, 0], wt[:, 0]
+    st, ct = bk.sin(t), bk.cos(t)
+    e = bk.exp(-(delta[:, None] ** 2 + 2 * xy[:, None] * (1 - st)) / (2 * ct * ct))
+    one = np.sum(wt * e, axis=-1)
+    weighted = np.sum(wt * (r_theta[:, None] - st) * e, axis=-1)
+    far = np.asarray(theta > switch, dtype=bool)
+    if np.any(far):
+        idx = np.flatnonzero(far)
+        b1, bs = _tau_part(bk, delta[idx], xy[idx], r_theta[idx], tau_theta[idx], tau_star[idx], rules[1], delta_floor)
+        one[idx] = one[idx] + b1
+        weighted[idx] = weighted[idx] + bs
+    inv = 1 / (2 * bk.pi)
+    return one * inv, weighted * inv
+
+
+def _tau_part(bk, delta, xy, r_theta, tau_theta, tau_star, rule, delta_floor):
+    """The ``tau = cos t`` part of :func:`angle_integrals` (``Theta > pi/4``),
+    items grouped by their number of geometric panels."""
+    absd = bk.abs(delta)
+    # panels [tau_theta, base/8, base/4, ..., tau_star] (clipped; base 2^(m-3) >= tau_star from
+    # m = counts - 1 on) with base = min(|delta|, tau_star), or tau_star when |delta| < delta_floor
+    # (treated as 0, see above): the top panel [tau_star/2, tau_star] keeps tau = 1 at 2.7
+    # half-widths from its centre
+    tiny = np.asarray(absd < delta_floor, dtype=bool)
+    base = bk.where(tiny, tau_star, bk.minimum(absd, tau_star))
+    counts = np.ceil(np.log2(np.array([float(ts) / float(b) for b, ts in zip(base, tau_star)]))).astype(int) + 4
+    one = np.empty(delta.shape, dtype=delta.dtype)
+    weighted = np.empty(delta.shape, dtype=delta.dtype)
+    for p in np.unique(counts):
+        g = np.flatnonzero(counts == p)
+        scale = np.array([bk.scalar(2.0 ** (m - 3)) for m in range(p - 1)])
+        lo_t, hi_t = tau_theta[g][:, None], tau_star[g][:, None]
+        pts = bk.minimum(bk.maximum(base[g][:, None] * scale, lo_t), hi_t)
+        edges = np.concatenate([lo_t, pts, hi_t], axis=1)
+        tau, w = _gl_panels(bk, edges[:, :-1], edges[:, 1:], rule)
+        r = bk.sqrt(1 - tau * tau)
+        d, q = delta[g][:, None, None], xy[g][:, None, None]
+        e = bk.exp(-(d * d) / (2 * tau * tau) - q / (1 + r)) / r
+        rt, tt = r_theta[g][:, None, None], tau_theta[g][:, None, None]
+        one[g] = np.sum(w * e, axis=(1, 2))
+        # sin Theta - sin t = sqrt(1 - tt^2) - sqrt(1 - tau^2), without cancellation
+        weighted[g] = np.sum(w * (tau * tau - tt * tt) / (rt + r) * e, axis=(1, 2))
+    return one, weighted
+
+
+def _univariate(bk, form: PiecewiseLinear, sigma, kinks, xs):
+    """``(E phi(u), E phi'(u))`` for ``u ~ N(0, sigma^2)``, ``xs[i] = kappa_i / sigma``."""
+    mean = bk.scalar(form.b0) + 0 * sigma
+    mean_d = bk.scalar(form.s0) + 0 * sigma
+    for kappa, x, d, j in zip(kinks, xs, form.slope_jumps, form.value_jumps):
+        q = _normal_sf(bk, x)
+        if d != 0:
+            mean = mean + bk.scalar(d) * (sigma * _normal_pdf(bk, x) - kappa * q)
+            mean_d = mean_d + bk.scalar(d) * q
+        if j != 0:
+            mean = mean + bk.scalar(j) * q
+    return mean, mean_d
+
+
+def piecewise_linear_duals(bk, form: PiecewiseLinear, k11, k12, k22, det, rules, delta_floor) -> tuple:
+    """``(E[phi(u) phi(v)], E[phi'(u) phi'(v)])`` for a continuous piecewise-linear
+    or a step ``phi`` (:class:`PiecewiseLinear`), elementwise over 1-D arrays with
+    ``k11, k22 > 0``, by the Price formulas of the comment above (``phi'`` almost
+    everywhere: 0 for a step function)."""
+    if not (form.continuous or form.step):
+        raise ValueError("piecewise_linear_duals needs a continuous or a step function")
+    sigma1, sigma2 = bk.sqrt(k11), bk.sqrt(k22)
+    sdet = bk.sqrt(bk.maximum0(det))
+    root = bk.sqrt(k12 * k12 + bk.maximum0(det))  # sqrt(k11 k22), from the accurate det
+    ak = bk.abs(k12)
+    theta, r_theta, tau_theta = bk.atan2(ak, sdet), ak / root, sdet / root
+    sign = bk.where(np.asarray(k12 < 0, dtype=bool), -1 + 0 * k12, 1 + 0 * k12)
+    kinks = [bk.scalar(kappa) for kappa in form.kinks]
+    xs = [kappa / sigma1 for kappa in kinks]
+    ys = [kappa / sigma2 for kappa in kinks]
+    mu1, mu1_d = _univariate(bk, form, sigma1, kinks, xs)
+    mu2, mu2_d = _univariate(bk, form, sigma2, kinks, ys)
+    weights = [bk.scalar(d if form.continuous else j) for d, j in zip(form.slope_jumps, form.value_jumps)]
+    m, n_k = k12.size, len(kinks)
+    x = np.repeat(np.stack([np.broadcast_to(v, (m,)) for v in xs], axis=1)[:, :, None], n_k, axis=2)
+    y = np.repeat(np.stack([np.broadcast_to(v, (m,)) for v in ys], axis=1)[:, None, :], n_k, axis=1) * sign[:, None, None]
+    rep = (lambda a: np.repeat(a, n_k * n_k))
+    one, weighted = angle_integrals(bk, x.ravel(), y.ravel(), rep(theta), rep(r_theta), rep(tau_theta), rules, delta_floor)
+    ww = np.array([[wi * wj for wj in weights] for wi in weights])
+    one = np.sum(one.reshape(m, n_k, n_k) * ww, axis=(1, 2)) * sign
+    if form.step:
+        return mu1 * mu2 + one, 0 * k12
+    weighted = np.sum(weighted.reshape(m, n_k, n_k) * ww, axis=(1, 2))
+    v = mu1 * mu2 + k12 * (mu1_d * mu2_d) + sigma1 * sigma2 * weighted
+    return v, mu1_d * mu2_d + one
+
+
+#: Gauss-Legendre nodes per digit asked for, and the minimum, of the mpmath rules
+#: (both panel types have Bernstein parameter ~5.8: ~1.5 digits per node).
+PRICE_MP_NODES_PER_DIGIT = 0.9
+PRICE_MP_MIN_NODES = 24
+
+
+def _price_rules_f64(n_t: int, n_tau: int):
+    return _gl_rule(n_t), _gl_rule(n_tau)
+
+
+def _price_rules_mp(ctx, n_t: int, n_tau: int):
+    def rule(n):
+        t, w = _in_context(ctx, _legendre_rule(ctx.prec, ctx.dps, n))
+        return np.array(t, dtype=object), np.array(w, dtype=object)
+    return rule(n_t), rule(n_tau)
+
+
+def price_expectations(bk, expr: sympy.Expr, x: sympy.Symbol, k11, k12, k22, det):
+    """``(E[phi(u) phi(v)], E[phi'(u) phi'(v)])`` for a piecewise-linear ``phi = expr``
+    (continuous, or a step function) by :func:`piecewise_linear_duals`, elementwise
+    over broadcast arrays, at ``bk``'s precision; ``None`` when ``expr`` is not of that
+    kind or a variance is 0 (the caller's other rules apply).
+
+    Two rules of different sizes (float64: :data:`PRICE_F64_NODES`; mpmath: ~0.9 and
+    1.35 nodes per digit) are computed, and the result is accepted only where they agree
+    within the tolerance (float64 :data:`PRICE_F64_TOL`, mpmath ``10^-(dps + 5)``)
+    relative to the Cauchy-Schwarz scale ``sqrt(V(k11, k11, k11) V(k22, k22, k22))``;
+    any entry that does not settle raises :class:`~ntk_equiv.errors.QuadratureError`.
+    """
+    form = piecewise_linear_form(expr, x)
+    if form is None or not (form.continuous or form.step):
+        return None
+    k11, k12, k22, det = np.broadcast_arrays(*(np.asarray(k) for k in (k11, k12, k22, det)))
+    shape = k11.shape
+    k11, k12, k22, det = (np.ravel(k) for k in (k11, k12, k22, det))
+    if k11.size == 0:
+        return np.zeros(shape), np.zeros(shape)
+    if not (np.all(np.asarray(k11 > 0, dtype=bool)) and np.all(np.asarray(k22 > 0, dtype=bool))):
+        return None
+    if bk.name == "float64":
+        sizes, floor, tol = PRICE_F64_NODES, PRICE_F64_DELTA_FLOOR, PRICE_F64_TOL
+        make = lambda n: _price_rules_f64(*n)  # noqa: E731
+    else:
+        from .precision import GUARD_DIGITS
+
+        ctx = bk.ctx
+        n = max(PRICE_MP_MIN_NODES, math.ceil(PRICE_MP_NODES_PER_DIGIT * ctx.dps))
+        sizes = ((n, n), (3 * n // 2, 3 * n // 2))
+        floor = 10.0 ** -(ctx.dps + 5)
+        tol = ctx.mpf(10) ** -(ctx.dps - GUARD_DIGITS + 5)
+        make = lambda nn: _price_rules_mp(ctx, *nn)  # noqa: E731
+    results = [piecewise_linear_duals(bk, form, k11, k12, k22, det, make(nn), floor) for nn in sizes]
+    scales = _diagonal_scales(bk, form, k11, k22, make(sizes[-1]), floor)
+    for (a, b), scale in zip(zip(*results), scales):
+        bad = np.asarray(bk.abs(a - b) > tol * scale, dtype=bool)
+        if np.any(bad):
+            i = int(np.argmax(bad))
+            raise QuadratureError(
+                f"piecewise-linear dual map did not settle at k11={float(k11[i]):.6g}, k12={float(k12[i]):.6g}, "
+                f"k22={float(k22[i]):.6g} (two rules differ by {float(bk.abs(a[i] - b[i])):.3g})")
+    v, vd = results[1]
+    return np.reshape(v, shape), np.reshape(vd, shape)
+
+
+def _diagonal_scales(bk, form, k11, k22, rules, floor):
+    """``sqrt(V(k11, k11, k11) V(k22, k22, k22))`` and the same for ``Vdot``: the
+    Cauchy-Schwarz scales of each entry, from the distinct variances only."""
+    variances = list(dict.fromkeys([*k11, *k22]))
+    var = np.array(variances)
+    on_diag = piecewise_linear_duals(bk, form, var, var, var, 0 * var, rules, floor)
+    where = {v: i for i, v in enumerate(variances)}
+    i1 = np.array([where[v] for v in k11])
+    i2 = np.array([where[v] for v in k22])
+    return [bk.sqrt(bk.abs(d[i1] * d[i2])) for d in on_diag]

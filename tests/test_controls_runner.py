@@ -120,7 +120,7 @@ def test_a_memoised_experiment_is_recomputed_under_a_control(monkeypatch, tmp_pa
         return measured(mod.experiment(config.seed), 0.1, "toy")
 
     _only(monkeypatch, "C9", "E", check)
-    rc, doc = _run(["verify", "--claims", "C9"], tmp_path)
+    rc, doc = _run(["verify", "--claims", "C9", "--jobs", "1"], tmp_path)  # one process: one cache
     assert rc == 0 and doc["controls"][0]["outcome"] == "caught"
     assert calls == [None, "untrained"]
     assert check(Config()).passed  # the cache holds no controlled result afterwards

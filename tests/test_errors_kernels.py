@@ -77,7 +77,7 @@ def test_bad_leaky_slope(alpha):
         ne.activation("leaky_relu", alpha=alpha)
 
 
-@pytest.mark.parametrize("name", ["relux", "gelu", "softplus", "RELU"])
+@pytest.mark.parametrize("name", ["relux", "gelux", "soft_plus", "RELU"])
 def test_unknown_activation_name(name):
     with pytest.raises(ne.UnknownActivationError, match="unknown activation"):
         ne.activation(name)

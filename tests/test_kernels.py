@@ -120,8 +120,8 @@ ARCHS = {
     "relu": ne.mlp(3, "relu", 1.5, 0.1),
     "erf": ne.mlp(2, "erf", 2.0, 0.5),
     "abs-deep": ne.mlp(6, "abs", 1.1, 0.2),
-    "residual-mix": ne.serial(ne.Dense(1.3, 0.2), ne.Erf(), ne.residual([ne.Dense(1.1, 0.3), ne.Relu(),
-                                                                         ne.Dense(0.9, 0.1)], 0.8),
+    "residual-mix": ne.serial(ne.Dense(1.3, 0.2), ne.Erf(), ne.Dense(1.1, 0.2),
+                              ne.residual([ne.Dense(1.1, 0.3), ne.Relu(), ne.Dense(0.9, 0.1)], 0.8),
                               ne.Sign(), ne.Dense(1.2, 0.1)),
     "expression": ne.mlp(2, "tanh(x)", 1.5, 0.3),
 }
@@ -163,8 +163,8 @@ def test_chunked_pair_list_equals_one_pass(monkeypatch):
     # entry is the same elementwise computation in either, so not a bit may change
     x = inputs(n=40, d=3, seed=7)
     x2 = np.vstack([x[:5], inputs(n=7, d=3, seed=8)])
-    arch = ne.serial(ne.Dense(1.2, 0.2), ne.Abs(), ne.residual([ne.Dense(1.0, 0.1), ne.Relu(), ne.Dense()], 0.5),
-                     ne.Erf(), ne.Dense(1.1, 0.1))
+    arch = ne.serial(ne.Dense(1.2, 0.2), ne.Abs(), ne.Dense(), ne.residual([ne.Dense(1.0, 0.1), ne.Relu(), ne.Dense()],
+                                                                           0.5), ne.Erf(), ne.Dense(1.1, 0.1))
     one, one_cross = arch.kernel(x), arch.kernel(x, x2)
     monkeypatch.setattr(kernels, "CHUNK_PAIRS", 97)
     chunked, chunked_cross = arch.kernel(x), arch.kernel(x, x2)

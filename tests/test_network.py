@@ -145,6 +145,8 @@ def architectures(draw):
     layers = []
     for _ in range(depth):
         if draw(st.booleans()):
+            if not layers:  # a residual on the raw input has no kernel (ArchitectureError)
+                layers.append(ne.Dense(sw, sb))
             layers.append(ne.residual([ne.Dense(sw, sb), ne.Act(act), ne.Dense(sw, sb)],
                                       draw(st.floats(0.0, 1.5))))
         else:

@@ -108,12 +108,14 @@ def law_check(tests: dict, what: str, statistic: str, power_alternatives: dict |
     if scale is None:  # the stated covariance is not positive definite: nothing to power
         return _p_result(tests, what, statistic)
     q = t_threshold(scale["df"], len(tests))
-    pw = power.scale_power(scale["se"], q, scale["df"], power_alternatives or power.COV_ALTERNATIVES)
+    # relative standard error: the power does not depend on the scale the stated law happens to have
+    pw = power.scale_power(scale["se"] / abs(scale["a"]), q, scale["df"], power_alternatives or power.COV_ALTERNATIVES)
     shown = (f"scale {scale['a']:.3f}+-{scale['se']:.3f} (limit 1, widths {'/'.join(map(str, scale['widths']))}); "
              f"{power.summary(pw)}; {statistic}")
     return _p_result(tests, what, shown, **power.stated(
         pw, f"analytic: two-sided Student-t ({scale['df']} df) test of the extrapolated scale at the Bonferroni "
-            f"threshold q = {q:.2f} of {len(tests)} tests, with the run's standard error {scale['se']:.3g}; "
+            f"threshold q = {q:.2f} of {len(tests)} tests, with the run's relative standard error "
+            f"{scale['se'] / abs(scale['a']):.3g}; "
             "covariance x c makes the check test |a - c| <= q se"), **extra)
 
 

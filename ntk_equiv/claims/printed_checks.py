@@ -454,7 +454,7 @@ def cor_5_4_empirical(config: Config, form: str) -> Result:
     b_lim = stats_.limit_fit(widths, [B[w].mean() for w in widths],
                              [B[w].std(ddof=1) / math.sqrt(len(B[w])) for w in widths])["a"]
     law_keys = list(tests)[1:]
-    pw = {name: max(power.scale_power(tests[k]["se"], q, df, {name: c})[name] for k in law_keys)
+    pw = {name: max(power.scale_power(tests[k]["se"] / abs(tests[k]["a"]), q, df, {name: c})[name] for k in law_keys)
           for name, c in power.COV_ALTERNATIVES.items()}
     pw["factor"] = power.two_sided(abs(factor - wrong) * b_lim / alt["se"], q, df)
     stat = _p_result(tests, "", "")
@@ -475,7 +475,7 @@ def cor_5_4_empirical(config: Config, form: str) -> Result:
                     statistic=shown, factor=factor, ratio_at_widest=float(est), converged_variance=conv,
                     steps=rres.steps, cond=design.cond, **{k: v for k, v in tests.items()},
                     **power.stated(pw, f"analytic: two-sided Student-t ({df} df) at the Bonferroni threshold q = "
-                                       f"{q:.2f}, with the run's standard errors; cov x c: the law tests see a - c; "
+                                       f"{q:.2f}, with the run's relative standard errors; cov x c: the law tests see a - c; "
                                        f"factor {factor} -> {wrong}: the ratio test sees ({factor} - {wrong}) E B"))
 
 

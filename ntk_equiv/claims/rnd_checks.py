@@ -20,6 +20,7 @@ whole check (Bonferroni over the tests inside one check):
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import mpmath
@@ -27,11 +28,12 @@ import numpy as np
 from scipy import stats
 
 from .. import dynamics, rnd
+from . import controls
 from ..layers import Dense, Erf, Relu, mlp, residual, serial
 from ..network import tree_leaves
 from ..precision import backend, mp_context
 from . import statements  # noqa: F401 - the claim ids must exist before checks attach
-from ..experiments import chi_square, rnd_ratio
+from ..experiments import chi_square, power, rnd_ratio
 from ..experiments.inputs import child_seed, condition_number, sphere_inputs, spread_inputs  # noqa: F401
 from ..experiments.rnd_ratio import GROUPS, RatioSweep, intercept_fit, ratio_sweep, ratio_tests  # noqa: F401
 from ..experiments.stats import FALSE_ALARM, min_p, t_threshold  # noqa: F401 - re-exported
@@ -417,11 +419,12 @@ C6A_MLP = "mlp[relu, 1 hidden]"
 C6A_CNN = "cnn1d[Conv 3 SAME, relu, GlobalAvgPool, Dense]"
 
 
-def c6a_sweep(name: str, config: Config, factor: float = 2.0) -> RatioSweep:
+@functools.lru_cache(maxsize=8)  # pure in its arguments (the external control among them)
+def _c6a_raw(name: str, config: Config, control: str | None) -> RatioSweep:
     """C6a-E's trained RND models and trained ensembles on the architecture
     ``name`` (:data:`C6A_MLP`: 2-D inputs on a sphere; :data:`C6A_CNN`: 1-D
     signals of length 4 with 2 channels, a few inputs so the default check
-    stays cheap). ``factor``: the claimed ``E eps^2 / Sigma_k`` (2; tests pass 1)."""
+    stays cheap), with factor 1: the raw ``eps^2 / Sigma_k`` and ``(f - mu)^2 / Sigma_k``."""
     if name == C6A_MLP:
         arch, inputs, seed = mlp(1, "relu", 1.5, 0.5), None, config.seed
         sizes = (dict(widths=(64, 256, 1024, 4096), seeds=150, members=600) if config.full else
@@ -437,7 +440,20 @@ def c6a_sweep(name: str, config: Config, factor: float = 2.0) -> RatioSweep:
                  dict(widths=(64, 256, 1024), seeds=20, members=40))
     else:
         raise KeyError(f"no C6a-E architecture {name!r}: {C6A_MLP!r} or {C6A_CNN!r}")
-    return ratio_sweep(arch, GROUPS, heads=16, steps=40, seed=seed, inputs=inputs, factor=factor, **sizes)
+    return ratio_sweep(arch, GROUPS, heads=16, steps=40, seed=seed, inputs=inputs, factor=1.0, **sizes)
+
+
+def c6a_sweep(name: str, config: Config, factor: float = 2.0) -> RatioSweep:
+    """C6a-E's ratios on the architecture ``name`` (:func:`_c6a_raw`): RND
+    ``eps^2 / (factor Sigma_k)`` and ensemble ``(f - mu)^2 / Sigma_k``, with
+    ``factor`` (the claimed ``E eps^2 / Sigma_k``: 2; tests pass 1) through
+    ``controls.factor`` and ``Sigma_k`` through ``controls.law_covariance``."""
+    from .dynamics_checks import _external_control
+
+    raw = _c6a_raw(name, config, _external_control())
+    f, s = controls.factor(factor), controls.law_covariance(1.0)
+    return RatioSweep(raw.widths, {k: v / (f * s) for k, v in raw.rnd.items()},
+                      {k: v / s for k, v in raw.ens.items()}, raw.cond, raw.run)
 
 
 def c6a_tests(sweeps: dict, family: int | None = None) -> dict:
@@ -449,6 +465,7 @@ def c6a_tests(sweeps: dict, family: int | None = None) -> dict:
 
 
 @check("C6a", "E")
+@controls.declares("untrained", "noise", "cov0.7", "cov1.3", "factor")
 def _c6a_empirical(config: Config):
     """Trained RND vs trained deep ensembles on a one-hidden-layer MLP and on a
     1-D CNN (issue 12), Bonferroni over both."""
@@ -460,29 +477,130 @@ def _c6a_empirical(config: Config):
         shown.append(f"{name.split('[')[0]}: worst limit ratio {lim['a']:.2f} [{lim['ci'][0]:.2f}, "
                      f"{lim['ci'][1]:.2f}] (theory 1), cond(Theta_XX) {sw.cond:.3g}")
     name, lim = rnd_ratio.worst_limit(tests)
+    pw, method = c6a_power(tests)
+    shown.append(power.summary(pw))
     return _p_result(tests, "trained RND E eps^2/(2 Sigma_k) and trained ensembles E (f-mu)^2/Sigma_k "
                             "-> 1 (intercept of a fitted a + b/n, n >= 4 K), and RND = ensemble at the widest width; "
                             "on an MLP and a 1-D CNN",
-                     "; ".join(shown), cond={n: sw.cond for n, sw in sweeps.items()}, worst_limit=name)
+                     "; ".join(shown), cond={n: sw.cond for n, sw in sweeps.items()}, worst_limit=name,
+                     **power.stated(pw, method))
+
+
+def c6a_power(tests: dict) -> tuple[dict, str]:
+    """C6a-E's power: each limit test of ``a = 1`` (Student-t, the check's
+    Bonferroni threshold) against the stated covariance scaled by 0.7 / 1.3
+    (every limit) and the factor 2 dropped (the RND limits, ``a -> 2 a``); the
+    check fails if any test does, so its power is at least the largest."""
+    from ..experiments import power
+
+    limits = {k: v for k, v in tests.items() if "ci" in v}
+    q = {k: t_threshold(v["df"], len(tests)) for k, v in limits.items()}
+    pw = {n: max(power.scale_power(v["se"] / abs(v["a"]), q[k], v["df"], {n: c})[n] for k, v in limits.items())
+          for n, c in power.COV_ALTERNATIVES.items()}
+    pw["factor"] = max(power.scale_power(v["se"] / abs(v["a"]), q[k], v["df"], {"factor": 0.5})["factor"]
+                       for k, v in limits.items() if "RND limit" in k)
+    return pw, (f"analytic: two-sided Student-t tests of the extrapolated limits at alpha = 1e-6/{len(tests)}, with the "
+                "run's relative standard errors; the largest over the limit tests")
 
 
 chi2_law = chi_square.chi2_law  # re-exported: the experiment lives in ntk_equiv.experiments.chi_square
 
 
-@check("C6c", "E")
-def _c6c_empirical(config: Config):
+def c6c_law(config: Config):
+    """:func:`_c6c_law` under the external control in force (a cache key)."""
+    from .dynamics_checks import _external_control
+
+    return _c6c_law(config, _external_control())
+
+
+@functools.lru_cache(maxsize=4)  # pure in its arguments (the external control among them)
+def _c6c_law(config: Config, control: str | None):
+    """C6c-E's trained RND models and ensembles (:func:`ntk_equiv.experiments.chi_square.run`):
+    a one-hidden-layer relu MLP, ``K = 8`` heads, ensembles of ``K + 1``, 20
+    steps of size ``0.5 / lambda_max``, at three inputs near the training set
+    and three at ten times its radius. Sizes: the joint chi-square sums have
+    ``>= 1830`` degrees of freedom per side, enough for power 0.99 against a
+    covariance scaled by 0.7 / 1.3 at false alarm 1e-6 (:func:`.power.chi2_sum_size`).
+    Returns ``(law, arch, X)``."""
     arch = mlp(1, "relu", 1.5, 0.5)
-    if config.full:
-        law = chi2_law(arch, 2048, 8, seeds=500, groups=200, steps=40, seed=config.seed)
-    else:
-        law = chi2_law(arch, 512, 4, seeds=120, groups=30, steps=40, seed=config.seed)
-    tests = chi_square.ks_tests(law)
-    means = "RND {:.2f}/{:.2f}, ensemble {:.2f}/{:.2f}".format(*(q.mean() for q in (
-        law.q_rnd[:, 0], law.q_rnd[:, 1], law.q_ens[:, 0], law.q_ens[:, 1])))
+    rng = np.random.default_rng(config.seed)
+    X = spread_inputs(rng, 4, 2)
+    x = np.vstack([sphere_inputs(rng, 3, 2), 10 * sphere_inputs(rng, 3, 2)])
+    width, seeds, groups = (2048, 200, 100) if config.full else (512, 60, 40)
+    return chi_square.run(arch, X, x, width, 8, seeds, groups, 20, rnd_ratio.stable_lr(arch, X, 0.5),
+                          config.seed), arch, X
+
+
+C6C_POINTS = ("in-distribution 1", "in-distribution 2", "in-distribution 3", "far OOD 1", "far OOD 2", "far OOD 3")
+
+
+def chi2_sum_test(z: np.ndarray, dof: int | None = None) -> dict:
+    """``S = sum z^2``, ``chi^2_dof`` under the null (default ``dof = z.size``:
+    entries i.i.d. N(0, 1)): exact two-sided p-value."""
+    S, dof = float(np.sum(z**2)), int(z.size if dof is None else dof)
+    law = stats.chi2(dof)
+    return dict(p=float(min(1.0, 2 * min(law.cdf(S), law.sf(S)))), ratio=S / dof, dof=dof)
+
+
+@check("C6c", "E")
+@controls.declares("untrained", "noise", "cov0.7", "cov1.3", "factor")
+def _c6c_empirical(config: Config):
+    """The law of the RND estimator (and Thm 5.6, which reuses this check):
+    with ``Sigma`` the ensemble covariance at the same time on the test inputs
+    (through ``controls.law_covariance``) and the factor 2 of ``kappa_eps = 2
+    kappa`` through ``controls.factor``,
+
+    * per test input, Kolmogorov-Smirnov: ``K eps^2 / (2 Sigma)`` of the RND
+      models and ``K s^2 / Sigma`` of the ensembles against ``chi^2_K``, and
+      against each other (the law's shape);
+    * jointly over the test inputs, exact chi-square sums (the law's scale):
+      ``sum_{s,i} eps_i^T (2 Sigma)^{-1} eps_i ~ chi^2_{R K m}`` and
+      ``sum_r sum_j (f_j - fbar)^T Sigma^{-1} (f_j - fbar) ~ chi^2_{G K m}``
+      (``K + 1`` i.i.d. members: the Wishart trace), each with its analytic power.
+    """
+    from ..experiments import power
+
+    law, arch, X = c6c_law(config)
+    cov = dynamics.ensemble(arch, X, np.zeros(len(X)), law.x, steps=law.steps, lr=law.lr).cov
+    stated = controls.law_covariance(cov)
+    two = controls.factor(2)
+    L = np.linalg.cholesky(stated)
+    K, m = law.heads, len(law.x)
+    sig = np.diag(stated)
+    q_rnd = K * np.mean(law.eps**2, axis=2) / (two * sig)
+    q_ens = K * law.f.var(axis=1, ddof=1) / sig
+    chi2 = stats.chi2(K).cdf
+    tests = {}
+    for k, name in enumerate(C6C_POINTS):
+        tests[f"{name}: RND vs chi2_K"] = dict(p=float(stats.kstest(q_rnd[:, k], chi2).pvalue),
+                                               mean=float(q_rnd[:, k].mean()))
+        tests[f"{name}: ensemble vs chi2_K"] = dict(p=float(stats.kstest(q_ens[:, k], chi2).pvalue),
+                                                    mean=float(q_ens[:, k].mean()))
+        tests[f"{name}: RND vs ensemble"] = dict(p=float(stats.ks_2samp(q_rnd[:, k], q_ens[:, k]).pvalue))
+    z_rnd = np.linalg.solve(L, law.eps.transpose(1, 0, 2).reshape(m, -1)) / math.sqrt(two)
+    centred = law.f - law.f.mean(axis=1, keepdims=True)  # (G, K + 1, m)
+    z_ens = np.linalg.solve(L, centred.reshape(-1, m).T)
+    # K + 1 centred members carry K degrees of freedom per input: the Wishart trace
+    rnd_sum, ens_sum = chi2_sum_test(z_rnd), chi2_sum_test(z_ens, dof=len(law.f) * K * m)
+    tests["joint: RND sum eps^T (2 Sigma)^-1 eps ~ chi2"] = rnd_sum
+    tests["joint: ensemble sum of whitened sample variances ~ chi2"] = ens_sum
+    alpha = FALSE_ALARM / len(tests)
+    pw_rnd = {n: power.chi2_sum_power(rnd_sum["dof"], alpha, c) for n, c in power.COV_ALTERNATIVES.items()}
+    pw_ens = {n: power.chi2_sum_power(ens_sum["dof"], alpha, c) for n, c in power.COV_ALTERNATIVES.items()}
+    pw = {n: max(pw_rnd[n], pw_ens[n]) for n in pw_rnd}
+    pw["factor"] = power.chi2_sum_power(rnd_sum["dof"], alpha, 0.5 if two == 2 else 2.0)
+    means = "RND {:.2f}/{:.2f}, ensemble {:.2f}/{:.2f}".format(
+        q_rnd[:, :3].mean(), q_rnd[:, 3:].mean(), q_ens[:, :3].mean(), q_ens[:, 3:].mean())
     return _p_result(tests, "KS tests of K eps^2/(2 Sigma) (trained RND, K heads) and K s^2/Sigma (ensembles of K+1 "
-                            "trained networks) against chi2_K and against each other (two-sample)",
-                     f"mean statistic in/OOD {means} (chi2_{law.heads}: {law.heads}); "
-                     f"cond(Theta_XX) {law.cond:.3g}", cond=law.cond)
+                            "trained networks) against chi2_K and against each other (two-sample), per test input; "
+                            "exact chi-square tests of the joint whitened sums (the scale)",
+                     f"mean statistic in/OOD {means} (chi2_{K}: {K}); joint sums / dof RND {rnd_sum['ratio']:.3f} "
+                     f"({rnd_sum['dof']}), ensemble {ens_sum['ratio']:.3f} ({ens_sum['dof']}); "
+                     f"ensemble side alone: {power.summary(pw_ens)}; {power.summary(pw)}; cond(Theta_XX) {law.cond:.3g}",
+                     cond=law.cond, **power.stated(pw, f"analytic: exact chi-square sums (RND {rnd_sum['dof']} dof, "
+                                                       f"ensemble {ens_sum['dof']} dof) at alpha = 1e-6/{len(tests)}; "
+                                                       "the check fails if either side does"),
+                     power_ensemble_side=pw_ens)
 
 
 def posterior_whiteness(arch, width: int, heads: int, noise: float, seeds: int, n_train: int = 5, n_test: int = 3,

@@ -14,6 +14,11 @@ tasks of a selection, executes them, and assembles
 * with ``controls=True``, one :class:`ControlOutcome` per (check, declared
   control) and per (statement, ``exchanged``).
 
+Executors: :func:`sequential` (this process), :func:`processes` (forked
+worker processes, ``verify --jobs N``) and :func:`on_dask` (a Dask
+distributed cluster, ``verify --scheduler ADDRESS``). The same tasks give the
+same results on each, bit for bit; a task whose worker dies is a failed row.
+
 A control **catches** its check when the check fails under it (a claim) or the
 statement's verdict changes (a statement: the verdict at the controlled level
 alone, or over all its levels for ``exchanged``). A control that is survived,
@@ -21,13 +26,15 @@ or a hooked control whose hook the check never consulted, is a failing row.
 """
 from __future__ import annotations
 
+import os
 import sys
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping, Sequence
 
 from . import controls as ctl
 from . import paper as pp
-from .registry import REGISTRY, Config, Result, all_checks
+from .registry import REGISTRY, Config, Result, all_checks, load
 from .verdict import StatementOutcome, run_claim_check, run_statement_check, verify_statement
 
 Progress = Callable[[str], None]
@@ -150,6 +157,7 @@ def _results(task: Task, config: Config) -> dict[str, Result]:
 
 def execute(task: Task, config: Config) -> TaskResult:
     """Run ``task`` (a raising check is a failed result, never a crash)."""
+    load()  # a fresh worker (Dask) has not discovered the checks yet
     if task.control is None:
         return TaskResult(task, _results(task, config))
     _clear_check_caches()
@@ -179,6 +187,148 @@ def sequential(tasks: Sequence[Task], config: Config, progress: Progress | None 
         if progress:
             progress(f"{tr.summary()} ({tr.seconds:.1f}s)\n")
     return out
+
+
+def failed(task: Task, error: str) -> TaskResult:
+    """The result of a task whose worker died or whose result never came back:
+    a failed row carrying ``error`` (for a statement, its printed form raised)."""
+    if task.kind == "claim":
+        return TaskResult(task, {"claim": Result(task.key, task.level, False, None, None, "the check did not finish",
+                                                 error=error)})
+    label = pp.statement(task.key).label
+    return TaskResult(task, {"printed": Result(label, task.level, False, None, None, "the check did not finish",
+                                               details={"form": "printed"}, error=error)})
+
+
+def default_jobs() -> int:
+    """The number of cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def processes(jobs: int) -> Executor:
+    """An executor running tasks in ``jobs`` forked worker processes (one
+    process, this one, for ``jobs == 1`` or a single task). A worker that dies
+    fails its task's row (``WorkerDied``) and is replaced; the run goes on."""
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
+
+    def run_tasks(tasks: Sequence[Task], config: Config, progress: Progress | None = None):
+        if jobs == 1 or len(tasks) <= 1:
+            return sequential(tasks, config, progress)
+        return _pool(tasks, config, progress, jobs)
+
+    return run_tasks
+
+
+def _worker(conn, tasks: Sequence[Task], config: Config) -> None:
+    # forked: the tasks, the loaded registry and the imported checks are inherited
+    while True:
+        i = conn.recv()
+        if i is None:
+            return
+        tr = execute(tasks[i], config)
+        try:
+            conn.send(tr)
+        except Exception as exc:  # noqa: BLE001 - a result that cannot travel is a failed row, not a hang
+            conn.send(failed(tasks[i], f"{type(exc).__name__} sending the result: {exc}"))
+
+
+def _pool(tasks: Sequence[Task], config: Config, progress: Progress | None, jobs: int) -> dict[Task, TaskResult]:
+    import multiprocessing as mp
+    from multiprocessing.connection import wait
+
+    ctx = mp.get_context("fork")
+    load()  # discovered once here, inherited by every worker
+
+    def start():
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=_worker, args=(child, tasks, config), daemon=True)
+        proc.start()
+        child.close()
+        return {"proc": proc, "conn": parent, "task": None}
+
+    todo = deque(range(len(tasks)))
+    out: dict[Task, TaskResult] = {}
+    workers = [start() for _ in range(min(jobs, len(tasks)))]
+    try:
+        while len(out) < len(tasks):
+            for k, w in enumerate(workers):
+                if w["task"] is None and todo:
+                    i = todo.popleft()
+                    try:
+                        w["conn"].send(i)
+                    except (BrokenPipeError, OSError):  # it died between two tasks: a new one takes this
+                        w["proc"].join()
+                        w = workers[k] = start()
+                        w["conn"].send(i)
+                    w["task"] = i
+            busy = [w for w in workers if w["task"] is not None]
+            ready = set(wait([w["conn"] for w in busy] + [w["proc"].sentinel for w in busy]))
+            for k, w in enumerate(workers):
+                if w["task"] is None or not (w["conn"] in ready or w["proc"].sentinel in ready):
+                    continue
+                task = tasks[w["task"]]
+                try:
+                    tr = w["conn"].recv()
+                except (EOFError, OSError):  # the worker died with this task
+                    w["proc"].join()
+                    tr = failed(task, f"WorkerDied: the worker process running {task.label} ended "
+                                      f"(exit code {w['proc'].exitcode})")
+                    w["conn"].close()
+                    workers[k] = start()
+                else:
+                    w["task"] = None
+                out[task] = tr
+                _report_progress(progress, len(out), len(tasks), tr)
+    finally:
+        for w in workers:
+            try:
+                w["conn"].send(None)
+            except (BrokenPipeError, OSError):
+                pass
+        for w in workers:
+            w["proc"].join(timeout=5)
+            if w["proc"].is_alive():
+                w["proc"].kill()
+    return {t: out[t] for t in tasks}
+
+
+def dask_client(address: str, timeout: float = 10.0):
+    """A client of the Dask distributed scheduler at ``address``; raises
+    ``ImportError`` without the ``cluster`` extra and ``OSError`` when the
+    scheduler cannot be reached within ``timeout`` seconds."""
+    from distributed import Client
+
+    try:
+        return Client(address, timeout=timeout, set_as_default=False)
+    except Exception as exc:  # distributed raises OSError / TimeoutError / ValueError by version
+        raise OSError(f"cannot reach the Dask scheduler at {address!r}: {type(exc).__name__}: {exc}") from exc
+
+
+def on_dask(client) -> Executor:
+    """An executor submitting every task to a Dask distributed cluster (the
+    workers must import this package). A task whose worker died (Dask gives up
+    after its retries) or that raised in transit fails its row; the run goes on."""
+
+    def run_tasks(tasks: Sequence[Task], config: Config, progress: Progress | None = None):
+        from distributed import as_completed
+
+        futures = {client.submit(execute, t, config, pure=False): t for t in tasks}
+        out: dict[Task, TaskResult] = {}
+        for fut in as_completed(list(futures), loop=client.loop):
+            task = futures[fut]
+            try:
+                tr = fut.result()
+            except Exception as exc:  # noqa: BLE001 - KilledWorker, a lost connection: a failed row
+                tr = failed(task, f"{type(exc).__name__}: {exc}".strip())
+            out[task] = tr
+            _report_progress(progress, len(out), len(tasks), tr)
+        return {t: out[t] for t in tasks}
+
+    return run_tasks
 
 
 # --------------------------------------------------------------------------- #

@@ -34,6 +34,8 @@ class ChiSquareLaw:
     cond: float
     q_rnd: np.ndarray
     q_ens: np.ndarray
+    eps: np.ndarray | None = None  # (seeds, n, K): the RND errors eps_i(x)
+    f: np.ndarray | None = None  # (groups, K + 1, n): the ensembles' outputs f_j(x)
 
 
 def run(arch, X: np.ndarray, x: np.ndarray, width: int, heads: int, seeds: int, groups: int, steps: int,
@@ -46,15 +48,15 @@ def run(arch, X: np.ndarray, x: np.ndarray, width: int, heads: int, seeds: int, 
     n_train, d = X.shape
     Y = np.zeros(n_train) if Y is None else Y
     sigma = np.diag(dynamics.ensemble(arch, X, np.zeros(n_train), x, steps=steps, lr=lr).cov)
-    q_rnd = np.array([heads * rnd.RND(arch, width=width, heads=heads, seed=child_seed(seed, 1, s))
-                      .fit(X, lr=lr, steps=steps).error(x) for s in range(seeds)]) / (2 * sigma)
-    q_ens = []
-    for r in range(groups):
-        f = np.array([arch.init(width, 1, seed=child_seed(seed, 2, r, j), in_dim=d)
-                      .train(X, Y, lr=lr, steps=steps).apply(x)[:, 0] for j in range(heads + 1)])
-        q_ens.append(heads * f.var(axis=0, ddof=1) / sigma)
+    eps = np.array([rnd.RND(arch, width=width, heads=heads, seed=child_seed(seed, 1, s))
+                    .fit(X, lr=lr, steps=steps).residual(x) for s in range(seeds)]).reshape(seeds, len(x), heads)
+    q_rnd = heads * np.mean(eps**2, axis=2) / (2 * sigma)
+    fs = np.array([[arch.init(width, 1, seed=child_seed(seed, 2, r, j), in_dim=d)
+                    .train(X, Y, lr=lr, steps=steps).apply(x)[:, 0] for j in range(heads + 1)]
+                   for r in range(groups)]).reshape(groups, heads + 1, len(x))
+    q_ens = heads * fs.var(axis=1, ddof=1) / sigma
     return ChiSquareLaw(x, sigma, heads, width, steps, lr, condition_number(arch.kernel(X).ntk), q_rnd,
-                        np.array(q_ens))
+                        q_ens, eps, fs)
 
 
 def ks_tests(law: ChiSquareLaw, names=("in-distribution", "far OOD")) -> dict:

@@ -163,7 +163,7 @@ def ratio_tests(sw: RatioSweep, family: int = 1) -> dict:
         for name, data in (("RND", sw.rnd), ("ensemble", sw.ens)):
             a, se, b, df = intercept_fit(sw.widths, [data[g, w] for w in sw.widths])
             q = t_threshold(df, n_tests * family)
-            out[f"{g}: {name} limit"] = dict(a=a, se=se, rate_b=b, p=float(2 * stats.t.sf(abs(a - 1) / se, df)),
+            out[f"{g}: {name} limit"] = dict(a=a, se=se, rate_b=b, df=df, p=float(2 * stats.t.sf(abs(a - 1) / se, df)),
                                              ci=[a - q * se, a + q * se],
                                              per_width=[float(data[g, w].mean()) for w in sw.widths])
         w = sw.widths[-1]
