@@ -28,7 +28,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -105,6 +108,62 @@ def _stderr(msg: str) -> None:
     sys.stderr.flush()
 
 
+_TASK_LINE = re.compile(r"^\[(\d+)/(\d+)\] ")
+
+
+class Progress:
+    """The runner's progress on stderr, each finished check followed by the
+    time so far and an estimate of the time left (the mean time per check so
+    far times the checks left), and, while nothing finishes for ``every``
+    seconds, a line saying the run is still busy."""
+
+    def __init__(self, write=_stderr, every: float = 10.0, clock=time.monotonic):
+        self.write, self.every, self.clock = write, every, clock
+        self.start = clock()
+        self.done = self.total = 0
+        self._open = False  # a label was written without its end of line
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._beat, daemon=True)
+        self._thread.start()
+
+    def estimate(self) -> str:
+        elapsed = self.clock() - self.start
+        if not self.done or not self.total:
+            return f"{elapsed:.0f}s so far"
+        left = elapsed / self.done * (self.total - self.done)
+        return f"{elapsed:.0f}s so far, about {left:.0f}s left"
+
+    def __call__(self, msg: str) -> None:
+        with self._lock:
+            m = _TASK_LINE.match(msg)
+            if m:
+                self.total = int(m.group(2))
+            if msg.endswith("\n"):
+                self.done += 1
+                msg = msg[:-1] + f"  [{self.estimate()}]\n"
+                self._open = False
+            else:
+                self._open = True
+            self.write(msg)
+            self._last = self.clock()
+
+    def _beat(self) -> None:
+        self._last = self.clock()
+        while not self._stop.wait(self.every):
+            with self._lock:
+                if self.clock() - self._last >= self.every:
+                    pre = "\n" if self._open else ""
+                    self.write(f"{pre}  ... still computing ({self.done}/{self.total or '?'} checks done, "
+                               f"{self.estimate()})\n")
+                    self._open = False
+                    self._last = self.clock()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def cmd_verify(args) -> int:
     levels = parse_levels(args.levels)
     want_statements = args.paper or args.statements is not None
@@ -126,13 +185,16 @@ def cmd_verify(args) -> int:
     executor = runner.on_dask(client) if client else runner.processes(args.jobs or runner.default_jobs())
     config = Config(seed=args.seed, dps=args.dps, full=args.full)
     command = "ntk-equiv verify " + " ".join(args.argv_rest)
+    progress = None if args.quiet else Progress()
     try:
-        rep = run_verify(claim_ids, levels, config, progress=None if args.quiet else _stderr,
+        rep = run_verify(claim_ids, levels, config, progress=progress,
                          command=command.strip(), statements=statements, controls=args.controls, executor=executor)
     finally:
+        if progress is not None:
+            progress.close()
         if client is not None:
             client.close()
-    print(rp.render_text(rep))
+    print(rp.render_text(rep, wide=args.wide))
     if args.json:
         Path(args.json).write_text(rp.dumps(rep), encoding="utf-8")
     if args.markdown:
@@ -255,6 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "(dependency graph, a panel per statement and claim)")
     v.add_argument("--figures", metavar="DIR", help="paper_checks figures to embed in the HTML report "
                    "(default: paper_checks/out of the checkout, when present)")
+    v.add_argument("--wide", action="store_true", help="one-line table rows (default: lines of at most "
+                   f"{rp.WIDTH} columns, details wrapped under their row)")
     v.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     v.set_defaults(func=cmd_verify)
     r = sub.add_parser("report", help="the HTML report of a saved `verify --json` file")
