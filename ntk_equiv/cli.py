@@ -75,16 +75,42 @@ def parse_claims(text: str | None) -> list[str]:
     return [c for c in REGISTRY if _selected(c, wanted)]
 
 
+_KINDS = {"prop": "Prop", "proposition": "Prop", "cor": "Cor", "corollary": "Cor", "thm": "Thm", "theorem": "Thm"}
+
+
+def statement_names() -> dict[str, str]:
+    """Every name a statement answers to, lower-cased, to its thesis number:
+    ``5.4``, ``cor 5.4``, the arXiv ``3.2`` and ``cor 3.2``."""
+    names: dict[str, str] = {}
+    for s in pp.STATEMENTS:
+        names[s.number] = names[s.label.lower()] = s.number
+        if s.arxiv:
+            names[s.arxiv.lower()] = names[s.arxiv.split()[-1]] = s.number
+    return names
+
+
+def _normalise(name: str) -> str:
+    words = name.lower().split()
+    if len(words) == 2 and words[0].rstrip(".") in _KINDS:
+        words[0] = _KINDS[words[0].rstrip(".")].lower()
+    return " ".join(words)
+
+
 def parse_statements(text: str | None) -> list[str]:
-    """Selected statement numbers in the paper's order (``5.1,5.4``; ``all``)."""
+    """Selected statement numbers in the paper's order: thesis numbers
+    (``5.4``), arXiv numbers (``3.2``) or labels (``Cor 3.2``, ``Cor 5.4``),
+    comma-separated; ``all``."""
     known = [s.number for s in pp.STATEMENTS]
     if text is None or text.strip().lower() == "all":
         return known
+    names = statement_names()
     wanted = _csv(text)
-    unknown = [w for w in wanted if w not in known]
+    unknown = [w for w in wanted if _normalise(w) not in names]
     if unknown or not wanted:
-        raise UsageError(f"--statements: unknown statement(s) {unknown or text!r}; known: {', '.join(known)}")
-    return [n for n in known if n in wanted]
+        listing = ", ".join(f"{s.label}" + (f" (arXiv {s.arxiv})" if s.arxiv else "") for s in pp.STATEMENTS)
+        raise UsageError(f"--statements: unknown statement(s) {unknown or text!r}; known: {listing}")
+    chosen = {names[_normalise(w)] for w in wanted}
+    return [n for n in known if n in chosen]
 
 
 def run_verify(claim_ids: list[str], levels: list[str], config: Config, progress=None,
@@ -297,7 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--claims", help="comma-separated claim ids or prefixes, e.g. C6,C7 (default: all)")
     v.add_argument("--paper", action="store_true",
                    help="the paper's numbered statements (Prop 5.1 ... Cor 5.9) and their verdicts only")
-    v.add_argument("--statements", help="comma-separated statement numbers, e.g. 5.1,5.4 (default with --paper: all)")
+    v.add_argument("--statements", help="comma-separated statements by thesis number (5.4), arXiv number (3.2) or "
+                   "label ('Cor 3.2', 'Cor 5.4'), e.g. 5.1,5.4 (default with --paper: all)")
     v.add_argument("--levels", help=f"comma-separated levels among {','.join(LEVELS)} (default: all)")
     v.add_argument("--dps", type=int, default=Config.dps, help=f"digits for the H level, {MIN_DPS} to {MAX_DPS} (default %(default)s)")
     v.add_argument("--seed", type=int, default=Config.seed, help="seed of every check, an integer >= 0 (default %(default)s)")

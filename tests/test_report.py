@@ -174,3 +174,26 @@ def test_statistics_in_words():
     assert w("min p 1e-12<3.3e-07") == "smallest p-value 1e-12 < threshold 3.3e-07"
     assert w("Q/dof 5.44").startswith("chi-square per degree of freedom 5.44")
     assert w("something new 3") == "something new 3"  # unknown statistics are shown as written
+
+
+# ---- both numberings (issue 18.3) ------------------------------------------ #
+@pytest.mark.parametrize("text", ["3.2", "5.4", "Cor 3.2", "Cor 5.4", "cor 3.2", "Corollary 5.4"])
+def test_statements_by_thesis_or_arxiv_number_or_label(text):
+    from ntk_equiv.cli import parse_statements
+
+    assert parse_statements(text) == ["5.4"]
+
+
+def test_statements_mixed_and_unknown(capsys):
+    from ntk_equiv.cli import UsageError, parse_statements
+
+    assert parse_statements("Thm 3.1, 5.1,4.3") == ["5.1", "5.3", "5.9"]
+    for bad in ("3.3", "Prop 5.4", "Thm 5.4"):  # no such number; a label of the wrong kind
+        with pytest.raises(UsageError, match="Cor 5.4 \\(arXiv Cor 3.2\\)"):
+            parse_statements(bad)
+
+
+def test_verify_statements_3_2_selects_cor_5_4(capsys):
+    assert main(["verify", "--statements", "3.2", "--levels", "H", "--jobs", "1", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "Cor 5.4" in out and "Cor 3.2" in out and "Prop 5.1" not in out
