@@ -196,6 +196,9 @@ def cmd_verify(args) -> int:
     want_claims = args.claims is not None or not want_statements
     claim_ids = parse_claims(args.claims) if want_claims else []
     statements = parse_statements(args.statements) if (want_statements or args.claims is None) else []
+    if not MIN_DPS <= args.dps <= MAX_DPS:  # in the command line's terms, not the library's (dps=None)
+        raise UsageError(f"--dps must be an integer from {MIN_DPS} to {MAX_DPS} (digits of the H level), "
+                         f"got {args.dps}")
     try:  # the library's own limits, and the output files, before the run (not after it)
         check_dps(args.dps)
         check_seed(args.seed, "--seed")
@@ -315,11 +318,13 @@ def cmd_docs(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ntk-equiv", description="Verify the numbered statements of the paper "
+    p = argparse.ArgumentParser(prog="ntk-equiv", allow_abbrev=False,
+                                description="Verify the numbered statements of the paper "
                                 "'On the Equivalence of Random Network Distillation, Deep Ensembles, and Bayesian "
                                 "Inference' (arXiv 2602.19964) and the claims C1-C9 that generalise them.")
     sub = p.add_subparsers(dest="command", required=True)
-    v = sub.add_parser("verify", help="check the paper's statements and the claims, print the report")
+    v = sub.add_parser("verify", allow_abbrev=False,
+                       help="check the paper's statements and the claims, print the report")
     v.add_argument("--claims", help="comma-separated claim ids or prefixes, e.g. C6,C7 (default: all)")
     v.add_argument("--paper", action="store_true",
                    help="the paper's numbered statements (Prop 5.1 ... Cor 5.9) and their verdicts only")
@@ -348,13 +353,14 @@ def build_parser() -> argparse.ArgumentParser:
                    f"{rp.WIDTH} columns, details wrapped under their row)")
     v.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     v.set_defaults(func=cmd_verify)
-    r = sub.add_parser("report", help="the HTML report of a saved `verify --json` file")
+    r = sub.add_parser("report", allow_abbrev=False, help="the HTML report of a saved `verify --json` file")
     r.add_argument("report", metavar="REPORT.json", help="a file written by `ntk-equiv verify --json`")
     r.add_argument("--html", metavar="FILE", required=True, help="the HTML page to write")
     r.add_argument("--figures", metavar="DIR", help="paper_checks figures to embed (default: paper_checks/out "
                    "of the checkout, when present)")
     r.set_defaults(func=cmd_report)
-    d = sub.add_parser("docs", help="regenerate docs/claims.md, docs/paper.md and the README claims table")
+    d = sub.add_parser("docs", allow_abbrev=False,
+                       help="regenerate docs/claims.md, docs/paper.md and the README claims table")
     d.add_argument("--out", help="output file (default: docs/claims.md of the repository)")
     d.add_argument("--check", action="store_true", help="exit 1 if the file is out of date instead of writing")
     d.set_defaults(func=cmd_docs)
@@ -370,16 +376,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         from paper_checks.__main__ import main as paper_main
 
         return paper_main(argv[1:])
+    parser = build_parser()
     try:
-        args = build_parser().parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # the subcommand's own usage, not the top-level one
+            subparser(parser, args.command).error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as exc:  # argparse: --help (0) or bad usage (2)
         return int(exc.code or 0)
     args.argv_rest = argv[1:]
     try:
         return args.func(args)
     except UsageError as exc:
-        _stderr(f"ntk-equiv: error: {exc}\n")
+        sp = subparser(parser, args.command)
+        _stderr(f"{sp.format_usage()}{sp.prog}: error: {exc}\n")
         return EXIT_USAGE
+
+
+def subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The parser of subcommand ``name`` (for its own usage line)."""
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return action.choices[name]
 
 
 if __name__ == "__main__":

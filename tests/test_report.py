@@ -197,3 +197,31 @@ def test_verify_statements_3_2_selects_cor_5_4(capsys):
     assert main(["verify", "--statements", "3.2", "--levels", "H", "--jobs", "1", "-q"]) == 0
     out = capsys.readouterr().out
     assert "Cor 5.4" in out and "Cor 3.2" in out and "Prop 5.1" not in out
+
+
+# ---- the command line's messages and paths (issue 18.4) -------------------- #
+def test_cli_errors_use_cli_terms_and_the_subcommand_usage(capsys):
+    assert main(["verify", "--dps", "5"]) == 2
+    err = capsys.readouterr().err
+    assert "--dps must be an integer from 16 to 1000" in err and "None" not in err and "dps=" not in err
+    assert err.startswith("usage: ntk-equiv verify")
+    assert main(["verify", "--fast"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: ntk-equiv verify") and "unrecognized arguments: --fast" in err
+    assert main(["verify", "--claim", "C1"]) == 2  # no abbreviations
+    assert "unrecognized arguments: --claim" in capsys.readouterr().err
+    assert main(["report", "--htm", "x.html", "r.json"]) == 2
+    assert capsys.readouterr().err.startswith("usage: ntk-equiv report")
+
+
+def test_one_output_path_rule_for_every_command(tmp_path, capsys):
+    from paper_checks.__main__ import main as paper_main
+
+    missing = tmp_path / "no" / "such"
+    for argv in (["verify", "--json", str(missing / "r.json")], ["verify", "--html", str(missing / "r.html")],
+                 ["verify", "--markdown", str(missing / "r.md")], ["report", "r.json", "--html", str(missing / "r.html")],
+                 ["docs", "--out", str(missing / "claims.md")]):
+        assert main(argv) == 2, argv
+        assert "does not exist" in capsys.readouterr().err, argv
+    assert paper_main(["--quick", "--only", "c2", "--out", str(missing)]) == 2
+    assert "does not exist" in capsys.readouterr().err and not (tmp_path / "no").exists()  # nothing created
