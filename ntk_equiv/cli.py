@@ -248,7 +248,7 @@ def write_html(doc: dict, path: str, figures: Path | None) -> None:
     from . import html_report
 
     root = repo_root()
-    rendered = root / "derivations" / "rendered" / "index.html" if root else None
+    rendered = root / "derivations" / "out" / "index.html" if root else None  # written by derivations/render.py
     link = rendered.resolve().as_uri() if rendered is not None and rendered.exists() else None
     text = html_report.render_html(doc, html_report.load_figures(figures), derivations=link)
     Path(path).write_text(text, encoding="utf-8")

@@ -153,3 +153,43 @@ def test_default_report_in_headless_chromium(tmp_path):
     screenshot = Path(os.environ.get("NTK_SCREENSHOT_DIR", tmp_path)) / "html_report_cor_5_4.png"
     screenshot.write_bytes(shot)
     assert shot[:8] == b"\x89PNG\r\n\x1a\n" and len(shot) > 10_000
+
+
+# --------------------------------------------------------------------------- #
+# the notebooks' set-up and display (issue 18.5)
+# --------------------------------------------------------------------------- #
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_report_links_the_rendered_derivations(small_doc):
+    page = hr.render_html(small_doc, use_dot=False, derivations="file:///x/derivations/out/index.html")
+    assert 'href="file:///x/derivations/out/index.html"' in page
+
+
+def test_readme_set_up_brings_what_the_notebooks_need():
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["optional-dependencies"]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    assert readme[2].startswith('python -m pip install -e ".[test]"')  # the second set-up line
+    assert any(d.startswith("matplotlib") for d in extras["test"])  # what every notebook needs besides the package
+    guide = (ROOT / "derivations" / "README.md").read_text(encoding="utf-8")
+    assert '".[test]"' in guide and '".[plots]"' in guide
+
+
+def test_notebook_proof_display_is_short():
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.path.insert(0, 'derivations'); from _setup import describe; import sympy as sp;"
+            "from ntk_equiv.symbolic.record import Step, conclude; x = sp.symbols('x0:60');"
+            "big = sum(xi**2 for xi in x); small = sp.Symbol('y');"
+            "describe(conclude('C0', 'demo', 'test', ['none'], [Step('long', big, big, 0, True),"
+            " Step('short', small, small, 0, True), Step('wrong', big, 0, big, False)], strict=False))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"})
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert max(len(line) for line in out.splitlines()) <= 100, out
+    assert "long: lhs - rhs simplifies to exactly 0" in out and "y  ==  y" in out
+    assert "wrong: lhs - rhs is NOT 0: <a " in out  # a long difference is named, not printed
