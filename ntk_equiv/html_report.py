@@ -423,7 +423,7 @@ def result_html(r: Mapping | None, form: str = "") -> str:
     items = [head]
     if stat:
         items.append(f"statistic: <code>{_esc(stat)}</code>")
-    if r["level"] == "S" and r["tolerance"] == 0 and r["residual"] is None:
+    if r["level"] == "S" and r["tolerance"] == 0:  # an exact proof: no residual to speak of
         items.append("the difference " + ("simplifies to exactly 0" if ok else "does not simplify to 0"))
     elif r["residual"] is not None or r["tolerance"] is not None:
         rel = "≤" if ok else ">"

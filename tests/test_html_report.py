@@ -193,3 +193,17 @@ def test_notebook_proof_display_is_short():
     assert max(len(line) for line in out.splitlines()) <= 100, out
     assert "long: lhs - rhs simplifies to exactly 0" in out and "y  ==  y" in out
     assert "wrong: lhs - rhs is NOT 0: <a " in out  # a long difference is named, not printed
+
+
+def test_controls_and_power_appear_in_their_nodes_panel(small_doc):
+    doc = json.loads(json.dumps(small_doc))
+    doc["controls_requested"] = True
+    doc["controls"] = [{"kind": "claim", "id": "C3", "label": "C3", "levels": ["H"], "control": "untrained",
+                        "breaks": "training removed", "baseline": "pass", "under_control": "fail", "caught": True,
+                        "reached": True, "passed": True, "outcome": "caught", "power": 0.97, "note": "", "results": []}]
+    doc["results"][0]["details"]["power"] = {"untrained": 0.97}
+    page = hr.render_html(doc, use_dot=False)
+    panel = page.split('id="panel-C3"')[1].split('<div class="panel"')[0]
+    assert "Negative controls" in panel and "untrained: training removed" in panel and "caught" in panel
+    assert "power (probability of failing under each named alternative): untrained: 0.97" in panel
+    assert "Negative controls" not in page.split('id="panel-S5_1"')[1].split('<div class="panel"')[0]
