@@ -726,6 +726,8 @@ def render_markdown(rep: Report) -> str:
     lines = ["# ntk-equiv verification report", "",
              f"`{rep.command}` at {rep.created}", "", f"**{summary_text(rep)}**", ""]
     if rep.statements:
+        lines += [f"**{findings_text(rep)}**", ""]
+    if rep.statements:
         lines += ["## The paper's statements", "",
                   "| statement | arXiv | title | verdict reached | expected | levels passed | "
                   + " | ".join(LEVELS) + " |", "|---|---|---|---|---|---|" + "---|" * len(LEVELS)]
