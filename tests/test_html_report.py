@@ -207,3 +207,14 @@ def test_controls_and_power_appear_in_their_nodes_panel(small_doc):
     assert "Negative controls" in panel and "untrained: training removed" in panel and "caught" in panel
     assert "power (probability of failing under each named alternative): untrained: 0.97" in panel
     assert "Negative controls" not in page.split('id="panel-S5_1"')[1].split('<div class="panel"')[0]
+
+
+def test_paper_checks_figures_are_embedded_in_their_claims_panel(small_doc, tmp_path):
+    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
+    (tmp_path / "c2_kernel_convergence.png").write_bytes(png)
+    figures = hr.load_figures(tmp_path)
+    assert list(figures) == ["C2"]
+    page = hr.render_html(small_doc, figures, use_dot=False)
+    panel = page.split('id="panel-C2"')[1].split('<div class="panel"')[0]
+    assert 'src="data:image/png;base64,' in panel and "(paper_checks)" in panel
+    assert hr.load_figures(tmp_path / "missing") == {}
