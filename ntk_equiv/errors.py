@@ -77,6 +77,10 @@ class ClaimFailure(NtkEquivError, AssertionError):
     """A proof or check whose identity does not hold."""
 
 
+class CatalogueError(NtkEquivError, ValueError):
+    """A check declared for an id or level the catalogue of claims and statements does not have, or twice."""
+
+
 class PrecisionWarning(UserWarning):
     """A float64 result computed outside the range where its accuracy was
     validated (the message says which); the ``dps=`` path is exact there."""

@@ -1,7 +1,9 @@
-"""The single registry of claims: the CLI, the tests and the docs all read it.
+"""The one registry: the catalogue of claims and statements, and their checks,
+found by discovery. The CLI, the runner, the tests and the docs all read it.
 
-A claim has an id (``C6a``), a title, a statement (plain text and LaTeX), the
-claims it depends on, and at most one check per level:
+The catalogue holds the project's claims C1-C9 (:mod:`.claims`, ids ``C6a``)
+and the paper's numbered statements (:mod:`.paper`, ids ``"5.4"``), as data.
+Every entry has at most one check per level:
 
 * ``S`` symbolic (sympy, exact),
 * ``H`` high precision (mpmath, ``dps`` digits),
@@ -9,17 +11,27 @@ claims it depends on, and at most one check per level:
 * ``P`` property-based (hypothesis over random architectures; run by pytest,
   listed here so the report can say it exists).
 
-A check is a plain function ``check(config) -> Result``. It measures a residual
-or statistic and compares it with a tolerance whose reason it states; it never
-asserts, so the CLI can render it and pytest can assert it.
+A check is a plain function, ``check(config) -> Result`` for a claim and
+``check(config, form) -> Result`` for a statement (``form`` ``"printed"`` or
+``"corrected"``), declared by ONE decorator, ``@check(id, level, budget=(s,
+s_full))``, in any module of this package whose name ends in ``_checks``.
+:func:`load` imports every such module (pkgutil) and collects what they
+declare; an unknown id, a duplicate (id, level) or a module that fails to
+import is an error, never skipped. Adding a statement: one catalogue entry
+and one check module. A check measures a residual or statistic and compares it
+with a tolerance whose reason it states; it never asserts, so the CLI can
+render it and pytest can assert it.
 """
 from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Iterable
+from types import ModuleType
+from typing import Callable, Iterable, Iterator
 
-LEVELS = ("S", "H", "E", "P")
+from ..errors import CatalogueError
+from .claims import CLAIMS, LEVELS, Claim
+
 LEVEL_NAMES = {"S": "symbolic", "H": "high precision", "E": "empirical", "P": "property-based"}
 
 
@@ -77,53 +89,151 @@ def proven(record, reason: str = "difference simplifies to exactly 0") -> Result
     return Result("", "", ok, 0.0 if ok else None, 0.0, reason, details={"proof": str(record)[:2000]})
 
 
-Check = Callable[[Config], Result]
+Check = Callable[..., Result]  # a claim's: check(config); a statement's: check(config, form)
+RUN_LEVELS = ("S", "H", "E")
 
 
-@dataclass
-class Claim:
+@dataclass(frozen=True)
+class CheckSpec:
+    """What ``@check`` declares: the catalogue id (a claim id ``"C6a"`` or a
+    statement number ``"5.4"``), the level, and the budget in seconds at the
+    default scale and at ``--full`` (``None``: not stated)."""
+
     id: str
-    title: str
-    statement: str
-    latex: str
-    depends_on: tuple[str, ...] = ()
-    checks: dict[str, Check] = field(default_factory=dict)
-    property_tests: str | None = None  # the pytest module holding the P-level tests
-
-    @property
-    def levels(self) -> tuple[str, ...]:
-        return tuple(lv for lv in LEVELS if lv in self.checks or (lv == "P" and self.property_tests))
+    level: str
+    budget: tuple[float, float] | None = None
 
 
-REGISTRY: dict[str, Claim] = {}
+def check(id: str, level: str, *, budget: tuple[float, float] | None = None) -> Callable[[Check], Check]:
+    """Decorator declaring ``fn`` the check of catalogue entry ``id`` (a claim
+    or a statement) at ``level``, with ``budget = (seconds at the default
+    scale, seconds at --full)``. It only marks ``fn`` (``fn.check_spec``):
+    :func:`load` finds it by discovery. An unknown id, level or a malformed
+    budget is refused here, when the check module is imported."""
+    if level not in RUN_LEVELS:
+        raise CatalogueError(f"checks are declared at S, H or E, not {level!r}")
+    known = catalogue()
+    if id not in known:
+        raise CatalogueError(f"@check({id!r}, {level!r}): no claim or statement {id!r} in the catalogue; "
+                             f"known: {', '.join(known)}")
+    if budget is not None:
+        ok = isinstance(budget, tuple) and len(budget) == 2 and all(
+            isinstance(b, (int, float)) and not isinstance(b, bool) and b > 0 for b in budget)
+        if not ok:
+            raise CatalogueError(f"@check({id!r}, {level!r}): budget must be (seconds at the default scale, "
+                                 f"seconds at --full), both > 0, got {budget!r}")
+        budget = (float(budget[0]), float(budget[1]))
 
-
-def claim(id: str, title: str, statement: str, latex: str, depends_on: Iterable[str] = (),
-          property_tests: str | None = None) -> Claim:
-    if id in REGISTRY:
-        raise ValueError(f"claim {id} registered twice")
-    c = Claim(id, title, statement, latex, tuple(depends_on), property_tests=property_tests)
-    REGISTRY[id] = c
-    return c
-
-
-def check(claim_id: str, level: str) -> Callable[[Check], Check]:
-    """Decorator registering ``fn`` as ``claim_id``'s check at ``level``."""
-    if level not in ("S", "H", "E"):
-        raise ValueError(f"checks are registered at S, H or E, not {level!r}")
-
-    def register(fn: Check) -> Check:
-        c = REGISTRY[claim_id]
-        if level in c.checks:
-            raise ValueError(f"{claim_id} already has a {level} check")
-        c.checks[level] = fn
+    def mark(fn: Check) -> Check:
+        fn.check_spec = CheckSpec(id, level, budget)
+        _DECLARED.append((getattr(fn, "__module__", None), id, level))
         return fn
 
-    return register
+    return mark
+
+
+def catalogue() -> dict[str, object]:
+    """The one catalogue, in order: the claims C1-C9 by id (:mod:`.claims`),
+    then the paper's statements by number (:mod:`.paper`)."""
+    from .paper import STATEMENTS
+
+    out: dict[str, object] = {c.id: c for c in CLAIMS}
+    for s in STATEMENTS:
+        if s.number in out:
+            raise CatalogueError(f"catalogue id {s.number!r} is used twice")
+        out[s.number] = s
+    return out
+
+
+#: (module, id, level) of every ``@check`` made: what discovery must find in the
+#: ``*_checks`` modules (a check declared and then dropped is an error, not a gap)
+_DECLARED: list[tuple[str | None, str, str]] = []
+#: the claims by id; discovery attaches their checks (``REGISTRY[id].checks[level]``)
+REGISTRY: dict[str, Claim] = {c.id: c for c in CLAIMS}
+#: the paper's statement checks, ``{(number, level): check(config, form)}``, filled by :func:`load`
+STATEMENT_CHECKS: dict[tuple[str, str], Check] = {}
+
+
+def _declared(mod: ModuleType) -> Iterator[tuple[CheckSpec, Check, str]]:
+    """The checks a module declares: the functions ``@check`` marked among its
+    attributes (or one level inside its tuples, lists and dict values, for
+    checks made in a loop), and the entries of a ``CHECKS`` dict
+    ``{(id, level): fn}`` (the older form, read as if each were decorated)."""
+    where = mod.__name__
+    for name, value in list(vars(mod).items()):
+        if isinstance(value, dict):
+            items = list(value.values())
+        elif isinstance(value, (list, tuple)):
+            items = list(value)
+        else:
+            items = [value]
+        for fn in items:
+            spec = getattr(fn, "check_spec", None) if callable(fn) else None
+            if isinstance(spec, CheckSpec):
+                yield spec, fn, f"{where}.{getattr(fn, '__name__', name)}"
+    table = getattr(mod, "CHECKS", None)
+    if isinstance(table, dict):
+        for key, fn in table.items():
+            if not (isinstance(key, tuple) and len(key) == 2):
+                raise CatalogueError(f"{where}.CHECKS: key {key!r} is not (id, level)")
+            spec = getattr(fn, "check_spec", None)
+            if isinstance(spec, CheckSpec) and (spec.id, spec.level) != key:
+                raise CatalogueError(f"{where}.CHECKS[{key!r}] is declared @check{(spec.id, spec.level)!r}")
+            yield (spec if isinstance(spec, CheckSpec) else CheckSpec(*key)), fn, f"{where}.CHECKS[{key!r}]"
+
+
+def discover(modules: Iterable[ModuleType]) -> dict[tuple[str, str], Check]:
+    """``{(id, level): check}`` declared by ``modules``, in catalogue order.
+
+    Raises :class:`~ntk_equiv.errors.CatalogueError` for an id not in the
+    catalogue, a level outside S/H/E, two different checks of one (id, level),
+    or a statement level that also reuses a claim's check."""
+    modules = list(modules)
+    known = catalogue()
+    found: dict[tuple[str, str], tuple[Check, str]] = {}
+    for mod in modules:
+        for spec, fn, where in _declared(mod):
+            key = (spec.id, spec.level)
+            if spec.id not in known or spec.level not in RUN_LEVELS:
+                raise CatalogueError(f"{where}: unknown catalogue id or level {key!r}; ids: {', '.join(known)}")
+            if key in found and found[key][0] is not fn:
+                raise CatalogueError(f"{key!r} has two checks: {found[key][1]} and {where}")
+            reuses = getattr(known[spec.id], "reuses", {})
+            if spec.level in reuses:
+                raise CatalogueError(f"{where}: statement {spec.id} level {spec.level} already reuses "
+                                     f"{reuses[spec.level]}")
+            found.setdefault(key, (fn, where))
+    names = {getattr(m, "__name__", None) for m in modules}
+    lost = sorted({(mod, i, lv) for mod, i, lv in _DECLARED if mod in names and (i, lv) not in found})
+    if lost:
+        raise CatalogueError(f"declared with @check but not reachable from its module (keep it a module attribute, "
+                             f"or in a module-level list/tuple/dict): {lost}")
+    order = {k: i for i, k in enumerate(known)}
+    return {k: found[k][0] for k in sorted(found, key=lambda k: (order[k[0]], RUN_LEVELS.index(k[1])))}
+
+
+def check_modules() -> list[ModuleType]:
+    """Every ``*_checks`` module of this package, imported (errors propagate)."""
+    import importlib
+    import pkgutil
+
+    from .. import claims as package
+
+    names = sorted(m.name for m in pkgutil.iter_modules(package.__path__) if m.name.endswith("_checks"))
+    return [importlib.import_module(f"{package.__name__}.{name}") for name in names]
+
+
+def budget(fn: Check, full: bool = False) -> float | None:
+    """The seconds ``fn`` states it needs at the default scale (or ``--full``)."""
+    spec = getattr(fn, "check_spec", None)
+    if not isinstance(spec, CheckSpec) or spec.budget is None:
+        return None
+    return spec.budget[1 if full else 0]
 
 
 def run_check(claim_id: str, level: str, config: Config = Config()) -> Result:
     """Run one check; an exception becomes a failed result carrying its message."""
+    load()
     fn = REGISTRY[claim_id].checks[level]
     start = time.perf_counter()
     try:
@@ -154,17 +264,24 @@ _LOADED = False
 
 
 def load() -> dict[str, Claim]:
-    """Import the statements and every check module (once)."""
+    """Discover every check once (:func:`discover` over :func:`check_modules`)
+    and attach it: a claim's to ``REGISTRY[id].checks``, a statement's to
+    :data:`STATEMENT_CHECKS`. An import error, an unknown id or a duplicate is
+    raised (and raised again by the next call: nothing is half-loaded)."""
     global _LOADED
     if not _LOADED:
+        found = discover(check_modules())
+        STATEMENT_CHECKS.clear()
+        for (cid, lv), fn in found.items():
+            if cid in REGISTRY:
+                REGISTRY[cid].checks.setdefault(lv, fn)
+            else:
+                STATEMENT_CHECKS[cid, lv] = fn
         _LOADED = True
-        from . import statements  # noqa: F401
-        import importlib
-
-        for mod in ("kernel_checks", "dynamics_checks", "rnd_checks", "symbolic_checks"):
-            try:
-                importlib.import_module(f"{__package__}.{mod}")
-            except ModuleNotFoundError as exc:
-                if exc.name != f"{__package__}.{mod}":
-                    raise
     return REGISTRY
+
+
+def statement_checks() -> dict[tuple[str, str], Check]:
+    """Every statement check, ``{(number, level): check(config, form)}``."""
+    load()
+    return dict(STATEMENT_CHECKS)
