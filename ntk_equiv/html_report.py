@@ -286,6 +286,12 @@ _TEX_SYMBOLS = {"sim": "∼", "to": "→", "preceq": "⪯", "succeq": "⪰", "le
                 "geq": "≥", "cdot": "⋅", "times": "×", "mid": "∣", "infty": "∞", "sum": "∑", "prod": "∏",
                 "partial": "∂", "nabla": "∇", "approx": "≈", "neq": "≠", "ne": "≠", "otimes": "⊗", "|": "‖",
                 "langle": "⟨", "rangle": "⟩", "ldots": "…", "dots": "…", "in": "∈", "top": "⊤"}
+_TEX_ESCAPED = set("_%&#{}$")
+_TEX_FUNCTIONS = {"log", "exp", "det", "tr", "min", "max", "lim", "sup", "inf", "sin", "cos", "tanh", "erf", "diag",
+                  "Var", "Cov", "rank"}
+_TEX_SYMBOLS.update({"lVert": "‖", "rVert": "‖", "lvert": "|", "rvert": "|", "circ": "∘", "star": "⋆",
+                     "ast": "∗", "propto": "∝", "equiv": "≡", "forall": "∀", "exists": "∃", "cup": "∪", "cap": "∩",
+                     "subseteq": "⊆", "oplus": "⊕", "pm": "±", "mp": "∓", "Rightarrow": "⇒", "mapsto": "↦"})
 _TEX_SPACE = {"quad": "1em", "qquad": "2em", " ": "0.3em", ",": "0.17em", ";": "0.28em"}
 _TEX_TOKEN = re.compile(r"\\[A-Za-z]+|\\.|[{}^_]|[0-9]+(?:\.[0-9]+)?|[A-Za-z]|\S")
 
@@ -331,7 +337,8 @@ class _Tex:
             if depth == 0:
                 break
             parts.append(tok)
-        return html.escape("".join(parts))
+        # escaped characters (\_ in a name) stand for themselves
+        return html.escape(re.sub(r"\\([_%&#{}$ ])", r"\1", "".join(parts)))
 
     def scripted(self) -> str:
         base = self.atom()
@@ -361,7 +368,11 @@ class _Tex:
         return f"<mo>{html.escape(tok)}</mo>"
 
     def command(self, name: str) -> str:
-        if name in GREEK:
+        if name in _TEX_ESCAPED:
+            return f"<mi>{html.escape(name)}</mi>"
+        if name in _TEX_FUNCTIONS:
+            return f'<mi mathvariant="normal">{name}</mi>'
+        if name in GREEK and name != "inf":
             return f"<mi>{GREEK[name]}</mi>"
         if name in _TEX_SYMBOLS:
             return f"<mo>{_TEX_SYMBOLS[name]}</mo>"
@@ -369,7 +380,7 @@ class _Tex:
             return f'<mspace width="{_TEX_SPACE[name]}"/>'
         if name in ("big", "Big", "bigg", "left", "right"):
             return self.atom() if self.peek() is not None else ""
-        if name in ("mathrm", "operatorname", "text"):
+        if name in ("mathrm", "operatorname", "text", "textrm", "mathsf", "mathit"):
             return f'<mi mathvariant="normal">{self.text_group()}</mi>'
         if name == "mathbb":
             return f'<mi mathvariant="double-struck">{self.text_group()}</mi>'
@@ -378,7 +389,9 @@ class _Tex:
         if name in ("hat", "tilde", "bar"):
             accent = {"hat": "^", "tilde": "~", "bar": "¯"}[name]
             return f'<mover accent="true">{self.group()}<mo>{accent}</mo></mover>'
-        if name == "frac":
+        if name in ("mathbf", "boldsymbol", "bm"):
+            return f'<mi mathvariant="bold">{self.text_group()}</mi>'
+        if name in ("frac", "tfrac", "dfrac"):
             return f"<mfrac>{self.group()}{self.group()}</mfrac>"
         if name == "sqrt":
             return f"<msqrt>{self.group()}</msqrt>"

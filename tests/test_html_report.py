@@ -78,8 +78,10 @@ def test_page_is_self_contained(small_doc):
 
 def test_every_claim_formula_converts_without_fallback():
     load()
-    for cid, c in REGISTRY.items():
-        m = hr.latex_mathml(c.latex)
+    extra = [r"\mathrm{Var}[\hat\Theta_{ij}]=\tfrac{1}{n}\,\mathrm{ntk\_var}_{ij}+O(n^{-2})",
+             r"\lVert\hat\Theta_n-\Theta\rVert\le \dfrac{c}{\sqrt{n}},\ \log\det\mathbf{K}"]
+    for cid, tex in [(c.id, c.latex) for c in REGISTRY.values()] + [("extra", t) for t in extra]:
+        m = hr.latex_mathml(tex)
         assert m.startswith("<math") and "\\" not in m, (cid, m)
 
 
