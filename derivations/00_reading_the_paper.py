@@ -89,7 +89,7 @@ def read(number: str):
 # %%
 out_5_1 = read("5.1")
 refuted = prove_5_1(sign=-1, strict=False)
-print(refuted)
+describe(refuted)
 assert not refuted.proven
 show(prove_5_1(sign=+1))
 
@@ -146,7 +146,7 @@ show(prove_5_3(terms=PRINTED_COV_TERMS))
 # %%
 out_5_4 = read("5.4")
 wrong = prove_c6a(factor=1, strict=False)
-print(wrong)
+describe(wrong)
 assert not wrong.proven
 show(prove_c6a(factor=2))
 

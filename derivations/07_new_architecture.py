@@ -14,8 +14,10 @@
 # a new layer only has to supply correct kernels. Here we add
 #
 # * an **expression activation** $\phi(x) = x\,\mathrm{erf}(x)$ (no closed form:
-#   the library derives $\phi'$ with sympy and computes the dual maps by 2-D
-#   Gaussian quadrature), and
+#   the library derives $\phi'$ with sympy and, the expression being smooth,
+#   computes the dual maps by the Mehler (Hermite) expansion of `ntk_equiv.hermite`,
+#   each entry certified by a bound on the tail; 2-D quadrature is for kinked
+#   expressions), and
 # * a **residual block** $z \mapsto \mathrm{block}(z) + \alpha z$,
 #
 # and rerun the kernel (C1/C2), dynamics (C3), RND (C6a), Bayesian-RND (C7) and
@@ -70,10 +72,10 @@ print(f"max |GD - closed form| = {err:.1e}")
 assert err < 1e-10
 
 # %% [markdown]
-# ## C6a, C7, C9 on the new kernels (float64; quadrature kernels)
+# ## C6a, C7, C9 on the new kernels (float64; dual maps by the Mehler expansion)
 
 # %%
-n_grid = 11 if FAST else 41  # quadrature kernels: ~n_grid^2 / 2 pairs, ~10 ms each
+n_grid = 11 if FAST else 41  # kernels of ~n_grid^2 / 2 input pairs, each by the Mehler expansion
 grid = np.column_stack([np.linspace(-3, 3, n_grid), np.zeros(n_grid)])
 rnd = ne.rnd_covariance(arch, X, grid)
 ens = ne.ensemble(arch, X, np.zeros(5), grid).cov

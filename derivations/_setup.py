@@ -4,7 +4,8 @@
 * ``FAST``: ``NTK_EQUIV_FAST=1`` (set by ``tests/test_derivations.py``) shrinks widths and sample sizes,
 * ``mpmath.mp.dps = 60`` for the notebooks' own arithmetic on 50-digit results,
 * ``OUT``: ``derivations/out/``, where every figure is written (matplotlib, Agg backend),
-* ``show(proof)``: prints a proof record and fails loudly if it is not proven.
+* ``describe(proof)``: prints a proof record (short expressions, LaTeX in Jupyter); ``show(proof)`` also
+  fails loudly if it is not proven.
 """
 import os
 import pathlib
@@ -30,11 +31,59 @@ OUT = HERE / "out"
 OUT.mkdir(exist_ok=True)
 
 
-def show(proof):
-    """Print a proof record (statement, assumptions, each identity and its
-    simplified difference); raise if it is not proven."""
-    print(proof)
+SHORT = 80  # longest expression shown inline; longer ones are named, not printed
+
+
+def _brief(expr) -> str:
+    text = str(expr)
+    return text if len(text) <= SHORT else f"<a {len(text)}-character expression>"
+
+
+def _latex_display(step) -> bool:
+    """In Jupyter, the identity as displayed LaTeX (False outside a notebook)."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import Math, display
+    except ImportError:
+        return False
+    if get_ipython() is None or not hasattr(get_ipython(), "kernel"):
+        return False
+    import sympy
+
+    tex = f"{sympy.latex(step.lhs)} = {sympy.latex(step.rhs)}"
+    if len(tex) > 6 * SHORT:  # too long to read even typeset
+        return False
+    display(Math(tex))
+    return True
+
+
+def show(proof, full: bool = False):
+    """:func:`describe` a proof record; raise if it is not proven."""
+    describe(proof, full)
     assert proof.proven, proof
+    return proof
+
+
+def describe(proof, full: bool = False):
+    """Print a proof record: statement, assumptions, and each identity with
+    its simplified difference (sides shown only when short; LaTeX in
+    Jupyter; ``full=True``: every expression in full)."""
+    if full:
+        print(proof)
+    else:
+        import textwrap
+
+        print(f"[{proof.claim}] {'PROVEN' if proof.proven else 'FAILED'} ({proof.method})")
+        print(textwrap.fill(proof.statement, 100, initial_indent="  statement: ", subsequent_indent="    "))
+        print(textwrap.fill("; ".join(proof.assumptions), 100, initial_indent="  assuming: ",
+                            subsequent_indent="    "))
+        for step in proof.steps:
+            verdict = "simplifies to exactly 0" if step.holds else f"is NOT 0: {_brief(step.difference)}"
+            print(f"  {step.name}: lhs - rhs {verdict}")
+            if not _latex_display(step):
+                lhs, rhs = _brief(step.lhs), _brief(step.rhs)
+                if not lhs.startswith("<") or not rhs.startswith("<"):
+                    print(f"      {lhs}  ==  {rhs}")
     return proof
 
 

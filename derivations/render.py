@@ -48,7 +48,20 @@ def main(argv: list[str]) -> int:
         return 2
     for path in notebooks(argv):
         print("rendered", render(path))
+    print("wrote", write_index())
     return 0
+
+
+def write_index() -> pathlib.Path:
+    """``out/index.html``: a link to every rendered notebook (the HTML report links this page)."""
+    out = HERE / "out"
+    out.mkdir(exist_ok=True)
+    items = "".join(f'<li><a href="{p.name}">{p.stem}</a></li>' for p in sorted(out.glob("0[0-9]_*.html")))
+    page = out / "index.html"
+    page.write_text(f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>ntk-equiv derivations</title></head>"
+                    f"<body><h1>The derivation notebooks, executed</h1><ul>{items}</ul></body></html>\n",
+                    encoding="utf-8")
+    return page
 
 
 if __name__ == "__main__":

@@ -14,6 +14,10 @@
     that the check survives, or that never reaches it, fails the run.
     ``--jobs N`` runs the checks in N worker processes (default: the number of
     cores), ``--scheduler ADDRESS`` on a Dask cluster; the report is the same.
+    ``--html FILE``: also write the blueprint-style HTML report
+    (:mod:`.html_report`).
+``ntk-equiv report FILE.json --html OUT``
+    The HTML report of a saved ``verify --json`` file.
 ``ntk-equiv docs``
     Regenerate ``docs/claims.md`` and ``docs/paper.md`` from the registries
     (``--check``: exit 1 if stale).
@@ -23,7 +27,11 @@
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -67,16 +75,42 @@ def parse_claims(text: str | None) -> list[str]:
     return [c for c in REGISTRY if _selected(c, wanted)]
 
 
+_KINDS = {"prop": "Prop", "proposition": "Prop", "cor": "Cor", "corollary": "Cor", "thm": "Thm", "theorem": "Thm"}
+
+
+def statement_names() -> dict[str, str]:
+    """Every name a statement answers to, lower-cased, to its thesis number:
+    ``5.4``, ``cor 5.4``, the arXiv ``3.2`` and ``cor 3.2``."""
+    names: dict[str, str] = {}
+    for s in pp.STATEMENTS:
+        names[s.number] = names[s.label.lower()] = s.number
+        if s.arxiv:
+            names[s.arxiv.lower()] = names[s.arxiv.split()[-1]] = s.number
+    return names
+
+
+def _normalise(name: str) -> str:
+    words = name.lower().split()
+    if len(words) == 2 and words[0].rstrip(".") in _KINDS:
+        words[0] = _KINDS[words[0].rstrip(".")].lower()
+    return " ".join(words)
+
+
 def parse_statements(text: str | None) -> list[str]:
-    """Selected statement numbers in the paper's order (``5.1,5.4``; ``all``)."""
+    """Selected statement numbers in the paper's order: thesis numbers
+    (``5.4``), arXiv numbers (``3.2``) or labels (``Cor 3.2``, ``Cor 5.4``),
+    comma-separated; ``all``."""
     known = [s.number for s in pp.STATEMENTS]
     if text is None or text.strip().lower() == "all":
         return known
+    names = statement_names()
     wanted = _csv(text)
-    unknown = [w for w in wanted if w not in known]
+    unknown = [w for w in wanted if _normalise(w) not in names]
     if unknown or not wanted:
-        raise UsageError(f"--statements: unknown statement(s) {unknown or text!r}; known: {', '.join(known)}")
-    return [n for n in known if n in wanted]
+        listing = ", ".join(f"{s.label}" + (f" (arXiv {s.arxiv})" if s.arxiv else "") for s in pp.STATEMENTS)
+        raise UsageError(f"--statements: unknown statement(s) {unknown or text!r}; known: {listing}")
+    chosen = {names[_normalise(w)] for w in wanted}
+    return [n for n in known if n in chosen]
 
 
 def run_verify(claim_ids: list[str], levels: list[str], config: Config, progress=None,
@@ -100,18 +134,78 @@ def _stderr(msg: str) -> None:
     sys.stderr.flush()
 
 
+_TASK_LINE = re.compile(r"^\[(\d+)/(\d+)\] ")
+
+
+class Progress:
+    """The runner's progress on stderr, each finished check followed by the
+    time so far and an estimate of the time left (the mean time per check so
+    far times the checks left), and, while nothing finishes for ``every``
+    seconds, a line saying the run is still busy."""
+
+    def __init__(self, write=_stderr, every: float = 10.0, clock=time.monotonic):
+        self.write, self.every, self.clock = write, every, clock
+        self.start = clock()
+        self.done = self.total = 0
+        self._open = False  # a label was written without its end of line
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._beat, daemon=True)
+        self._thread.start()
+
+    def estimate(self) -> str:
+        elapsed = self.clock() - self.start
+        if not self.done or not self.total:
+            return f"{elapsed:.0f}s so far"
+        left = elapsed / self.done * (self.total - self.done)
+        return f"{elapsed:.0f}s so far, about {left:.0f}s left"
+
+    def __call__(self, msg: str) -> None:
+        with self._lock:
+            m = _TASK_LINE.match(msg)
+            if m:
+                self.total = int(m.group(2))
+            if msg.endswith("\n"):
+                self.done += 1
+                msg = msg[:-1] + f"  [{self.estimate()}]\n"
+                self._open = False
+            else:
+                self._open = True
+            self.write(msg)
+            self._last = self.clock()
+
+    def _beat(self) -> None:
+        self._last = self.clock()
+        while not self._stop.wait(self.every):
+            with self._lock:
+                if self.clock() - self._last >= self.every:
+                    pre = "\n" if self._open else ""
+                    self.write(f"{pre}  ... still computing ({self.done}/{self.total or '?'} checks done, "
+                               f"{self.estimate()})\n")
+                    self._open = False
+                    self._last = self.clock()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def cmd_verify(args) -> int:
     levels = parse_levels(args.levels)
     want_statements = args.paper or args.statements is not None
     want_claims = args.claims is not None or not want_statements
     claim_ids = parse_claims(args.claims) if want_claims else []
     statements = parse_statements(args.statements) if (want_statements or args.claims is None) else []
+    if not MIN_DPS <= args.dps <= MAX_DPS:  # in the command line's terms, not the library's (dps=None)
+        raise UsageError(f"--dps must be an integer from {MIN_DPS} to {MAX_DPS} (digits of the H level), "
+                         f"got {args.dps}")
     try:  # the library's own limits, and the output files, before the run (not after it)
         check_dps(args.dps)
         check_seed(args.seed, "--seed")
-        for flag, path in (("--json", args.json), ("--markdown", args.markdown)):
+        for flag, path in (("--json", args.json), ("--markdown", args.markdown), ("--html", args.html)):
             if path:
                 check_output_file(path, flag)
+        figures = _figures_dir(args.figures)
     except ParameterError as exc:
         raise UsageError(str(exc).replace("dps must", "--dps must").replace(" (or None for float64)", "")) from None
     if args.jobs is not None and args.jobs < 1:
@@ -120,18 +214,61 @@ def cmd_verify(args) -> int:
     executor = runner.on_dask(client) if client else runner.processes(args.jobs or runner.default_jobs())
     config = Config(seed=args.seed, dps=args.dps, full=args.full)
     command = "ntk-equiv verify " + " ".join(args.argv_rest)
+    progress = None if args.quiet else Progress()
     try:
-        rep = run_verify(claim_ids, levels, config, progress=None if args.quiet else _stderr,
+        rep = run_verify(claim_ids, levels, config, progress=progress,
                          command=command.strip(), statements=statements, controls=args.controls, executor=executor)
     finally:
+        if progress is not None:
+            progress.close()
         if client is not None:
             client.close()
-    print(rp.render_text(rep))
+    print(rp.render_text(rep, wide=args.wide))
     if args.json:
         Path(args.json).write_text(rp.dumps(rep), encoding="utf-8")
     if args.markdown:
         Path(args.markdown).write_text(rp.render_markdown(rep), encoding="utf-8")
+    if args.html:
+        write_html(rp.to_json(rep), args.html, figures)
     return EXIT_OK if rep.passed else EXIT_FAIL
+
+
+def _figures_dir(path: str | None) -> Path | None:
+    """``--figures DIR`` (must exist), else the checkout's ``paper_checks/out`` when present."""
+    if path is not None:
+        if not Path(path).is_dir():
+            raise ParameterError(f"--figures {path!r} is not a directory (run `ntk-equiv paper-checks --out {path}`)")
+        return Path(path)
+    root = repo_root()
+    default = root / "paper_checks" / "out" if root else None
+    return default if default is not None and default.is_dir() else None
+
+
+def write_html(doc: dict, path: str, figures: Path | None) -> None:
+    from . import html_report
+
+    root = repo_root()
+    rendered = root / "derivations" / "out" / "index.html" if root else None  # written by derivations/render.py
+    link = rendered.resolve().as_uri() if rendered is not None and rendered.exists() else None
+    text = html_report.render_html(doc, html_report.load_figures(figures), derivations=link)
+    Path(path).write_text(text, encoding="utf-8")
+
+
+def cmd_report(args) -> int:
+    """The HTML report of a saved JSON report (schema v3)."""
+    try:
+        check_output_file(args.html, "--html")
+        figures = _figures_dir(args.figures)
+    except ParameterError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        doc = json.loads(Path(args.report).read_text(encoding="utf-8"))
+        rp.validate_report(doc)
+    except (OSError, ValueError) as exc:  # JSONDecodeError is a ValueError
+        raise UsageError(f"{args.report}: not a verify --json report ({exc})") from None
+    write_html(doc, args.html, figures)
+    _stderr(f"wrote {args.html}\n")
+    return EXIT_OK if doc["passed"] else EXIT_FAIL
 
 
 def connect(address: str):
@@ -181,15 +318,18 @@ def cmd_docs(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ntk-equiv", description="Verify the numbered statements of the paper "
+    p = argparse.ArgumentParser(prog="ntk-equiv", allow_abbrev=False,
+                                description="Verify the numbered statements of the paper "
                                 "'On the Equivalence of Random Network Distillation, Deep Ensembles, and Bayesian "
                                 "Inference' (arXiv 2602.19964) and the claims C1-C9 that generalise them.")
     sub = p.add_subparsers(dest="command", required=True)
-    v = sub.add_parser("verify", help="check the paper's statements and the claims, print the report")
+    v = sub.add_parser("verify", allow_abbrev=False,
+                       help="check the paper's statements and the claims, print the report")
     v.add_argument("--claims", help="comma-separated claim ids or prefixes, e.g. C6,C7 (default: all)")
     v.add_argument("--paper", action="store_true",
                    help="the paper's numbered statements (Prop 5.1 ... Cor 5.9) and their verdicts only")
-    v.add_argument("--statements", help="comma-separated statement numbers, e.g. 5.1,5.4 (default with --paper: all)")
+    v.add_argument("--statements", help="comma-separated statements by thesis number (5.4), arXiv number (3.2) or "
+                   "label ('Cor 3.2', 'Cor 5.4'), e.g. 5.1,5.4 (default with --paper: all)")
     v.add_argument("--levels", help=f"comma-separated levels among {','.join(LEVELS)} (default: all)")
     v.add_argument("--dps", type=int, default=Config.dps, help=f"digits for the H level, {MIN_DPS} to {MAX_DPS} (default %(default)s)")
     v.add_argument("--seed", type=int, default=Config.seed, help="seed of every check, an integer >= 0 (default %(default)s)")
@@ -205,9 +345,22 @@ def build_parser() -> argparse.ArgumentParser:
                         "(needs the 'cluster' extra); an unreachable scheduler is a usage error")
     v.add_argument("--json", metavar="FILE", help="also write the report as JSON (docs/report_schema.md)")
     v.add_argument("--markdown", metavar="FILE", help="also write the report as markdown")
+    v.add_argument("--html", metavar="FILE", help="also write the report as one self-contained HTML page "
+                   "(dependency graph, a panel per statement and claim)")
+    v.add_argument("--figures", metavar="DIR", help="paper_checks figures to embed in the HTML report "
+                   "(default: paper_checks/out of the checkout, when present)")
+    v.add_argument("--wide", action="store_true", help="one-line table rows (default: lines of at most "
+                   f"{rp.WIDTH} columns, details wrapped under their row)")
     v.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     v.set_defaults(func=cmd_verify)
-    d = sub.add_parser("docs", help="regenerate docs/claims.md, docs/paper.md and the README claims table")
+    r = sub.add_parser("report", allow_abbrev=False, help="the HTML report of a saved `verify --json` file")
+    r.add_argument("report", metavar="REPORT.json", help="a file written by `ntk-equiv verify --json`")
+    r.add_argument("--html", metavar="FILE", required=True, help="the HTML page to write")
+    r.add_argument("--figures", metavar="DIR", help="paper_checks figures to embed (default: paper_checks/out "
+                   "of the checkout, when present)")
+    r.set_defaults(func=cmd_report)
+    d = sub.add_parser("docs", allow_abbrev=False,
+                       help="regenerate docs/claims.md, docs/paper.md and the README claims table")
     d.add_argument("--out", help="output file (default: docs/claims.md of the repository)")
     d.add_argument("--check", action="store_true", help="exit 1 if the file is out of date instead of writing")
     d.set_defaults(func=cmd_docs)
@@ -223,16 +376,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         from paper_checks.__main__ import main as paper_main
 
         return paper_main(argv[1:])
+    parser = build_parser()
     try:
-        args = build_parser().parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # the subcommand's own usage, not the top-level one
+            subparser(parser, args.command).error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as exc:  # argparse: --help (0) or bad usage (2)
         return int(exc.code or 0)
     args.argv_rest = argv[1:]
     try:
         return args.func(args)
     except UsageError as exc:
-        _stderr(f"ntk-equiv: error: {exc}\n")
+        sp = subparser(parser, args.command)
+        _stderr(f"{sp.format_usage()}{sp.prog}: error: {exc}\n")
         return EXIT_USAGE
+
+
+def subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The parser of subcommand ``name`` (for its own usage line)."""
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return action.choices[name]
 
 
 if __name__ == "__main__":

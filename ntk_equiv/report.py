@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import textwrap
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -210,8 +212,181 @@ def summary_text(rep: Report) -> str:
     if rep.controls_requested:
         parts.append(f"{len(rep.controls) - len(rep.failed_controls)}/{len(rep.controls)} negative controls "
                      "caught their check")
-    return f"{verdict}: {', '.join(parts)} in {secs:.1f}s (seed={rep.config.seed}, " \
+    # whether the checks ran as designed, kept apart from what they found (findings_text)
+    lead = "The checks ran as designed" if rep.passed else "The checks did NOT all run as designed"
+    return f"{lead}: {verdict}: {', '.join(parts)} in {secs:.1f}s (seed={rep.config.seed}, " \
            f"dps={rep.config.dps}, full={rep.config.full})"
+
+
+# ---- the narrow terminal layout -------------------------------------------- #
+WIDTH = 100  # columns of the default terminal report
+
+_N = r"[-+]?\d[\d.]*(?:e[-+]?\d+)?"
+_CMP = {"<=": "≤", ">=": "≥", "<": "<", ">": ">"}
+#: the checks' terse statistics, in words (applied in order; anything unmatched is shown as the check wrote it)
+GLOSSARY: tuple[tuple[str, str], ...] = (
+    (rf"rel diff ({_N}) vs ({_N})", r"relative difference \1 (threshold \2)"),
+    (rf"min p ({_N})(>=|<)({_N})", r"smallest p-value \1 \2 threshold \3"),
+    (rf"slope ({_N})\+-({_N}) \(theory ({_N})\)", r"log-log slope \1 ± \2 (n^-1/2 predicts \3)"),
+    (rf"slope ({_N})\+-({_N})", r"log-log slope \1 ± \2"),
+    (rf"\|dev\|<=({_N}) se", r"|slope - theory| <= \1 standard errors"),
+    (rf"\|dev\| ({_N})<=({_N})", r"|slope - theory| \1 <= threshold \2"),
+    (rf"cross-cov max\|z\| ({_N})<=({_N})", r"cross-head covariance: largest |z| \1 <= threshold \2"),
+    (rf"max\|z\| ({_N})<=({_N})", r"largest |z| \1 <= threshold \2"),
+    (rf"max \|diff\|/tol ({_N})(<=|>)({_N})", r"largest |difference| / tolerance \1 \2 threshold \3"),
+    (rf"max error/tol ({_N})<=({_N})", r"largest error / tolerance \1 <= threshold \2"),
+    (rf"scale ({_N})\+-({_N}) \(limit ({_N}), widths ([\d/]+)\)",
+     r"extrapolated scale \1 ± \2 (infinite-width value \3; widths \4)"),
+    (rf"worst limit ratio ({_N}) \[({_N}), ({_N})\] \(theory ({_N})\)",
+     r"worst extrapolated ratio \1, interval [\2, \3] (theory \4)"),
+    (rf"limit of E A - ({_N}) E B ({_N})\+-({_N})", r"extrapolated E A - \1 E B = \2 ± \3 (0 if it holds)"),
+    (rf"max variance on X / kappa ({_N})<=({_N})",
+     r"largest variance on the training inputs / kappa \1 <= threshold \2"),
+    (rf"(E eps\^2|0\.5 Var eps_i) / V f ({_N}) vs ({_N})", r"\1 / V f = \2 (the form checked says \3)"),
+    (rf"vs flow ({_N}), vs Y ({_N})", r"relative difference from the gradient flow \1, from the labels Y \2"),
+    (rf"law ({_N}), dependence ({_N}) vs ({_N})", r"law residual \1, dependence residual \2 (threshold \3)"),
+    (rf"mean ({_N}), cov ({_N})", r"mean residual \1, covariance residual \2"),
+    (rf"^({_N}) vs ({_N})", r"relative residual \1 (threshold \2)"),
+    (rf"Q/dof ({_N})", r"chi-square per degree of freedom \1 (about 1 if the claimed law holds)"),
+    (rf"\|Sigma_f\|/\|Sigma_b\| ({_N})", r"size of Sigma_f relative to Sigma_b \1"),
+    (rf"n D\(n=(\d+)\) ({_N}) \(c ({_N})\)", r"n x dependence D at width \1: \2 (exact constant c = \3)"),
+    (rf"min eig/scale ({_N})", r"smallest eigenvalue / scale \1 (>= 0 when ordered)"),
+    (r"cond\(([^)]*)\)", r"condition number of \1"),
+    (rf"\bcond ({_N})", r"condition number \1"),
+    (r"\bpower (cov|factor)", r"power against \1"),
+    (rf"({_N})<=({_N})", r"\1 <= \2"),
+    (rf"({_N})>=({_N})", r"\1 >= \2"),
+)
+
+
+def in_words(statistic: str) -> str:
+    """A check's terse statistic (``min p 0.03>=8e-08; slope -0.45+-0.03
+    (theory -0.5)``) in words, each with its threshold (:data:`GLOSSARY`)."""
+    out = []
+    for part in statistic.split("; "):
+        for pattern, words in GLOSSARY:
+            part = re.sub(pattern, words, part)
+        out.append(part)
+    return "; ".join(out)
+
+
+def result_words(r: Result) -> str:
+    """What one check measured, in words: its statistic, or its residual
+    against its threshold; an exact proof as ``exactly 0``."""
+    if r.error:
+        return f"raised {r.error}"
+    if r.level == "S" and r.tolerance == 0:
+        return "the difference simplifies to exactly 0" if r.passed else "the difference does not simplify to 0"
+    if r.statistic:
+        return in_words(r.statistic)
+    return f"residual {_num(r.residual)} {'<=' if r.passed else '>'} threshold {_num(r.tolerance)}"
+
+
+def _mark(r: Result | None) -> str:
+    if r is None:
+        return "-"
+    return ("pass" if r.passed else "FAIL") + (" raised" if r.error else "") + f" {r.seconds:.1f}s"
+
+
+def _wrapped(text: str, indent: int, width: int, first: str = "") -> list[str]:
+    lead = " " * indent
+    return textwrap.wrap(text, width, initial_indent=lead + first, subsequent_indent=lead + " " * (len(first) + 2),
+                         break_on_hyphens=False) or [lead + first]
+
+
+def claim_rows(rep: Report, width: int = WIDTH) -> str:
+    """One row per claim (each level's pass/FAIL and time, the title), then
+    each H/E statistic in words, and a failed S check, wrapped under it."""
+    cols = [lv for lv in RUN_LEVELS]
+    header = f"{'claim':<5} " + " ".join(f"{lv + ' ' + LEVEL_NAMES[lv]:<16}" for lv in cols) + " title"
+    lines = [header, "-" * min(width, len(header) + 20)]
+    for cid in rep.claim_ids:
+        c = REGISTRY[cid]
+        cells = []
+        for lv in cols:
+            r = rep.result(cid, lv)
+            cells.append(_mark(r) if r is not None else ("(not selected)" if lv in c.checks else "-"))
+        row = f"{cid:<5} " + " ".join(f"{x:<16}" for x in cells) + " "
+        lines += textwrap.wrap(c.title, width, initial_indent=row, subsequent_indent=" " * len(row)) or [row]
+        for lv in cols:
+            r = rep.result(cid, lv)
+            if r is not None and (lv != "S" or not r.passed):
+                lines += _wrapped(result_words(r), 6, width, f"{lv}: ")
+        if c.property_tests:
+            lines += _wrapped(property_cell(c), 6, width, "P: ")
+    return "\n".join(lines)
+
+
+def paper_rows(rep: Report, width: int = WIDTH) -> str:
+    """One row per statement (number, arXiv number, verdict reached, whether
+    it is the documented one, levels passed), then the defect and each level's
+    printed (and corrected) result in words, wrapped under it."""
+    header = f"{'statement':<10} {'arXiv':<9} {'verdict reached':<44} {'documented':<11} levels passed"
+    lines = [header, "-" * min(width, len(header))]
+    for o in rep.statements:
+        s = o.statement
+        doc = "yes" if o.passed else "NO  <-- FAIL"
+        lines.append(f"{s.label:<10} {s.arxiv or '-':<9} {_verdict(o.reached):<44} {doc:<11} "
+                     f"{' '.join(o.levels_passed()) or '-'}")
+        if not o.passed:
+            lines += _wrapped(f"documented verdict: {_verdict(s.expected)}", 6, width)
+        if s.defect and set(o.reached) & {"refuted as printed", "gap in the proof"}:
+            lines += _wrapped(s.defect, 6, width, "defect: ")
+        for lo in o.levels:
+            src = f" (the claim check {lo.source})" if lo.level in s.reuses else ""
+            text = ("printed " + ("holds" if lo.printed.passed else "refuted" if not lo.printed.error else "raised")
+                    + f": {result_words(lo.printed)}")
+            if lo.corrected is not None:
+                text += f"; corrected {'holds' if lo.corrected.passed else 'fails'}: {result_words(lo.corrected)}"
+            lines += _wrapped(text + src, 6, width, f"{lo.level}: ")
+    return "\n".join(lines)
+
+
+def _short_defect(s) -> str:
+    """``"sign"``, ``"factor 2"``: the defect's name (the text before its colon)."""
+    return (s.defect or "").split(":")[0].strip() or "defect"
+
+
+def findings_text(rep: Report) -> str:
+    """What the checks found about the paper, by reached verdict:
+    ``3 refuted as printed: 5.1 sign, 5.4 factor 2, ...; 1 proof gap: 5.8; ...``."""
+    groups: dict[str, list[str]] = {"refuted as printed": [], "proof gap": [], "hold only in the limit": [],
+                                    "hold": [], "not settled": []}
+    for o in rep.statements:
+        s, v = o.statement, set(o.reached)
+        if "refuted as printed" in v:
+            groups["refuted as printed"].append(f"{s.number} {_short_defect(s)}")
+        elif "gap in the proof" in v:
+            groups["proof gap"].append(s.number)
+        elif "holds only in the limit" in v:
+            groups["hold only in the limit"].append(s.number)
+        elif v == {"holds"}:
+            groups["hold"].append(s.number)
+        else:
+            groups["not settled"].append(f"{s.number} ({_verdict(o.reached)})")
+    names = {"hold": ("holds", "hold"), "hold only in the limit": ("holds only in the limit", "hold only in the limit")}
+    parts = []
+    for key, items in groups.items():
+        if items:
+            one, many = names.get(key, (key, key))
+            parts.append(f"{len(items)} {one if len(items) == 1 else many}: {', '.join(items)}")
+    caveat = "" if not rep.failed_statements else \
+        f" ({len(rep.failed_statements)} not the documented verdict: see above)"
+    return f"What they found about the paper{caveat}: {'; '.join(parts)}."
+
+
+def fit(text: str, width: int = WIDTH) -> str:
+    """Every line of ``text`` wrapped to ``width`` columns (continuations
+    indented four more than the line)."""
+    out = []
+    for line in text.splitlines():
+        if len(line) <= width:
+            out.append(line)
+            continue
+        lead = " " * (len(line) - len(line.lstrip()))
+        out += textwrap.wrap(line.strip(), width, initial_indent=lead, subsequent_indent=lead + "    ",
+                             break_on_hyphens=False, break_long_words=True)
+    return "\n".join(out)
 
 
 # ---- dependency graph ----------------------------------------------------- #
@@ -285,15 +460,19 @@ def mermaid(claim_ids: Iterable[str] | None = None) -> str:
     return "\n".join(lines + ["```"])
 
 
-def render_text(rep: Report) -> str:
+def render_text(rep: Report, wide: bool = False, width: int = WIDTH) -> str:
+    """The terminal report. By default every line fits in ``width`` columns:
+    one short row per statement and claim, its details (each statistic in
+    words with its threshold) wrapped under it; ``wide``: one-line tables."""
     parts = []
     if rep.statements:
-        parts += ["The paper's statements (thesis chapter 5 numbering):", paper_table(rep), ""]
+        parts += ["The paper's statements (thesis chapter 5 numbers; arXiv numbers in the second column):",
+                  paper_table(rep) if wide else paper_rows(rep, width), ""]
         if rep.claim_ids:
             parts.append("The project's claims:")
     if rep.claim_ids or not rep.statements:
-        parts += [text_table(rep), "", "Dependency graph (each claim rests on the claim above it):",
-                  dependency_text(rep)]
+        parts += [text_table(rep) if wide else claim_rows(rep, width), "",
+                  "Dependency graph (each claim rests on the claim above it):", dependency_text(rep)]
     power = power_text(rep)
     if power:
         parts += ["", "Stated power (probability that the check fails under each named alternative):", power]
@@ -306,7 +485,9 @@ def render_text(rep: Report) -> str:
         parts += [f"  {name}: {ctl.CONTROLS[name]}" for name in used]
     if not rep.passed:
         parts += ["", failures_text(rep)]
-    return "\n".join(parts + ["", summary_text(rep)])
+    text = "\n".join(parts + ["", summary_text(rep), findings_text(rep)] if rep.statements else
+                     parts + ["", summary_text(rep)])
+    return text if wide else fit(text, width)
 
 
 def _power_cell(power) -> str:
@@ -545,6 +726,8 @@ def render_markdown(rep: Report) -> str:
     levels table, failures, every check's record, the dependency graph."""
     lines = ["# ntk-equiv verification report", "",
              f"`{rep.command}` at {rep.created}", "", f"**{summary_text(rep)}**", ""]
+    if rep.statements:
+        lines += [f"**{findings_text(rep)}**", ""]
     if rep.statements:
         lines += ["## The paper's statements", "",
                   "| statement | arXiv | title | verdict reached | expected | levels passed | "

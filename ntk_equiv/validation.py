@@ -369,16 +369,18 @@ def check_output_file(path: Any, name: str) -> Path:
 
 
 def check_output_dir(path: Any, name: str) -> Path:
-    """A directory that exists (or can be created) and is writable."""
+    """A directory that exists and is writable, or that can be created in an
+    existing writable directory: the rule of :func:`check_output_file` (an
+    output's own directory must exist; nothing creates parent directories)."""
     p = Path(path)
     if p.exists() and not p.is_dir():
         raise ParameterError(f"{name} {str(p)!r} exists and is not a directory")
     resolved = str(p.resolve())
     if resolved.startswith("/proc/") or resolved.startswith("/sys/") or resolved in ("/proc", "/sys"):
         raise ParameterError(f"{name} {str(p)!r} is in a kernel pseudo-filesystem; give a regular directory")
-    anc = p
-    while not anc.exists():
-        anc = anc.parent
-    if not anc.is_dir() or not os.access(anc, os.W_OK):
-        raise ParameterError(f"{name} {str(p)!r} cannot be created or written ({str(anc)!r} is not writable)")
+    target = p if p.exists() else (p.parent if str(p.parent) else Path("."))
+    if not target.is_dir():
+        raise ParameterError(f"{name} {str(p)!r}: directory {str(target)!r} does not exist")
+    if not os.access(target, os.W_OK):
+        raise ParameterError(f"{name} {str(p)!r} cannot be created or written ({str(target)!r} is not writable)")
     return p

@@ -32,7 +32,7 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "out"
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m paper_checks", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m paper_checks", allow_abbrev=False, description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="small widths and seeds (under a minute)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output directory (default: %(default)s)")
     p.add_argument("--only", help=f"comma-separated figure keys or prefixes, e.g. c2,c9 (of: {', '.join(FIGURES)})")
@@ -93,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"paper_checks: error: {exc}\n")
         return 2
     out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(exist_ok=True)  # never its parents: the output-path rule of every command
     command = "python -m paper_checks " + " ".join(argv)
     start = time.perf_counter()
     results, failures = [], {}

@@ -56,7 +56,8 @@ def run(out: Path, quick: bool = False, seed: int = 0) -> FigureResult:
         widths = (256, 1024) if quick else (512, 4096)
         members, models, heads = (20, 2, 32) if quick else (64, 6, 64)
         steps = 300 if quick else 400
-        fig, axes = plt.subplots(1, 2, figsize=(12, 5.2))
+        # constrained layout leaves room for the suptitle above the two-line panel titles
+        fig, axes = plt.subplots(1, 2, figsize=(12, 5.6), layout="constrained")
         data = {"claim": CLAIM, "architecture": "mlp(depth=1, relu, sigma_w=1.5, sigma_b=0.5)", "widths": widths,
                 "ensemble_members": members, "rnd_models": models, "heads": heads, "steps": steps, "tasks": {}}
         headline = {}

@@ -126,3 +126,102 @@ def test_failed_row_keeps_its_statistic(monkeypatch):
     rep = _report([res])
     assert "FAIL min p 5.7e-08>=1.7e-07" in report.text_table(rep)
     assert "min p 5.7e-08>=1.7e-07; residual 3 > tolerance 1" in report.failures_text(rep)
+
+
+# ---- the narrow terminal layout (issue 18.2) ------------------------------- #
+@pytest.fixture(scope="module")
+def small_run():
+    """A real cheap run: C3 and C6a at H, Prop 5.1 and Cor 5.4 at H (refuted as printed)."""
+    from ntk_equiv.cli import run_verify
+
+    return run_verify(["C3", "C6a"], ["H"], Config(), statements=["5.1", "5.4"])
+
+
+def test_verify_text_fits_in_100_columns(small_run):
+    from ntk_equiv.claims.registry import measured
+
+    long = measured(0.5, 1.0, "why", statistic="min p 0.03>=8.3e-08; " + "; ".join(
+        f"mlp[relu, {k} hidden]: worst limit ratio 0.86 [0.29, 1.42] (theory 1), cond(Theta_XX) 6.06" for k in range(6)))
+    long.claim, long.level = "C6a", "E"
+    rep = copy.copy(small_run)
+    rep.results = small_run.results + [long]
+    rep.claim_ids = list(REGISTRY)  # every claim's row, with its title
+    text = report.render_text(rep)
+    assert max(len(line) for line in text.splitlines()) <= report.WIDTH == 100
+    assert "smallest p-value 0.03 >= threshold 8.3e-08" in text  # the statistic in words, with its threshold
+    assert "worst extrapolated ratio 0.86, interval [0.29, 1.42] (theory 1)" in text
+    wide = report.render_text(rep, wide=True)
+    assert max(len(line) for line in wide.splitlines()) > 100  # --wide keeps one-line rows
+
+
+def test_verify_cli_output_fits_in_100_columns(capsys):
+    assert main(["verify", "--claims", "C3", "--statements", "5.1", "--levels", "H", "--jobs", "1", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 100, out
+
+
+def test_banner_separates_the_run_from_the_findings(small_run):
+    text = report.render_text(small_run)
+    assert "The checks ran as designed: ALL PASSED" in text
+    assert "What they found about the paper: 2 refuted as printed: 5.1 sign, 5.4 factor 2." in text
+    assert "defect: sign:" in text and "printed refuted" in text and "corrected holds" in text
+
+
+def test_statistics_in_words():
+    w = report.in_words
+    assert w("slope -0.44+-0.05 (theory -0.5)") == "log-log slope -0.44 ± 0.05 (n^-1/2 predicts -0.5)"
+    assert w("rel diff 4.2 vs 1e-45") == "relative difference 4.2 (threshold 1e-45)"
+    assert w("min p 1e-12<3.3e-07") == "smallest p-value 1e-12 < threshold 3.3e-07"
+    assert w("Q/dof 5.44").startswith("chi-square per degree of freedom 5.44")
+    assert w("something new 3") == "something new 3"  # unknown statistics are shown as written
+
+
+# ---- both numberings (issue 18.3) ------------------------------------------ #
+@pytest.mark.parametrize("text", ["3.2", "5.4", "Cor 3.2", "Cor 5.4", "cor 3.2", "Corollary 5.4"])
+def test_statements_by_thesis_or_arxiv_number_or_label(text):
+    from ntk_equiv.cli import parse_statements
+
+    assert parse_statements(text) == ["5.4"]
+
+
+def test_statements_mixed_and_unknown(capsys):
+    from ntk_equiv.cli import UsageError, parse_statements
+
+    assert parse_statements("Thm 3.1, 5.1,4.3") == ["5.1", "5.3", "5.9"]
+    for bad in ("3.3", "Prop 5.4", "Thm 5.4"):  # no such number; a label of the wrong kind
+        with pytest.raises(UsageError, match="Cor 5.4 \\(arXiv Cor 3.2\\)"):
+            parse_statements(bad)
+
+
+def test_verify_statements_3_2_selects_cor_5_4(capsys):
+    assert main(["verify", "--statements", "3.2", "--levels", "H", "--jobs", "1", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "Cor 5.4" in out and "Cor 3.2" in out and "Prop 5.1" not in out
+
+
+# ---- the command line's messages and paths (issue 18.4) -------------------- #
+def test_cli_errors_use_cli_terms_and_the_subcommand_usage(capsys):
+    assert main(["verify", "--dps", "5"]) == 2
+    err = capsys.readouterr().err
+    assert "--dps must be an integer from 16 to 1000" in err and "None" not in err and "dps=" not in err
+    assert err.startswith("usage: ntk-equiv verify")
+    assert main(["verify", "--fast"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: ntk-equiv verify") and "unrecognized arguments: --fast" in err
+    assert main(["verify", "--claim", "C1"]) == 2  # no abbreviations
+    assert "unrecognized arguments: --claim" in capsys.readouterr().err
+    assert main(["report", "--htm", "x.html", "r.json"]) == 2
+    assert capsys.readouterr().err.startswith("usage: ntk-equiv report")
+
+
+def test_one_output_path_rule_for_every_command(tmp_path, capsys):
+    from paper_checks.__main__ import main as paper_main
+
+    missing = tmp_path / "no" / "such"
+    for argv in (["verify", "--json", str(missing / "r.json")], ["verify", "--html", str(missing / "r.html")],
+                 ["verify", "--markdown", str(missing / "r.md")], ["report", "r.json", "--html", str(missing / "r.html")],
+                 ["docs", "--out", str(missing / "claims.md")]):
+        assert main(argv) == 2, argv
+        assert "does not exist" in capsys.readouterr().err, argv
+    assert paper_main(["--quick", "--only", "c2", "--out", str(missing)]) == 2
+    assert "does not exist" in capsys.readouterr().err and not (tmp_path / "no").exists()  # nothing created
