@@ -123,3 +123,18 @@ def test_depth_two_matches_monte_carlo_extrapolated():
     for attr in ("ntk_var", "nngp_var"):
         a, se = extrapolated(lo, hi, attr)
         assert np.all(np.abs(a - getattr(fw, attr))[iu] <= z * se[iu]), (attr, a, getattr(fw, attr), se)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("depth, act", [(1, "relu"), (2, "relu"), (3, "relu"), (2, "erf"), (2, "tanh(x)")])
+def test_monte_carlo_sweep(depth, act):
+    # widths 128 and 512, 2000 networks each: n Var extrapolated to a + b/n, within z se of the prediction
+    arch = ne.mlp(depth, act, sigma_w=np.sqrt(2) if act == "relu" else 1.3, sigma_b=0.1)
+    x = X3[:2]
+    fw = finite_width(arch, x)
+    lo, hi = (sample(arch, x, width=w, samples=2000, seed=7 * w + depth) for w in (128, 512))
+    iu = np.triu_indices(2)
+    z = z_for(2 * len(iu[0]))
+    for attr in ("ntk_var", "nngp_var"):
+        a, se = extrapolated(lo, hi, attr)
+        assert np.all(np.abs(a - getattr(fw, attr))[iu] <= z * se[iu]), (attr, a, getattr(fw, attr), se)
