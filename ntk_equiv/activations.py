@@ -309,7 +309,9 @@ def check_real_valued(expr: sympy.Expr, text: str) -> None:
 def kinks_of(expr: sympy.Expr) -> tuple[float, ...]:
     """Real points where ``expr`` (or its derivative) is not smooth: zeros of
     the arguments of ``Abs``, ``sign``, ``Heaviside`` and of ``a - b`` in
-    ``Max(a, b)``/``Min(a, b)``, and the boundaries of ``Piecewise`` conditions."""
+    ``Max(a, b)``/``Min(a, b)``, and the boundaries of ``Piecewise`` conditions.
+    :class:`~ntk_equiv.errors.QuadratureError` when a set of zeros is not finite
+    (``Max(0, cos(x))``) or sympy cannot determine it."""
     candidates = []
     for node in sympy.preorder_traversal(expr):
         if isinstance(node, (sympy.Abs, sympy.sign, sympy.Heaviside)):
@@ -326,6 +328,12 @@ def kinks_of(expr: sympy.Expr) -> tuple[float, ...]:
         sol = sympy.solveset(c, X, sympy.S.Reals)
         if isinstance(sol, sympy.FiniteSet):
             points |= {float(p) for p in sol}
+        elif sol is not sympy.S.EmptySet:
+            # infinitely many kinks (Max(0, cos(x)): an ImageSet) or ones sympy cannot find (a
+            # ConditionSet): the rules would treat the function as smooth and return a wrong number
+            raise QuadratureError(
+                f"the expression {expr} is not smooth where {c} = 0, which is {sol} (not a finite set of "
+                "points): the quadrature needs its kinks; write it with finitely many kinks")
     return tuple(sorted(points))
 
 

@@ -696,3 +696,11 @@ def test_claim_lists_follow_the_catalogue():
 
     assert kernel_checks.HOMOGENEOUS == HOMOGENEOUS
     assert set(kernel_checks.SMOOTH) <= set(NAMED) - set(HOMOGENEOUS)
+
+
+@pytest.mark.parametrize("text", ["Max(0, cos(x))", "Abs(sin(x))", "sign(sin(3*x))"])
+def test_infinitely_many_kinks_are_refused(text):
+    # the kinks of cos at pi/2 + k pi: not a finite set; treated as smooth they gave a wrong number
+    act = ne.activation(text)
+    with pytest.raises(ne.QuadratureError, match="not a finite set"):
+        ne.mlp(1, act, 1.2, 0.1).kernel(np.array([[0.3], [1.1]]))

@@ -100,3 +100,13 @@ def test_an_entry_equal_in_every_network_is_not_a_false_alarm():
     # (with testing.ROUNDING = 0, seed 11 fails here)
     for seed in range(12):
         testing.check_layer(lambda rng: ne.Sign(), seed=seed, checks=("monte_carlo",), networks=8)
+
+
+def test_a_refused_context_is_skipped_not_failed():
+    # Max(0, cos(x)) has infinitely many kinks: its dual maps are refused (QuadratureError); the
+    # finite-width checks still run, and the Monte Carlo on the raw input (the data prefix applies
+    # the activation itself, no dual map)
+    report = testing.check_layer(lambda rng: ne.Act("Max(0, cos(x))"), checks=("adjoint", "precision", "monte_carlo"),
+                                 dps=30)
+    assert {"adjoint", "monte_carlo"} <= report.checks()
+    assert any("QuadratureError" in why for _, why in report.skipped)
