@@ -73,8 +73,12 @@ def test_two_checks_of_one_id_and_level_are_refused():
     assert discover([_module(a=a, again=a)]) == {("C9", "H"): a}  # one function seen twice is one check
 
 
-def test_a_statement_level_that_reuses_a_claim_check_cannot_have_its_own():
-    fn = check("5.6", "E")(lambda c, f: _ok(c, f))  # Thm 5.6 E reuses C6c E
+def test_a_statement_level_that_reuses_a_claim_check_cannot_have_its_own(monkeypatch):
+    import dataclasses
+
+    s = dataclasses.replace(pp.statement("5.6"), reuses={"E": ("C6c", "E")})  # its E level: C6c's E check
+    monkeypatch.setattr(pp, "STATEMENTS", tuple(s if x.number == "5.6" else x for x in pp.STATEMENTS))
+    fn = check("5.6", "E")(lambda c, f: _ok(c, f))
     with pytest.raises(CatalogueError, match="reuses"):
         discover([_module(fn=fn)])
 
