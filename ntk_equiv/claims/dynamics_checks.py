@@ -180,13 +180,28 @@ def _c2_empirical(config: Config):
         details[name] = dict(moment_worst_z=mom.worst, moment_threshold=mom.threshold, rms=fit.rms.tolist(),
                              slope=fit.slope, slope_stderr=fit.stderr)
         stats.append(f"{name}: moments {mom.summary()}; {fit.summary()}, |dev|<={z_slope:.2f} se")
+        if name == "mlp":  # the error level predicted by ne.finite_width (C10), not only its fitted rate
+            from ..fluctuations import finite_width
+
+            fw = finite_width(arch, x)
+            # n E||hat Theta - Theta||_F^2 / ||Theta||_F^2 = sum_ij ntk_var_ij / ||Theta||_F^2, exact at one hidden layer
+            pred = float(np.sum(fw.ntk_var) / np.sum(fw.ntk**2))
+            e2 = fit.errors**2 * np.asarray(widths, float)[:, None]
+            ms, se = e2.mean(1), e2.std(1, ddof=1) / np.sqrt(e2.shape[1])
+            q = t_threshold(e2.shape[1] - 1, len(widths))
+            resid = max(resid, float(np.max(np.abs(ms - pred) / (q * se))))
+            details[name].update(predicted_n_mse=pred, measured_n_mse=ms.tolist(), n_mse_se=se.tolist())
+            stats.append(f"{name}: n E|hat Theta - Theta|^2/|Theta|^2 measured "
+                         + "/".join(f"{m:.3g}" for m in ms) + f" vs predicted {pred:.3g} (|dev| <= {q:.1f} se)")
     pw = {n: max(p[n] for p in pws) for n in pws[0]}
     return measured(
         resid, 1.0,
         "one hidden layer (dense, and convolutional with pooling): E[hat Theta] = Theta and Cov f_0 = K at width "
         "16 (Bonferroni z-tests, false alarm < 1e-6), and the rms NTK error's log-log slope is -1/2 within z*se "
         "(hat Theta - Theta is a mean of n i.i.d. channel terms, so the mean-square error is exactly c/n; se from "
-        "the seed scatter; two architectures, Bonferroni); residual = worst ratio to its tolerance",
+        "the seed scatter; two architectures, Bonferroni); for the MLP the mean-square error at each width equals "
+        "ne.finite_width's predicted sum_ij ntk_var_ij / (n ||Theta||_F^2) within a Bonferroni Student-t threshold "
+        "of its standard error; residual = worst ratio to its tolerance",
         statistic="; ".join(stats) + f"; {power.summary(pw)}", widths=widths, **details,
         **power.stated(pw, "analytic: the most sensitive moment z-test (normal) at its Bonferroni threshold, "
                            "shifted by |1 - c| |exact| / se"),
