@@ -874,6 +874,8 @@ CATALOGUE: Mapping[str, NamedActivation] = {r.name: r for r in (
 NAMES = tuple(CATALOGUE)
 #: The names with closed-form dual maps (the fast, exact ones the property tests draw).
 NAMED = tuple(n for n, r in CATALOGUE.items() if r.closed_form is not None)
+#: Positively homogeneous names: ``name -> (p, p')`` (the C1 claim checks' polar references).
+HOMOGENEOUS = {n: r.homogeneous for n, r in CATALOGUE.items() if r.homogeneous is not None}
 
 
 def _named(name: str, **params) -> Activation:

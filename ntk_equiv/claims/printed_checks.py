@@ -251,6 +251,7 @@ def thm_5_6_high_precision(config: Config, form: str) -> Result:
 # --------------------------------------------------------------------------- #
 # E level: real finite-width networks
 # --------------------------------------------------------------------------- #
+@controls.declares("untrained")
 def prop_5_1_empirical(config: Config, form: str) -> Result:
     """A width-``n`` network and its linearisation, trained to convergence by
     gradient descent, against the statement with the network's own empirical

@@ -35,6 +35,7 @@ class RateFit:
     stderr: float
     errors: np.ndarray | None = None
     cond: float | None = None  # cond(Theta_XX) when a training set is involved
+    kernel_fluctuation: float | None = None  # rms ||hat Theta - Theta|| / ||Theta|| at the smallest width
 
     def deviation(self, expected: float = -0.5) -> float:
         return abs(self.slope - expected)
@@ -161,3 +162,14 @@ def law_limit_tests(widths, samples: dict, mean: np.ndarray, cov: np.ndarray, pr
         out[f"{prefix}scale: 1/n rate"] = dict(p=float(stats.chi2(scale["fit_dof"]).sf(scale["fit_chi2"])),
                                                chi2=scale["fit_chi2"], dof=scale["fit_dof"])
     return out
+
+
+
+def rate_correction_bias(widths, beta: float) -> float:
+    """The bias of :func:`fit_rate`'s OLS log-log slope when the mean-square
+    error is ``c n^{2 rate} (1 + beta n^{-1/2})`` instead of a pure power: the
+    OLS combination of ``(1/2) log(1 + beta n^{-1/2})`` over ``widths``
+    (the slope's weights ``(log n - mean) / sum (log n - mean)^2``)."""
+    lx = np.log(np.asarray(widths, float))
+    c = (lx - lx.mean()) / np.sum((lx - lx.mean()) ** 2)
+    return float(c @ (0.5 * np.log1p(beta * np.exp(-0.5 * lx))))
