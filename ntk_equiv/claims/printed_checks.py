@@ -30,7 +30,7 @@ from .dynamics_checks import (
 )
 from . import controls, dynamics_checks
 from .paper import form_params
-from .registry import Config, Result, measured, proven
+from .registry import Config, Result, check, measured, proven
 from .rnd_checks import EPS, _seed, spread_inputs
 
 # --------------------------------------------------------------------------- #
@@ -42,6 +42,7 @@ def _algebras(config: Config) -> list:
     return S.algebras(full=config.full)
 
 
+@check("5.1", "S")
 def prop_5_1_symbolic(config: Config, form: str) -> Result:
     sign = form_params("5.1", form)["sign"]
     proofs = [SP.prove_5_1(alg, strict=False, sign=sign, flow=(i == 0)) for i, alg in enumerate(_algebras(config))]
@@ -56,18 +57,21 @@ def _terms_proof(fn, number: str, config: Config, form: str, what: str) -> Resul
     return proven(S.combine(number, proofs[0].statement, proofs), what)
 
 
+@check("5.2", "S")
 def prop_5_2_symbolic(config: Config, form: str) -> Result:
     return _terms_proof(SP.prove_5_2, "5.2", config, form,
                         "law of f_0 + Theta_xX Theta_XX^{-1} (Y - f_0(X)) with f_0 ~ GP(0, kappa), computed from the "
                         "construction, minus the printed mean and covariance terms is exactly 0")
 
 
+@check("5.3", "S")
 def prop_5_3_symbolic(config: Config, form: str) -> Result:
     return _terms_proof(SP.prove_5_3, "5.3", config, form,
                         "law of the converged RND error, computed from the construction, minus the printed covariance "
                         "with kappa_eps = kappa_u + kappa_g is exactly 0")
 
 
+@check("5.4", "S")
 def cor_5_4_symbolic(config: Config, form: str) -> Result:
     factor = form_params("5.4", form)["factor"]
     proofs = [S.prove_c6a(alg, strict=False, factor=factor) for alg in _algebras(config)]
@@ -76,6 +80,7 @@ def cor_5_4_symbolic(config: Config, form: str) -> Result:
                   "ensemble covariance P kappa P^* must be exactly 0")
 
 
+@check("5.6", "S")
 def thm_5_6_symbolic(config: Config, form: str) -> Result:
     half = form_params("5.6", form)["half"]
     heads = (1, 2, 3, 4, 5, 6, 7, 8) if config.full else (1, 2, 3, 4, 5)
@@ -84,6 +89,7 @@ def thm_5_6_symbolic(config: Config, form: str) -> Result:
                   "(centring matrix symmetric, idempotent, trace K, C 1 = 0): every difference exactly 0")
 
 
+@check("5.7", "S")
 def prop_5_7_symbolic(config: Config, form: str) -> Result:
     """The printed and corrected forms coincide (verdict: holds only in the
     limit); S proves the kernel identity the limit rests on, at finite width."""
@@ -135,6 +141,7 @@ def _h_instance(config: Config, n_train: int = 5, n_test: int = 3):
     return rng, X, x
 
 
+@check("5.1", "H")
 def prop_5_1_high_precision(config: Config, form: str) -> Result:
     """Concrete instance: an erf MLP's analytic NTK at ``dps`` digits, random
     ``f_0`` and ``Y``. The statement against gradient flow run to a time ``t``
@@ -163,6 +170,7 @@ def prop_5_1_high_precision(config: Config, form: str) -> Result:
               shown=f"vs flow {r_flow:.2g}, vs Y {r_fit:.2g}", vs_flow=r_flow, vs_labels=r_fit, t=float(t), lambda_min=float(lam_min))
 
 
+@check("5.2", "H")
 def prop_5_2_high_precision(config: Config, form: str) -> Result:
     """``dynamics.ensemble(t=inf)`` against the printed terms with an mpmath inverse."""
     terms = form_params("5.2", form)["cov_terms"]
@@ -184,6 +192,7 @@ def prop_5_2_high_precision(config: Config, form: str) -> Result:
               shown=f"mean {r_mean:.2g}, cov {r_cov:.2g}", cov=r_cov, mean=r_mean)
 
 
+@check("5.3", "H")
 def prop_5_3_high_precision(config: Config, form: str) -> Result:
     """``rnd.rnd_covariance(t=inf)`` for a ReLU predictor and an erf + residual
     target against the printed terms with ``kappa_eps = kappa_u + kappa_g``."""
@@ -225,6 +234,7 @@ def rnd_and_ensemble_variances(config: Config):
     return e_lib, e_exp, vf, ctx
 
 
+@check("5.4", "H")
 def cor_5_4_high_precision(config: Config, form: str) -> Result:
     """``E eps^2(x) = Var eps_i(x)`` (library and explicit) against ``factor x V f(x)``."""
     factor = form_params("5.4", form)["factor"]
@@ -236,6 +246,7 @@ def cor_5_4_high_precision(config: Config, form: str) -> Result:
               library=r_lib, explicit=r_exp, ratio=ratio)
 
 
+@check("5.6", "H")
 def thm_5_6_high_precision(config: Config, form: str) -> Result:
     """The scale of the two chi^2_K laws: ``c eps^2 = c Var(eps_i)/K chi^2_K``
     (``c = 1/2`` as printed) and ``s^2 = V f/K chi^2_K`` (S level) coincide iff
@@ -251,6 +262,7 @@ def thm_5_6_high_precision(config: Config, form: str) -> Result:
 # --------------------------------------------------------------------------- #
 # E level: real finite-width networks
 # --------------------------------------------------------------------------- #
+@check("5.1", "E")
 @controls.declares("untrained")
 def prop_5_1_empirical(config: Config, form: str) -> Result:
     """A width-``n`` network and its linearisation, trained to convergence by
@@ -364,6 +376,7 @@ def _printed_law(terms, design, kappa_factor=1):
     return printed.converged_mean(th["xX"], inv, design.Y)[:, 0], printed.converged_cov(terms, kap, th, inv)
 
 
+@check("5.2", "E")
 @controls.declares("untrained", "noise", "cov0.7", "cov1.3", "t0")
 def prop_5_2_empirical(config: Config, form: str) -> Result:
     """Real trained networks (one hidden layer, so ``Cov f_0 = kappa`` exactly at
@@ -396,6 +409,7 @@ def prop_5_2_empirical(config: Config, form: str) -> Result:
 CONVERGED_VARIANCE = 1e-4
 
 
+@check("5.4", "E")
 @controls.declares("untrained", "noise", "cov0.7", "cov1.3", "factor", "t0")
 def cor_5_4_empirical(config: Config, form: str) -> Result:
     """``E eps^2(x) = factor V f(x)`` for converged RND models and ensembles of
@@ -486,6 +500,7 @@ def _t_sf(x: float, df: int) -> float:
     return float(stats.t.sf(x, df))
 
 
+@check("5.3", "E")
 @controls.declares("untrained", "noise", "cov0.7", "cov1.3", "factor", "t0")
 def prop_5_3_empirical(config: Config, form: str) -> Result:
     """Real RND models (predictor and target one-hidden-layer relu MLPs, so
@@ -513,6 +528,7 @@ def prop_5_3_empirical(config: Config, form: str) -> Result:
                      heads=sizes["heads"])
 
 
+@check("5.7", "H")
 def prop_5_7_high_precision(config: Config, form: str) -> Result:
     """``Theta - kappa`` is the hidden layers' share: for an erf MLP with ``L - 1``
     hidden layers, the library's ``Theta^{L} - kappa^{L}`` (``mlp(depth)``) against
@@ -539,6 +555,7 @@ def prop_5_7_high_precision(config: Config, form: str) -> Result:
                       "kappa)", hidden_share=r)
 
 
+@check("5.7", "E")
 def prop_5_7_empirical(config: Config, form: str) -> Result:
     """The paper's construction at finite width: ``g~ = J^hid(x; vartheta_0) psi*``
     (:class:`ntk_equiv.rnd.BayesianRND`, ``jacobian="hidden"``, one tangent
@@ -570,24 +587,3 @@ def prop_5_7_empirical(config: Config, form: str) -> Result:
                     "alarm 1e-6); exact at every width for one hidden layer",
                     statistic=f"max|z| {float(np.max(np.abs(z))):.2f}{_le(float(np.max(np.abs(z))), thr)}{thr:.2f} over {len(iu[0])} entries",
                     max_abs_z=float(np.max(np.abs(z))), threshold=thr, draws=draws, width=width)
-
-
-CHECKS = {
-    ("5.1", "S"): prop_5_1_symbolic,
-    ("5.1", "H"): prop_5_1_high_precision,
-    ("5.1", "E"): prop_5_1_empirical,
-    ("5.2", "S"): prop_5_2_symbolic,
-    ("5.2", "H"): prop_5_2_high_precision,
-    ("5.2", "E"): prop_5_2_empirical,
-    ("5.3", "S"): prop_5_3_symbolic,
-    ("5.3", "H"): prop_5_3_high_precision,
-    ("5.3", "E"): prop_5_3_empirical,
-    ("5.4", "S"): cor_5_4_symbolic,
-    ("5.4", "H"): cor_5_4_high_precision,
-    ("5.4", "E"): cor_5_4_empirical,
-    ("5.6", "S"): thm_5_6_symbolic,
-    ("5.6", "H"): thm_5_6_high_precision,
-    ("5.7", "S"): prop_5_7_symbolic,
-    ("5.7", "H"): prop_5_7_high_precision,
-    ("5.7", "E"): prop_5_7_empirical,
-}

@@ -34,7 +34,6 @@ Statistical tolerances have false-alarm probability below 1e-6 per check
 from __future__ import annotations
 
 import functools
-from typing import Callable
 
 import numpy as np
 from scipy import stats
@@ -47,7 +46,7 @@ from ..errors import ParameterError
 from ..layers import mlp
 from ..experiments.inputs import sphere_inputs, spread_inputs
 from ..experiments.stats import z_threshold
-from .registry import Config, Result, measured, proven
+from .registry import Config, Result, check, measured, proven
 from .rnd_checks import _p_result, c7_identities, posterior_whiteness
 
 FORMS = ("printed", "corrected")
@@ -70,6 +69,7 @@ def _algebras(config: Config, explicit_when_full: bool = False) -> list:
 # --------------------------------------------------------------------------- #
 # Prop 5.5
 # --------------------------------------------------------------------------- #
+@check("5.5", "S")
 def prop_5_5_symbolic(config: Config, form: str) -> Result:
     _form(form)
     proofs = [S.prove_prop_5_5(alg, strict=False) for alg in _algebras(config)]
@@ -79,6 +79,7 @@ def prop_5_5_symbolic(config: Config, form: str) -> Result:
                   "P (C (x) I) P^* = (P C P^*) (x) I for a generic A (every t): differences simplify to exactly 0")
 
 
+@check("5.5", "E")
 def prop_5_5_empirical(config: Config, form: str) -> Result:
     _form(form)
     arch = mlp(1, "erf", 1.5, 0.3)
@@ -112,6 +113,7 @@ GAP_ARCH = ("erf", 1.5, 0.3)     # one hidden layer: D(n) = c / n exactly
 GAP_HEADS = 32
 
 
+@check("5.8", "S")
 def thm_5_8_symbolic(config: Config, form: str) -> Result:
     _form(form)
     proofs = [S.prove_c7(alg, strict=False) for alg in _algebras(config, explicit_when_full=True)]
@@ -124,6 +126,7 @@ def thm_5_8_symbolic(config: Config, form: str) -> Result:
     return proven(S.combine("5.8", proofs[0].statement, proofs), what + "; differences simplify to exactly 0")
 
 
+@check("5.8", "H")
 def thm_5_8_high_precision(config: Config, form: str) -> Result:
     _form(form)
     dps = config.dps
@@ -157,6 +160,7 @@ def _thm_5_8_experiments(seed: int, full: bool):
     return law, dep, info["cond"]
 
 
+@check("5.8", "E")
 def thm_5_8_empirical(config: Config, form: str) -> Result:
     """Real networks with the paper's target: the limit law (whitened errors of
     non-linear ``BayesianRND`` trained without labels) and the dependence
@@ -189,6 +193,7 @@ def thm_5_8_empirical(config: Config, form: str) -> Result:
 # --------------------------------------------------------------------------- #
 # Cor 5.9
 # --------------------------------------------------------------------------- #
+@check("5.9", "S")
 def cor_5_9_symbolic(config: Config, form: str) -> Result:
     proofs = [S.prove_cor_5_9(alg, strict=False, form=_form(form))
               for alg in _algebras(config, explicit_when_full=True)]
@@ -198,6 +203,7 @@ def cor_5_9_symbolic(config: Config, form: str) -> Result:
     return proven(S.combine("5.9", proofs[0].statement, proofs), what + "; differences simplify to exactly 0")
 
 
+@check("5.9", "H")
 def cor_5_9_high_precision(config: Config, form: str) -> Result:
     rng = np.random.default_rng(config.seed)
     N, n = (6, 4) if config.full else (4, 3)
@@ -224,6 +230,7 @@ def _cor_5_9_experiment(seed: int, full: bool) -> me.SamplingExperiment:
     return me.sampling_experiment(arch, 256, 16, 20, members=1, seed=seed)
 
 
+@check("5.9", "E")
 def cor_5_9_empirical(config: Config, form: str) -> Result:
     _form(form)
     ex = _cor_5_9_experiment(config.seed, config.full)
@@ -236,17 +243,3 @@ def cor_5_9_empirical(config: Config, form: str) -> Result:
                             "Sigma_b/K + Sigma_f (corrected, one network), chi-square over seeds and test inputs",
                      statistic=f"Q/dof {tests['network: s_bar - mu_b ~ N(0, claimed)']['ratio']:.3g}; "
                                f"cond(Theta_XX) {ex.cond:.3g}")
-
-
-Check = Callable[[Config, str], Result]
-
-CHECKS: dict[tuple[str, str], Check] = {
-    ("5.5", "S"): prop_5_5_symbolic,
-    ("5.5", "E"): prop_5_5_empirical,
-    ("5.8", "S"): thm_5_8_symbolic,
-    ("5.8", "H"): thm_5_8_high_precision,
-    ("5.8", "E"): thm_5_8_empirical,
-    ("5.9", "S"): cor_5_9_symbolic,
-    ("5.9", "H"): cor_5_9_high_precision,
-    ("5.9", "E"): cor_5_9_empirical,
-}
