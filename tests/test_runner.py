@@ -109,3 +109,19 @@ def test_a_real_unreachable_scheduler_exits_2(capsys):
     pytest.importorskip("distributed")
     assert main(["verify", "--claims", "C9", "--scheduler", "tcp://127.0.0.1:9", "-q"]) == 2
     assert "cannot reach" in capsys.readouterr().err
+
+
+def test_budgets_order_the_pool_and_an_overrun_is_reported(monkeypatch):
+    from ntk_equiv.claims.registry import check
+
+    quick = check("C9", "H", budget=(1, 10))(lambda config: measured(0.0, 1.0, "toy"))
+    slow = check("C7", "H", budget=(30, 600))(lambda config: measured(0.0, 1.0, "toy"))
+    monkeypatch.setitem(REGISTRY["C9"].checks, "H", quick)
+    monkeypatch.setitem(REGISTRY["C7"].checks, "H", slow)
+    monkeypatch.setitem(REGISTRY["C7a"].checks, "H", lambda config: measured(0.0, 1.0, "no budget"))
+    tasks = [runner.Task("claim", c, "H") for c in ("C9", "C7a", "C7")]
+    assert runner.longest_first(tasks, Config()) == [2, 0, 1]  # 30 s, then 1 s and the unstated (1 s) in order
+    assert runner.cost(tasks[2], Config(full=True)) == 600.0
+    over = runner.TaskResult(tasks[0], {"claim": measured(0.0, 1.0, "toy")}, cpu=2.5)
+    assert "OVER its budget of 1s" in runner._times(over, Config())
+    assert "OVER" not in runner._times(over, Config(full=True))

@@ -28,13 +28,14 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping, Sequence
 
 from . import controls as ctl
 from . import paper as pp
-from .registry import REGISTRY, Config, Result, all_checks, load
+from .registry import REGISTRY, Config, Result, all_checks, budget, load
 from .verdict import StatementOutcome, run_claim_check, run_statement_check, verify_statement
 
 Progress = Callable[[str], None]
@@ -65,6 +66,7 @@ class TaskResult:
     task: Task
     results: dict[str, Result]
     consulted: frozenset[str] = frozenset()
+    cpu: float = 0.0  # CPU seconds of the process that ran it (a load-independent measure of its cost)
 
     @property
     def seconds(self) -> float:
@@ -158,13 +160,15 @@ def _results(task: Task, config: Config) -> dict[str, Result]:
 def execute(task: Task, config: Config) -> TaskResult:
     """Run ``task`` (a raising check is a failed result, never a crash)."""
     load()  # a fresh worker (Dask) has not discovered the checks yet
+    cpu = time.process_time()
     if task.control is None:
-        return TaskResult(task, _results(task, config))
+        results = _results(task, config)
+        return TaskResult(task, results, cpu=time.process_time() - cpu)
     _clear_check_caches()
     try:
         with ctl.applied(task.control) as cr:
             results = _results(task, config)
-        return TaskResult(task, results, frozenset(cr.consulted))
+        return TaskResult(task, results, frozenset(cr.consulted), cpu=time.process_time() - cpu)
     finally:
         _clear_check_caches()
 
@@ -172,9 +176,37 @@ def execute(task: Task, config: Config) -> TaskResult:
 Executor = Callable[[Sequence[Task], Config, Progress | None], dict[Task, TaskResult]]
 
 
-def _report_progress(progress: Progress | None, k: int, n: int, tr: TaskResult) -> None:
+def _report_progress(progress: Progress | None, k: int, n: int, tr: TaskResult, config: Config) -> None:
     if progress:
-        progress(f"[{k}/{n}] {tr.task.label} ... {tr.summary()} ({tr.seconds:.1f}s)\n")
+        progress(f"[{k}/{n}] {tr.task.label} ... {tr.summary()} ({_times(tr, config)})\n")
+
+
+def check_of(task: Task):
+    """The check function a task runs."""
+    if task.kind == "claim":
+        return REGISTRY[task.key].checks.get(task.level)
+    return pp.statement_checks().get((task.key, task.level))
+
+
+def cost(task: Task, config: Config) -> float:
+    """The seconds the task's check states it needs at ``config``'s scale
+    (its ``@check`` budget; 1 s when it states none)."""
+    stated = budget(check_of(task), config.full, (task.key, task.level))
+    return 1.0 if stated is None else stated
+
+
+def _times(tr: TaskResult, config: Config | None = None) -> str:
+    text = f"{tr.seconds:.1f}s, cpu {tr.cpu:.1f}s"
+    stated = None if config is None else budget(check_of(tr.task), config.full, (tr.task.key, tr.task.level))
+    if stated is not None and tr.cpu > stated:
+        text += f"; OVER its budget of {stated:g}s"
+    return text
+
+
+def longest_first(tasks: Sequence[Task], config: Config) -> list[int]:
+    """Indices of ``tasks`` by decreasing stated cost (ties in plan order): on
+    a pool, the longest start first and the run ends sooner."""
+    return sorted(range(len(tasks)), key=lambda i: -cost(tasks[i], config))
 
 
 def sequential(tasks: Sequence[Task], config: Config, progress: Progress | None = None) -> dict[Task, TaskResult]:
@@ -185,7 +217,7 @@ def sequential(tasks: Sequence[Task], config: Config, progress: Progress | None 
             progress(f"[{k}/{len(tasks)}] {task.label} ... ")
         tr = out[task] = execute(task, config)
         if progress:
-            progress(f"{tr.summary()} ({tr.seconds:.1f}s)\n")
+            progress(f"{tr.summary()} ({_times(tr, config)})\n")
     return out
 
 
@@ -250,9 +282,11 @@ def _pool(tasks: Sequence[Task], config: Config, progress: Progress | None, jobs
         child.close()
         return {"proc": proc, "conn": parent, "task": None}
 
-    todo = deque(range(len(tasks)))
+    todo = deque(longest_first(tasks, config))
     out: dict[Task, TaskResult] = {}
     workers = [start() for _ in range(min(jobs, len(tasks)))]
+    if progress:
+        progress(f"{len(tasks)} checks on {len(workers)} worker processes, the longest stated budgets first\n")
     try:
         while len(out) < len(tasks):
             for k, w in enumerate(workers):
@@ -282,7 +316,7 @@ def _pool(tasks: Sequence[Task], config: Config, progress: Progress | None, jobs
                 else:
                     w["task"] = None
                 out[task] = tr
-                _report_progress(progress, len(out), len(tasks), tr)
+                _report_progress(progress, len(out), len(tasks), tr, config)
     finally:
         for w in workers:
             try:
@@ -316,7 +350,9 @@ def on_dask(client) -> Executor:
     def run_tasks(tasks: Sequence[Task], config: Config, progress: Progress | None = None):
         from distributed import as_completed
 
-        futures = {client.submit(execute, t, config, pure=False): t for t in tasks}
+        order = longest_first(tasks, config)
+        futures = {client.submit(execute, tasks[i], config, pure=False, priority=len(tasks) - k): tasks[i]
+                   for k, i in enumerate(order)}
         out: dict[Task, TaskResult] = {}
         for fut in as_completed(list(futures), loop=client.loop):
             task = futures[fut]
@@ -325,7 +361,7 @@ def on_dask(client) -> Executor:
             except Exception as exc:  # noqa: BLE001 - KilledWorker, a lost connection: a failed row
                 tr = failed(task, f"{type(exc).__name__}: {exc}".strip())
             out[task] = tr
-            _report_progress(progress, len(out), len(tasks), tr)
+            _report_progress(progress, len(out), len(tasks), tr, config)
         return {t: out[t] for t in tasks}
 
     return run_tasks
