@@ -19,7 +19,7 @@ from typing import Iterable
 
 from .claims import controls as ctl
 from .claims import paper as pp
-from .claims.registry import LEVEL_NAMES, LEVELS, REGISTRY, Claim, Config, Result, load
+from .claims.registry import LEVEL_NAMES, LEVELS, REGISTRY, Claim, Config, Result, budget, load
 from .claims.runner import ControlOutcome
 from .claims.verdict import StatementOutcome
 
@@ -824,12 +824,18 @@ def claims_markdown() -> str:
                 lines.append(f"- P ({LEVEL_NAMES[lv]}): `{c.property_tests}`")
             elif lv in c.checks:
                 fn = c.checks[lv]
-                lines.append(f"- {lv} ({LEVEL_NAMES[lv]}): `{fn.__module__}.{fn.__name__}`")
+                lines.append(f"- {lv} ({LEVEL_NAMES[lv]}): `{fn.__module__}.{fn.__name__}`{budget_text(fn, (cid, lv))}")
         missing = [lv for lv in RUN_LEVELS if lv not in c.checks]
         if missing:
             lines.append(f"- no check at: {', '.join(missing)}")
         lines.append("")
     return "\n".join(lines)
+
+
+def budget_text(fn, key: tuple[str, str]) -> str:
+    """`` (budget 5 s; --full 240 s)``: the seconds the check states it needs."""
+    b, full = budget(fn, key=key), budget(fn, full=True, key=key)
+    return "" if b is None else f" (budget {b:g} s; --full {full:g} s)"
 
 
 # ---- the generated reference of the paper's statements --------------------- #

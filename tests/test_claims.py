@@ -48,7 +48,11 @@ def test_one_decorator_declares_claim_and_statement_checks():
     s = check("5.4", "S")(lambda config, form: _ok(config, form))
     found = discover([_module(c9=c, cor=s)])
     assert found == {("C9", "H"): c, ("5.4", "S"): s}
-    assert registry.budget(c) == 1.0 and registry.budget(c, full=True) == 30.0 and registry.budget(s) is None
+    assert registry.budget(c) == 1.0 and registry.budget(c, full=True) == 30.0  # stated at the check
+    from ntk_equiv.claims.budgets import BUDGETS
+
+    assert registry.budget(s, full=True) == BUDGETS["5.4 S"][1]  # else the table
+    assert registry.budget(lambda config: None) is None
 
 
 def test_the_catalogue_holds_claims_and_statements_in_order():
@@ -141,3 +145,17 @@ def test_adding_a_statement_is_one_catalogue_entry_and_one_check_module(monkeypa
     monkeypatch.setattr(pp, "statement_checks", lambda: found)
     (out,) = runner.run([], ["H"], Config(), statements=["5.10"]).statements
     assert out.reached == ("holds",) and out.passed
+
+
+def test_every_check_states_its_budget():
+    """Issue 17.9: every check states the seconds it needs at the default scale
+    and at --full (its @check budget or ntk_equiv/claims/budgets.py)."""
+    registry.load()
+    keys = [(c, lv) for c in registry.REGISTRY for lv in registry.REGISTRY[c].checks]
+    keys += list(registry.statement_checks())
+    fns = {**{(c, lv): registry.REGISTRY[c].checks[lv] for c, lv in keys if c in registry.REGISTRY},
+           **registry.statement_checks()}
+    missing = [k for k in keys if registry.budget(fns[k], key=k) is None or registry.budget(fns[k], True, k) is None]
+    assert not missing, f"no budget stated for {missing}"
+    # the whole --full run fits 15 minutes on two workers by its own statement
+    assert sum(registry.budget(fns[k], True, k) for k in keys) / 2 < 15 * 60

@@ -58,20 +58,31 @@ def test_every_statement_with_checks_is_checked_at_two_levels():
         assert len(levels) >= 2, (s.label, levels)
 
 
-def test_statement_checks_reject_duplicates_and_unknown_keys(monkeypatch):
-    fake = {"printed_checks": {("5.1", "S"): pc.prop_5_1_symbolic},
-            "statement_checks": {("5.1", "S"): pc.prop_5_1_symbolic}}
-    monkeypatch.setattr(pp, "_module_checks", lambda name: fake[name])
-    with pytest.raises(ValueError, match="twice"):
-        pp.statement_checks()
-    fake["statement_checks"] = {("5.10", "S"): pc.prop_5_1_symbolic}
+def test_statement_checks_reject_duplicates_and_unknown_keys():
+    """Discovery (registry.discover, tests/test_claims.py) refuses a statement
+    check of an unknown number, a second check of one (number, level), and an
+    own check at a level that reuses a claim's."""
+    import types
+
+    from ntk_equiv.claims import registry
+
+    def toy(**attrs):
+        mod = types.ModuleType("ntk_equiv.claims.toy_checks")
+        mod.__dict__.update(attrs)
+        return mod
+
+    def fn(config, form):
+        return measured(0.0, 1.0, "toy")
+
+    with pytest.raises(ValueError, match="two checks"):
+        registry.discover([toy(CHECKS={("5.1", "S"): fn}), *registry.check_modules()])
     with pytest.raises(ValueError, match="unknown"):
-        pp.statement_checks()
-    fake["statement_checks"] = {("5.6", "E"): pc.prop_5_1_symbolic}
-    reusing = tuple(replace(s, reuses={"E": ("C6c", "E")}) if s.number == "5.6" else s for s in pp.STATEMENTS)
-    monkeypatch.setattr(pp, "STATEMENTS", reusing)  # a level both checked and reused
-    with pytest.raises(ValueError, match="reuses"):
-        pp.statement_checks()
+        registry.discover([toy(CHECKS={("5.10", "S"): fn})])
+    reusing = next((s for s in pp.STATEMENTS if s.reuses), None)
+    if reusing is not None:
+        lv = next(iter(reusing.reuses))
+        with pytest.raises(ValueError, match="reuses"):
+            registry.discover([toy(CHECKS={(reusing.number, lv): fn})])
 
 
 # ---- the verdict logic on synthetic checks ---------------------------------- #

@@ -28,7 +28,7 @@ from ..experiments.stats import (  # noqa: F401 - re-exported
 )
 from ..layers import mlp
 from ..precision import mp_context
-from . import controls, statements  # noqa: F401 - the claim ids must exist before checks attach
+from . import controls
 from .registry import Config, check, measured
 
 #: z_threshold, sphere_inputs, fit_rate, RateFit and the C2 experiment live in

@@ -28,13 +28,12 @@ Verdicts are *reached by the checks* (:mod:`.verdict`), never read from here:
 ``expected`` is only what the run compares the reached verdict with.
 
 Checks are plain functions ``check(config, form) -> Result`` with ``form`` in
-``("printed", "corrected", "alternative")``, collected in dicts
-``CHECKS[(number, level)]`` (:mod:`.printed_checks`, :mod:`.statement_checks`).
+``("printed", "corrected", "alternative")``, declared with ``@check(number, level)``
+in the ``*_checks`` modules (:mod:`.printed_checks`, :mod:`.statement_checks`), or a
+level reuses a project claim's check (``reuses``), which checks the printed form.
 """
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
@@ -320,37 +319,17 @@ def form_params(number: str, form: str) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- #
-# the checks: functions per (number, level), from the modules that define them
+# the checks: declared with @check(number, level), found by the registry
 # --------------------------------------------------------------------------- #
-CHECK_MODULES = ("printed_checks", "statement_checks")
-
-
-def _module_checks(name: str) -> dict:
-    full = f"{__package__}.{name}"
-    if importlib.util.find_spec(full) is None:  # not written yet: its statements stay unchecked
-        return {}
-    return dict(importlib.import_module(full).CHECKS)  # import errors propagate
-
-
 def statement_checks() -> dict[tuple[str, str], StatementCheck]:
-    """Every statement check, ``{(number, level): check(config, form)}``.
+    """Every statement check, ``{(number, level): check(config, form)}``: the
+    functions declared ``@check(number, level)`` in the ``*_checks`` modules,
+    found by the registry's discovery (:func:`.registry.statement_checks`; an
+    unknown number, a duplicate or a level that is also a ``reuses`` link is a
+    :class:`~ntk_equiv.errors.CatalogueError`)."""
+    from .registry import statement_checks as discovered
 
-    Raises ``ValueError`` for a key defined twice, an unknown number, a level
-    outside S/H/E, or a level that is also a ``reuses`` link."""
-    out: dict[tuple[str, str], StatementCheck] = {}
-    numbers = {s.number: s for s in STATEMENTS}
-    for mod in CHECK_MODULES:
-        for key, fn in _module_checks(mod).items():
-            number, level = key
-            if key in out:
-                raise ValueError(f"statement check {key} is defined twice (second in {mod})")
-            if number not in numbers or level not in ("S", "H", "E"):
-                raise ValueError(f"statement check {key} in {mod}: unknown statement or level")
-            if level in numbers[number].reuses:
-                raise ValueError(f"statement check {key} in {mod}: level {level} already reuses "
-                                 f"{numbers[number].reuses[level]}")
-            out[key] = fn
-    return out
+    return discovered()
 
 
 def levels_of(s: Statement, checks: Mapping[tuple[str, str], StatementCheck]) -> tuple[str, ...]:

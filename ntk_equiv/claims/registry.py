@@ -223,12 +223,21 @@ def check_modules() -> list[ModuleType]:
     return [importlib.import_module(f"{package.__name__}.{name}") for name in names]
 
 
-def budget(fn: Check, full: bool = False) -> float | None:
-    """The seconds ``fn`` states it needs at the default scale (or ``--full``)."""
+def budget(fn: Check | None, full: bool = False, key: tuple[str, str] | None = None) -> float | None:
+    """The seconds a check states it needs at the default scale (or
+    ``--full``): its ``@check(..., budget=)``, else the table of
+    :mod:`.budgets` for ``key`` (its ``(id, level)``; default: its declaration's)."""
     spec = getattr(fn, "check_spec", None)
-    if not isinstance(spec, CheckSpec) or spec.budget is None:
+    if isinstance(spec, CheckSpec) and spec.budget is not None:
+        return spec.budget[1 if full else 0]
+    if key is None and isinstance(spec, CheckSpec):
+        key = (spec.id, spec.level)
+    if key is None:
         return None
-    return spec.budget[1 if full else 0]
+    from .budgets import BUDGETS
+
+    stated = BUDGETS.get(f"{key[0]} {key[1]}")
+    return None if stated is None else float(stated[1 if full else 0])
 
 
 def run_check(claim_id: str, level: str, config: Config = Config()) -> Result:

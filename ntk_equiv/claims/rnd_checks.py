@@ -32,7 +32,6 @@ from . import controls
 from ..layers import Dense, Erf, Relu, mlp, residual, serial
 from ..network import tree_leaves
 from ..precision import backend, mp_context
-from . import statements  # noqa: F401 - the claim ids must exist before checks attach
 from ..experiments import chi_square, power, rnd_ratio
 from ..experiments.inputs import child_seed, condition_number, sphere_inputs, spread_inputs  # noqa: F401
 from ..experiments.rnd_ratio import GROUPS, RatioSweep, intercept_fit, ratio_sweep, ratio_tests  # noqa: F401

@@ -191,14 +191,13 @@ def check_of(task: Task):
 def cost(task: Task, config: Config) -> float:
     """The seconds the task's check states it needs at ``config``'s scale
     (its ``@check`` budget; 1 s when it states none)."""
-    stated = budget(check_of(task), config.full) if check_of(task) is not None else None
+    stated = budget(check_of(task), config.full, (task.key, task.level))
     return 1.0 if stated is None else stated
 
 
 def _times(tr: TaskResult, config: Config | None = None) -> str:
     text = f"{tr.seconds:.1f}s, cpu {tr.cpu:.1f}s"
-    fn = check_of(tr.task) if config is not None else None
-    stated = budget(fn, config.full) if fn is not None else None
+    stated = None if config is None else budget(check_of(tr.task), config.full, (tr.task.key, tr.task.level))
     if stated is not None and tr.cpu > stated:
         text += f"; OVER its budget of {stated:g}s"
     return text
