@@ -23,6 +23,7 @@ from .layers import (
 )
 from .layers import Elu, Gelu, HardTanh, Relu6, Sigmoid, Silu, Softplus, Tanh
 from .network import Network
+from .fluctuations import FiniteWidth, finite_width, width_for
 from .rnd import RND, BayesianRND, bayesian_rnd_covariance, gp_posterior, rnd_covariance
 
 __version__ = "0.1.0"
@@ -35,6 +36,7 @@ __all__ = [
     "NtkEquivError", "ParameterError", "PrecisionWarning", "QuadratureError", "RangeError", "Relu", "ResourceError", "Residual", "Serial", "ShapeError",
     "Sign", "Sin", "StabilityError", "UnknownActivationError", "activation", "ensemble",
     "linearised_predict", "mlp", "residual", "serial",
+    "FiniteWidth", "finite_width", "width_for",
     "RND", "BayesianRND", "bayesian_rnd_covariance", "gp_posterior", "rnd_covariance",
     "Elu", "Gelu", "HardTanh", "Relu6", "Sigmoid", "Silu", "Softplus", "Tanh",
 ]

@@ -132,3 +132,26 @@ def missing(module=None) -> list[str]:
 def instance(name: str, seed: int | np.random.Generator = 0) -> L.Layer:
     """A random instance of the public layer ``name`` (seeded)."""
     return CATALOGUE[name].factory(np.random.default_rng(seed))
+
+
+def random_architecture(rng: np.random.Generator, inputs: str = "flat", max_layers: int = 4) -> L.Architecture:
+    """A random composition of catalogue entries on ``inputs`` (``"flat"`` or
+    ``"spatial"``), between a first Dense/Conv and a Dense readout (with
+    Flatten first when the signal is still spatial). Flat entries may follow
+    spatial ones only once the signal is flat. The kernel engine may refuse the
+    result (:class:`~ntk_equiv.errors.ArchitectureError`); a finite network
+    runs it whatever it is.
+    """
+    shape = (4, 2) if inputs == "spatial" else (3,)
+    first = C.Conv((2,), padding="SAME", **_sigmas(rng)) if inputs == "spatial" else L.Dense(**_sigmas(rng))
+    body = [first]
+    names = sorted(CATALOGUE)
+    for _ in range(int(rng.integers(1, max_layers + 1))):
+        spatial = len(L.Serial(*body).init_params(np.random.default_rng(0), shape, 3, 3)[1]) > 1
+        pool = [n for n in names if (CATALOGUE[n].inputs == "spatial") == spatial]
+        if spatial:  # an elementwise or normalising layer acts per position too
+            pool += [n for n in names if n in ("Act", "Relu", "Erf", "Tanh", "LayerNorm")]
+        body.append(CATALOGUE[str(rng.choice(pool))].factory(rng))
+    if len(L.Serial(*body).init_params(np.random.default_rng(0), shape, 3, 3)[1]) > 1:
+        body.append(C.Flatten())
+    return L.Architecture(*body, L.Dense(**_sigmas(rng)))

@@ -84,3 +84,25 @@ def test_catalogue_entry_conforms_full(name):
     report = testing.check_layer(entry.factory, inputs=entry.inputs, seed=2, instances=2,
                                  dps=None if slow_dps else 50)
     assert {"adjoint", "ntk_fd", "rnd_laws", "monte_carlo"} <= report.checks()
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_random_catalogue_architectures(seed):
+    # compositions of catalogue entries: the exact kernel (finite, symmetric, PSD) or an
+    # ArchitectureError before any work; a finite network runs every one, its vjp adjoint to its
+    # jvp and its empirical NTK equal to finite-difference Jacobians (testing's tolerances)
+    rng = np.random.default_rng(seed)
+    inputs = "spatial" if seed % 3 == 0 else "flat"
+    arch = lc.random_architecture(rng, inputs)
+    x = rng.standard_normal((3, 4, 2) if inputs == "spatial" else (3, 3))
+    try:
+        k = arch.kernel(x)
+    except ne.ArchitectureError:
+        pass
+    else:
+        for m in (np.asarray(k.nngp), np.asarray(k.ntk)):
+            assert np.all(np.isfinite(m)) and np.array_equal(m, m.T)
+            assert np.linalg.eigvalsh(m)[0] >= -1e-12 * np.max(np.abs(m))
+    for check in (testing.adjoint_error, testing.ntk_fd_error):
+        err, tol = check(arch, x, rng)
+        assert err <= tol, (check.__name__, repr(arch))

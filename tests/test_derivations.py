@@ -25,7 +25,7 @@ def _figures(source: str) -> list[str]:
 
 def test_all_nine_notebooks_exist_in_reading_order():
     names = [p.name[:3] for p in NOTEBOOKS]
-    assert names == [f"0{i}_" for i in range(0, 9)]
+    assert names == [f"0{i}_" for i in range(0, 10)]
     for p in NOTEBOOKS:
         text = p.read_text()
         assert "# %% [markdown]" in text and "\n# %%\n" in text, f"{p.name} is not in jupytext percent format"

@@ -1,4 +1,4 @@
-"""The project's claims C1-C9 (docs/theory.md), as data: id, title, statement
+"""The project's claims C1-C10 (docs/theory.md), as data: id, title, statement
 (plain text and LaTeX), the claims each rests on, and the pytest module of its
 P level. Their checks are found by discovery (:func:`.registry.load`) in the
 ``*_checks`` modules, each declared with ``@check(claim_id, level)``; the
@@ -108,4 +108,11 @@ CLAIMS: tuple[Claim, ...] = (
           "<= Theta in the Loewner order.",
           r"P\kappa P^*\preceq P\Theta P^*=\Theta-\Theta_{xX}\Theta_{XX}^{-1}\Theta_{Xx'}\preceq\Theta",
           depends_on=("C5", "C7"), property_tests="tests/test_rnd.py"),
+    Claim("C10", "Finite width at order 1/n: predicted fluctuations of the kernels",
+          "For an MLP of width n at initialisation, Var[Theta_hat(x_i, x_j)] = ntk_var_ij / n + O(1/n^2), likewise "
+          "the empirical NNGP kappa_hat of the readout's input (ne.finite_width); exact (no O(1/n^2) term) with one "
+          "hidden layer, where n Var[Theta_hat] = sw^4 [Var(phi phi) + kappa1^2 (3 E[(phi' phi')^2] - E[phi' phi']^2) "
+          "+ 2 kappa1 Cov(phi phi, phi' phi')]; ReLU at criticality: 3 Theta^2.",
+          r"\mathrm{Var}[\hat\Theta_{ij}]=\tfrac1n\,\mathrm{ntk\_var}_{ij}+O(n^{-2})",
+          depends_on=("C1", "C2"), property_tests="tests/test_fluctuations_properties.py"),
 )
