@@ -165,31 +165,12 @@ class _Moments:
             self.mp_f, self.mp_df = phi.mp_functions(bk.ctx)
 
     def _np_fn(self, side: Side) -> Callable:
-        a, b, p = side
         f, df = self.phi._np  # noqa: SLF001 - the activation's own broadcasting float64 callables
-
-        def fn(x):
-            out = np.ones_like(x)
-            if a:
-                out = out * f(x) ** a
-            if b:
-                out = out * df(x) ** b
-            return out * x**p if p else out
-        return fn
+        return _side_fn(side, f, df, np.ones_like)
 
     def _mp_fn(self, side: Side) -> Callable:
-        a, b, p = side
-        f, df = self.mp_f, self.mp_df
         one = self.bk.ctx.mpf(1)
-
-        def fn(x):
-            out = one
-            if a:
-                out = out * f(x) ** a
-            if b:
-                out = out * df(x) ** b
-            return out * x**p if p else out
-        return fn
+        return _side_fn(side, self.mp_f, self.mp_df, lambda x: one)
 
     def expect(self, f: Side, g: Side, k11, k12, k22, det) -> np.ndarray:
         """Elementwise over 1-D arrays of kernel entries (``det`` their determinant)."""
@@ -563,3 +544,18 @@ def sample(arch, x, width: int, samples: int, seed: int = 0) -> Sample:
 __all__ = ["COVERED", "FiniteWidth", "Sample", "UncoveredArchitectureError", "finite_width", "layer_kernels",
            "mlp_layers", "sample", "width_for"]
 
+
+def _side_fn(side: Side, f: Callable, df: Callable, ones: Callable) -> Callable:
+    """``x -> f(x)^a f'(x)^b x^p`` for ``side = (a, b, p)``: one formula for both
+    precisions (``ones(x)``: the backend's 1 shaped like ``x``, so the product keeps
+    its number type and shape)."""
+    a, b, p = side
+
+    def fn(x):
+        out = ones(x)
+        if a:
+            out = out * f(x) ** a
+        if b:
+            out = out * df(x) ** b
+        return out * x**p if p else out
+    return fn
