@@ -1,7 +1,6 @@
 """The paper's statements: records, verdicts reached by checks, printed errors
 refuted and corrected forms proven, the CLI and the generated docs/paper.md."""
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -247,6 +246,7 @@ def test_prop_5_7_symbolic_proves_the_identity_and_rejects_a_missing_bias_term()
 
 
 # ---- the CLI, the JSON report and the docs ---------------------------------- #
+@pytest.mark.slow  # the whole S,H paper run (~9 s); the printed checks have unit tests above
 def test_verify_paper_json(tmp_path, capsys):
     path = tmp_path / "r.json"
     rc = main(["verify", "--paper", "--levels", "S,H", "-q", "--json", str(path)])

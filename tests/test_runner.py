@@ -96,6 +96,7 @@ def test_without_dask_the_scheduler_option_says_how_to_get_it(monkeypatch, capsy
     assert "ntk-equiv[cluster]" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # starts a two-process Dask cluster (~7 s)
 def test_dask_cluster_gives_the_report_of_one_process(tmp_path):
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as lc:
@@ -105,6 +106,7 @@ def test_dask_cluster_gives_the_report_of_one_process(tmp_path):
     assert _untimed(on_dask) == _untimed(one)
 
 
+@pytest.mark.slow  # waits for a real connection timeout
 def test_a_real_unreachable_scheduler_exits_2(capsys):
     pytest.importorskip("distributed")
     assert main(["verify", "--claims", "C9", "--scheduler", "tcp://127.0.0.1:9", "-q"]) == 2
