@@ -1,4 +1,6 @@
-"""Layers in the spirit of neural-tangents' ``stax``: each layer knows how to
+"""The layer protocol (:class:`Layer`) and serial composition (:class:`Serial`).
+
+Layers are in the spirit of neural-tangents' ``stax``: each layer knows how to
 transform the kernels (NNGP ``K``, NTK ``Theta``; docs/theory.md C1) *and* how to run
 at finite width (forward, backward, forward-mode tangents and its share of
 the empirical NTK). An architecture is a composition of layers, so a new
@@ -15,22 +17,30 @@ is built without ever forming a Jacobian.
 """
 from __future__ import annotations
 
-import math
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from . import kernels, signals
-from .activations import Activation, activation as _activation
-from .composite import compose
-from .errors import ArchitectureError, ParameterError, ShapeError
-from .signals import Kind, Signal
-from .validation import check_positive_int, check_scale
-from .kernels import Kernel, PairState
+from .. import kernels, signals
+from ..errors import ArchitectureError, ParameterError
+from ..kernels import Kernel, PairState
+from ..signals import Kind, Signal
+from ..validation import check_scale
 
 
-def _check_sigma(name: str, value: Any) -> float:
+def check_sigma(name: str, value: Any) -> float:
     return check_scale(value, name)
+
+
+def heads(g: np.ndarray, ndim: int) -> int:
+    """Leading axes of a cotangent: 1 (batch) or 2 (batch, head)."""
+    return 2 if g.ndim > ndim else 1
+
+
+def spatial_input(layer: Layer, signal) -> None:
+    if signal.flattened:
+        raise signals.refuse(layer, "its input comes from Flatten and has no spatial axes",
+                             "move Flatten after it")
 
 
 class Layer:
@@ -131,7 +141,7 @@ class Layer:
         (or ``(n1, M, n2, M)`` with ``full=True``). The default takes inner
         products of :meth:`example_grads`; a layer may override it with a
         structured formula that never forms them (Dense does)."""
-        same = _same(c1, g1, c2, g2)
+        same = same_batch(c1, g1, c2, g2)
         h1 = self.vjp(params, c1, g1)[0]
         h2 = h1 if same else self.vjp(params, c2, g2)[0]
         e1 = self.example_grads(params, c1, g1)
@@ -168,239 +178,14 @@ class Layer:
     def ends_with_dense(self) -> bool:
         return False
 
-
-class Dense(Layer):
-    """Fully connected layer, NTK parameterisation.
-
-    Kernels: ``K_out = sigma_w^2 K_in + sigma_b^2``,
-    ``Theta_out = sigma_w^2 Theta_in + K_out``.
-    """
-
-    def __init__(self, sigma_w: float = 1.0, sigma_b: float = 0.0):
-        self.sigma_w = _check_sigma("sigma_w", sigma_w)
-        self.sigma_b = _check_sigma("sigma_b", sigma_b)
-
-    def __repr__(self):
-        return f"Dense(sigma_w={self.sigma_w}, sigma_b={self.sigma_b})"
-
-    @property
-    def ends_with_dense(self) -> bool:
-        return True
-
-    def signal_out(self, signal):
-        # a sum over many channels with independent zero-mean weights: Gaussian from any input
-        # with finite second moments (central limit theorem over the fan-in)
-        return signals.GAUSSIAN
-
-    def kernel_fn(self, state, bk):
-        state = state.collapsed(bk)  # after Flatten: the fan-in averages the positions
-        sw, sb = bk.scalar(self.sigma_w), bk.scalar(self.sigma_b)
-        # K_out = sigma_w^2 K_in + sigma_b^2 (the bias is a constant kernel), gaps without cancellation
-        nngp, lo, hi = kernels.affine_kernel(bk, state, sw, sb)
-        ntk = state.ntk * (sw * sw)
-        ntk += nngp
-        return state.replace(nngp, ntk, lo, hi)
-
-    def init_params(self, rng, in_shape, width, out_dim):
-        w = rng.standard_normal((out_dim, in_shape[-1]))
-        b = rng.standard_normal(out_dim)
-        return [w, b], tuple(in_shape[:-1]) + (out_dim,)
-
-    def _scale(self, w):
-        return self.sigma_w / math.sqrt(w.shape[1])
-
-    def apply(self, params, x):
-        w, b = params
-        if x.shape[-1] != w.shape[1]:
-            raise ShapeError(f"Dense layer expects {w.shape[1]} input features, got {x.shape[-1]}")
-        return self._scale(w) * (x @ w.T) + self.sigma_b * b, x
-
-    def vjp(self, params, x, g):
-        w, _ = params
-        s = self._scale(w)
-        gf, xf = g.reshape(-1, g.shape[-1]), np.broadcast_to(x[:, None] if g.ndim > x.ndim else x,
-                                                            g.shape[:-1] + x.shape[-1:]).reshape(-1, x.shape[-1])
-        return s * (g @ w), [(s * gf).T @ xf, self.sigma_b * gf.sum(axis=0)]  # scale the small factor
-
-    def jvp(self, params, x, dx, dparams):
-        w, _ = params
-        dw, db = dparams
-        s = self._scale(w)
-        out = s * (x @ dw.T) + self.sigma_b * db
-        if dx is not None:
-            out = out + s * (dx @ w.T)
-        return out
-
-    def example_grads(self, params, x, g):
-        # the weights are shared over spatial positions: sum over them
-        w, _ = params
-        n, m = g.shape[:2]
-        gf, xf = g.reshape(n, m, -1, g.shape[-1]), x.reshape(n, -1, x.shape[-1])
-        return [self._scale(w) * np.einsum("nmpc,npd->nmcd", gf, xf), self.sigma_b * gf.sum(axis=2)]
-
-    def ntk_gram(self, params, x1, g1, x2, g2, full):
-        if x1.ndim > 2:  # on the channel axis of a spatial input
-            return super().ntk_gram(params, x1, g1, x2, g2, full)
-        w, _ = params
-        s = self._scale(w)
-        feat = (s * s) * (x1 @ x2.T) + self.sigma_b**2  # <d h / d(W,b) at x1, at x2> per unit
-        if full:
-            gg = np.einsum("imk,jnk->imjn", g1, g2)
-            gram = gg * feat[:, None, :, None]
-        else:
-            gram = (g1.reshape(len(g1), -1) @ g2.reshape(len(g2), -1).T) * feat
-        h1 = s * (g1 @ w)
-        return h1, (h1 if _same(x1, g1, x2, g2) else s * (g2 @ w)), gram
+    #: Whether this layer can be an architecture's readout (a Dense layer: the
+    #: last layer, which gets the number of outputs as its width).
+    dense_readout: bool = False
 
 
-    def ntk_lambda_max(self, params, x) -> float:
-        """On ``(N, n)`` inputs ``a``: the Gram is ``(sigma_w^2 / n a a^T +
-        sigma_b^2) (x) I_M`` (each output has its own row of ``W``, on the same
-        features), so ``lambda_max`` is that of the ``(N, N)`` factor."""
-        if x.ndim > 2:  # on the channel axis of a spatial input: no Kronecker factor over positions
-            return super().ntk_lambda_max(params, x)
-        s = self._scale(params[0])
-        return float(np.linalg.eigvalsh((s * s) * (x @ x.T) + self.sigma_b**2)[-1])
-
-
-def _same(x1, g1, x2, g2) -> bool:
+def same_batch(x1, g1, x2, g2) -> bool:
     # the symmetric empirical NTK passes the same arrays twice: backpropagate once
     return x1 is x2 and g1 is g2
-
-
-class Act(Layer):
-    """Elementwise activation ``phi`` (a name, an expression in ``x`` or an
-    :class:`~ntk_equiv.activations.Activation`).
-
-    Kernels: ``K_out = E[phi(u) phi(v)]``, ``Theta_out = E[phi'(u) phi'(v)] Theta_in``.
-    """
-
-    def __init__(self, phi: str | Activation = "relu", **params):
-        self.phi = _activation(phi, **params)
-
-    def __repr__(self):
-        return f"Act({self.phi.name!r})"
-
-    takes_pending = True
-
-    def signal_out(self, signal):
-        if signal.kind is Kind.GAUSSIAN:  # after Flatten too: per position
-            return signal.but(kind=Kind.ELEMENTWISE, centred=False, origin=f"the output of {self!r}", phi=self.phi)
-        if signal.kind is Kind.DATA:
-            return signal  # phi(x) of the data, exactly (the data prefix)
-        if signal.kind is Kind.ELEMENTWISE:
-            # psi(phi(u)): one activation of the same Gaussian pre-activation (ntk_equiv.composite).
-            # Only composites with closed-form dual maps for now: the expression machinery computes
-            # the others (composite.compose) but takes minutes per kernel at dps= when they have
-            # kinks, and cannot split at kinks it cannot locate (relu(cos))
-            phi = compose(self.phi, signal.phi) if signal.phi is not None else None
-            if phi is not None and phi.closed_form is not None:
-                return signal.but(origin=f"{signal.origin or 'an activation'} then {self!r}", phi=phi)
-            raise signals.refuse(
-                self, f"its input is {signal.describe}, not Gaussian, and {self.phi.name} o "
-                f"{getattr(signal.phi, 'name', 'it')} has no closed-form dual maps (act-after-act is fused "
-                "only through the identities of ntk_equiv.composite)", signals.INSERT_DENSE)
-        why = (f"its input is {signal.describe}: not a function of one Gaussian pre-activation per point, "
-               "so no dual map gives its kernel")
-        raise signals.refuse(self, why, signals.INSERT_DENSE)
-
-    def kernel_fn(self, state, bk):
-        # pending, not applied: the next layer fuses with it (an activation, LayerNorm) or
-        # the engine applies its dual maps first (PairState.materialised)
-        return state.with_pending(self.phi if state.pending is None else compose(self.phi, state.pending))
-
-    def apply(self, params, x):
-        return self.phi(x), x
-
-    def apply_to_data(self, z, bk):
-        if bk.name == "float64":
-            return self.phi(z)
-        f = self.phi.mp_functions(bk.ctx)[0]  # phi in bk's own context
-        return np.frompyfunc(lambda v: bk.ctx.convert(f(v)), 1, 1)(z)
-
-    def vjp(self, params, x, g):
-        d = self.phi.derivative(x)
-        return g * (d[:, None] if g.ndim > x.ndim else d), []
-
-    def jvp(self, params, x, dx, dparams):
-        return None if dx is None else self.phi.derivative(x) * dx
-
-    def ntk_gram(self, params, x1, g1, x2, g2, full):
-        h1 = g1 * self.phi.derivative(x1)[:, None]
-        return h1, (h1 if _same(x1, g1, x2, g2) else g2 * self.phi.derivative(x2)[:, None]), 0.0
-
-
-def Relu() -> Act:  # noqa: N802 - stax-style constructor
-    return Act("relu")
-
-
-def LeakyRelu(alpha: float = 0.01) -> Act:  # noqa: N802
-    return Act("leaky_relu", alpha=alpha)
-
-
-def Erf() -> Act:  # noqa: N802
-    return Act("erf")
-
-
-def Abs() -> Act:  # noqa: N802
-    return Act("abs")
-
-
-def Sign() -> Act:  # noqa: N802
-    return Act("sign")
-
-
-def Identity() -> Act:  # noqa: N802
-    return Act("identity")
-
-
-def Sin() -> Act:  # noqa: N802
-    return Act("sin")
-
-
-def Cos() -> Act:  # noqa: N802
-    return Act("cos")
-
-
-# ---- constructors of the other catalogue activations (ntk_equiv.activations.CATALOGUE; one per record,
-# the tests check that every record has its constructor here and exported by ntk_equiv) ----
-def Gelu() -> Act:  # noqa: N802
-    """``x Phi(x)`` (exact GELU; closed-form dual maps)."""
-    return Act("gelu")
-
-
-def Tanh() -> Act:  # noqa: N802
-    return Act("tanh")
-
-
-def Sigmoid() -> Act:  # noqa: N802
-    """``1 / (1 + e^{-x})``."""
-    return Act("sigmoid")
-
-
-def Softplus() -> Act:  # noqa: N802
-    """``log(1 + e^x)``."""
-    return Act("softplus")
-
-
-def Silu() -> Act:  # noqa: N802
-    """``x sigmoid(x)`` (swish)."""
-    return Act("silu")
-
-
-def Elu(alpha: float = 1.0) -> Act:  # noqa: N802
-    """``x`` for ``x > 0``, ``alpha (e^x - 1)`` otherwise."""
-    return Act("elu", alpha=alpha)
-
-
-def Relu6() -> Act:  # noqa: N802
-    """``min(max(x, 0), 6)`` (kinks at 0 and 6: quadrature)."""
-    return Act("relu6")
-
-
-def HardTanh() -> Act:  # noqa: N802
-    """``min(max(x, -1), 1)`` (kinks at -1 and 1: quadrature)."""
-    return Act("hard_tanh")
 
 
 class Serial(Layer):
@@ -429,7 +214,7 @@ class Serial(Layer):
     @property
     def readout_index(self) -> int:
         """Index of the last layer, which must be Dense to be a readout."""
-        if not isinstance(self.layers[-1], Dense):
+        if not self.layers[-1].dense_readout:
             raise ParameterError(f"the architecture must end with a Dense readout layer: {self!r}")
         return len(self.layers) - 1
 
@@ -459,7 +244,7 @@ class Serial(Layer):
         return state
 
     def init_params(self, rng, in_shape, width, out_dim):
-        last_dense = max((i for i, l in enumerate(self.layers) if l.ends_with_dense or isinstance(l, Dense)),
+        last_dense = max((i for i, l in enumerate(self.layers) if l.ends_with_dense or l.dense_readout),
                          default=-1)
         params, shape = [], tuple(in_shape)
         for i, layer in enumerate(self.layers):
@@ -493,90 +278,6 @@ class Serial(Layer):
         return g1, g2, total
 
 
-class Residual(Layer):
-    """``block(z) + alpha z``.
-
-    Kernels: ``K_out = K_block + alpha^2 K_in`` (likewise ``Theta``). This needs
-    ``block(z)`` uncorrelated with ``z``, true when the block ends with a Dense
-    layer (zero-mean weights independent of ``z``), which is therefore required.
-    """
-
-    def __init__(self, block: Layer, alpha: float = 1.0):
-        if not isinstance(block, Layer):
-            raise ParameterError(f"residual() takes a layer, got {block!r}")
-        if not block.ends_with_dense:
-            raise ParameterError(
-                "a residual block must end with a Dense layer: otherwise block(z) and z are "
-                "correlated and K_block + alpha^2 K_in is not the kernel of block(z) + alpha z"
-            )
-        self.block = block
-        self.alpha = _check_sigma("alpha", alpha)
-
-    def __repr__(self):
-        return f"residual({self.block!r}, alpha={self.alpha})"
-
-    takes_pending = True  # the block's first layer may fuse with a pending activation
-
-    def signal_out(self, signal):
-        if signal.flattened:
-            raise signals.refuse(self, "its skip comes from Flatten (per-position kernels), which a residual sum "
-                                 "does not handle", "insert a Dense between Flatten and it")
-        if signal.kind is Kind.DATA:
-            raise signals.refuse(
-                self, "its skip is the raw input, so the block's last layer has as many outputs as the input has "
-                "features at every width: nothing Gaussian follows the sum", signals.INSERT_DENSE)
-        try:
-            block = self.block.signal_out(signal)
-        except ArchitectureError as exc:
-            raise ArchitectureError(f"in the block of {self!r}: {exc}") from None
-        skip = signals.materialised(signal)
-        if skip.kind is Kind.GAUSSIAN and block.kind is Kind.GAUSSIAN:
-            return signals.GAUSSIAN.but(flattened=skip.flattened)  # a sum of independent Gaussians
-        return Signal(Kind.OTHER, centred=skip.centred and block.centred, flattened=skip.flattened,
-                      origin=f"the sum of a residual block and a skip that is {skip.describe}")
-
-    def kernel_fn(self, state, bk):
-        first = self.block.layers[0] if isinstance(self.block, Serial) else self.block
-        skip = state.materialised(bk)
-        out = self.block.kernel_fn(state if first.takes_pending else skip, bk)
-        state = skip
-        al = bk.scalar(self.alpha)
-        a2 = al * al
-        if out.spatial != state.spatial:
-            raise ShapeError(f"a residual block must keep the spatial shape: {state.spatial} -> {out.spatial}")
-        nngp, lo, hi, _ = kernels.add_kernels(
-            bk, state.gather, (out.nngp, out.lo, out.hi, out.roots(bk)),
-            (a2 * state.nngp, a2 * state.lo, a2 * state.hi, al * state.roots(bk)))
-        return out.replace(nngp, out.ntk + a2 * state.ntk, lo, hi)
-
-    @property
-    def needs_full_spatial(self) -> bool:
-        return self.block.needs_full_spatial
-
-    def init_params(self, rng, in_shape, width, out_dim):
-        p, shape = self.block.init_params(rng, in_shape, width, in_shape[-1])
-        if tuple(shape) != tuple(in_shape):
-            raise ShapeError(f"a residual block must keep the shape of its input: {tuple(in_shape)} -> {tuple(shape)}")
-        return p, tuple(in_shape)
-
-    def apply(self, params, x):
-        y, c = self.block.apply(params, x)
-        return y + self.alpha * x, c
-
-    def vjp(self, params, cache, g):
-        gx, gp = self.block.vjp(params, cache, g)
-        return gx + self.alpha * g, gp
-
-    def jvp(self, params, cache, dx, dparams):
-        out = self.block.jvp(params, cache, dx, dparams)
-        return out if dx is None else out + self.alpha * dx
-
-    def ntk_gram(self, params, c1, g1, c2, g2, full):
-        h1, h2, gram = self.block.ntk_gram(params, c1, g1, c2, g2, full)
-        out1 = h1 + self.alpha * g1
-        return out1, (out1 if h2 is h1 and g2 is g1 else h2 + self.alpha * g2), gram
-
-
 def data_prefix(layer: Layer) -> tuple[tuple, tuple]:
     """``(prefix, rest)``: the layers before the first one whose output is no
     longer the data (the first Dense or Conv), which act on the inputs exactly
@@ -598,58 +299,3 @@ def _apply_all(layers):
 
 def _unchanged(state, bk):
     return state
-
-
-def _as_block(block: Layer | Sequence[Layer]) -> Layer:
-    if isinstance(block, Layer):
-        return block
-    if not isinstance(block, (list, tuple)):
-        raise ParameterError(f"residual() takes a layer or a list of layers, got {type(block).__name__} {block!r}"[:200])
-    return Serial(*block)
-
-
-def serial(*layers: Layer) -> "Architecture":
-    """An architecture from layers: ``serial(Dense(...), Relu(), Dense(...))``."""
-    return Architecture(*layers)
-
-
-def residual(block: Layer | Sequence[Layer], alpha: float = 1.0) -> Residual:
-    """Residual layer ``block(z) + alpha z``; ``block`` a layer or a list of layers."""
-    return Residual(_as_block(block), alpha)
-
-
-class Architecture(Serial):
-    """A composition of layers with the user-facing entry points
-    :meth:`kernel` (infinite width) and :meth:`init` (finite width)."""
-
-    def init(self, width: int, out_dim: int = 1, seed: int | np.random.Generator | None = 0, in_dim: int | None = None):
-        """A finite-width network drawn at random (all ``W, b`` i.i.d. N(0, 1)).
-
-        ``in_dim`` is inferred at the first call if not given. ``seed``: a
-        non-negative int, a ``numpy.random.Generator`` or ``SeedSequence``
-        (``None`` is refused: results are reproducible by design).
-        """
-        from .network import Network
-
-        return Network(self, width=width, out_dim=out_dim, seed=seed, in_dim=in_dim)
-
-
-#: Deepest ``mlp`` accepted: far beyond any use here; bounds the work and the
-#: size of the layer list a typo like ``depth=10**9`` would build.
-MAX_DEPTH = 10_000
-
-
-def mlp(depth: int, activation: str | Activation = "relu", sigma_w: float = 1.0, sigma_b: float = 0.0,
-        **activation_params) -> Architecture:
-    """The MLP of docs/theory.md: ``depth`` hidden layers (Dense + activation) and a
-    Dense readout, all with the same ``sigma_w, sigma_b``.
-
-    ``K^1 = sigma_w^2 <x, x'>/d + sigma_b^2``, then C1's recursion ``depth`` times.
-    """
-    depth = check_positive_int(depth, "depth (number of hidden layers)", maximum=MAX_DEPTH)
-    phi = _activation(activation, **activation_params)
-    layers: list[Layer] = []
-    for _ in range(int(depth)):
-        layers += [Dense(sigma_w, sigma_b), Act(phi)]
-    layers.append(Dense(sigma_w, sigma_b))
-    return Architecture(*layers)
