@@ -15,13 +15,13 @@ from .errors import (
     IllConditionedError, KernelError, PrecisionWarning, NonFiniteError, NtkEquivError, ParameterError,
     QuadratureError, RangeError, ResourceError, ShapeError, StabilityError, UnknownActivationError,
 )
-from .convolutional import AvgPool, Conv, Flatten, GlobalAvgPool, LayerNorm
 from .kernels import Kernel
 from .layers import (
-    Abs, Act, Architecture, Cos, Dense, Erf, Identity, Layer, LeakyRelu, Relu, Residual, Serial, Sign, Sin,
-    mlp, residual, serial,
+    Abs, Act, AvgPool, Conv, Cos, Dense, Erf, Flatten, GlobalAvgPool, Identity, Layer, LayerNorm, LeakyRelu, Relu,
+    Residual, Serial, Sign, Sin, residual,
 )
 from .layers import Elu, Gelu, HardTanh, Relu6, Sigmoid, Silu, Softplus, Tanh
+from .architecture import Architecture, mlp, serial
 from .network import Network
 from .fluctuations import FiniteWidth, finite_width, width_for
 from .rnd import RND, BayesianRND, bayesian_rnd_covariance, gp_posterior, rnd_covariance

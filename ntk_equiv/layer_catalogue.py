@@ -22,7 +22,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from . import activations, convolutional as C, layers as L
+from . import activations, architecture as A, layers as L
 
 
 @dataclass(frozen=True)
@@ -54,13 +54,13 @@ def _activation_entry(record) -> Entry:
     return Entry(record.constructor, factory)
 
 
-def _conv(rng) -> C.Conv:
-    return C.Conv((int(rng.integers(1, 3)),), strides=int(rng.integers(1, 3)),
+def _conv(rng) -> L.Conv:
+    return L.Conv((int(rng.integers(1, 3)),), strides=int(rng.integers(1, 3)),
                   padding=str(rng.choice(["SAME", "VALID", "CIRCULAR"])), **_sigmas(rng))
 
 
-def _avg_pool(rng) -> C.AvgPool:
-    return C.AvgPool((int(rng.integers(1, 3)),), strides=[None, 1][int(rng.integers(0, 2))],
+def _avg_pool(rng) -> L.AvgPool:
+    return L.AvgPool((int(rng.integers(1, 3)),), strides=[None, 1][int(rng.integers(0, 2))],
                      padding=str(rng.choice(["SAME", "VALID"])))
 
 
@@ -69,15 +69,15 @@ def _residual(rng) -> L.Residual:
     return L.residual([_random_act(rng), L.Dense(**_sigmas(rng))], alpha=float(rng.uniform(0.3, 1.2)))
 
 
-def _serial(rng) -> L.Architecture:
-    return L.serial(_random_act(rng), L.Dense(**_sigmas(rng)))
+def _serial(rng) -> A.Architecture:
+    return A.serial(_random_act(rng), L.Dense(**_sigmas(rng)))
 
 
-def _mlp(rng) -> L.Architecture:
+def _mlp(rng) -> A.Architecture:
     name = str(rng.choice(FAST_ACTIVATIONS))
     params = {k: 0.2 for k, _ in activations.CATALOGUE[name].parameters}
     s = _sigmas(rng)
-    return L.mlp(1, name, s["sigma_w"], s["sigma_b"], **params)
+    return A.mlp(1, name, s["sigma_w"], s["sigma_b"], **params)
 
 
 _ENTRIES = [
@@ -86,9 +86,9 @@ _ENTRIES = [
     *[_activation_entry(r) for r in activations.CATALOGUE.values()],
     Entry("Conv", _conv, "spatial"),
     Entry("AvgPool", _avg_pool, "spatial"),
-    Entry("GlobalAvgPool", lambda rng: C.GlobalAvgPool(), "spatial"),
-    Entry("Flatten", lambda rng: C.Flatten(), "spatial"),
-    Entry("LayerNorm", lambda rng: C.LayerNorm()),
+    Entry("GlobalAvgPool", lambda rng: L.GlobalAvgPool(), "spatial"),
+    Entry("Flatten", lambda rng: L.Flatten(), "spatial"),
+    Entry("LayerNorm", lambda rng: L.LayerNorm()),
     Entry("Residual", _residual),
     Entry("residual", _residual),
     Entry("Serial", _serial),
@@ -134,7 +134,7 @@ def instance(name: str, seed: int | np.random.Generator = 0) -> L.Layer:
     return CATALOGUE[name].factory(np.random.default_rng(seed))
 
 
-def random_architecture(rng: np.random.Generator, inputs: str = "flat", max_layers: int = 4) -> L.Architecture:
+def random_architecture(rng: np.random.Generator, inputs: str = "flat", max_layers: int = 4) -> A.Architecture:
     """A random composition of catalogue entries on ``inputs`` (``"flat"`` or
     ``"spatial"``), between a first Dense/Conv and a Dense readout (with
     Flatten first when the signal is still spatial). Flat entries may follow
@@ -143,7 +143,7 @@ def random_architecture(rng: np.random.Generator, inputs: str = "flat", max_laye
     runs it whatever it is.
     """
     shape = (4, 2) if inputs == "spatial" else (3,)
-    first = C.Conv((2,), padding="SAME", **_sigmas(rng)) if inputs == "spatial" else L.Dense(**_sigmas(rng))
+    first = L.Conv((2,), padding="SAME", **_sigmas(rng)) if inputs == "spatial" else L.Dense(**_sigmas(rng))
     body = [first]
     names = sorted(CATALOGUE)
     for _ in range(int(rng.integers(1, max_layers + 1))):
@@ -153,5 +153,5 @@ def random_architecture(rng: np.random.Generator, inputs: str = "flat", max_laye
             pool += [n for n in names if n in ("Act", "Relu", "Erf", "Tanh", "LayerNorm")]
         body.append(CATALOGUE[str(rng.choice(pool))].factory(rng))
     if len(L.Serial(*body).init_params(np.random.default_rng(0), shape, 3, 3)[1]) > 1:
-        body.append(C.Flatten())
-    return L.Architecture(*body, L.Dense(**_sigmas(rng)))
+        body.append(L.Flatten())
+    return A.Architecture(*body, L.Dense(**_sigmas(rng)))

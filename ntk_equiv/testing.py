@@ -52,8 +52,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from . import layers as L
-from .convolutional import Conv, Flatten
+from . import architecture as A, layers as L
+from .layers import Conv, Flatten
 from .errors import ArchitectureError, NtkEquivError, ShapeError
 from .experiments.stats import FALSE_ALARM, t_threshold
 from .kernels import scaled_error
@@ -383,7 +383,7 @@ def check_layer(factory: Callable[[np.random.Generator], object], *, inputs: str
         exact = (contexts or exact_contexts)(layer, rng, inputs) if "monte_carlo" in checks else []
         others = exact + random_contexts(layer, rng, inputs)
         for body in others:
-            arch = L.Architecture(*body)
+            arch = A.Architecture(*body)
             name = repr(arch)
             x = _inputs(rng, 3, inputs)
             try:

@@ -302,10 +302,13 @@ def check_labels(y: Any, n: int, name: str = "y") -> np.ndarray:
 # architectures
 # --------------------------------------------------------------------------- #
 def check_architecture(arch: Any, name: str = "arch") -> Any:
-    """An architecture (``ne.mlp(...)``, ``ne.serial(...)``) ending in a Dense readout."""
-    from .layers import Layer
+    """An architecture (``ne.mlp(...)``, ``ne.serial(...)``) ending in a Dense readout.
 
-    if not isinstance(arch, Layer) or not (hasattr(arch, "kernel") and hasattr(arch, "init")):
+    Recognised by what the callers use (duck typing, so that this module
+    depends on the errors alone and not on the layers): the kernel transform
+    ``kernel_fn``, the entry points ``kernel`` and ``init`` and the
+    ``readout_index`` of a serial composition."""
+    if not all(hasattr(type(arch), attr) for attr in ("kernel_fn", "kernel", "init", "readout_index")):
         hint = " (an activation name is not an architecture: ne.mlp(1, 'relu') is)" if isinstance(arch, str) else ""
         raise ParameterError(f"{name} must be an architecture (ne.mlp(...) or ne.serial(...)), got "
                              f"{type(arch).__name__} {arch!r}"[:200] + hint)

@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 
 import ntk_equiv as ne
 from ntk_equiv import rnd
-from ntk_equiv.layers import Act, Dense, residual, serial
+from ntk_equiv.architecture import serial
+from ntk_equiv.layers import Act, Dense, residual
 from ntk_equiv.network import tree_leaves
 
 EPS = np.finfo(float).eps

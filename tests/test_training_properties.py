@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from ntk_equiv.claims.dynamics_checks import training_error_sweep
 from ntk_equiv.experiments.chi_square import chi2_law, ks_tests
 from ntk_equiv.experiments.stats import FALSE_ALARM, z_threshold
-from ntk_equiv.layers import Act, Dense, serial
+from ntk_equiv.architecture import serial
+from ntk_equiv.layers import Act, Dense
 
 
 @st.composite

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..convolutional import AvgPool, Conv, Flatten, GlobalAvgPool, LayerNorm
-from ..layers import Act, Dense, residual, serial
+from ..layers import AvgPool, Conv, Flatten, GlobalAvgPool, LayerNorm
+from ..architecture import serial
+from ..layers import Act, Dense, residual
 from ..spatial import PADDINGS, Window
 
 ACTIVATIONS = ("relu", "erf", "abs", "leaky_relu")

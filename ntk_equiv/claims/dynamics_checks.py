@@ -26,7 +26,7 @@ from ..experiments import power
 from ..experiments.stats import (  # noqa: F401 - re-exported
     FALSE_ALARM, RateFit, fit_rate, law_limit_tests, rate_correction_bias, t_threshold, z_threshold,
 )
-from ..layers import mlp
+from ..architecture import mlp
 from ..precision import mp_context
 from . import controls
 from .registry import Config, check, measured
@@ -212,7 +212,8 @@ def _c2_empirical(config: Config):
 @controls.declares("untrained", "noise")
 def _c3_empirical(config: Config):
     """Finite-width exactness, with and without ridge, two heads (full NTK)."""
-    from ..layers import Dense, Relu, Erf, residual, serial
+    from ..architecture import serial
+    from ..layers import Dense, Relu, Erf, residual
 
     archs = [mlp(2, "relu", 1.4, 0.1),
              serial(Dense(1.3, 0.2), Erf(), residual([Dense(1.1, 0.1), Relu(), Dense(1.0, 0.1)], 0.8),
@@ -265,8 +266,9 @@ def _c4_empirical(config: Config):
     """Real GD on the nonlinear net -> C3 with analytic Theta, rate n^{-1/2}, on a
     one-hidden-layer MLP and on a CNN (issue 12)."""
     from .architectures import image_inputs
-    from ..convolutional import Conv, GlobalAvgPool
-    from ..layers import Dense, Erf, serial
+    from ..layers import Conv, GlobalAvgPool
+    from ..architecture import serial
+    from ..layers import Dense, Erf
 
     widths = [256, 1024, 4096, 16384] if config.full else [64, 256, 1024]
     rng = np.random.default_rng(config.seed + 3)

@@ -22,7 +22,7 @@ from scipy.stats import norm
 
 from .. import fluctuations
 from ..activations import activation
-from ..layers import mlp
+from ..architecture import mlp
 from ..precision import backend, mp_context
 from . import controls
 from .registry import Config, check, measured, proven

@@ -16,7 +16,8 @@ import numpy as np
 
 from ..activations import Activation, activation
 from ..kernels import scaled_error
-from ..layers import Dense, Erf, Relu, Sign, mlp, residual, serial
+from ..architecture import mlp, serial
+from ..layers import Dense, Erf, Relu, Sign, residual
 from ..precision import backend
 from .architectures import HEADS, image_inputs, random_cnn
 from .registry import Config, check, measured

@@ -20,7 +20,8 @@ import numpy as np
 
 from .. import dynamics, printed, rnd
 from .. import symbolic as S
-from ..layers import Dense, Erf, Relu, mlp, residual, serial
+from ..architecture import mlp, serial
+from ..layers import Dense, Erf, Relu, residual
 from ..experiments import rnd_ratio
 from ..precision import mp_context
 from ..symbolic import paper as SP

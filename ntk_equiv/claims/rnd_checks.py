@@ -29,7 +29,8 @@ from scipy import stats
 
 from .. import dynamics, rnd
 from . import controls
-from ..layers import Dense, Erf, Relu, mlp, residual, serial
+from ..architecture import mlp, serial
+from ..layers import Dense, Erf, Relu, residual
 from ..network import tree_leaves
 from ..precision import backend, mp_context
 from ..experiments import chi_square, power, rnd_ratio
@@ -86,7 +87,7 @@ def c6_general(dps: int, seed: int, full: bool) -> dict:
 def _h_cnn():
     """A small 1-D CNN for the H checks (issue 12): strided circular and SAME
     convolutions, relu and erf, Flatten; inputs ``(N, 5, 2)``."""
-    from ..convolutional import Conv, Flatten
+    from ..layers import Conv, Flatten
 
     return serial(Conv(3, 1, "SAME", 1.3, 0.2), Relu(), Conv(2, 2, "CIRCULAR", 1.2, 0.1), Erf(), Flatten(),
                   Dense(1.1, 0.1))
@@ -445,7 +446,7 @@ def _c6a_raw(name: str, config: Config, control: str | None) -> RatioSweep:
         sizes = (dict(widths=(64, 256, 1024, 4096), seeds=150, members=600) if config.full else
                  dict(widths=(64, 256, 1024), seeds=30, members=60))
     elif name == C6A_CNN:
-        from ..convolutional import Conv, GlobalAvgPool
+        from ..layers import Conv, GlobalAvgPool
         from .architectures import image_inputs
 
         arch = serial(Conv(3, 1, "SAME", 1.5, 0.5), Relu(), GlobalAvgPool(), Dense(1.5, 0.5))

@@ -43,7 +43,7 @@ from ..experiments import head_independence as hi
 from ..experiments import mean_estimate as me
 from ..experiments import target_dependence as td
 from ..errors import ParameterError
-from ..layers import mlp
+from ..architecture import mlp
 from ..experiments.inputs import sphere_inputs, spread_inputs
 from ..experiments.stats import FALSE_ALARM, z_threshold
 from . import controls

@@ -112,7 +112,7 @@ def _act(name: str):
 def one_hidden_heads(W, b, V, c, z, sigma_w: float, sigma_b: float, act: str):
     """Outputs and joint empirical NTK of a batch of one-hidden-layer networks
     with ``K`` heads sharing the hidden layer (NTK parameterisation, the
-    library's :func:`~ntk_equiv.layers.mlp` layout: ``W`` (S, n, d), ``b`` (S, n),
+    library's :func:`~ntk_equiv.architecture.mlp` layout: ``W`` (S, n, d), ``b`` (S, n),
     readout ``V`` (S, K, n), ``c`` (S, K)), written out:
 
     ``f_m(z) = sigma_w/sqrt(n) sum_j V_mj phi(h_j(z)) + sigma_b c_m``,
@@ -215,7 +215,7 @@ def label_coupling(act: str, sigma_w: float, sigma_b: float, widths, seeds: int,
     ``anchor``: one library network (:meth:`~ntk_equiv.network.Network.linearize`,
     trained by :meth:`~ntk_equiv.network.Network.train` to ``exp(-28)`` of its
     train residual) against the batched formulas with its own parameters."""
-    from ..layers import mlp
+    from ..architecture import mlp
 
     rng = np.random.default_rng(seed)
     X, x = spread_inputs(rng, n_train, d), sphere_inputs(rng, n_test, d)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..layers import mlp
+from ..architecture import mlp
 from .stats import RateFit, fit_rate, z_threshold
 
 

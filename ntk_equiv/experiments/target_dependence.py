@@ -241,7 +241,7 @@ def target_kurtosis(act: str, sigma_w: float, sigma_b: float, widths, draws: int
     + sigma_b psi_bj)``; per draw the head-averages of ``g~^2`` and ``g~^4`` at one
     test input on the unit sphere. An anchor compares the formula with the
     library's ``Network.jvp`` for one network."""
-    from ..layers import mlp
+    from ..architecture import mlp
 
     _, dphi = _ACTS[act][0]
     x = sphere_inputs(np.random.default_rng(seed), 1, d)[0]
