@@ -57,7 +57,7 @@ import numpy as np
 
 from .errors import DegenerateInputError, RangeError, ShapeError
 from .precision import Backend, backend, to_public
-from .validation import check_inputs, check_memory, check_squared_norms
+from .validation import check_inputs, check_memory, check_squared_norms, memory_errors_named
 
 
 @dataclass(frozen=True)
@@ -356,6 +356,28 @@ def _gram(bk, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
     return _exact_products(bk, x1, x2, lambda u, v: u @ v.T)
 
 
+#: Most multiply-adds ``m n k`` in one float64 product inside a tile. OpenBLAS
+#: computes a product up to ``65536 * 4`` of them on the calling thread and
+#: wakes its own threads for larger ones, which on a loaded machine costs
+#: ~40 ms a call (measured: a 181 x 181 x 32 product took 41 ms in one call,
+#: 0.5 ms in four); the tiles run on threads of their own already.
+SERIAL_GEMM = 1 << 18
+
+
+def _serial_gram(x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
+    """``x1 x2^T`` in float64 as products of at most :data:`SERIAL_GEMM`
+    multiply-adds (each computed by BLAS on this thread). The blocks depend
+    only on the shapes, so the result does not depend on the thread count."""
+    k = max(1, x1.shape[1])
+    rows = max(1, min(len(x1), int(np.sqrt(SERIAL_GEMM / k))))
+    cols = max(1, min(len(x2), SERIAL_GEMM // (rows * k)))
+    out = np.empty((len(x1), len(x2)))
+    for i in range(0, len(x1), rows):
+        for j in range(0, len(x2), cols):
+            np.matmul(x1[i:i + rows], x2[j:j + cols].T, out=out[i:i + rows, j:j + cols])
+    return out
+
+
 def _exact_products(bk, x1: np.ndarray, x2: np.ndarray, product) -> np.ndarray:
     # float64 -> integer mantissas on a common exponent; product() of those is exact
     emin = int(min(np.frexp(x1)[1].min(), np.frexp(x2)[1].min())) - 53
@@ -429,13 +451,16 @@ CHUNK_ENTRIES = 1 << 20
 #: Threads for the float64 tiles (each tile is independent; results do not
 #: depend on the number of threads).
 KERNEL_THREADS = max(1, min(4, os.cpu_count() or 1))
+#: Bytes a float64 tile holds per entry while it runs: its indices, inputs'
+#: dot products, ``K``, ``Theta``, both gaps and the temporaries of a layer.
+TILE_BYTES_PER_ENTRY = 8 * 24
 
 
 @dataclass
 class _Tile:
     """A block of the kernel matrix: its points (indices into the distinct
-    points; their self pairs come first), the other pairs in local indices,
-    the flat inputs' dot products, and where the values go."""
+    points), its pairs in local indices (the points' self pairs first), the
+    flat inputs' dot products, and where the values go."""
 
     pts: np.ndarray
     a: np.ndarray
@@ -445,7 +470,14 @@ class _Tile:
 
 
 class _Plan:
-    """The distinct points of ``(x1, x2)``, their input kernel and the tiles."""
+    """The distinct points of ``(x1, x2)``, their input kernel and the tiles.
+
+    float64 forms each tile's block of the Gram matrix when the tile runs
+    (memory: the result plus O(tile) per thread, not a second ``n1 x n2``
+    matrix); the high-precision path, one tile, forms it once. A point's
+    ``|z|^2`` is computed once (``self_dots``) and used by every tile that
+    holds it, so the self pairs of a point agree across tiles bit for bit.
+    """
 
     def __init__(self, x1: np.ndarray, x2: np.ndarray | None, bk: Backend, full: bool, prefix=None):
         self.bk, self.sym = bk, x2 is None
@@ -464,40 +496,75 @@ class _Plan:
         self.full = bool(full and self.spatial)
         self.zf, self.z = zf, bk.asarray(zf)
         self.roots = bk.sqrt(np.sum(self.z * self.z, axis=-1))
-        if not self.spatial:  # flat inputs: the Gram matrix once, tiles slice it
-            if self.sym:
-                self.gram = _gram(bk, zf, zf)
-                self.self_dots = np.diagonal(self.gram).copy()
-            else:
-                self.self_dots = (np.diagonal(_gram(bk, zf, zf)).copy() if bk.name != "float64"
-                                  else np.einsum("ij,ij->i", zf, zf))
-                cross = _gram(bk, zf[self.i1], zf[self.i2])
-                same = self.i1[:, None] == self.i2[None, :]
-                cross[same] = self.self_dots[np.broadcast_to(self.i1[:, None], same.shape)[same]]  # the same point: the same number
-                self.gram = cross
+        self.gram = None
+        self._index_cache: dict = {}
+        if not self.spatial:
+            if bk.name == "float64":
+                self.self_dots = np.einsum("ij,ij->i", zf, zf)
+            else:  # exact products, once (one tile: the whole matrix is needed anyway)
+                g = _gram(bk, zf, zf)
+                self.self_dots = np.diagonal(g).copy()
+                self.gram = g if self.sym else None
+
+    def _block_dots(self, r1: np.ndarray, r2: np.ndarray) -> np.ndarray:
+        """``<z_i, z_j>`` for the distinct points ``r1 x r2``; a point paired
+        with itself gets ``self_dots`` (the same number in every tile)."""
+        if self.gram is not None:
+            return self.gram[np.ix_(r1, r2)]
+        u, v = self.zf[r1], self.zf[r2]
+        g = _serial_gram(u, v) if self.bk.name == "float64" else _gram(self.bk, u, v)
+        same = r1[:, None] == r2[None, :]
+        if np.any(same):
+            g[same] = self.self_dots[np.broadcast_to(r1[:, None], same.shape)[same]]
+        return g
 
     @property
     def entries_per_pair(self) -> int:
         m = int(np.prod(self.spatial)) if self.spatial else 1
         return m * m if self.full else m
 
-    def tiles(self, block: int | None) -> list[_Tile]:
-        """Tiles of ``block`` rows and columns (``None``: one tile for everything)."""
+    def tiles(self, block: int | None) -> list[tuple]:
+        """The tiles of ``block`` rows and columns (``None``: one tile for
+        everything), as ``(rows, cols)`` ranges; :meth:`tile` builds one."""
         n1, n2 = self.shape
         rows = [(0, n1)] if block is None else [(i, min(i + block, n1)) for i in range(0, n1, block)]
         cols = [(0, n2)] if block is None else [(j, min(j + block, n2)) for j in range(0, n2, block)]
         if self.sym:
-            return [self._sym_tile(r, c) for i, r in enumerate(rows) for c in rows[i:]]
-        return [self._cross_tile(r, c) for r in rows for c in cols]
+            return [(r, c) for i, r in enumerate(rows) for c in rows[i:]]
+        return [(r, c) for r in rows for c in cols]
+
+    def _indices(self, key: tuple):
+        """Index arrays shared by all tiles of one shape (built once, read-only:
+        the threads share them)."""
+        got = self._index_cache.get(key)
+        if got is None:
+            if key[0] == "diag":
+                m = key[1]
+                upper = np.triu(np.ones((m, m), dtype=bool), 1)  # boolean-mask gathers/scatters: 5x faster than (a, b)
+                a, b = np.nonzero(upper)
+                own = np.arange(m)
+            else:
+                mi, mj = key[1:]
+                upper = np.zeros((0, 0), dtype=bool)
+                a, b = np.repeat(np.arange(mi), mj), mi + np.tile(np.arange(mj), mi)
+                own = np.arange(mi + mj)
+            got = (upper, np.concatenate([own, a]), np.concatenate([own, b]))
+            for arr in got:
+                arr.setflags(write=False)
+            self._index_cache[key] = got
+        return got
+
+    def tile(self, spec: tuple) -> _Tile:
+        """The tile of ``spec = (rows, cols)`` (see :meth:`tiles`)."""
+        return self._sym_tile(*spec) if self.sym else self._cross_tile(*spec)
 
     def _sym_tile(self, r, c) -> _Tile:
         (i0, i1), (j0, j1) = r, c
         if r == c:
             m = i1 - i0
             pts = np.arange(i0, i1)
-            upper = np.triu(np.ones((m, m), dtype=bool), 1)  # boolean-mask gathers/scatters: 5x faster than (a, b)
-            a, b = np.nonzero(upper)
-            dots = None if self.spatial else np.concatenate([self.self_dots[i0:i1], self.gram[i0:i1, i0:i1][upper]])
+            upper, a, b = self._indices(("diag", m))
+            dots = None if self.spatial else np.concatenate([self.self_dots[i0:i1], self._block_dots(pts, pts)[upper]])
 
             def write(out, v):
                 blk = out[i0:i1, i0:i1]
@@ -507,8 +574,9 @@ class _Plan:
             return _Tile(pts, a, b, dots, write)
         mi, mj = i1 - i0, j1 - j0
         pts = np.concatenate([np.arange(i0, i1), np.arange(j0, j1)])
-        a, b = np.repeat(np.arange(mi), mj), mi + np.tile(np.arange(mj), mi)
-        dots = None if self.spatial else np.concatenate([self.self_dots[pts], self.gram[i0:i1, j0:j1].ravel()])
+        _, a, b = self._indices(("rect", mi, mj))
+        dots = None if self.spatial else np.concatenate(
+            [self.self_dots[pts], self._block_dots(pts[:mi], pts[mi:]).ravel()])
 
         def write(out, v):
             block = v[mi + mj:].reshape(mi, mj)
@@ -521,9 +589,10 @@ class _Plan:
         g1, g2 = self.i1[i0:i1], self.i2[j0:j1]
         pts = np.unique(np.concatenate([g1, g2]))
         la, lb = np.searchsorted(pts, g1), np.searchsorted(pts, g2)
-        a, b = np.repeat(la, len(lb)), np.tile(lb, len(la))
-        dots = None if self.spatial else np.concatenate([self.self_dots[pts], self.gram[i0:i1, j0:j1].ravel()])
         m = len(pts)
+        own = np.arange(m)
+        a, b = np.concatenate([own, np.repeat(la, len(lb))]), np.concatenate([own, np.tile(lb, len(la))])
+        dots = None if self.spatial else np.concatenate([self.self_dots[pts], self._block_dots(g1, g2).ravel()])
 
         def write(out, v):
             out[i0:i1, j0:j1] = v[m:].reshape(i1 - i0, j1 - j0)
@@ -534,9 +603,7 @@ class _Plan:
         (``C`` channels or features), ``Theta = 0`` (the convention of
         neural-tangents' ``stax``: a Dense layer then gives
         ``sigma_w^2 <x, x'> / d + sigma_b^2``)."""
-        bk, m = self.bk, len(tile.pts)
-        own = np.arange(m)
-        a, b = np.concatenate([own, tile.a]), np.concatenate([own, tile.b])
+        bk, m, a, b = self.bk, len(tile.pts), tile.a, tile.b
         z, r = self.z[tile.pts], self.roots[tile.pts]
         dots = tile.dots if tile.dots is not None else _spatial_dots(bk, self.zf[tile.pts], a, b, self.full)
         lo, hi = _input_gaps(bk, z, r, a, b, dots, self.spatial, self.full)
@@ -560,6 +627,25 @@ def _data_prefix(prefix, z: np.ndarray, bk) -> np.ndarray:
     return out
 
 
+def kernel_memory(shape1: tuple, n2: int, sym: bool, dps: int | None, full: bool) -> float:
+    """Estimated peak bytes of :func:`evaluate` for inputs ``x1`` of ``shape1``
+    and ``n2`` rows of ``x2``: the two ``n1 x n2`` results, plus, in float64,
+    the tiles in flight (one per thread, :data:`TILE_BYTES_PER_ENTRY` each
+    entry) or, at ``dps=``, every pair at once (an mpf is ~100 bytes plus
+    its digits)."""
+    n1 = shape1[0]
+    pairs = n1 * (n1 + 1) / 2 if sym else n1 * n2 + n1 + n2
+    m = float(np.prod(shape1[1:-1]))
+    entries = pairs * (m * m if full else m)  # at the input (no layer enlarges it)
+    inputs = 8.0 * np.prod(shape1, dtype=float) * (1 if sym else 2)  # the distinct points and their roots
+    if dps is not None:
+        per_number = 8 * (40 + dps // 4)
+        return 2 * n1 * n2 * (per_number + 8) + entries * 10 * (per_number + 8) + 4 * inputs
+    budget = CHUNK_ENTRIES if len(shape1) > 2 else CHUNK_PAIRS
+    live = min(entries, budget * KERNEL_THREADS)  # a tile holds ~budget entries (measured ~100 B each)
+    return 2 * 8.0 * n1 * n2 + live * TILE_BYTES_PER_ENTRY + 4 * inputs
+
+
 def evaluate(layers_fn, x1, x2=None, dps: int | None = None, full: bool = False, prefix=None) -> Kernel:
     """Run a kernel transform ``layers_fn(state, bk) -> state`` on inputs.
 
@@ -578,17 +664,10 @@ def evaluate(layers_fn, x1, x2=None, dps: int | None = None, full: bool = False,
         if x2 is not None:
             check_squared_norms(x2, "x2")
     n1, n2 = len(x1), len(x1) if x2 is None else len(x2)
-    pairs_count = n1 * (n1 + 1) / 2 if x2 is None else n1 * n2 + n1 + n2
-    m = int(np.prod(x1.shape[1:-1]))
-    entries = m * m if full else m  # per pair, at the input (no layer enlarges it)
-    budget = CHUNK_ENTRIES if x1.ndim > 2 else CHUNK_PAIRS
-    live = pairs_count * entries if dps is not None or pairs_count * entries <= budget else 3 * budget * KERNEL_THREADS
-    # pairs: indices a, b (int64), dots, K, Theta, gaps and temporaries per live entry; output: two n1 x n2 matrices
-    per_number = 8 if dps is None else 8 * (40 + dps // 4)  # an mpf object is ~100 bytes + its digits
-    check_memory(pairs_count * 2 * 8 + live * 8 * per_number + n1 * n2 * (2 * per_number + 1),
-                 f"the kernel of {n1} x {n2} inputs" + ("" if dps is None else f" at dps={dps}"),
-                 "compute it in blocks of rows (arch.kernel(x1[i:j], x2))")
-    with bk.context():
+    what = f"the kernel of {n1} x {n2} inputs" + ("" if dps is None else f" at dps={dps}")
+    hint = "compute it in blocks of rows (arch.kernel(x1[i:j], x2))"
+    check_memory(kernel_memory(x1.shape, n2, x2 is None, dps, full), what, hint)
+    with memory_errors_named(what, hint), bk.context():
         plan = _Plan(x1, x2, bk, full, prefix)
         e = plan.entries_per_pair
         n1, n2 = plan.shape
@@ -598,13 +677,17 @@ def evaluate(layers_fn, x1, x2=None, dps: int | None = None, full: bool = False,
         tiles = plan.tiles(block)
         dtype = object if dps is not None else float
         nngp, ntk = np.empty(plan.shape, dtype=dtype), np.empty(plan.shape, dtype=dtype)
+        overflow = []
 
-        def run(tile: _Tile) -> None:
+        def run(spec: tuple) -> None:
+            tile = plan.tile(spec)
             with np.errstate(over="ignore", invalid="ignore"):  # overflow is checked and named below
                 out = layers_fn(plan.state(tile), bk).materialised(bk).collapsed(bk)
             if out.spatial:
                 raise ShapeError(f"the architecture's output still has spatial axes {out.spatial}: "
                                  "end with Flatten() or GlobalAvgPool() before the readout")
+            if dps is None and not (np.all(np.isfinite(out.nngp)) and np.all(np.isfinite(out.ntk))):
+                overflow.append(spec)
             tile.write(nngp, out.nngp)
             tile.write(ntk, out.ntk)
 
@@ -614,7 +697,7 @@ def evaluate(layers_fn, x1, x2=None, dps: int | None = None, full: bool = False,
             # tiles are independent and numpy's ufuncs release the GIL: use the cores
             with ThreadPoolExecutor(max_workers=KERNEL_THREADS) as pool:
                 list(pool.map(run, tiles))
-    if dps is None and not (np.all(np.isfinite(nngp)) and np.all(np.isfinite(ntk))):
+    if overflow:
         raise RangeError(f"the kernel overflows float64 (largest input entry {float(np.max(np.abs(x1))):.3g}): "
                          "sigma_w/sigma_b/alpha or the depth make it too large; rescale the inputs, lower sigma_w "
                          "or the depth, or use dps= (mpmath has no overflow)")

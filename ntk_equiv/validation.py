@@ -21,10 +21,13 @@ Decisions recorded here (README, "Bad input"):
   is the right tool; above, the cost (~40x per 10x digits) is unbounded.
 * **Memory**: allocations that the library can size in advance (kernels,
   network parameters) are estimated first and refused, saying how much, when
-  they exceed half of the memory available.
+  they exceed half of the memory available: the smallest of ``MemAvailable``,
+  what ``RLIMIT_AS``/``RLIMIT_DATA`` (``ulimit -v``/``-d``) and a cgroup memory
+  limit leave (:func:`memory_limits`).
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import os
@@ -319,29 +322,119 @@ def check_architecture(arch: Any, name: str = "arch") -> Any:
 # --------------------------------------------------------------------------- #
 # resources
 # --------------------------------------------------------------------------- #
-def available_memory() -> int:
-    """Bytes of memory available to this process (Linux ``MemAvailable``, else
-    the physical memory; a large number if neither is known)."""
+#: A limit at or above this many bytes (cgroup v1 writes ~2^63 for "none") is no limit.
+_NO_LIMIT = 1 << 60
+#: Where the cgroup v2 (``memory.max``) and v1 (``memory.limit_in_bytes``) files may be.
+CGROUP_DIRS = (Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/memory"))
+
+
+def _read_int(path: Path) -> int | None:
+    """The integer in a one-line file (``None``: absent, unreadable or ``max``)."""
     try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
+        text = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def _stat_field(path: Path, key: str) -> int:
+    """A ``key value`` field of a ``/proc`` status or cgroup ``memory.stat`` file (0 if absent)."""
+    try:
+        with open(path, encoding="ascii") as fh:
             for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
+                parts = line.replace(":", " ").split()
+                if len(parts) >= 2 and parts[0] == key:
+                    return int(parts[1]) * (1024 if parts[2:3] == ["kB"] else 1)
+    except (OSError, ValueError, UnicodeDecodeError):
         pass
+    return 0
+
+
+def cgroup_memory_left(root: Path) -> tuple[int, int] | None:
+    """``(limit, left)`` bytes of the cgroup memory controller at ``root``
+    (v2 ``memory.max`` / ``memory.current``, else v1 ``memory.limit_in_bytes``
+    / ``memory.usage_in_bytes``); ``left = limit - (usage - inactive file
+    cache)``, the cache being what the kernel reclaims before failing an
+    allocation. ``None``: no limit set there."""
+    for lim_name, use_name, cache in (("memory.max", "memory.current", "inactive_file"),
+                                      ("memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file")):
+        limit = _read_int(root / lim_name)
+        if limit is not None and limit < _NO_LIMIT:
+            usage = (_read_int(root / use_name) or 0) - _stat_field(root / "memory.stat", cache)
+            return limit, max(0, limit - max(0, usage))
+    return None
+
+
+def memory_limits() -> list[tuple[str, int]]:
+    """Every known bound on the bytes this process can still allocate, as
+    ``(description, bytes)``: Linux ``MemAvailable`` (else the physical
+    memory), the address-space and data-segment limits ``RLIMIT_AS``
+    (``ulimit -v``) and ``RLIMIT_DATA`` less what the process maps already
+    (``VmSize``, ``VmData``), and a cgroup v2/v1 memory limit less its usage.
+    An allocation beyond any of them fails (``MemoryError``) or gets the
+    process killed."""
+    out = []
+    avail = _stat_field(Path("/proc/meminfo"), "MemAvailable")
+    if not avail:
+        try:
+            avail = int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+        except (ValueError, OSError, AttributeError):
+            avail = 1 << 50
+    out.append(("of memory available", avail))
     try:
-        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return 1 << 50
+        import resource
+    except ImportError:  # pragma: no cover - not POSIX
+        resource = None
+    if resource is not None:
+        for rname, flag, field in (("RLIMIT_AS, ulimit -v", "RLIMIT_AS", "VmSize"),
+                                   ("RLIMIT_DATA, ulimit -d", "RLIMIT_DATA", "VmData")):
+            soft = resource.getrlimit(getattr(resource, flag))[0]
+            if soft != resource.RLIM_INFINITY and soft < _NO_LIMIT:
+                used = _stat_field(Path("/proc/self/status"), field)
+                out.append((f"left under the {_human(soft)} limit {rname} ({_human(used)} in use)",
+                            max(0, soft - used)))
+    for root in CGROUP_DIRS:
+        got = cgroup_memory_left(root)
+        if got is not None:
+            out.append((f"left under the cgroup memory limit of {_human(got[0])} ({root})", got[1]))
+            break
+    return out
+
+
+def available_memory() -> int:
+    """Bytes this process can still allocate: the smallest of
+    :func:`memory_limits`."""
+    return min(v for _, v in memory_limits())
 
 
 def check_memory(nbytes: float, what: str, hint: str = "") -> None:
-    """Refuse an allocation of ``nbytes`` (estimated) above half of
-    :func:`available_memory`, saying how much."""
-    limit = available_memory() / 2
-    if nbytes > limit:
-        raise ResourceError(f"{what} needs ~{_human(nbytes)}, more than half of the {_human(2 * limit)} of memory "
-                            f"available{'; ' + hint if hint else ''}")
+    """Refuse, before allocating, ``nbytes`` (estimated) above half of
+    :func:`available_memory` (the estimate is rough, and other processes
+    allocate too), raising :class:`ResourceError` with the amount and the
+    limit that binds."""
+    avail = available_memory()
+    if nbytes > avail / 2:
+        names = [name for name, v in memory_limits() if v == avail]
+        where = names[0] if names else "of memory available"
+        raise ResourceError(f"{what} needs ~{_human(nbytes)}, more than half of the {_human(avail)} {where}"
+                            f"{'; ' + hint if hint else ''}")
+
+
+@contextlib.contextmanager
+def memory_errors_named(what: str, hint: str = ""):
+    """Turn a ``MemoryError`` raised inside the block (an allocation the
+    estimate of :func:`check_memory` did not foresee) into a
+    :class:`ResourceError` saying what ran out and the binding limit."""
+    try:
+        yield
+    except ResourceError:
+        raise
+    except MemoryError as exc:
+        avail = available_memory()
+        names = [name for name, v in memory_limits() if v == avail]
+        raise ResourceError(f"{what} ran out of memory ({exc or 'MemoryError'}); {_human(avail)} "
+                            f"{names[0] if names else 'of memory available'} now"
+                            f"{'; ' + hint if hint else ''}") from exc
 
 
 def _human(n: float) -> str:

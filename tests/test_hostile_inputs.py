@@ -248,7 +248,7 @@ def test_cause16_raw_crashes():
 
 
 def test_cause16_memory_estimated_first(monkeypatch):
-    monkeypatch.setattr(validation, "available_memory", lambda: 16 * 2**30)
+    monkeypatch.setattr(validation, "available_memory", lambda: 8 * 2**30)
     err = refuses(ne.ResourceError, ARCH.init(width=10**12, seed=0).apply, X)
     assert "TB" in str(err)  # says how much
     refuses(ne.ResourceError, ARCH.kernel, np.zeros((20000, 2)), match="GB")
