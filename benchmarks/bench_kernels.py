@@ -1,123 +1,252 @@
-"""Speed of the infinite-width kernels (issue 2).
+"""Speed of the infinite-width kernels against neural-tangents (issue 19).
 
-Prints seconds for NNGP + NTK of a depth-5 ReLU MLP on 2000 inputs of
-dimension 32 (one symmetric 2000 x 2000 kernel) for ``ntk_equiv`` and for a
-deliberately plain per-layer numpy implementation kept here as the baseline
-(full matrices, ``arccos`` of the correlation: how a straightforward
-implementation is written). Target: ours <= 0.5 x baseline. Also prints the
-dps=50 time for 64 inputs, depth 3 (target < 3 s), and the largest
-difference between ours and the baseline (relative to the diagonal scale) so
-the two are known to compute the same thing (it is ~1e-8: the baseline's
-arccos error near correlation 1; ours agrees with dps=50 to ~1e-15, see
-tests/test_kernels.py).
+Cases (float64, NNGP + NTK, symmetric kernel of the inputs):
 
-Where ours saves time: the upper triangle only (pair list), processed in
-cache-sized tiles that carry their own points' self pairs (the variances
-every layer reads; ntk_equiv.kernels), in-place updates, and boolean-mask
-gathers/scatters. It also carries two extra arrays per pair
-(the Cauchy-Schwarz gaps that make the angles accurate), which the baseline
-does not.
+* ``mlp``: depth-5 ReLU MLP (sigma_w 1.5, sigma_b 0.1), 2000 inputs of
+  dimension 32. Target: ours <= 0.5 x neural-tangents' jitted ``kernel_fn``.
+* ``cnn``: 128 images 8x8x3 through three Conv 3x3 SAME + ReLU layers,
+  GlobalAvgPool and Dense (the full 64 x 64 spatial covariance per pair of
+  images, since global pooling mixes positions). Target: <= 0.25 x. Its peak
+  memory (tracemalloc, a separate run) is printed too.
+* ``dps``: 64 inputs, depth 3, ``dps=50`` (ours only; target < 3 s).
 
-The CNN case (issue 12): NNGP + NTK of 128 images 8x8x3 through three
-Conv 3x3 SAME + ReLU layers, GlobalAvgPool and Dense (the full 64 x 64
-spatial covariance per pair of images, since global pooling mixes
-positions), timed with its peak memory (tracemalloc, on a separate run).
-neural-tangents needs 12-23 s and 3.8 GB for it on this machine (issue 12).
+neural-tangents (not a dependency of this project) runs in this interpreter
+when importable, else in ``--nt-python`` (a separate venv, e.g.
+``/work/ntvenv/bin/python``; JAX 0.4.30 with neural-tangents 0.6.5: newer JAX
+removed ``jax.core.Jaxpr``, which neural-tangents imports) as a worker
+process that stays alive, so its jitted functions are compiled once. Each
+repeat runs ours then neural-tangents, interleaved, and the minimum of the
+repeats is reported, so a change of load on a shared machine hits both;
+the load average is printed beside. The largest difference between the two
+(relative to the diagonal) is printed so they are known to compute the
+same kernel (~1e-8: neural-tangents' ``arccos`` near correlation 1).
 
-Run: ``python benchmarks/bench_kernels.py [--repeat R]``.
+Run: ``python benchmarks/bench_kernels.py [--repeat R] [--cases mlp,cnn,dps]
+[--nt-python PATH]``.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
+import subprocess
+import sys
+import tempfile
 import time
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 
-import ntk_equiv as ne
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import ntk_equiv as ne  # noqa: E402
+
+MLP = dict(n=2000, d=32, depth=5, sigma_w=1.5, sigma_b=0.1)
+CNN = dict(n=128, shape=(8, 8, 3), convs=3, sigma_w=1.5, sigma_b=0.1)
 
 
-def baseline_relu_mlp(x: np.ndarray, depth: int, sigma_w: float, sigma_b: float):
-    """NNGP and NTK of a ReLU MLP, the plain way: full n x n matrices,
-    ``arccos`` of the correlation (docs/theory.md C1 with the arc-cosine kernel)."""
-    sw2, sb2 = sigma_w**2, sigma_b**2
-    k = sw2 * (x @ x.T) / x.shape[1] + sb2
-    theta = k.copy()
-    for _ in range(depth):
-        diag = np.sqrt(np.diag(k))
-        norms = np.outer(diag, diag)
-        corr = np.clip(k / norms, -1.0, 1.0)
-        angle = np.arccos(corr)
-        v = norms * (np.sin(angle) + (np.pi - angle) * np.cos(angle)) / (2 * np.pi)
-        vdot = (np.pi - angle) / (2 * np.pi)
-        k = sw2 * v + sb2
-        theta = k + sw2 * vdot * theta
-    return k, theta
+def mlp_inputs() -> np.ndarray:
+    return np.random.default_rng(0).standard_normal((MLP["n"], MLP["d"]))
 
 
-def best_of(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
+def cnn_inputs() -> np.ndarray:
+    return np.random.default_rng(1).standard_normal((CNN["n"],) + CNN["shape"])
+
+
+def ours(case: str):
+    """A function computing the case's kernel with ntk_equiv, returning ``(nngp, ntk)``."""
+    if case == "mlp":
+        arch, x = ne.mlp(MLP["depth"], "relu", sigma_w=MLP["sigma_w"], sigma_b=MLP["sigma_b"]), mlp_inputs()
+    elif case == "cnn":
+        sw, sb = CNN["sigma_w"], CNN["sigma_b"]
+        arch = ne.serial(*[layer for _ in range(CNN["convs"])
+                           for layer in (ne.Conv((3, 3), padding="SAME", sigma_w=sw, sigma_b=sb), ne.Relu())],
+                         ne.GlobalAvgPool(), ne.Dense(sw, sb))
+        x = cnn_inputs()
+    else:
+        raise ValueError(case)
+
+    def run():
+        k = arch.kernel(x)
+        return k.nngp, k.ntk
+    return run
+
+
+#: The neural-tangents side: the same architectures in ``stax``, jitted, as a
+#: line-oriented worker (``case`` -> seconds; ``save case path`` -> the kernel).
+NT_WORKER = r'''
+import sys, time
+import numpy as np
+import jax
+jax.config.update("jax_enable_x64", True)
+from neural_tangents import stax
+
+MLP, CNN = {mlp}, {cnn}
+
+def build(case):
+    if case == "mlp":
+        layers = []
+        for _ in range(MLP["depth"]):
+            layers += [stax.Dense(1, W_std=MLP["sigma_w"], b_std=MLP["sigma_b"]), stax.Relu()]
+        layers += [stax.Dense(1, W_std=MLP["sigma_w"], b_std=MLP["sigma_b"])]
+        x = np.random.default_rng(0).standard_normal((MLP["n"], MLP["d"]))
+    else:
+        layers = []
+        for _ in range(CNN["convs"]):
+            layers += [stax.Conv(1, (3, 3), padding="SAME", W_std=CNN["sigma_w"], b_std=CNN["sigma_b"]), stax.Relu()]
+        layers += [stax.GlobalAvgPool(), stax.Dense(1, W_std=CNN["sigma_w"], b_std=CNN["sigma_b"])]
+        x = np.random.default_rng(1).standard_normal((CNN["n"],) + tuple(CNN["shape"]))
+    kfn = jax.jit(stax.serial(*layers)[2], static_argnames="get")
+    def run():
+        out = kfn(x, None, get=("nngp", "ntk"))
+        jax.block_until_ready(out)
+        return out
+    run()  # compile
+    return run
+
+fns = {{}}
+print("ready", jax.__version__, flush=True)
+for line in sys.stdin:
+    words = line.split()
+    case = words[-1] if words[0] != "save" else words[1]
+    if case not in fns:
+        fns[case] = build(case)
+    if words[0] == "save":
+        nngp, ntk = fns[case]()
+        np.save(words[2], np.stack([np.asarray(nngp), np.asarray(ntk)]))
+        print("saved", flush=True)
+    else:
         start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        fns[case]()
+        print(time.perf_counter() - start, flush=True)
+'''
 
 
-def blas_info() -> str:
+class NeuralTangents:
+    """neural-tangents' jitted kernels, in a worker process of ``python``."""
+
+    def __init__(self, python: str):
+        src = NT_WORKER.format(mlp=repr(MLP), cnn=repr(CNN))
+        self.proc = subprocess.Popen([python, "-c", src], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, text=True,
+                                     env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+        ready = self.proc.stdout.readline().split()
+        if not ready or ready[0] != "ready":
+            raise RuntimeError(f"neural-tangents worker in {python} did not start")
+        self.version = f"jax {ready[1]}"
+
+    def time(self, case: str) -> float:
+        self.proc.stdin.write(f"time {case}\n")
+        self.proc.stdin.flush()
+        return float(self.proc.stdout.readline())
+
+    def kernel(self, case: str) -> tuple:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "k.npy")
+            self.proc.stdin.write(f"save {case} {path}\n")
+            self.proc.stdin.flush()
+            self.proc.stdout.readline()
+            k = np.load(path)
+        return k[0], k[1]
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def peak_memory(fn) -> float:
+    """Peak bytes traced by tracemalloc (numpy's allocations included) during ``fn()``."""
+    tracemalloc.start()
     try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return "threadpoolctl not installed"
-    return "; ".join(f"{i.get('internal_api')} {i.get('num_threads')} threads" for i in threadpool_info())
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def scaled_difference(a: tuple, b: tuple) -> float:
+    scale = np.sqrt(np.outer(np.diag(a[1]), np.diag(a[1])))
+    return float(max(np.max(np.abs(x - y) / scale) for x, y in zip(a, b)))
+
+
+def load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load {one:.2f} {five:.2f} {fifteen:.2f}"
+
+
+def bench_case(case: str, repeat: int, nt: NeuralTangents | None) -> dict:
+    """``{"ours": s, "nt": s, "ratio": r, ...}``: min over ``repeat`` interleaved runs."""
+    fn = ours(case)
+    fn()  # warm: imports, caches
+    mine, theirs = [], []
+    loads = [os.getloadavg()[0]]
+    for _ in range(repeat):
+        mine.append(timed(fn))
+        if nt is not None:
+            theirs.append(nt.time(case))
+        loads.append(os.getloadavg()[0])
+    out = {"ours": min(mine), "load": max(loads)}
+    if nt is not None:
+        out.update(nt=min(theirs), ratio=min(mine) / min(theirs), diff=scaled_difference(fn(), nt.kernel(case)))
+    if case == "cnn":
+        out["peak_mib"] = peak_memory(fn) / 2**20
+    return out
+
+
+def describe(case: str, r: dict, threads: int) -> str:
+    what = {"mlp": f"MLP depth {MLP['depth']} ReLU, {MLP['n']} x {MLP['d']}",
+            "cnn": f"CNN 3 x Conv 3x3 SAME + ReLU, GlobalAvgPool, Dense, {CNN['n']} x 8x8x3"}[case]
+    target = {"mlp": 0.5, "cnn": 0.25}[case]
+    line = f"{what}: ours {r['ours']:.3f} s ({threads} threads)"
+    if "nt" in r:
+        line += (f", neural-tangents {r['nt']:.3f} s, ratio {r['ratio']:.2f} (target <= {target}); "
+                 f"max |ours - nt| / scale = {r['diff']:.1e}")
+    if "peak_mib" in r:
+        line += f"; peak memory {r['peak_mib']:.0f} MiB"
+    return line + f" [max 1-min {load().split()[0]} during: {r['load']:.2f}]"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--cases", default="mlp,cnn,dps")
+    parser.add_argument("--nt-python", default=None,
+                        help="python of a venv with neural-tangents (default: this one, if it can import it)")
+    parser.add_argument("--json", default=None, help="also write the figures to this file")
     args = parser.parse_args()
-    print(f"python {platform.python_version()}, numpy {np.__version__}, cpus {os.cpu_count()}, "
-          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')}, BLAS: {blas_info()}")
-
-    rng = np.random.default_rng(0)
-    n, d, depth, sw, sb = 2000, 32, 5, 1.5, 0.1
-    x = rng.standard_normal((n, d))
-    arch = ne.mlp(depth, "relu", sigma_w=sw, sigma_b=sb)
-    ours = best_of(lambda: arch.kernel(x), args.repeat)
-    base = best_of(lambda: baseline_relu_mlp(x, depth, sw, sb), args.repeat)
-    k, (kb, tb) = arch.kernel(x), baseline_relu_mlp(x, depth, sw, sb)
-    scale = np.sqrt(np.outer(np.diag(k.ntk), np.diag(k.ntk)))
-    diff = max(np.max(np.abs(k.nngp - kb) / scale), np.max(np.abs(k.ntk - tb) / scale))
-    print(f"float64 NNGP+NTK, depth {depth} ReLU, {n} x {d}: ours {ours:.3f} s "
-          f"({ne.kernels.KERNEL_THREADS} threads over independent chunks), baseline {base:.3f} s, "
-          f"ratio {ours / base:.2f} (target <= 0.5); max |ours - baseline| / scale = {diff:.1e}")
-    # the same on one thread: what the algorithm alone (half the pairs, in-place, cache-sized
-    # chunks) gains over the baseline, which numpy runs on one thread too
-    threads, ne.kernels.KERNEL_THREADS = ne.kernels.KERNEL_THREADS, 1
+    cases = args.cases.split(",")
+    print(f"python {platform.python_version()}, numpy {np.__version__}, cpus {os.cpu_count()}, {load()}")
+    nt = None
+    python = args.nt_python or sys.executable
     try:
-        single = best_of(lambda: arch.kernel(x), args.repeat)
+        nt = NeuralTangents(python)
+        print(f"neural-tangents from {python} ({nt.version})")
+    except (RuntimeError, OSError) as exc:
+        print(f"neural-tangents not available ({exc}): ours only")
+    results = {}
+    try:
+        for case in cases:
+            if case == "dps":
+                x64 = np.random.default_rng(0).standard_normal((64, MLP["d"]))
+                arch3 = ne.mlp(3, "relu", sigma_w=MLP["sigma_w"], sigma_b=MLP["sigma_b"])
+                results[case] = {"ours": timed(lambda: arch3.kernel(x64, dps=50))}
+                print(f"dps=50 NNGP+NTK, depth 3 ReLU, 64 x {MLP['d']}: {results[case]['ours']:.3f} s (target < 3 s)")
+                continue
+            results[case] = bench_case(case, args.repeat if case == "mlp" else max(1, args.repeat // 2), nt)
+            print(describe(case, results[case], ne.kernels.KERNEL_THREADS))
     finally:
-        ne.kernels.KERNEL_THREADS = threads
-    print(f"  single-threaded: ours {single:.3f} s, ratio {single / base:.2f}")
-
-    imgs = np.random.default_rng(1).standard_normal((128, 8, 8, 3))
-    cnn = ne.serial(*[layer for _ in range(3) for layer in (ne.Conv((3, 3), padding="SAME", sigma_w=1.5, sigma_b=0.1),
-                                                            ne.Relu())],
-                    ne.GlobalAvgPool(), ne.Dense(1.5, 0.1))
-    t_cnn = best_of(lambda: cnn.kernel(imgs), 1)
-    tracemalloc.start()
-    cnn.kernel(imgs)
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    print(f"float64 NNGP+NTK, CNN (3 x Conv 3x3 SAME + ReLU, GlobalAvgPool, Dense), 128 x 8x8x3: "
-          f"{t_cnn:.2f} s, peak memory {peak / 2**20:.0f} MiB (neural-tangents: 12-23 s, 3.8 GB)")
-
-    x64 = rng.standard_normal((64, d))
-    arch3 = ne.mlp(3, "relu", sigma_w=sw, sigma_b=sb)
-    hp = best_of(lambda: arch3.kernel(x64, dps=50), 1)
-    print(f"dps=50 NNGP+NTK, depth 3 ReLU, 64 x {d}: {hp:.3f} s (target < 3 s)")
+        if nt is not None:
+            nt.close()
+    print(load())
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

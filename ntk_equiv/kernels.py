@@ -76,18 +76,37 @@ class Kernel:
         return isinstance(self.nngp, mpmath.matrix)
 
 
-def gather(v, a: np.ndarray, b: np.ndarray, spatial: tuple, full: bool) -> tuple:
+def gather(v, a: np.ndarray, b: np.ndarray, spatial: tuple, full: bool, rect: tuple | None = None) -> tuple:
     """Per-point values ``v`` (shape ``(n, *S)``) at the two points of each pair,
     shaped to broadcast against per-pair entries ``(P, *S)`` (diagonal) or
     ``(P, *S, *S)`` (full: the first point's positions index the first
-    spatial copy, the second point's the second)."""
-    if not spatial:
+    spatial copy, the second point's the second).
+
+    ``rect = (mi, mj)``: the pairs are known to be the ``n = mi + mj`` self
+    pairs, then every ``(i, mi + j)``, ``i < mi``, ``j < mj``, row-major (an
+    off-diagonal tile); the values are then broadcast into place, ~10x
+    faster than indexing, with the same result."""
+    if rect is not None:
+        va, vb = _gather_rect(v, rect)
+    elif not spatial:
         return np.take(v, a), np.take(v, b)
-    va, vb = v[a], v[b]
+    else:
+        va, vb = v[a], v[b]
     if full:
         k = len(spatial)
         va = va.reshape(va.shape + (1,) * k)
         vb = vb.reshape(vb.shape[:1] + (1,) * k + vb.shape[1:])
+    return va, vb
+
+
+def _gather_rect(v, rect: tuple) -> tuple:
+    mi, mj = rect
+    n, tail = mi + mj, v.shape[1:]
+    va, vb = np.empty((n + mi * mj,) + tail, dtype=v.dtype), np.empty((n + mi * mj,) + tail, dtype=v.dtype)
+    va[:n] = v
+    vb[:n] = v
+    va[n:].reshape((mi, mj) + tail)[...] = v[:mi, None]
+    vb[n:].reshape((mi, mj) + tail)[...] = v[None, mi:]
     return va, vb
 
 
@@ -119,6 +138,9 @@ class PairState:
     #: After ``Flatten``: the entries are per-position kernels ``K[s, s]`` of the
     #: flattened features; the next Dense averages them (:meth:`collapsed`).
     flattened: bool = False
+    #: ``(mi, mj)`` when the pairs form an off-diagonal tile (see :func:`gather`):
+    #: lets :meth:`gather` broadcast instead of index. ``None``: any pair list.
+    rect: tuple | None = None
 
     def diagonal(self):
         """``K(z, z)[s, s]`` per point, shape ``(n, *S)``: the variances every
@@ -131,7 +153,7 @@ class PairState:
 
     def gather(self, v) -> tuple:
         """Per-point ``v`` at the two points of every pair (see :func:`gather`)."""
-        return gather(v, self.a, self.b, self.spatial, self.full)
+        return gather(v, self.a, self.b, self.spatial, self.full, self.rect)
 
     def variances(self):
         """``(K(z_a, z_a), K(z_b, z_b))`` per entry (broadcastable to the entries)."""
@@ -144,7 +166,7 @@ class PairState:
     def replace(self, nngp, ntk, lo, hi, spatial: tuple | None = None, full: bool | None = None) -> "PairState":
         return PairState(nngp, ntk, self.a, self.b, self.n, lo, hi,
                          self.spatial if spatial is None else spatial, self.full if full is None else full,
-                         flattened=self.flattened and (spatial is None or bool(spatial)))
+                         flattened=self.flattened and (spatial is None or bool(spatial)), rect=self.rect)
 
     def collapsed(self, bk) -> "PairState":
         """After ``Flatten``: the kernel of the flattened features,
@@ -159,7 +181,7 @@ class PairState:
         roots = (self.roots(bk) / bk.sqrt(bk.scalar(m))).reshape(-1, m)
 
         def gather_fn(v):
-            return gather(v, self.a, self.b, (), False)
+            return gather(v, self.a, self.b, (), False, self.rect)
 
         lo, hi, _ = sum_gaps(bk, gather_fn, [roots[:, j] for j in range(m)], lo, hi)
         return self.replace(nngp, ntk, lo, hi, spatial=(), full=False)
@@ -418,7 +440,7 @@ _GAP_REFINE = 1.0 / 16
 _CHUNK = 1 << 15
 
 
-def _input_gaps(bk, z, r, a, b, dots, spatial: tuple, full: bool):
+def _input_gaps(bk, z, r, a, b, dots, spatial: tuple, full: bool, rect: tuple | None = None):
     """``lo = |z_a||z_b| - <z_a, z_b>`` and ``hi = |z_a||z_b| + <z_a, z_b>``
     per entry (``r = |z|`` per point and position, norms over channels).
 
@@ -426,7 +448,7 @@ def _input_gaps(bk, z, r, a, b, dots, spatial: tuple, full: bool):
     ``|z_a||z_b| |u_a -+ u_b|^2 / 2`` from the unit vectors ``u = z / |z|``;
     self pairs get exactly 0.
     """
-    ra, rb = gather(r, a, b, spatial, full)
+    ra, rb = gather(r, a, b, spatial, full, rect)
     s = ra * rb
     lo, hi = s - dots, s + dots
     near = np.nonzero(np.asarray(bk.abs(dots) > (1 - _GAP_REFINE) * s, dtype=bool))
@@ -467,6 +489,7 @@ class _Tile:
     b: np.ndarray
     dots: Any
     write: Any
+    rect: tuple | None = None
 
 
 class _Plan:
@@ -582,7 +605,7 @@ class _Plan:
             block = v[mi + mj:].reshape(mi, mj)
             out[i0:i1, j0:j1] = block
             out[j0:j1, i0:i1] = block.T
-        return _Tile(pts, a, b, dots, write)
+        return _Tile(pts, a, b, dots, write, (mi, mj))
 
     def _cross_tile(self, r, c) -> _Tile:
         (i0, i1), (j0, j1) = r, c
@@ -606,12 +629,12 @@ class _Plan:
         bk, m, a, b = self.bk, len(tile.pts), tile.a, tile.b
         z, r = self.z[tile.pts], self.roots[tile.pts]
         dots = tile.dots if tile.dots is not None else _spatial_dots(bk, self.zf[tile.pts], a, b, self.full)
-        lo, hi = _input_gaps(bk, z, r, a, b, dots, self.spatial, self.full)
+        lo, hi = _input_gaps(bk, z, r, a, b, dots, self.spatial, self.full, tile.rect)
         d = z.shape[-1]
         nngp = dots / d
         lo /= d
         hi /= d
-        return PairState(nngp, nngp * 0, a, b, m, lo, hi, self.spatial, self.full)
+        return PairState(nngp, nngp * 0, a, b, m, lo, hi, self.spatial, self.full, rect=tile.rect)
 
 
 def _data_prefix(prefix, z: np.ndarray, bk) -> np.ndarray:

@@ -294,8 +294,28 @@ def test_threaded_chunks_are_bitwise_independent_of_thread_count(monkeypatch):
     x = np.random.default_rng(5).standard_normal((300, 4))
     arch = ne.mlp(3, "relu", sigma_w=1.4, sigma_b=0.2)
     assert 300 * 301 // 2 > kern.CHUNK_PAIRS
-    monkeypatch.setattr(kern, "KERNEL_THREADS", 2)
-    k2 = arch.kernel(x)
-    monkeypatch.setattr(kern, "KERNEL_THREADS", 1)
-    k1 = arch.kernel(x)
-    assert np.array_equal(k1.nngp, k2.nngp) and np.array_equal(k1.ntk, k2.ntk)
+    x2 = np.vstack([x[:7], np.random.default_rng(6).standard_normal((290, 4))])
+    runs = {}
+    for threads in (1, 2, 3):
+        monkeypatch.setattr(kern, "KERNEL_THREADS", threads)
+        runs[threads] = (arch.kernel(x), arch.kernel(x, x2))
+    for threads in (2, 3):
+        for one, other in zip(runs[1], runs[threads]):
+            assert np.array_equal(one.nngp, other.nngp) and np.array_equal(one.ntk, other.ntk)
+    k1 = runs[1][0]
+
+
+@pytest.mark.parametrize("spatial,full", [((), False), ((3, 2), False), ((3, 2), True)])
+def test_rect_gather_broadcasts_exactly_what_indexing_gathers(spatial, full):
+    # an off-diagonal tile (mi x mj pairs after the n = mi + mj self pairs) gathers by
+    # broadcasting; it must give the arrays the index path gives, value for value
+    mi, mj = 4, 3
+    own = np.arange(mi + mj)
+    a = np.concatenate([own, np.repeat(np.arange(mi), mj)])
+    b = np.concatenate([own, mi + np.tile(np.arange(mj), mi)])
+    v = np.random.default_rng(3).standard_normal((mi + mj,) + spatial)
+    fast, slow = kernels.gather(v, a, b, spatial, full, (mi, mj)), kernels.gather(v, a, b, spatial, full)
+    for f, s in zip(fast, slow):
+        assert f.shape == s.shape and np.array_equal(f, s)
+    wrong = kernels.gather(v, a, b, spatial, full, (mj, mi))  # a wrong shape claim is seen
+    assert not all(w.shape == s.shape and np.array_equal(w, s) for w, s in zip(wrong, slow))
