@@ -302,7 +302,6 @@ def test_threaded_chunks_are_bitwise_independent_of_thread_count(monkeypatch):
     for threads in (2, 3):
         for one, other in zip(runs[1], runs[threads]):
             assert np.array_equal(one.nngp, other.nngp) and np.array_equal(one.ntk, other.ntk)
-    k1 = runs[1][0]
 
 
 @pytest.mark.parametrize("spatial,full", [((), False), ((3, 2), False), ((3, 2), True)])
