@@ -21,8 +21,17 @@ the load average is printed beside. The largest difference between the two
 (relative to the diagonal) is printed so they are known to compute the
 same kernel (~1e-8: neural-tangents' ``arccos`` near correlation 1).
 
+**Against an earlier commit** (so a regression shows): ``--compare REF``
+checks ``REF`` (e.g. ``main``) out in a temporary ``git worktree`` and runs
+the same cases on its ``ntk_equiv`` in a worker process, interleaved with
+ours and neural-tangents; ``--baseline FILE`` prints the figures stored in a
+JSON file (written by ``--json FILE``, e.g. benchmarks/baseline_kernels.json)
+instead. Each figure is printed beside the reference's, with
+``REGRESSION`` where ours is more than 15% slower (the spread of repeated
+runs on this loaded machine is ~10%).
+
 Run: ``python benchmarks/bench_kernels.py [--repeat R] [--cases mlp,cnn,dps]
-[--nt-python PATH]``.
+[--nt-python PATH] [--compare REF | --baseline FILE] [--json FILE]``.
 """
 from __future__ import annotations
 
@@ -30,6 +39,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -39,7 +49,14 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+def _package_root() -> str:
+    # --package-root DIR (a worktree of another commit, see --compare): import its ntk_equiv
+    if "--package-root" in sys.argv:
+        return sys.argv[sys.argv.index("--package-root") + 1]
+    return str(Path(__file__).resolve().parents[1])
+
+
+sys.path.insert(0, _package_root())
 import ntk_equiv as ne  # noqa: E402
 
 MLP = dict(n=2000, d=32, depth=5, sigma_w=1.5, sigma_b=0.1)
@@ -155,6 +172,61 @@ class NeuralTangents:
         self.proc.wait(timeout=60)
 
 
+class Reference:
+    """The same cases on the ``ntk_equiv`` of another commit: ``git worktree
+    add`` of ``ref`` in a temporary directory, and this script in worker mode
+    on it (``--package-root``), timing one run per request."""
+
+    def __init__(self, ref: str):
+        repo = Path(__file__).resolve().parents[1]
+        self.tmp = tempfile.mkdtemp(prefix="bench-ref-")
+        self.repo, self.path = repo, os.path.join(self.tmp, "tree")
+        subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", self.path, ref], check=True,
+                       capture_output=True, text=True)
+        self.sha = subprocess.run(["git", "-C", self.path, "rev-parse", "--short", "HEAD"], check=True,
+                                  capture_output=True, text=True).stdout.strip()
+        self.ref = ref
+        self.proc = subprocess.Popen([sys.executable, __file__, "--worker", "--package-root", self.path],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def time(self, case: str) -> float:
+        self.proc.stdin.write(case + "\n")
+        self.proc.stdin.flush()
+        return float(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+        subprocess.run(["git", "-C", str(self.repo), "worktree", "remove", "--force", self.path], check=False,
+                       capture_output=True)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def worker() -> None:
+    """``--worker``: read case names, print the seconds of one run of each
+    (the first run of a case warms it up and is not timed)."""
+    fns = {}
+    for line in sys.stdin:
+        case = line.strip()
+        if case not in fns:
+            fns[case] = dps_case if case == "dps" else ours(case)
+            fns[case]()
+        print(timed(fns[case]), flush=True)
+
+
+def dps_case():
+    x64 = np.random.default_rng(0).standard_normal((64, MLP["d"]))
+    return ne.mlp(3, "relu", sigma_w=MLP["sigma_w"], sigma_b=MLP["sigma_b"]).kernel(x64, dps=50)
+
+
+def beside(value: float, ref: float | None, label: str) -> str:
+    """``value`` with the reference's figure and their ratio, flagged when slower by > 15%."""
+    if ref is None:
+        return ""
+    flag = "  REGRESSION" if value > 1.15 * ref else ""
+    return f" | {label}: {ref:.3f} s, ours / it = {value / ref:.2f}{flag}"
+
+
 def timed(fn) -> float:
     start = time.perf_counter()
     fn()
@@ -181,18 +253,25 @@ def load() -> str:
     return f"load {one:.2f} {five:.2f} {fifteen:.2f}"
 
 
-def bench_case(case: str, repeat: int, nt: NeuralTangents | None) -> dict:
-    """``{"ours": s, "nt": s, "ratio": r, ...}``: min over ``repeat`` interleaved runs."""
-    fn = ours(case)
+def bench_case(case: str, repeat: int, nt: NeuralTangents | None, ref: Reference | None = None) -> dict:
+    """``{"ours": s, "nt": s, "ratio": r, "ref": s, ...}``: min over ``repeat``
+    interleaved runs (ours, the reference commit's, neural-tangents')."""
+    fn = ours(case) if case != "dps" else dps_case
     fn()  # warm: imports, caches
-    mine, theirs = [], []
+    mine, theirs, before = [], [], []
     loads = [os.getloadavg()[0]]
     for _ in range(repeat):
         mine.append(timed(fn))
-        if nt is not None:
+        if ref is not None:
+            before.append(ref.time(case))
+        if nt is not None and case != "dps":
             theirs.append(nt.time(case))
         loads.append(os.getloadavg()[0])
     out = {"ours": min(mine), "load": max(loads)}
+    if ref is not None:
+        out["ref"] = min(before)
+    if case == "dps":
+        return out
     if nt is not None:
         out.update(nt=min(theirs), ratio=min(mine) / min(theirs), diff=scaled_difference(fn(), nt.kernel(case)))
     if case == "cnn":
@@ -200,17 +279,23 @@ def bench_case(case: str, repeat: int, nt: NeuralTangents | None) -> dict:
     return out
 
 
-def describe(case: str, r: dict, threads: int) -> str:
+def describe(case: str, r: dict, threads: int, ref: dict | None, label: str) -> str:
+    ref = ref or {}
+    if case == "dps":
+        return (f"dps=50 NNGP+NTK, depth 3 ReLU, 64 x {MLP['d']}: {r['ours']:.3f} s (target < 3 s)"
+                + beside(r["ours"], ref.get("ours"), label))
     what = {"mlp": f"MLP depth {MLP['depth']} ReLU, {MLP['n']} x {MLP['d']}",
             "cnn": f"CNN 3 x Conv 3x3 SAME + ReLU, GlobalAvgPool, Dense, {CNN['n']} x 8x8x3"}[case]
     target = {"mlp": 0.5, "cnn": 0.25}[case]
-    line = f"{what}: ours {r['ours']:.3f} s ({threads} threads)"
+    line = f"{what}: ours {r['ours']:.3f} s ({threads} threads)" + beside(r["ours"], ref.get("ours"), label)
     if "nt" in r:
-        line += (f", neural-tangents {r['nt']:.3f} s, ratio {r['ratio']:.2f} (target <= {target}); "
-                 f"max |ours - nt| / scale = {r['diff']:.1e}")
+        line += (f"\n  neural-tangents {r['nt']:.3f} s, ratio {r['ratio']:.2f} (target <= {target})"
+                 + (f" [{label}: {ref['ratio']:.2f}]" if "ratio" in ref else "")
+                 + f"; max |ours - nt| / scale = {r['diff']:.1e}")
     if "peak_mib" in r:
-        line += f"; peak memory {r['peak_mib']:.0f} MiB"
-    return line + f" [max 1-min {load().split()[0]} during: {r['load']:.2f}]"
+        line += f"\n  peak memory {r['peak_mib']:.0f} MiB" + (
+            f" [{label}: {ref['peak_mib']:.0f} MiB]" if "peak_mib" in ref else "")
+    return line + f"\n  max 1-min load during: {r['load']:.2f}"
 
 
 def main() -> None:
@@ -219,34 +304,50 @@ def main() -> None:
     parser.add_argument("--cases", default="mlp,cnn,dps")
     parser.add_argument("--nt-python", default=None,
                         help="python of a venv with neural-tangents (default: this one, if it can import it)")
+    parser.add_argument("--compare", default=None, metavar="REF",
+                        help="also time the ntk_equiv of git commit REF (a temporary worktree), interleaved")
+    parser.add_argument("--baseline", default=None, metavar="FILE", help="print the figures of FILE (JSON) beside")
     parser.add_argument("--json", default=None, help="also write the figures to this file")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--package-root", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        return worker()
     cases = args.cases.split(",")
     print(f"python {platform.python_version()}, numpy {np.__version__}, cpus {os.cpu_count()}, {load()}")
-    nt = None
+    nt = ref = None
     python = args.nt_python or sys.executable
     try:
         nt = NeuralTangents(python)
         print(f"neural-tangents from {python} ({nt.version})")
     except (RuntimeError, OSError) as exc:
         print(f"neural-tangents not available ({exc}): ours only")
+    stored, label = {}, None
+    if args.compare:
+        ref = Reference(args.compare)
+        label = f"{args.compare} ({ref.sha})"
+        print(f"reference: {label}, run interleaved in a worktree")
+    elif args.baseline:
+        data = json.loads(Path(args.baseline).read_text())
+        stored, label = data["results"], f"baseline {data.get('commit', '?')}"
+        print(f"reference: {args.baseline} ({data.get('commit', '?')}, {data.get('load', '?')})")
     results = {}
     try:
         for case in cases:
-            if case == "dps":
-                x64 = np.random.default_rng(0).standard_normal((64, MLP["d"]))
-                arch3 = ne.mlp(3, "relu", sigma_w=MLP["sigma_w"], sigma_b=MLP["sigma_b"])
-                results[case] = {"ours": timed(lambda: arch3.kernel(x64, dps=50))}
-                print(f"dps=50 NNGP+NTK, depth 3 ReLU, 64 x {MLP['d']}: {results[case]['ours']:.3f} s (target < 3 s)")
-                continue
-            results[case] = bench_case(case, args.repeat if case == "mlp" else max(1, args.repeat // 2), nt)
-            print(describe(case, results[case], ne.kernels.KERNEL_THREADS))
+            repeat = args.repeat if case == "mlp" else max(1, args.repeat // 2)
+            results[case] = bench_case(case, repeat, nt, ref)
+            prev = ({"ours": results[case]["ref"]} if ref is not None else stored.get(case))
+            print(describe(case, results[case], ne.kernels.KERNEL_THREADS, prev, label))
     finally:
         if nt is not None:
             nt.close()
+        if ref is not None:
+            ref.close()
     print(load())
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1))
+        commit = subprocess.run(["git", "-C", str(Path(__file__).resolve().parents[1]), "rev-parse", "--short",
+                                 "HEAD"], capture_output=True, text=True, check=False).stdout.strip()
+        Path(args.json).write_text(json.dumps({"commit": commit, "load": load(), "results": results}, indent=1))
 
 
 if __name__ == "__main__":
