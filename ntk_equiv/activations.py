@@ -48,6 +48,7 @@ from .errors import (
     QuadratureError,
     UnknownActivationError,
 )
+from .precision import is_high_precision
 
 X = sympy.Symbol("x", real=True)
 
@@ -461,7 +462,7 @@ class Activation:
             out = quadrature.price_expectations(bk, self.expr, X, k11, k12, k22, det)
             if out is not None:
                 return out
-        if bk.name == "float64":
+        if bk.vectorised:
             f, df = self._np
             if not self.kinks:
                 out = hermite.expectations_f64(lambda x: (f(x), df(x)), k11, k12, k22)
@@ -524,7 +525,7 @@ class Activation:
 def _roots(k11, k22, sqrt) -> np.ndarray:
     """The distinct pre-activation standard deviations among ``k11, k22``."""
     var = np.concatenate([np.ravel(k11), np.ravel(k22)])
-    var = np.unique(var) if var.dtype != object else np.array(list(dict.fromkeys(var)), dtype=object)
+    var = np.unique(var) if not is_high_precision(var) else np.array(list(dict.fromkeys(var)), dtype=object)
     return sqrt(np.where(np.asarray(var > 0, dtype=bool), var, var * 0))
 
 

@@ -10,7 +10,7 @@ from . import formulas
 from .errors import IllConditionedError, KernelError, ParameterError, ShapeError, StabilityError
 from .errors import EmptyInputError
 from .kernels import check_distinct, validate_inputs
-from .precision import F64_MAX_COND, backend, check_finite, to_public
+from .precision import backend, check_finite, to_public
 from .validation import (
     check_architecture, check_int, check_labels, check_nonnegative, check_positive, check_real_array,
 )
@@ -131,7 +131,7 @@ def _check_spectrum(T, bk, t, lr, ridge, steps) -> None:
     ``max_gain * max|w|`` exceeds the same condition limit as ``t = None``
     (``F64_MAX_COND`` in float64, ``10^(dps - 10)`` with ``dps=``), so that is refused too.
     """
-    w = np.array([float(v) for v in bk.eigh(T + ridge * bk.eye(T.shape[0]))[0]]) if bk.name != "float64" \
+    w = np.array([float(v) for v in bk.eigh(T + ridge * bk.eye(T.shape[0]))[0]]) if not bk.vectorised \
         else np.linalg.eigvalsh(T + ridge * np.eye(T.shape[0]))
     top = float(np.max(np.abs(w)))
     eps = float(bk.eps)
@@ -143,7 +143,7 @@ def _check_spectrum(T, bk, t, lr, ridge, steps) -> None:
     horizon = lr * (t if t is not None else steps)
     small = max(w[0], tol)
     gain = min(horizon, 1.0 / small) if small > 0 else horizon
-    limit = F64_MAX_COND if bk.name == "float64" else 10.0 ** (bk.dps - 10)
+    limit = bk.max_cond
     if gain * top > limit:
         raise IllConditionedError(
             f"Theta_XX{' + ridge I' if ridge else ''} has eigenvalues down to {w[0]:.3g} (round-off {tol:.3g}) and "

@@ -161,7 +161,7 @@ class _Moments:
     def __init__(self, phi: Activation, bk):
         self.phi, self.bk = phi, bk
         self.kinks = phi.kinks
-        if bk.name == "mpmath":
+        if not bk.vectorised:
             self.mp_f, self.mp_df = phi.mp_functions(bk.ctx)
 
     def _np_fn(self, side: Side) -> Callable:
@@ -174,7 +174,7 @@ class _Moments:
 
     def expect(self, f: Side, g: Side, k11, k12, k22, det) -> np.ndarray:
         """Elementwise over 1-D arrays of kernel entries (``det`` their determinant)."""
-        if self.bk.name == "float64":
+        if self.bk.vectorised:
             return quadrature.gaussian_expectation_f64(self._np_fn(f), self._np_fn(g), self.kinks, self.kinks,
                                                        k11, k12, k22, det=det)
         ctx = self.bk.ctx
@@ -387,7 +387,7 @@ def finite_width(arch, x, dps: int | None = None) -> FiniteWidth:
     rep = np.array([first_of.setdefault(r, i) for i, r in enumerate(rows)])
     uniq = np.unique(rep)
     pairs = [(i, j) for a, i in enumerate(uniq) for j in uniq[a + 1:]]
-    floor = MIN_RELATIVE_DET[bk.name]
+    floor = MIN_RELATIVE_DET["float64" if bk.vectorised else "mpmath"]
 
     def entries(k, idx_i, idx_j):
         return np.stack([k[idx_i, idx_i], k[idx_i, idx_j], k[idx_j, idx_j]], axis=1)

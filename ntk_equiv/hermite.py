@@ -49,6 +49,7 @@ import mpmath
 import numpy as np
 
 from .errors import QuadratureError
+from .precision import is_high_precision
 
 #: Trapezoidal step of the coarsest level; level ``j`` halves it ``j`` times
 #: (nested grids: a finer level evaluates only the new nodes) and keeps
@@ -304,7 +305,7 @@ def pair_sum(ia: np.ndarray, ib: np.ndarray, rho, cf: np.ndarray, cg: np.ndarray
     order = np.argsort(-kp, kind="stable")
     ia, ib, r, kp = ia[order], ib[order], rho[order], kp[order]
     cft, cgt = cf.T, cg.T
-    acc = np.zeros(len(ia), dtype=cf.dtype) if cf.dtype != object else r * 0
+    acc = np.zeros(len(ia), dtype=cf.dtype) if not is_high_precision(cf) else r * 0
     count = 0
     for k in range(int(kp[0]) if len(kp) else 0, -1, -1):
         while count < len(kp) and kp[count] >= k:  # the prefix of pairs with K_p >= k grows
@@ -319,7 +320,7 @@ def pair_sum(ia: np.ndarray, ib: np.ndarray, rho, cf: np.ndarray, cg: np.ndarray
 def _unique(k11: np.ndarray, k22: np.ndarray):
     """Distinct variances and, per pair, the index of each side's."""
     flat = np.concatenate([k11.ravel(), k22.ravel()])
-    if flat.dtype != object:
+    if not is_high_precision(flat):
         var, inv = np.unique(flat, return_inverse=True)
     else:
         index: dict = {}

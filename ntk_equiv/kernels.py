@@ -56,7 +56,7 @@ import mpmath
 import numpy as np
 
 from .errors import DegenerateInputError, RangeError, ShapeError
-from .precision import Backend, backend, to_public
+from .precision import Backend, backend, is_high_precision, to_public
 from .validation import check_inputs, check_memory, check_squared_norms, memory_errors_named
 
 
@@ -328,7 +328,7 @@ def check_variances(state: PairState, where: str) -> None:
     """Raise on a zero-variance pre-activation (a zero-norm input without a
     bias): the dual maps are then undefined (0/0 in the angle)."""
     v = state.diagonal()
-    if v.dtype != object and not np.all(np.isfinite(v)):
+    if not is_high_precision(v) and not np.all(np.isfinite(v)):
         raise RangeError(
             f"the variance entering {where} overflows float64 (max {np.nanmax(np.where(np.isfinite(v), v, 0)):.3g} "
             "before it): the inputs' norms, sigma_w/sigma_b/alpha or the depth make the kernel too large; rescale the "
@@ -370,12 +370,11 @@ def check_distinct(x: np.ndarray, name: str, why: str) -> None:
 
 def _gram(bk, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
     """``x1 x2^T``: BLAS in float64; in high precision the exact products of the
-    float64 inputs (integer arithmetic on their mantissas, one rounding at the
-    end), ~100x faster than mpf arithmetic and exact; mpf arithmetic for inputs
-    that are already mpf (the output of a data prefix)."""
-    if bk.name == "float64" or x1.dtype == object:
-        return x1 @ x2.T
-    return _exact_products(bk, x1, x2, lambda u, v: u @ v.T)
+    float64 inputs (:meth:`~ntk_equiv.precision.Backend.data_products`: integer
+    arithmetic on their mantissas, one rounding at the end), ~100x faster than
+    mpf arithmetic and exact; mpf arithmetic for inputs that are already mpf
+    (the output of a data prefix)."""
+    return bk.data_products(x1, x2, lambda u, v: u @ v.T)
 
 
 #: Most multiply-adds ``m n k`` in one float64 product inside a tile. OpenBLAS
@@ -400,20 +399,6 @@ def _serial_gram(x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
     return out
 
 
-def _exact_products(bk, x1: np.ndarray, x2: np.ndarray, product) -> np.ndarray:
-    # float64 -> integer mantissas on a common exponent; product() of those is exact
-    emin = int(min(np.frexp(x1)[1].min(), np.frexp(x2)[1].min())) - 53
-
-    def ints(x):
-        m, e = np.frexp(x)
-        return np.array([int(mi * 2.0**53) << int(ei - 53 - emin) for mi, ei in zip(m.ravel(), e.ravel())],
-                        dtype=object).reshape(x.shape)
-
-    g = product(ints(x1), ints(x2))
-    ctx = bk.ctx
-    return np.vectorize(lambda v: ctx.ldexp(ctx.mpf(v), 2 * emin), otypes=[object])(np.asarray(g, dtype=object))
-
-
 def _spatial_dots(bk, z: np.ndarray, a: np.ndarray, b: np.ndarray, full: bool) -> np.ndarray:
     """``<z_a[s], z_b[s']>`` over channels per pair: ``(P, *S, *S)`` (``full``) or
     the diagonal ``(P, *S)``. One fixed reduction per pair, so a pair gets the
@@ -427,9 +412,9 @@ def _spatial_dots(bk, z: np.ndarray, a: np.ndarray, b: np.ndarray, full: bool) -
         shape = (len(a),) + spatial + spatial
     else:
         def prod(u, v):
-            return (u * v).sum(axis=-1) if u.dtype == object else np.einsum("pmc,pmc->pm", u, v)
+            return (u * v).sum(axis=-1) if is_high_precision(u) else np.einsum("pmc,pmc->pm", u, v)
         shape = (len(a),) + spatial
-    out = prod(za, zb) if bk.name == "float64" or za.dtype == object else _exact_products(bk, za, zb, prod)
+    out = bk.data_products(za, zb, prod)
     return out.reshape(shape)
 
 
@@ -522,7 +507,7 @@ class _Plan:
         self.gram = None
         self._index_cache: dict = {}
         if not self.spatial:
-            if bk.name == "float64":
+            if bk.vectorised:
                 self.self_dots = np.einsum("ij,ij->i", zf, zf)
             else:  # exact products, once (one tile: the whole matrix is needed anyway)
                 g = _gram(bk, zf, zf)
@@ -535,7 +520,7 @@ class _Plan:
         if self.gram is not None:
             return self.gram[np.ix_(r1, r2)]
         u, v = self.zf[r1], self.zf[r2]
-        g = _serial_gram(u, v) if self.bk.name == "float64" else _gram(self.bk, u, v)
+        g = _serial_gram(u, v) if self.bk.vectorised else _gram(self.bk, u, v)
         same = r1[:, None] == r2[None, :]
         if np.any(same):
             g[same] = self.self_dots[np.broadcast_to(r1[:, None], same.shape)[same]]
@@ -640,8 +625,8 @@ class _Plan:
 def _data_prefix(prefix, z: np.ndarray, bk) -> np.ndarray:
     """The distinct inputs ``z`` through the data prefix (float64 in, float64 or
     mpf out), refusing non-finite outputs."""
-    out = prefix(z if bk.name == "float64" else bk.asarray(z), bk)
-    if bk.name == "float64":
+    out = prefix(bk.asarray(z), bk)  # float64: z itself
+    if bk.vectorised:  # float64's range: overflow to inf
         out = np.asarray(out, dtype=float)
         if not np.all(np.isfinite(out)):
             raise RangeError("the layers before the first Dense or Conv give non-finite values on these inputs "
@@ -746,7 +731,7 @@ def scaled_error(k: Any, ref: Any, diag1: Any = None, diag2: Any = None):
     k, ref = arr(k), arr(ref)
     d1 = np.diagonal(ref) if diag1 is None else arr(diag1).ravel()
     d2 = d1 if diag2 is None else arr(diag2).ravel()
-    if k.dtype == object or ref.dtype == object or d1.dtype == object:
+    if is_high_precision(k) or is_high_precision(ref) or is_high_precision(d1):
         # a context of its own, with the digits of the most precise entry (the global one is not ours)
         bits = max((getattr(v, "_mpf_", (0, 0, 0, 53))[3] for m in (k, ref, d1, d2) for v in m.ravel()), default=53)
         ctx = mpmath.MPContext()

@@ -799,7 +799,7 @@ def price_expectations(bk, expr: sympy.Expr, x: sympy.Symbol, k11, k12, k22, det
         return np.zeros(shape), np.zeros(shape)
     if not (np.all(np.asarray(k11 > 0, dtype=bool)) and np.all(np.asarray(k22 > 0, dtype=bool))):
         return None
-    if bk.name == "float64":
+    if bk.vectorised:
         sizes, floor, tol = PRICE_F64_NODES, PRICE_F64_DELTA_FLOOR, PRICE_F64_TOL
         make = lambda n: _price_rules_f64(*n)  # noqa: E731
     else:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import ParameterError, ShapeError
+from .precision import is_high_precision
 
 PADDINGS = ("SAME", "VALID", "CIRCULAR")
 
@@ -152,7 +153,7 @@ def window_sum(arr: np.ndarray, window: Window, first_axes: list[list[int]], spa
     for group in first_axes:
         for d in range(k):
             shape[group[d]] = out[d]
-    acc = np.zeros(shape, dtype=arr.dtype) if arr.dtype != object else np.full(shape, arr.flat[0] * 0, dtype=object)
+    acc = np.zeros(shape, dtype=arr.dtype) if not is_high_precision(arr) else np.full(shape, arr.flat[0] * 0, dtype=object)
     for box in boxes:
         dst, src = [slice(None)] * arr.ndim, [slice(None)] * arr.ndim
         for group in first_axes:

@@ -58,7 +58,7 @@ class Act(Layer):
         return self.phi(x), x
 
     def apply_to_data(self, z, bk):
-        if bk.name == "float64":
+        if bk.vectorised:
             return self.phi(z)
         f = self.phi.mp_functions(bk.ctx)[0]  # phi in bk's own context
         return np.frompyfunc(lambda v: bk.ctx.convert(f(v)), 1, 1)(z)

@@ -75,7 +75,7 @@ class Layer:
         data are deterministic, so a parameter-free layer before the first Dense
         or Conv acts on them, not on a Gaussian (the *data prefix*). The default
         is :meth:`apply` in float64; at ``dps=`` a layer must override it."""
-        if bk.name == "float64":
+        if bk.vectorised:
             return self.apply([], z)[0]
         raise signals.refuse(self, "it acts on the raw input, and it has no high-precision version of apply "
                              "(apply_to_data) for dps=", "compute in float64, or override apply_to_data")

@@ -75,7 +75,7 @@ class LayerNorm(Layer):
         return fused
 
     def apply_to_data(self, z, bk):
-        if bk.name == "float64":
+        if bk.vectorised:
             return self.apply([], z)[0]  # bitwise the network's forward pass
         zc = z - z.mean(axis=-1, keepdims=True)
         return zc / bk.sqrt((zc * zc).mean(axis=-1, keepdims=True) + bk.scalar(self.eps))
