@@ -42,6 +42,7 @@ prefixes have no certified version: :class:`~ntk_equiv.errors.NotCertifiedError`
 from __future__ import annotations
 
 import contextlib
+import copy
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -298,11 +299,16 @@ class Enclosure:
     margin: float
     worst: tuple
     finite: bool
+    #: how many entries' balls exclude 0, of ``size``, and the smallest such margin
+    excluded: int = 0
+    size: int = 0
+    least_margin: float = 0.0
 
 
 def enclose(residual: np.ndarray) -> Enclosure:
     r = np.asarray(residual, dtype=object)
     bound, radius, margin, worst, all_zero, finite = 0.0, 0.0, 0.0, (), True, True
+    excluded, least = 0, float("inf")
     for idx in np.ndindex(r.shape):
         b = _ball(r[idx])
         if not b.is_finite():
@@ -313,10 +319,11 @@ def enclose(residual: np.ndarray) -> Enclosure:
         if not b.contains(0):
             all_zero = False
             m = float(abs(b).lower())
+            excluded, least = excluded + 1, min(least, m)
             if m > margin:
                 margin, worst = m, tuple(int(i) for i in idx)
     return Enclosure(bound if finite else float("inf"), radius if finite else float("inf"), all_zero and finite,
-                     margin, worst, finite)
+                     margin, worst, finite, excluded, r.size, least if excluded else 0.0)
 
 
 # --------------------------------------------------------------------------- #
@@ -343,10 +350,34 @@ def _exact_self_gaps(state) -> None:
     state.hi[:n] = 2 * state.nngp[:n]
 
 
+def _exact_copy(layer):
+    """A shallow copy of ``layer`` (and of the layers inside it: a residual
+    block, a Serial) whose ``kernel_fn`` makes the self pairs' gaps exact after
+    the layer's own map (:func:`_exact_self_gaps`), so that a dual map inside a
+    residual block sees exact gaps too. A copy, so that the caller's
+    architecture (possibly in use by other threads) is never changed."""
+    from .layers import Layer
+
+    out = copy.copy(layer)
+    for name, value in vars(layer).items():
+        if isinstance(value, Layer):
+            setattr(out, name, _exact_copy(value))
+        elif isinstance(value, (tuple, list)) and value and all(isinstance(v, Layer) for v in value):
+            setattr(out, name, type(value)(_exact_copy(v) for v in value))
+    own = out.kernel_fn  # the class's map, bound to the copy (its sub-layers are the copies)
+
+    def kernel_fn(state, bk):
+        state = own(state, bk)
+        _exact_self_gaps(state)
+        return state
+    out.kernel_fn = kernel_fn
+    return out
+
+
 def _run_layers(layers, state, bk):
     """``Serial(*layers).kernel_fn`` with the self pairs' gaps made exact
-    before and after every top-level layer (:func:`_exact_self_gaps`)."""
-    for layer in layers:
+    before and after every layer (:func:`_exact_copy`)."""
+    for layer in map(_exact_copy, layers):
         if state.pending is not None and not layer.takes_pending:
             state = state.materialised(bk)
             _exact_self_gaps(state)

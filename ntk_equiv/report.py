@@ -19,13 +19,14 @@ from typing import Iterable
 
 from .claims import controls as ctl
 from .claims import paper as pp
+from .claims.registry import RUN_LEVELS as _RUN_LEVELS
 from .claims.registry import LEVEL_NAMES, LEVELS, REGISTRY, Claim, Config, Result, budget, load
 from .claims.runner import ControlOutcome
 from .claims.verdict import StatementOutcome
 
 SCHEMA = "ntk-equiv/verify-report"
 SCHEMA_VERSION = 3
-RUN_LEVELS = ("S", "H", "E")  # levels `verify` runs; P is pytest's
+RUN_LEVELS = _RUN_LEVELS  # levels `verify` runs; P is pytest's
 
 
 @dataclass

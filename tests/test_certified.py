@@ -137,3 +137,33 @@ def test_not_certified_and_singular():
     with bk.context():
         assert C.mid(bk.sqrt(np.array([arb("0 +/- 1e-30")]))[0]) >= 0  # a straddling ball: its non-negative part
         assert bk.sqrt(np.array([arb(-1)]))[0].is_nan()
+
+
+def test_level_c_sign_flip_is_never_enclosed(monkeypatch):
+    """A sign flipped in a copy of the projector formula: C6a (which compares with
+    the explicit projector) reports refuted or inconclusive, never enclosed."""
+    from ntk_equiv.claims import certified_checks as cc
+    from ntk_equiv.claims.registry import Config
+
+    def flipped(C_xx, C_xX, C_XX, theta_xX, A):
+        G = theta_xX @ A
+        GC = G @ C_xX.T
+        return C_xx - GC + GC.T + G @ C_XX @ G.T  # + GC.T instead of - GC.T
+
+    good = cc._c6a_certified(Config())
+    assert good.passed and good.details["verdict"] == "enclosed"
+    monkeypatch.setattr(formulas, "projected_cov", flipped)
+    bad = cc._c6a_certified(Config())
+    assert not bad.passed and bad.details["verdict"] in ("refuted", "inconclusive")
+
+
+def test_level_c_printed_errors_are_certified_counterexamples():
+    from ntk_equiv.claims import certified_checks as cc
+    from ntk_equiv.claims.registry import Config
+
+    for fn in (cc.prop_5_1_certified, cc.cor_5_4_certified):
+        printed, corrected = fn(Config(), "printed"), fn(Config(), "corrected")
+        assert printed.error is None and not printed.passed and printed.details["verdict"] == "refuted"
+        d = printed.details
+        assert d["excluded"] == d["entries"] and d["least_margin"] > 0  # every entry of the named part excludes 0
+        assert corrected.passed and corrected.details["verdict"] == "enclosed"
