@@ -219,9 +219,11 @@ def cmd_verify(args) -> int:
         raise UsageError(f"--prec must be an integer from {MIN_PREC} to {MAX_PREC} (bits the C level starts at), "
                          f"got {args.prec}")
     if args.statements is None and args.levels is not None:
-        # statements that have no check at the chosen levels are not selected (not 'unchecked')
+        # a statement checked at other levels but at none of the chosen ones is not selected (it is not
+        # 'unchecked'); one without any check stays, and reports that gap
         checks = pp.statement_checks()
-        statements = [n for n in statements if set(pp.levels_of(pp.statement(n), checks)) & set(levels)]
+        has = {n: set(pp.levels_of(pp.statement(n), checks)) for n in statements}
+        statements = [n for n in statements if not has[n] or has[n] & set(levels)]
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs must be an integer >= 1, got {args.jobs}")
     client = connect(args.scheduler) if args.scheduler else None  # before any work: a usage error if unreachable
