@@ -167,3 +167,34 @@ def test_level_c_printed_errors_are_certified_counterexamples():
         d = printed.details
         assert d["excluded"] == d["entries"] and d["least_margin"] > 0  # every entry of the named part excludes 0
         assert corrected.passed and corrected.details["verdict"] == "enclosed"
+
+
+def test_precision_ladder_and_inconclusive():
+    """``certify`` climbs 128 -> 256 -> 512 while a radius is too wide; a ball that
+    stays too wide is inconclusive (error set, never a pass); a NaN too."""
+    from ntk_equiv.claims.certified_checks import certify
+    from ntk_equiv.claims.registry import Config
+
+    seen = []
+
+    def parts(extra_bits):
+        def at(prec):
+            seen.append(prec)
+            with C.working_precision(prec):
+                r = arb(0, 2.0 ** -(prec - extra_bits(prec)))  # a ball around 0 of that radius
+                return {"r": (np.array([r], dtype=object), 1.0)}
+        return at
+
+    res = certify(parts(lambda p: 40 if p == 128 else 0), Config(), "climb")
+    assert res.passed and res.details["verdict"] == "enclosed" and res.details["prec"] == 256 and seen == [128, 256]
+    res = certify(parts(lambda p: 40), Config(), "too wide")
+    assert not res.passed and res.error.startswith("Inconclusive") and res.details["verdict"] == "inconclusive"
+    nan = certify(lambda prec: {"r": (np.array([arb.nan()], dtype=object), 1.0)}, Config(), "nan")
+    assert not nan.passed and nan.error.startswith("Inconclusive")
+
+
+def test_cli_prec_is_checked(capsys):
+    from ntk_equiv.cli import main
+
+    assert main(["verify", "--levels", "C", "--prec", "8", "-q"]) == 2  # a usage error, before any work
+    assert "--prec must be" in capsys.readouterr().err
