@@ -18,7 +18,7 @@ import numpy as np
 from ntk_equiv import certified as C
 from ntk_equiv import dynamics, rnd
 from ntk_equiv.experiments.inputs import sphere_inputs
-from ntk_equiv.layers import mlp
+from ntk_equiv import mlp
 
 
 def _cpu(fn):

@@ -19,7 +19,7 @@ from ntk_equiv import certified as C
 from ntk_equiv import formulas
 from ntk_equiv.activations import Activation, _relu
 from ntk_equiv.errors import KernelError, NotCertifiedError
-from ntk_equiv.layers import Act, Dense, Erf, Relu, mlp, residual, serial
+from ntk_equiv import Act, Dense, Erf, Relu, mlp, residual, serial
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 if not C.available():  # pragma: no cover - .ci/run installs the certified extra

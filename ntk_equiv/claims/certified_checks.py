@@ -31,7 +31,7 @@ import numpy as np
 from .. import certified as C
 from ..errors import KernelError
 from ..experiments.inputs import sphere_inputs
-from ..layers import Dense, Erf, Relu, mlp, residual, serial
+from .. import Dense, Erf, Relu, mlp, residual, serial  # the public names (stable across the layers package)
 from .paper import form_params
 from .registry import Config, Result, check, measured
 
