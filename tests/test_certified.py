@@ -55,13 +55,14 @@ def test_kernel_balls_contain_the_reference(inputs, act):
     assert _rel_radius(k.ntk) < 2.0 ** -(128 - 24)
 
 
-def test_residual_and_cnn_balls():
+def test_residual_cnn_and_composite_balls():
     from ntk_equiv.claims.rnd_checks import _h_cnn, _h_cnn_data
 
     x = np.random.default_rng(4).standard_normal((5, 3))
     arch = serial(Dense(1.3, 0.2), Relu(), residual([Dense(1.0, 0.1), Erf(), Dense(0.9, 0.2)], 0.8), Dense(1.1, 0.1))
     xc, _, _ = _h_cnn_data(0, False)
-    for a, z in ((arch, x), (_h_cnn(), xc)):
+    fused = serial(Dense(1.2, 0.1), Relu(), Relu(), Dense(1.0, 0.1))  # relu o relu: a composite, fused to relu
+    for a, z in ((arch, x), (_h_cnn(), xc), (fused, x)):
         k, ref = C.kernel(a, z, prec=128), a.kernel(z, dps=50)
         assert _contains(k.ntk, ref.ntk) and _rel_radius(k.ntk) < 2.0 ** -(128 - 24)
 
