@@ -380,28 +380,111 @@ def prop_5_1_certified(config: Config, form: str) -> Result:
                    "and vs Y on the training inputs (Theta_XX certified positive definite)")
 
 
-@check("5.4", "C", budget=(2, 5))
-def cor_5_4_certified(config: Config, form: str) -> Result:
-    """``E eps^2(x) = Var eps_i(x)`` (``rnd_covariance`` and the explicit
-    projector) against ``factor x V f(x)`` at ``t = inf``, per test input."""
-    factor = form_params("5.4", form)["factor"]
+def _blocks3(a, n):
+    return {"xx": a[:n, :n], "xX": a[:n, n:], "XX": a[n:, n:]}
+
+
+@check("5.2", "C", budget=(2, 5))
+def prop_5_2_certified(config: Config, form: str) -> Result:
+    """``ensemble(t = inf)`` (formulas on balls) against the printed mean and
+    covariance terms with an Arb inverse."""
+    from .. import printed
+    from .printed_checks import _h_instance
+
+    terms = form_params("5.2", form)["cov_terms"]
+    rng, X, x = _h_instance(config)
+    n = len(x)
+    Y = rng.standard_normal((len(X), 1))
+    arch = mlp(2, "relu", 1.4, 0.1)
+
+    def parts(prec):
+        mean, cov = C.ensemble(arch, X, Y, x, prec=prec)
+        K, T = _joint(arch, X, x, prec)
+        bk = C.ArbBackend(prec)
+        with bk.context():
+            inv = bk.solve(T[n:, n:], bk.eye(len(X)))
+            stated = printed.converged_cov(terms, _blocks3(K, n), _blocks3(T, n), inv)
+            stated_mean = printed.converged_mean(T[:n, n:], inv, bk.asarray(Y))
+            return {"covariance": (cov - stated, _scale(K)), "mean": (mean - stated_mean, _scale(Y))}
+    return certify(parts, config, "ensemble(t = inf) mean and covariance vs the printed formula")
+
+
+@check("5.3", "C", budget=(2, 5))
+def prop_5_3_certified(config: Config, form: str) -> Result:
+    """``rnd_covariance(t = inf)`` (relu predictor, erf + residual target)
+    against the printed terms with ``kappa_eps = kappa_u + kappa_g``."""
+    from .. import printed
+    from .printed_checks import _h_instance
+
+    terms = form_params("5.3", form)["cov_terms"]
+    _, X, x = _h_instance(config, 4, 3)
+    n = len(x)
+    pred = mlp(2, "relu", 1.4, 0.2)
+    targ = serial(Dense(1.1, 0.4), Erf(), residual([Dense(1.0, 0.1), Relu(), Dense(0.8, 0.0)], 0.7), Dense(1.2, 0.1))
+
+    def parts(prec):
+        cov = C.rnd_covariance(pred, X, x, target=targ, prec=prec)
+        Ku, T = _joint(pred, X, x, prec)
+        Kg, _ = _joint(targ, X, x, prec)
+        bk = C.ArbBackend(prec)
+        with bk.context():
+            inv = bk.solve(T[n:, n:], bk.eye(len(X)))
+            stated = printed.converged_cov(terms, _blocks3(Ku + Kg, n), _blocks3(T, n), inv)
+            return {"covariance": (cov - stated, _scale(stated))}
+    return certify(parts, config, "rnd_covariance(t = inf) vs the printed covariance of kappa_u + kappa_g")
+
+
+def _variances(config: Config):
+    """Per test input at ``t = inf``, as balls: ``Var eps_i(x)`` from
+    ``rnd_covariance`` and from the explicit ``P (kappa + kappa) P^T``, and the
+    ensemble's ``V f(x)``; predictor, target and members of one erf MLP."""
     from .printed_checks import _h_instance
 
     _, X, x = _h_instance(config, 4, 3)
     arch = mlp(2, "erf", 1.3, 0.3)
     n = len(x)
+    d = np.arange(n)
 
-    def parts(prec):
+    def at(prec):
         lib = C.rnd_covariance(arch, X, x, prec=prec)
         _, ens = C.ensemble(arch, X, np.zeros(len(X)), x, prec=prec)
         K, T = _joint(arch, X, x, prec)
         bk = C.ArbBackend(prec)
         with bk.context():
             explicit = explicit_projector_cov(T, 2 * K, n, explicit_operator(T[n:, n:], bk), bk)
-            d = np.arange(n)
-            vf = ens[d, d]
-            return {"E eps^2 (library) - factor V f": (lib[d, d] - factor * vf, _scale(vf)),
-                    "E eps^2 (explicit) - factor V f": (explicit[d, d] - factor * vf, _scale(vf))}
+        return lib[d, d], explicit[d, d], ens[d, d]
+    return at
+
+
+@check("5.4", "C", budget=(2, 5))
+def cor_5_4_certified(config: Config, form: str) -> Result:
+    """``E eps^2(x) = Var eps_i(x)`` (``rnd_covariance`` and the explicit
+    projector) against ``factor x V f(x)`` at ``t = inf``, per test input."""
+    factor = form_params("5.4", form)["factor"]
+    variances = _variances(config)
+
+    def parts(prec):
+        lib, explicit, vf = variances(prec)
+        with C.working_precision(prec):
+            return {"E eps^2 (library) - factor V f": (lib - factor * vf, _scale(vf)),
+                    "E eps^2 (explicit) - factor V f": (explicit - factor * vf, _scale(vf))}
     return certify(parts, config, f"E eps^2(x) vs {factor} x V f(x) at t = inf, per test input (library and explicit "
                    "projector)")
+
+
+@check("5.6", "C", budget=(2, 5))
+def thm_5_6_certified(config: Config, form: str) -> Result:
+    """The scale of the two chi^2_K laws: ``c Var eps_i(x) = V f(x)`` (``c = 1/2``
+    as printed), per test input, library and explicit projector."""
+    half = form_params("5.6", form)["half"]
+    variances = _variances(config)
+
+    def parts(prec):
+        lib, explicit, vf = variances(prec)
+        with C.working_precision(prec):
+            c = C.flint.arb(1) / 2 if half else C.flint.arb(1)
+            return {"c Var eps_i (library) - V f": (c * lib - vf, _scale(vf)),
+                    "c Var eps_i (explicit) - V f": (c * explicit - vf, _scale(vf))}
+    return certify(parts, config, f"scale of the chi^2_K laws: {'1/2' if half else '1'} Var eps_i(x) vs V f(x) at "
+                   "t = inf")
 
