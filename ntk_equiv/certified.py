@@ -417,7 +417,7 @@ def kernel(arch, x1, x2=None, prec: int = DEFAULT_PREC):
     bk = ArbBackend(prec)
     with bk.context():
         plan = kernels._Plan(bk.asarray(z[first]), None, bk, any(layer.needs_full_spatial for layer in rest))
-        tile = plan.tiles(None)[0]
+        tile = plan.tile(plan.tiles(None)[0])  # one tile: the whole symmetric kernel
         state = plan.state(tile)
         _exact_self_gaps(state)
         out = _run_layers(rest, state, bk)
