@@ -40,6 +40,8 @@ from .claims import paper as pp
 from .claims import runner
 from .claims.registry import LEVELS, REGISTRY, Config, _selected, load
 from .errors import ParameterError
+from . import certified
+from .certified import MAX_PREC, MIN_PREC
 from .validation import MAX_DPS, MIN_DPS, check_dps, check_output_file, check_seed
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -54,12 +56,17 @@ def _csv(text: str) -> list[str]:
 
 
 def parse_levels(text: str | None) -> list[str]:
+    """The selected levels in LEVELS order; by default all, the certified level C
+    only where python-flint (the ``certified`` extra) is installed (it adds
+    ~2 s to ``verify``). ``--levels C`` without it is a usage error."""
     if text is None:
-        return list(LEVELS)
+        return [lv for lv in LEVELS if lv != "C" or certified.available()]
     levels = [p.upper() for p in _csv(text)]
     bad = [lv for lv in levels if lv not in LEVELS]
     if bad or not levels:
         raise UsageError(f"--levels: unknown level(s) {bad or text!r}; choose from {','.join(LEVELS)}")
+    if "C" in levels and not certified.available():
+        raise UsageError("--levels C needs python-flint: pip install 'ntk-equiv[certified]'")
     return [lv for lv in LEVELS if lv in levels]
 
 
@@ -208,11 +215,20 @@ def cmd_verify(args) -> int:
         figures = _figures_dir(args.figures)
     except ParameterError as exc:
         raise UsageError(str(exc).replace("dps must", "--dps must").replace(" (or None for float64)", "")) from None
+    if not (isinstance(args.prec, int) and MIN_PREC <= args.prec <= MAX_PREC):
+        raise UsageError(f"--prec must be an integer from {MIN_PREC} to {MAX_PREC} (bits the C level starts at), "
+                         f"got {args.prec}")
+    if args.statements is None and args.levels is not None:
+        # a statement checked at other levels but at none of the chosen ones is not selected (it is not
+        # 'unchecked'); one without any check stays, and reports that gap
+        checks = pp.statement_checks()
+        has = {n: set(pp.levels_of(pp.statement(n), checks)) for n in statements}
+        statements = [n for n in statements if not has[n] or has[n] & set(levels)]
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs must be an integer >= 1, got {args.jobs}")
     client = connect(args.scheduler) if args.scheduler else None  # before any work: a usage error if unreachable
     executor = runner.on_dask(client) if client else runner.processes(args.jobs or runner.default_jobs())
-    config = Config(seed=args.seed, dps=args.dps, full=args.full)
+    config = Config(seed=args.seed, dps=args.dps, full=args.full, prec=args.prec)
     command = "ntk-equiv verify " + " ".join(args.argv_rest)
     progress = None if args.quiet else Progress()
     try:
@@ -332,6 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "label ('Cor 3.2', 'Cor 5.4'), e.g. 5.1,5.4 (default with --paper: all)")
     v.add_argument("--levels", help=f"comma-separated levels among {','.join(LEVELS)} (default: all)")
     v.add_argument("--dps", type=int, default=Config.dps, help=f"digits for the H level, {MIN_DPS} to {MAX_DPS} (default %(default)s)")
+    v.add_argument("--prec", type=int, default=Config.prec,
+                   help=f"bits of ball arithmetic the C (certified) level starts at, {MIN_PREC} to {MAX_PREC}; it climbs "
+                   "256 and 512 while a radius is too wide (default %(default)s)")
     v.add_argument("--seed", type=int, default=Config.seed, help="seed of every check, an integer >= 0 (default %(default)s)")
     v.add_argument("--full", action="store_true", help="paper-scale widths and sample sizes (slow)")
     v.add_argument("--controls", action="store_true",

@@ -95,3 +95,9 @@ class RangeError(NtkEquivError, OverflowError):
 class ResourceError(NtkEquivError, MemoryError):
     """A request whose estimated memory or work is beyond what can be done
     (the message says how much); make it smaller."""
+
+
+class NotCertifiedError(NtkEquivError, ValueError):
+    """A computation that has no certified (ball-arithmetic) version: an
+    activation without closed-form dual maps, a data prefix, or python-flint
+    (the ``certified`` extra) not installed."""

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 
 Array = Any
 
@@ -30,6 +32,8 @@ def train_operator(theta_XX: Array, bk, *, t=None, lr=1, ridge=0, steps: int | N
     T = theta_XX + ridge * bk.eye(n)
     if t is None and steps is None:
         return bk.solve_psd(T, bk.eye(n))
+    if not getattr(bk, "has_eigh", True):  # ball arithmetic has no enclosing eigendecomposition
+        return gd_operator(T, bk, lr, int(steps)) if steps is not None else flow_operator(T, bk, lr * t)
     if steps is not None:
         k = int(steps)
 
@@ -39,6 +43,29 @@ def train_operator(theta_XX: Array, bk, *, t=None, lr=1, ridge=0, steps: int | N
         def gain(w):
             return _safe_ratio(bk, -bk.expm1(-lr * t * w), w, lr * t)
     return bk.sym_fun(T, gain)
+
+
+def flow_operator(T: Array, bk, s) -> Array:
+    """``A_t = T^{-1} (I - exp(-s T))`` with ``s = eta t``, without an inverse or an
+    eigendecomposition: the top-right block of
+    ``exp([[-s T, s I], [0, 0]])`` (for ``M = [[B, C], [0, 0]]``,
+    ``exp(M)`` has top-right block ``(int_0^1 e^{B r} dr) C``, and
+    ``s int_0^1 e^{-s T r} dr = T^{-1} (I - e^{-s T})``). Needs ``bk.expm``; valid
+    for every symmetric ``T``, singular or not."""
+    n = T.shape[0]
+    zero = 0 * T
+    block = np.block([[-s * T, s * bk.eye(n)], [zero, zero]])
+    return bk.expm(block)[:n, n:]
+
+
+def gd_operator(T: Array, bk, lr, k: int) -> Array:
+    """``A_k = T^{-1} (I - (I - eta T)^k) = eta sum_{j<k} (I - eta T)^j``, without an
+    inverse: ``eta`` times the top-right block of ``[[I - eta T, I], [0, I]]^k``
+    (by repeated squaring)."""
+    n = T.shape[0]
+    eye = bk.eye(n)
+    block = np.block([[eye - lr * T, eye], [0 * T, eye]])
+    return lr * bk.matpow(block, int(k))[:n, n:]
 
 
 def _safe_ratio(bk, num, w, limit):
@@ -97,3 +124,20 @@ def posterior_cov(prior_xx: Array, prior_xX: Array, prior_XX: Array, bk, noise=0
     """GP posterior covariance ``k_xx - k_xX (k_XX + noise I)^{-1} k_Xx``."""
     n = prior_XX.shape[0]
     return prior_xx - prior_xX @ bk.solve_psd(prior_XX + noise * bk.eye(n), prior_xX.T)
+
+
+def rnd_error_cov(kappa_u, kappa_g, theta_xX: Array, A: Array, centred: bool = False) -> Array:
+    """C6: ``Cov(eps_t) = P_t (kappa_u + kappa_g) P_t^*`` from the blocks
+    ``(xx, xX, XX)`` of the predictor's ``kappa_u`` and the target's
+    ``kappa_g``; ``centred``: ``kappa_u = 0`` (C6b)."""
+    C = kappa_g if centred else tuple(a + b for a, b in zip(kappa_u, kappa_g))
+    return projected_cov(C[0], C[1], C[2], theta_xX, A)
+
+
+def bayesian_rnd_cov(prior, gain_xX: Array, A: Array, noise, bk) -> Array:
+    """C7/C7a/C7b as an RND law: ``P (k + lambda I_XX) P^*`` with ``k`` the
+    law of ``h = u_0 - g`` (blocks ``prior``), ``lambda I_XX`` added to the
+    train block only (``Cov(h(X) - e)``), ``P`` the projector of the
+    predictor's training kernel (``gain_xX``, ``A``)."""
+    noisy_XX = prior[2] + noise * bk.eye(prior[2].shape[0])
+    return projected_cov(prior[0], prior[1], noisy_XX, gain_xX, A)

@@ -631,7 +631,7 @@ def render_html(doc: Mapping, figures: Mapping[str, list[tuple[str, bytes]]] | N
     intro = ('<div class="panel shown" id="panel-intro"><h2>How to read this</h2><p>Click a node: ellipses are the '
              "paper's numbered statements (thesis numbering, arXiv number in brackets), boxes the project's claims. "
              "The panel shows the statement as printed and as corrected, its defect, each level's check (S symbolic, "
-             "H high precision, E empirical) with its statistic, threshold and what it tests, and the negative "
+             "H high precision, C certified: ball arithmetic, E empirical) with its statistic, threshold and what it tests, and the negative "
              "controls and stated power where the run has them.</p><p>Mathematics: plain-text notation typeset "
              "with Unicode and sub/superscripts; claims' LaTeX as MathML (no KaTeX: the page works offline).</p></div>")
     body = "\n".join(f'<div class="panel" id="panel-{i}">{p}</div>' for i, p in panels)

@@ -308,7 +308,9 @@ def sum_gaps(bk, gather_fn, components: list, lo, hi):
     """
     norm2 = sum(r * r for r in components)
     norm = bk.sqrt(norm2)
-    safe = np.where(np.asarray(norm2 > 0, dtype=bool), norm, norm * 0 + 1)  # |R| = 0: every U_i = 0
+    # |R| = 0: every U_i = 0. Tested as "exactly 0", not "> 0" (the same for floats, norm2 >= 0): a ball
+    # that merely straddles 0 is then divided by (an unbounded, inconclusive ball), never taken as 0
+    safe = np.where(np.asarray(norm2 == 0, dtype=bool), norm * 0 + 1, norm)
     c = None
     for r in components:
         ua, ub = gather_fn(r / safe)

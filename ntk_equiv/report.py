@@ -19,13 +19,14 @@ from typing import Iterable
 
 from .claims import controls as ctl
 from .claims import paper as pp
+from .claims.registry import RUN_LEVELS as _RUN_LEVELS
 from .claims.registry import LEVEL_NAMES, LEVELS, REGISTRY, Claim, Config, Result, budget, load
 from .claims.runner import ControlOutcome
 from .claims.verdict import StatementOutcome
 
 SCHEMA = "ntk-equiv/verify-report"
-SCHEMA_VERSION = 3
-RUN_LEVELS = ("S", "H", "E")  # levels `verify` runs; P is pytest's
+SCHEMA_VERSION = 4
+RUN_LEVELS = _RUN_LEVELS  # levels `verify` runs; P is pytest's
 
 
 @dataclass
@@ -575,7 +576,7 @@ def to_json(rep: Report) -> dict:
     return {
         "schema": SCHEMA, "schema_version": SCHEMA_VERSION, "package_version": __version__,
         "created": rep.created, "command": rep.command,
-        "config": {"seed": rep.config.seed, "dps": rep.config.dps, "full": rep.config.full},
+        "config": {"seed": rep.config.seed, "dps": rep.config.dps, "full": rep.config.full, "prec": rep.config.prec},
         "levels": list(rep.levels), "passed": rep.passed,
         "summary": {"checks": len(rep.results), "passed": len(rep.results) - len(rep.failed),
                     "failed": len(rep.failed), "unchecked_claims": rep.unchecked, "seconds": secs,
@@ -630,7 +631,7 @@ _NUM = (int, float)
 _TOP = {"schema": str, "schema_version": int, "package_version": str, "created": str, "command": str,
         "config": dict, "levels": list, "passed": bool, "summary": dict, "claims": list, "results": list,
         "statements": list, "controls_requested": bool, "controls": list}
-_CONFIG = {"seed": int, "dps": int, "full": bool}
+_CONFIG = {"seed": int, "dps": int, "full": bool, "prec": int}
 _SUMMARY = {"checks": int, "passed": int, "failed": int, "unchecked_claims": list, "seconds": _NUM,
             "statements": int, "statements_as_expected": int, "failed_statements": list,
             "controls": int, "controls_caught": int, "failed_controls": list}
@@ -888,6 +889,14 @@ def paper_markdown() -> str:
              "not, a statement documented as holding that does not hold does, and so does a refutation that "
              "disappears.", "",
              "| statement | arXiv | title | expected verdict | levels | claims |", "|---|---|---|---|---|---|"]
+    certified = [s.label for s in pp.STATEMENTS if (s.number, "C") in checks and "refuted as printed" in s.expected]
+    if certified:
+        lines[-2:-2] = [
+            "**Certified counterexamples** (level C, ball arithmetic: [theory.md](theory.md)): "
+            f"{', '.join(certified)} as printed are refuted by a residual ball that excludes 0, with its margin "
+            "(`ntk-equiv verify --paper --levels C`), a proof on that instance that the printed formula differs "
+            "from the true one. Scope: the certificate covers the formulas as coded on those inputs; that the "
+            "corrected formula is the true one rests on the S level.", ""]
     for s in pp.STATEMENTS:
         lv = " ".join(pp.levels_of(s, checks) + (("P",) if s.property_tests else ())) or "-"
         cl = ", ".join(f"[{c}](claims.md#{c.lower()})" for c, _ in s.claims) or "-"

@@ -128,9 +128,8 @@ def rnd_covariance(predictor, x_train, x_test, target=None, t=None, lr=1.0, ridg
     ku = kg if target is None else kernel_blocks(target, x_train, x_test, dps)[0]
     bk = backend(dps)
     with bk.context():
-        C = ku if centred else tuple(a + b for a, b in zip(kg, ku))
         A = _train_operator(tg[2], bk, t, lr, ridge, steps)  # the ensemble's, with its stability errors
-        cov = formulas.projected_cov(C[0], C[1], C[2], tg[1], A)
+        cov = formulas.rnd_error_cov(kg, ku, tg[1], A, centred=centred)
     return to_public(cov, dps)
 
 
@@ -165,8 +164,7 @@ def bayesian_rnd_covariance(arch, x_train, x_test, noise=0.0, readout_only=False
     with bk.context():
         lam = bk.scalar(noise)
         A = formulas.train_operator(gain[2], bk, ridge=lam)
-        noisy_XX = prior[2] + lam * bk.eye(len(x_train))  # Cov(h(X) - e)
-        cov = formulas.projected_cov(prior[0], prior[1], noisy_XX, gain[1], A)
+        cov = formulas.bayesian_rnd_cov(prior, gain[1], A, lam, bk)
     return to_public(cov, dps)
 
 

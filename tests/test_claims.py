@@ -73,7 +73,7 @@ def test_the_catalogue_holds_claims_and_statements_in_order():
 
 @pytest.mark.parametrize("args, match", [
     (("C99", "H"), "no claim or statement"), (("5.10", "S"), "no claim or statement"),
-    (("C9", "P"), "S, H or E"), (("C9", "H", (1,)), "budget"), (("C9", "H", (0, 5)), "budget"),
+    (("C9", "P"), "S, H, C or E"), (("C9", "H", (1,)), "budget"), (("C9", "H", (0, 5)), "budget"),
 ])
 def test_the_decorator_refuses_unknown_ids_levels_and_budgets(args, match):
     with pytest.raises(CatalogueError, match=match):

@@ -23,7 +23,7 @@ def test_json_round_trip_validates():
     rep = _report([_res("C1", "H", True), _res("C6a", "E", False, residual=float("inf"), details={"n": 3})])
     doc = json.loads(report.dumps(rep))
     report.validate_report(doc)
-    assert doc["passed"] is False and doc["config"] == {"seed": 3, "dps": 40, "full": False}
+    assert doc["passed"] is False and doc["config"] == {"seed": 3, "dps": 40, "full": False, "prec": 128}
     assert doc["summary"]["failed"] == 1 and doc["summary"]["checks"] == 2
     bad = next(r for r in doc["results"] if r["claim"] == "C6a")
     assert bad["residual"] is None and bad["details"] == {"n": 3}  # inf -> null, JSON has no inf
@@ -58,7 +58,7 @@ def test_cli_json_reads_back(monkeypatch, tmp_path, capsys):
     assert main(["verify", "--claims", "C3", "--seed", "7", "--dps", "30", "-q", "--json", str(path)]) == 1
     doc = json.loads(path.read_text())
     report.validate_report(doc)
-    assert doc["config"] == {"seed": 7, "dps": 30, "full": False}
+    assert doc["config"] == {"seed": 7, "dps": 30, "full": False, "prec": 128}
     assert {(r["level"], r["passed"]) for r in doc["results"]} == {("H", True), ("E", False)}
     assert doc["claims"][0]["status"] == "FAIL" and "--json" in doc["command"]
 

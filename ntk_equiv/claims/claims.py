@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-LEVELS = ("S", "H", "E", "P")
+LEVELS = ("S", "H", "C", "E", "P")
 
 
 @dataclass

@@ -39,7 +39,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterator, Mapping
 
-from .registry import Config, Result
+from .registry import RUN_LEVELS, Config, Result
 
 #: the verdicts a statement can reach (a statement may carry two). ``imprecise``: true
 #: under a stated reading, the approximation's error not quantified.
@@ -334,4 +334,4 @@ def statement_checks() -> dict[tuple[str, str], StatementCheck]:
 
 def levels_of(s: Statement, checks: Mapping[tuple[str, str], StatementCheck]) -> tuple[str, ...]:
     """The S/H/E levels at which ``s`` has a check (own or reused), in order."""
-    return tuple(lv for lv in ("S", "H", "E") if (s.number, lv) in checks or lv in s.reuses)
+    return tuple(lv for lv in RUN_LEVELS if (s.number, lv) in checks or lv in s.reuses)

@@ -7,6 +7,7 @@ Every entry has at most one check per level:
 
 * ``S`` symbolic (sympy, exact),
 * ``H`` high precision (mpmath, ``dps`` digits),
+* ``C`` certified (ball arithmetic, ``prec`` bits: :mod:`.certified_checks`),
 * ``E`` empirical (finite-width numpy networks),
 * ``P`` property-based (hypothesis over random architectures; run by pytest,
   listed here so the report can say it exists).
@@ -32,17 +33,19 @@ from typing import Callable, Iterable, Iterator
 from ..errors import CatalogueError
 from .claims import CLAIMS, LEVELS, Claim
 
-LEVEL_NAMES = {"S": "symbolic", "H": "high precision", "E": "empirical", "P": "property-based"}
+LEVEL_NAMES = {"S": "symbolic", "H": "high precision", "C": "certified", "E": "empirical", "P": "property-based"}
 
 
 @dataclass(frozen=True)
 class Config:
-    """What a check may vary: the seed, the digits of the H level, and scale
-    (``full=True``: paper-scale widths and sample sizes)."""
+    """What a check may vary: the seed, the digits of the H level, the bits
+    the C level starts at (it climbs 256, 512 while a radius is too wide), and
+    scale (``full=True``: paper-scale widths and sample sizes)."""
 
     seed: int = 0
     dps: int = 50
     full: bool = False
+    prec: int = 128
 
 
 @dataclass
@@ -90,7 +93,7 @@ def proven(record, reason: str = "difference simplifies to exactly 0") -> Result
 
 
 Check = Callable[..., Result]  # a claim's: check(config); a statement's: check(config, form)
-RUN_LEVELS = ("S", "H", "E")
+RUN_LEVELS = ("S", "H", "C", "E")
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,7 @@ def check(id: str, level: str, *, budget: tuple[float, float] | None = None) -> 
     :func:`load` finds it by discovery. An unknown id, level or a malformed
     budget is refused here, when the check module is imported."""
     if level not in RUN_LEVELS:
-        raise CatalogueError(f"checks are declared at S, H or E, not {level!r}")
+        raise CatalogueError(f"checks are declared at S, H, C or E, not {level!r}")
     known = catalogue()
     if id not in known:
         raise CatalogueError(f"@check({id!r}, {level!r}): no claim or statement {id!r} in the catalogue; "
@@ -186,7 +189,7 @@ def discover(modules: Iterable[ModuleType]) -> dict[tuple[str, str], Check]:
     """``{(id, level): check}`` declared by ``modules``, in catalogue order.
 
     Raises :class:`~ntk_equiv.errors.CatalogueError` for an id not in the
-    catalogue, a level outside S/H/E, two different checks of one (id, level),
+    catalogue, a level outside S/H/C/E, two different checks of one (id, level),
     or a statement level that also reuses a claim's check."""
     modules = list(modules)
     known = catalogue()
@@ -261,7 +264,7 @@ def all_checks(claim_ids: Iterable[str] | None = None, levels: Iterable[str] | N
     load()
     ids = list(REGISTRY) if claim_ids is None else [i for i in REGISTRY if _selected(i, claim_ids)]
     lv = set(LEVELS if levels is None else levels)
-    return [(i, l) for i in ids for l in ("S", "H", "E") if l in REGISTRY[i].checks and l in lv]
+    return [(i, l) for i in ids for l in RUN_LEVELS if l in REGISTRY[i].checks and l in lv]
 
 
 def _selected(claim_id: str, wanted: Iterable[str]) -> bool:
