@@ -23,9 +23,10 @@
 # hence $n\,\mathrm{Var}[\hat\Theta] = \mathrm{Var}(X)$ exactly and the mean is exact.
 
 # %%
-from _setup import *  # noqa: F401,F403
 import sympy
-from sympy.stats import E as expect, Normal
+from _setup import *
+from sympy.stats import E as expect
+from sympy.stats import Normal
 
 from ntk_equiv.fluctuations import finite_width, sample
 
@@ -125,3 +126,50 @@ arch = ne.mlp(2, "relu", sigma_w=np.sqrt(2), sigma_b=0.1)
 for rtol in (0.1, 0.05):
     print(f"rtol {rtol}: Chebyshev n >= {ne.width_for(arch, x3, rtol=rtol, prob=0.99)}, "
           f"Gaussian n >= {ne.width_for(arch, x3, rtol=rtol, prob=0.99, bound='gaussian')}")
+
+# %% [markdown]
+# **The means at order $1/n$.** Given the layers below, $z^l$ is Gaussian with
+# covariance $\hat K^l$, so $E[\hat K^{l+1}\mid\text{below}] = \sigma_w^2 F(\hat K^l) + \sigma_b^2$
+# exactly and, to order $1/n$,
+# $$n\,(E\hat K^{l+1} - K^{l+1}) = \sigma_w^2\Big(\nabla F\cdot m_K^l + \tfrac12 \sum_{rs}\partial_r\partial_s F\; n\,\mathrm{Cov}(\hat K^l_r, \hat K^l_s)\Big).$$
+# For the NTK, the channel's own weights $W_k$ make both $z^l_k = A W_k + \sigma_b b_k$ and
+# $\Theta^l_{kk} = \hat K^l + W_k^T M W_k$; Stein's lemma, $E[g(AW) W_iW_j] = \delta_{ij}E[g] + E[\partial_i\partial_j g]$,
+# gives $E[g(z)\,W^TMW] = \mathrm{tr}M\,E[g] + \sum_{ab}(AMA^T)_{ab}E[\partial_a\partial_b g]$. sympy
+# checks this identity for a quadratic form in three Gaussian weights and a polynomial $g$:
+
+# %%
+from sympy.stats import E as sE
+from sympy.stats import Normal as sNormal
+
+ws = [sNormal(f"W{i}", 0, 1) for i in range(3)]
+A = sympy.Matrix([[1, 2, -1], [0, 1, 3]]) / 3
+M = sympy.Matrix([[2, 1, 0], [-1, 1, 2], [0, 3, 1]]) / 5
+za, zb = (A * sympy.Matrix(ws))
+ua, ub = sympy.symbols("u_a u_b")
+g = ua**2 * ub + 3 * ua * ub**3  # a polynomial stand-in for phi'(u_a) phi'(u_b)
+lhs = sE(g.subs({ua: za, ub: zb}) * (sympy.Matrix(ws).T * M * sympy.Matrix(ws))[0])
+P = A * M * A.T
+hess = sympy.hessian(g, (ua, ub))
+rhs = sE((M.trace() * g + sum(P[i, j] * hess[i, j] for i in range(2) for j in range(2))).subs({ua: za, ub: zb}))
+assert sympy.simplify(lhs - rhs) == 0
+print("PROVEN: E[g(AW) W^T M W] = tr M E[g] + sum_ab (A M A^T)_ab E[d_a d_b g]")
+
+# %% [markdown]
+# The derivatives are never taken of $\phi$: $E[\partial_u^m\partial_v^k h] = E[h\,He_{mk}]$ with the
+# Hermite polynomials of the 2-D Gaussian (`fluctuations.hermite`), and Price's theorem
+# ($\partial_{K_{ii}} = \tfrac12\partial_u^2$, $\partial_{K_{ij}} = \partial_u\partial_v$) twice gives the
+# Hessians of the dual maps. Two exact cases: a linear network and ReLU on the diagonal have no
+# $1/n$ correction of either mean ($E[\mathrm{relu}^2] = k/2$ is linear, $E[\mathrm{step}^2] = 1/2$ constant).
+# Off the diagonal, ReLU's corrections are of order one, and the cross term $q$ (the NTK's
+# correlation with its own pre-activation) matters: against Monte Carlo of real networks
+# (`fluctuations.sample_means`, variance-reduced by exact identities):
+
+# %%
+from ntk_equiv.fluctuations import sample_means
+
+arch3 = ne.mlp(3, "relu", sigma_w=np.sqrt(2))
+fw3 = finite_width(arch3, x3)
+mc = sample_means(arch3, x3, width=32, samples=400 if FAST else 15000, seed=7)
+for name in ("ntk_mean", "nngp_mean"):
+    print(name, "predicted", np.round(getattr(fw3, name)[iu], 3))
+    print(name, "measured ", np.round(getattr(mc, name)[iu], 3), "±", np.round(getattr(mc, name + "_se")[iu], 3))

@@ -39,6 +39,15 @@ Stein's identity ``dE[h]/dG = E[h (G^{-1} z z^T G^{-1} - G^{-1})] / 2``), so no
 nested tanh-sinh rules), the recursion arithmetic through one code path for
 float64 and mpmath.
 
+*Means* (``FiniteWidth.nngp_mean``, ``ntk_mean``: docs/theory.md). ``E[K_hat^{l+1} |
+F_l] = sigma_w^2 F(K_hat^l) + sigma_b^2`` exactly; to second order around ``K^l``
+the correction ``mk = n (E K_hat - K)`` obeys ``mk' = sigma_w^2 (dF . mk + Hess F :
+C_KK / 2)``. The NTK's ``mt`` adds the correlation of ``Theta^l_kk`` with its own
+pre-activation (both depend on the channel's weights ``W_k``: Stein's lemma),
+carried by ``q = n E[A M A^T]``; see :func:`_pair_mean_step`. Every derivative
+of a Gaussian expectation is ``E[h He]`` with a Hermite polynomial
+(:func:`hermite`).
+
 The outputs' statistics follow exactly from ``K_hat`` (the outputs are Gaussian
 given the hidden layers, heads independent): ``k4(f_i, f_i, f_j, f_j) =
 Cov(K_hat_ii, K_hat_jj) + 2 Var(K_hat_ij)`` and ``Cov(f_a(x_i)^2, f_b(x_j)^2) =
@@ -46,8 +55,9 @@ Cov(K_hat_ii, K_hat_jj)`` for heads ``a != b``.
 """
 from __future__ import annotations
 
+import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -99,24 +109,28 @@ class FiniteWidth:
     depth: int
     dps: int | None = None
 
+    _means: Callable | None = field(default=None, repr=False, compare=False)
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
+
     @property
     def nngp_mean(self):
-        """``n (E[K_hat] - K)``: exactly 0 at one hidden layer."""
+        """``n (E[K_hat] - K)`` (leading order; exactly 0 at one hidden layer).
+        Computed on first use (a second pass of the recursion)."""
         return self._mean("nngp_mean")
 
     @property
     def ntk_mean(self):
-        """``n (E[Theta_hat] - Theta)``: exactly 0 at one hidden layer."""
+        """``n (E[Theta_hat] - Theta)`` (leading order; exactly 0 at one hidden
+        layer). Computed on first use."""
         return self._mean("ntk_mean")
 
     def _mean(self, name: str):
-        if self.depth != 1:
-            raise NtkEquivError(
-                f"{name}: the 1/n corrections of the means are derived for one hidden layer (where they are "
-                f"exactly 0); depth {self.depth} is not covered yet (its variances are)")
-        n = len(self.nngp) if self.dps is None else self.nngp.rows
-        return to_public(np.zeros((n, n)), self.dps) if self.dps is None else to_public(
-            np.full((n, n), 0, dtype=object), self.dps)
+        if name not in self._cache:
+            if self._means is None:
+                raise NtkEquivError("this FiniteWidth was built without its mean recursion (use ne.finite_width)")
+            full = self._means()
+            self._cache.update({key: full[key] for key in ("nngp_mean", "ntk_mean")})
+        return self._cache[name]
 
 
 # --------------------------------------------------------------------------- #
@@ -242,12 +256,8 @@ def pair_gradients(e: Callable, k11, k12, k22, det) -> tuple[np.ndarray, np.ndar
     return gf, gd
 
 
-def _pair_step(mom: _Moments, k, theta, c_prev, tau_prev, sw, det):
-    """One layer for off-diagonal pairs: ``k``, ``theta`` of shape ``(P, 3)``
-    (entries ii, ij, jj of ``K^l``, ``Theta^l``), ``c_prev`` ``(P, 6, 6)``,
-    ``tau_prev`` ``(P, 2)`` (``tau_{ij,ij}``, ``tau_{ij,ji}``). Returns
-    ``(c, tau)`` of the next layer."""
-    k11, k12, k22 = k[:, 0], k[:, 1], k[:, 2]
+def pair_expect(mom: _Moments, k11, k12, k22, det) -> Callable:
+    """``e((f, g)) = E[f(u) g(v)]`` over the pairs, cached per monomial pair."""
     cache: dict = {}
 
     def e(mono):
@@ -255,6 +265,30 @@ def _pair_step(mom: _Moments, k, theta, c_prev, tau_prev, sw, det):
         if mono not in cache:
             cache[mono] = mom.expect(mono[0], mono[1], k11, k12, k22, det)
         return cache[mono]
+    return e
+
+
+def diag_expect(mom: _Moments, kk) -> Callable:
+    """``e(f) = E[f(u)]``, ``u ~ N(0, kk)`` elementwise, cached per monomial."""
+    det = kk * kk  # the v side is the constant 1: any non-degenerate partner will do
+    cache: dict = {}
+
+    def e(u: Side):
+        u = tuple(u)
+        if u not in cache:
+            cache[u] = mom.expect(u, ONE, kk, kk * 0, kk, det)
+        return cache[u]
+    return e
+
+
+def _pair_step(mom: _Moments, k, theta, c_prev, tau_prev, sw, det, e: Callable | None = None):
+    """One layer for off-diagonal pairs: ``k``, ``theta`` of shape ``(P, 3)``
+    (entries ii, ij, jj of ``K^l``, ``Theta^l``), ``c_prev`` ``(P, 6, 6)``,
+    ``tau_prev`` ``(P, 2)`` (``tau_{ij,ij}``, ``tau_{ij,ji}``). Returns
+    ``(c, tau)`` of the next layer (``e``: a shared :func:`pair_expect`)."""
+    k11, k12, k22 = k[:, 0], k[:, 1], k[:, 2]
+    if e is None:
+        e = pair_expect(mom, k11, k12, k22, det)
 
     sw2 = sw * sw
     sw4 = sw2 * sw2
@@ -290,15 +324,14 @@ def _pair_step(mom: _Moments, k, theta, c_prev, tau_prev, sw, det):
     return c_next, tau
 
 
-def _diag_step(mom: _Moments, k, theta, c_prev, tau_prev, sw):
+def _diag_step(mom: _Moments, k, theta, c_prev, tau_prev, sw, e: Callable | None = None):
     """:func:`_pair_step` for diagonal entries (one input: 1-D expectations):
-    ``k, theta`` ``(P,)``, ``c_prev`` ``(P, 2, 2)``, ``tau_prev`` ``(P,)``."""
+    ``k, theta`` ``(P,)``, ``c_prev`` ``(P, 2, 2)``, ``tau_prev`` ``(P,)``
+    (``e``: a shared :func:`diag_expect`)."""
     kk = k
     ones = kk * 0 + 1
-    det = kk * kk  # the v side is the constant 1: any non-degenerate partner will do
-
-    def e(u: Side):
-        return mom.expect(u, ONE, kk, kk * 0, kk, det)
+    if e is None:
+        e = diag_expect(mom, kk)
 
     sw2 = sw * sw
     sw4 = sw2 * sw2
@@ -318,6 +351,136 @@ def _diag_step(mom: _Moments, k, theta, c_prev, tau_prev, sw):
     c_next = sw4 * cov + jac @ c_prev @ np.transpose(jac, (0, 2, 1))
     tau = sw4 * (e((0, 4, 0)) * theta * theta + eb * eb * tau_prev)
     return c_next, tau
+
+
+# --------------------------------------------------------------------------- #
+# the 1/n corrections of the means
+# --------------------------------------------------------------------------- #
+Poly = dict  # {(p, q): coefficient array}: sum_pq c_pq u^p v^q
+
+
+def hermite(order: tuple[int, int], l11, l12=None, l22=None) -> Poly:
+    """``He = (-1)^(m+k) d_u^m d_v^k p / p`` for the density ``p`` of ``N(0, G)``,
+    ``G^{-1} = [[l11, l12], [l12, l22]]``, so that ``E[d_u^m d_v^k h] = E[h He]``
+    (Gaussian integration by parts: no derivative of ``h`` is taken).
+
+    Built by ``He_{S+i} = w_i He_S - d_i He_S``, ``w = G^{-1} (u, v)``. Without
+    ``l12, l22`` it is the 1-D polynomial in ``u`` (``l11 = 1/K``, ``k = 0``)."""
+    one_d = l12 is None
+    poly: Poly = {(0, 0): l11 * 0 + 1}
+    for axis in (0,) * order[0] + (1,) * order[1]:
+        w = ((1, 0, l11),) if one_d else (((1, 0, l11), (0, 1, l12)) if axis == 0 else ((1, 0, l12), (0, 1, l22)))
+        terms = []
+        for (p, q), c in poly.items():
+            terms += [((p + dp, q + dq), coef * c) for dp, dq, coef in w]
+            power = (p, q)[axis]
+            if power:
+                terms.append(((p - 1, q) if axis == 0 else (p, q - 1), -power * c))
+        poly = {}
+        for key, term in terms:
+            poly[key] = poly[key] + term if key in poly else term
+    return poly
+
+
+def _d_expect(e: Callable, mono: tuple[Side, Side], order: tuple[int, int], inv) -> np.ndarray:
+    """``E[d_u^m d_v^k (f(u) g(v))]`` as ``E[f g He]`` (``inv = (l11, l12, l22)``)."""
+    f, g = mono
+    total = None
+    for (p, q), c in hermite(order, *inv).items():
+        term = c * e(((f[0], f[1], f[2] + p), (g[0], g[1], g[2] + q)))
+        total = term if total is None else total + term
+    return total
+
+
+#: Price's theorem per kernel entry (ii, ij, jj): ``dE[h]/dK_r = w_r E[D_r h]``
+#: with ``D = d_u^2, d_u d_v, d_v^2`` and weights 1/2, 1, 1/2.
+_PRICE = (((2, 0), 0.5), ((1, 1), 1.0), ((0, 2), 0.5))
+
+
+def _diag_mean_step(e: Callable, k, theta, c, mk, mt, q, sw):
+    """One layer of the mean corrections for diagonal entries (one input).
+
+    ``k, theta`` the limit kernels of layer ``l`` (``(P,)``), ``c = n Cov(K_hat^l,
+    Theta_bar^l)`` ``(P, 2, 2)``, ``mk = n (E K_hat^l - K^l)``, ``mt = n (E
+    Theta^l - Theta^l)``, ``q = n E[Q^l]`` with ``Q^l = sum_jj' a_j a_j' M^{l-1}_jj'``,
+    ``a = sigma_w phi(z^{l-1}) / sqrt n``. Returns ``(mk, mt, q)`` of layer ``l + 1``:
+
+        mk' = sw^2 (F' mk + F'' C_KK / 2)
+        mt' = mk' + sw^2 (theta (G' mk + G'' C_KK / 2) + G mt + G' C_KT + q E[g''])
+        q'  = sw^4 (theta E[phi^2 phi'^2] + E[(phi phi')']^2 q)
+
+    with ``F = E[phi^2]``, ``G = E[phi'^2]``, ``g = phi'^2``, derivatives in the
+    variance ``k`` by Price (``d/dk E[h] = E[h''] / 2``) through :func:`hermite`.
+    """
+    inv = (1 / k,)
+    sw2 = sw * sw
+    a_, b_ = (1, 0, 0), (0, 1, 0)
+
+    def de(f: Side, order: int):
+        return _d_expect(lambda mono: e(mono[0]), (f, ONE), (order, 0), inv)
+    f2, g2 = (2, 0, 0), (0, 2, 0)
+    fp, fpp = de(f2, 2) / 2, de(f2, 4) / 4
+    gp, gpp = de(g2, 2) / 2, de(g2, 4) / 4
+    ckk, ckt = c[:, 0, 0], c[:, 0, 1]
+    mk_next = sw2 * (fp * mk + fpp * ckk / 2)
+    mt_next = mk_next + sw2 * (theta * (gp * mk + gpp * ckk / 2) + e(g2) * mt + gp * ckt + q * de(g2, 2))
+    q_next = sw2 * sw2 * (theta * e((2, 2, 0)) + de(_add(a_, b_), 1) ** 2 * q)
+    return mk_next, mt_next, q_next
+
+
+def _pair_mean_step(e: Callable, k, theta, c, mk, mt, q, sw, det, gf, gd):
+    """:func:`_diag_mean_step` for the off-diagonal entry ``ij`` of pairs.
+
+    ``k, theta`` ``(P, 3)`` (entries ii, ij, jj of layer ``l``), ``c`` ``(P, 6, 6)``
+    (``n Cov`` of ``(K_hat_e, Theta_bar_e)``), ``mk`` ``(P, 3)`` (the three entries'
+    ``n (E K_hat - K)``), ``mt`` ``(P,)`` and ``q`` ``(P, 2, 2)`` of the entry ``ij``
+    (``Q_ab`` with ``a, b`` in (x_i, x_j)); ``gf, gd`` of :func:`pair_gradients`.
+    With ``F = E[phi(u) phi(v)]``, ``G = E[phi'(u) phi'(v)]``, Hessians in
+    ``(K_ii, K_ij, K_jj)`` by Price twice:
+
+        mk' = sw^2 (dF . mk + Hess F : C_KK / 2)
+        mt' = mk' + sw^2 (theta_ij (dG . mk + Hess G : C_KK / 2) + G mt
+                           + dG . C_{K, Theta_ij} + sum_ab q_ab E[d_a d_b (phi' phi')])
+        q'  = sw^4 (theta_ij H + D1 q D2^T)
+
+    ``H_ab = E[phi(u_a) phi'(u) phi(u_b) phi'(v)]``, ``D1_ac = E[d_c (phi(u_a) phi'(u))]``,
+    ``D2_bd = E[d_d (phi(u_b) phi'(v))]`` (``u_a`` is ``u`` or ``v``).
+    """
+    k11, k12, k22 = k[:, 0], k[:, 1], k[:, 2]
+    inv = (k22 / det, -k12 / det, k11 / det)
+    sw2 = sw * sw
+    one, phi, dphi = ONE, (1, 0, 0), (0, 1, 0)
+    mono_f, mono_g = (phi, phi), (dphi, dphi)
+
+    def hess_contract(mono):
+        total = None
+        for r, (dr, wr) in enumerate(_PRICE):
+            for s_, (ds, ws) in enumerate(_PRICE):
+                term = wr * ws * _d_expect(e, mono, (dr[0] + ds[0], dr[1] + ds[1]), inv) * c[:, r, s_]
+                total = term if total is None else total + term
+        return total
+    df, dg = gf[:, 1, :], gd[:, 1, :]
+    mk_next = sw2 * ((df * mk).sum(axis=1) + hess_contract(mono_f) / 2)
+    second = {(0, 0): (2, 0), (0, 1): (1, 1), (1, 0): (1, 1), (1, 1): (0, 2)}
+    q_term = sum(q[:, a, b] * _d_expect(e, mono_g, second[a, b], inv) for a in range(2) for b in range(2))
+    t12 = theta[:, 1]
+    mt_next = mk_next + sw2 * (t12 * ((dg * mk).sum(axis=1) + hess_contract(mono_g) / 2) + e(mono_g) * mt
+                               + (dg * c[:, :3, 4]).sum(axis=1) + q_term)
+    # phi(u_a) phi'(u) and phi(u_b) phi'(v) as (u side, v side)
+    h1 = ((_add(phi, dphi), one), (dphi, phi))
+    h2 = ((phi, dphi), (one, _add(phi, dphi)))
+    first = ((1, 0), (0, 1))
+    d1 = np.empty((len(k11), 2, 2), dtype=k.dtype)
+    d2 = np.empty_like(d1)
+    hh = np.empty_like(d1)
+    for a in range(2):
+        for g_ in range(2):
+            d1[:, a, g_] = _d_expect(e, h1[a], first[g_], inv)
+            d2[:, a, g_] = _d_expect(e, h2[a], first[g_], inv)
+        for b in range(2):
+            hh[:, a, b] = e(_times(h1[a], h2[b]))
+    q_next = sw2 * sw2 * (t12[:, None, None] * hh + d1 @ q @ np.transpose(d2, (0, 2, 1)))
+    return mk_next, mt_next, q_next
 
 
 # --------------------------------------------------------------------------- #
@@ -372,6 +535,14 @@ def finite_width(arch, x, dps: int | None = None) -> FiniteWidth:
     """
     hidden, readout = mlp_layers(arch)
     x = check_inputs(x, "x")
+    out = _recurse(hidden, readout, x, dps, means=False)
+    means = functools.partial(_recurse, hidden, readout, x, dps, means=True)
+    return FiniteWidth(depth=len(hidden), dps=dps, _means=means, **out)
+
+
+def _recurse(hidden, readout, x: np.ndarray, dps: int | None, means: bool) -> dict:
+    """The recursions of :func:`finite_width` (with the mean corrections if
+    ``means``): a dict of public arrays named as :class:`FiniteWidth`'s fields."""
     bk = backend(dps)
     xb = bk.asarray(x)
     kernels = layer_kernels(hidden, readout, xb, bk)
@@ -388,29 +559,36 @@ def finite_width(arch, x, dps: int | None = None) -> FiniteWidth:
     uniq = np.unique(rep)
     pairs = [(i, j) for a, i in enumerate(uniq) for j in uniq[a + 1:]]
     floor = MIN_RELATIVE_DET["float64" if bk.vectorised else "mpmath"]
+    zero = 0 * xb[0, 0]
 
     def entries(k, idx_i, idx_j):
         return np.stack([k[idx_i, idx_i], k[idx_i, idx_j], k[idx_j, idx_j]], axis=1)
 
-    # diagonal recursion
+    def zeros(*shape):
+        a = np.empty(shape, dtype=xb.dtype)
+        a[...] = zero
+        return a
+
+    # diagonal recursion: n Cov(K_hat, Theta_bar), tau; means: mk, mt, q
     di = np.array(uniq)
-    cd = np.empty((len(di), 2, 2), dtype=xb.dtype)
-    cd[:] = 0 * xb[0, 0]
-    taud = np.array([0 * xb[0, 0]] * len(di), dtype=xb.dtype)
-    # pair recursion
+    diag_of = {int(i): a for a, i in enumerate(di)}
+    cd, taud = zeros(len(di), 2, 2), zeros(len(di))
+    mkd, mtd, qd = zeros(len(di)), zeros(len(di)), zeros(len(di))
+    # pair recursion (entry ij; its ii, jj entries are the diagonal recursion's)
     pi = np.array([p[0] for p in pairs], dtype=int)
     pj = np.array([p[1] for p in pairs], dtype=int)
-    cp = np.empty((len(pairs), 6, 6), dtype=xb.dtype)
-    cp[:] = 0 * xb[0, 0]
-    taup = np.empty((len(pairs), 2), dtype=xb.dtype)
-    taup[:] = 0 * xb[0, 0]
+    at_i = np.array([diag_of[int(i)] for i in pi], dtype=int)
+    at_j = np.array([diag_of[int(j)] for j in pj], dtype=int)
+    cp, taup = zeros(len(pairs), 6, 6), zeros(len(pairs), 2)
+    mkp, mtp, qp = zeros(len(pairs)), zeros(len(pairs)), zeros(len(pairs), 2, 2)
     for l, (dense, phi) in enumerate(hidden):
         mom = _Moments(phi, bk)
         k, theta = kernels[l]
         nxt = hidden[l + 1][0] if l + 1 < len(hidden) else readout
         sw = bk.scalar(nxt.sigma_w)
-        cd, taud = _diag_step(mom, np.array([k[i, i] for i in di], dtype=xb.dtype),
-                              np.array([theta[i, i] for i in di], dtype=xb.dtype), cd, taud, sw)
+        kd = np.array([k[i, i] for i in di], dtype=xb.dtype)
+        td = np.array([theta[i, i] for i in di], dtype=xb.dtype)
+        ed = diag_expect(mom, kd)
         if pairs:
             kp, tp = entries(k, pi, pj), entries(theta, pi, pj)
             det = kp[:, 0] * kp[:, 2] - kp[:, 1] * kp[:, 1]
@@ -422,32 +600,41 @@ def finite_width(arch, x, dps: int | None = None) -> FiniteWidth:
                     f"pre-activations are nearly collinear (relative determinant {float(rel[worst]):.3g} <= "
                     f"{floor:g}); the 1/n coefficients lose their digits there"
                     + (" (try dps=30)" if dps is None else ""))
-            cp, taup = _pair_step(mom, kp, tp, cp, taup, sw, det)
+            ep = pair_expect(mom, kp[:, 0], kp[:, 1], kp[:, 2], det)
+            if means:  # uses layer l's diagonal mk: before the diagonal update below
+                gf, gd = pair_gradients(ep, kp[:, 0], kp[:, 1], kp[:, 2], det)
+                mk3 = np.stack([mkd[at_i], mkp, mkd[at_j]], axis=1)
+                mkp, mtp, qp = _pair_mean_step(ep, kp, tp, cp, mk3, mtp, qp, sw, det, gf, gd)
+            cp, taup = _pair_step(mom, kp, tp, cp, taup, sw, det, e=ep)
+        if means:
+            mkd, mtd, qd = _diag_mean_step(ed, kd, td, cd, mkd, mtd, qd, sw)
+        cd, taud = _diag_step(mom, kd, td, cd, taud, sw, e=ed)
     nngp, ntk = kernels[-1]
     shape = (n_in, n_in)
-    zero = 0 * xb[0, 0]
-    out = {name: np.full(shape, zero, dtype=xb.dtype) for name in ("nngp_var", "ntk_var", "cumulant4", "head_cov")}
-    diag_of = {int(i): a for a, i in enumerate(di)}
+    names = ("nngp_var", "ntk_var", "cumulant4", "head_cov") + (("nngp_mean", "ntk_mean") if means else ())
+    out = {name: np.full(shape, zero, dtype=xb.dtype) for name in names}
     pair_of = {(int(i), int(j)): a for a, (i, j) in enumerate(pairs)}
     for i in range(n_in):
         for j in range(n_in):
-            ri, rj = int(rep[i]), int(rep[j])
+            ri, rj = sorted((int(rep[i]), int(rep[j])))
             if ri == rj:
                 a = diag_of[ri]
-                vk, vt, vkk = cd[a, 0, 0], cd[a, 1, 1] + 2 * taud[a], cd[a, 0, 0]
+                vk, vt = cd[a, 0, 0], cd[a, 1, 1] + 2 * taud[a]
                 cij, vij = vk, vk
+                mk, mt = mkd[a], mtd[a]
             else:
-                key, flip = ((ri, rj), False) if (ri, rj) in pair_of else ((rj, ri), True)
-                a = pair_of[key]
+                a = pair_of[ri, rj]  # every statistic is symmetric in i, j
                 vk, vt = cp[a, 1, 1], cp[a, 4, 4] + taup[a, 0] + taup[a, 1]
                 cij, vij = cp[a, 0, 2], vk
-                del flip  # symmetric in i, j
+                mk, mt = mkp[a], mtp[a]
             out["nngp_var"][i, j] = vk
             out["ntk_var"][i, j] = vt
             out["head_cov"][i, j] = cij
             out["cumulant4"][i, j] = cij + 2 * vij
+            if means:
+                out["nngp_mean"][i, j], out["ntk_mean"][i, j] = mk, mt
     pub = {name: to_public(v, dps) for name, v in out.items()}
-    return FiniteWidth(nngp=to_public(nngp, dps), ntk=to_public(ntk, dps), depth=len(hidden), dps=dps, **pub)
+    return dict(nngp=to_public(nngp, dps), ntk=to_public(ntk, dps), **pub)
 
 
 def width_for(arch, x, rtol: float, prob: float = 0.99, bound: str = "chebyshev") -> int:
@@ -541,8 +728,113 @@ def sample(arch, x, width: int, samples: int, seed: int = 0) -> Sample:
     return Sample(width, int(samples), tv, tse, kv, kse)
 
 
-__all__ = ["COVERED", "FiniteWidth", "Sample", "UncoveredArchitectureError", "finite_width", "layer_kernels",
-           "mlp_layers", "sample", "width_for"]
+@dataclass(frozen=True)
+class MeanSample:
+    """Monte Carlo of ``n (E[Theta_hat] - Theta)`` and ``n (E[K_hat] - K)`` over
+    ``samples`` networks (:func:`sample_means`), with standard errors."""
+
+    width: int
+    samples: int
+    ntk_mean: np.ndarray
+    ntk_mean_se: np.ndarray
+    nngp_mean: np.ndarray
+    nngp_mean_se: np.ndarray
+
+
+def _forward(arch, params, x):
+    """Per hidden layer ``l``: the pre-activations ``z^l`` ``(N, n)`` and the
+    empirical NNGP ``K_hat^{l+1}`` of the next layer's input; the Dense layers."""
+    layers, ps = _flatten(arch), list(params)
+    while len(ps) < len(layers):  # nested serials: flatten the parameters alike
+        ps = [leaf for p, layer in zip(ps, arch.layers) for leaf in (list(p) if isinstance(layer, Serial) else [p])]
+    zs, khats, a = [], [], x
+    for i in range(0, len(layers) - 1, 2):
+        a, _ = layers[i].apply(ps[i], a)
+        zs.append(a)
+        a, _ = layers[i + 1].apply(ps[i + 1], a)
+        nxt = layers[i + 2]
+        khats.append(nxt.sigma_w**2 / a.shape[1] * (a @ a.T) + nxt.sigma_b**2)
+    return zs, khats, layers[::2], ps[::2]
+
+
+def _readout_averaged_ntk(hidden, dense, ws, zs, khats, k1) -> np.ndarray:
+    """``E[Theta_hat | hidden layers]``: the empirical NTK averaged over the readout
+    weights ``w`` (independent of the rest, ``E[w w^T] = I``). ``Theta_hat =
+    sum_l <delta^l(x), delta^l(x')> K_hat^l`` with ``delta^l = B^l w`` (backprop),
+    so the average is ``sum_l tr(B^l(x)^T B^l(x')) K_hat^l``; ``B^L =
+    diag(s phi'(z^L))``, ``B^l = diag(phi'(z^l)) (s_{l+1} W^{l+1})^T B^{l+1}``."""
+    depth = len(hidden)
+    n = zs[0].shape[1]
+    kl = [k1] + khats
+    dphi = [np.asarray(hidden[l][1]._np[1](zs[l])) for l in range(depth)]  # noqa: SLF001 - float64 phi'
+    s_out = dense[-1].sigma_w / np.sqrt(n)
+    b_top = s_out * dphi[-1]  # (N, n): the diagonal of B^L(x_i)
+    out = kl[depth] + (b_top @ b_top.T) * kl[depth - 1]
+    mats = None
+    for l in range(depth - 2, -1, -1):
+        w = dense[l + 1].sigma_w / np.sqrt(n) * ws[l + 1][0]
+        mats = (dphi[l][:, :, None] * w.T[None] * b_top[:, None, :] if mats is None
+                else dphi[l][:, :, None] * (w.T[None] @ mats))
+        out = out + np.einsum("iab,jab->ij", mats, mats) * kl[l]
+    return out
+
+
+def sample_means(arch, x, width: int, samples: int, seed: int = 0) -> MeanSample:
+    """Monte Carlo of the ``1/n`` mean corrections of real networks
+    ``arch.init(width, seed=seed + s)``, variance-reduced by exact identities:
+
+    * Rao-Blackwell: ``Theta_hat`` is replaced by its average over the readout
+      weights (:func:`_readout_averaged_ntk`, equal to ``Network.empirical_ntk``
+      once ``w`` is put back: tests), which has the same mean;
+    * control variates with mean exactly 0: ``Z^{l+1} = K_hat^{l+1} - sigma_w^2
+      F(K_hat^l) - sigma_b^2`` (``F`` the dual map: given the layers below, the
+      pre-activations are Gaussian with covariance ``K_hat^l``), every layer and
+      distinct entry, coefficients by least squares (bias ``O(1/samples)``).
+
+    The standard error is the residuals' (``ddof`` = 1 + the number of controls)."""
+    hidden, readout = mlp_layers(arch)
+    x = check_inputs(x, "x")
+    bk = backend(None)
+    iu = np.triu_indices(len(x))
+    first = hidden[0][0]
+    k1 = first.sigma_w**2 * (x @ x.T) / x.shape[1] + first.sigma_b**2
+    ntks, khats = [], []
+    for s in range(int(samples)):
+        net = arch.init(width=width, seed=seed + s)
+        net.empirical_ntk(x[:1])  # materialises the parameters
+        zs, ks, dense, ws = _forward(arch, net.params, x)
+        ntks.append(_readout_averaged_ntk(hidden, dense, ws, zs, ks, k1)[iu])
+        khats.append(np.stack([k[iu] for k in ks]))
+    ntks, khats = np.array(ntks), np.array(khats)
+    controls, prev = [], np.broadcast_to(k1, (len(ntks),) + k1.shape)
+    for l, (_, phi) in enumerate(hidden):
+        nxt = hidden[l + 1][0] if l + 1 < len(hidden) else readout
+        d = np.diagonal(prev, axis1=1, axis2=2)
+        v, _ = phi.dual(bk, d[:, :, None] + 0 * prev, prev, d[:, None, :] + 0 * prev)
+        controls.append(khats[:, l] - (nxt.sigma_w**2 * v[:, iu[0], iu[1]] + nxt.sigma_b**2))
+        full = np.zeros_like(prev)
+        full[:, iu[0], iu[1]] = khats[:, l]
+        full[:, iu[1], iu[0]] = khats[:, l]
+        prev = full
+    z = np.concatenate(controls, axis=1)  # mean exactly 0 (not its sample mean: that is the point)
+    zc = z - z.mean(axis=0)
+    dof = len(ntks) - 1 - z.shape[1]
+
+    def adjusted(y, limit):
+        beta, *_ = np.linalg.lstsq(zc, y - y.mean(axis=0), rcond=None)
+        r = y - z @ beta
+        se = np.sqrt(((r - r.mean(axis=0)) ** 2).sum(axis=0) / dof / len(y))
+        mean, err = np.zeros(limit.shape), np.zeros(limit.shape)
+        mean[iu], err[iu] = width * (r.mean(axis=0) - limit[iu]), width * se
+        return mean + np.triu(mean, 1).T, err + np.triu(err, 1).T
+    fw_k = layer_kernels(hidden, readout, bk.asarray(x), bk)[-1]
+    tm, tse = adjusted(ntks, np.asarray(fw_k[1], float))
+    km, kse = adjusted(khats[:, -1], np.asarray(fw_k[0], float))
+    return MeanSample(width, int(samples), tm, tse, km, kse)
+
+
+__all__ = ["COVERED", "FiniteWidth", "MeanSample", "Sample", "UncoveredArchitectureError", "finite_width", "layer_kernels",
+           "mlp_layers", "sample", "sample_means", "width_for"]
 
 
 def _side_fn(side: Side, f: Callable, df: Callable, ones: Callable) -> Callable:
