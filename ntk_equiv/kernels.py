@@ -192,6 +192,89 @@ class PairState:
         c2 = c * c
         return self.replace(self.nngp * c2, self.ntk * c2, self.lo * c2, self.hi * c2)
 
+    # ---- the operations layers use: each maps K, Theta and the gaps together, so that a
+    # layer never reads or writes lo/hi (tests/test_state_arithmetic.py) ----------------- #
+    def affine(self, bk, sw, sb) -> "PairState":
+        """The kernels of ``sw z + sb b`` (``b`` an independent standard
+        Gaussian, the bias): ``K' = sw^2 K + sb^2``, ``Theta' = sw^2 Theta``,
+        with the gaps of ``K'`` by :func:`affine_kernel` (no cancellation). A
+        trained layer adds its parameters' share to ``Theta'`` itself (Dense:
+        ``Theta' + K'``)."""
+        nngp, lo, hi = affine_kernel(bk, self, sw, sb)
+        return self.replace(nngp, self.ntk * (sw * sw), lo, hi)
+
+    def added(self, bk, other: "PairState", c=1) -> "PairState":
+        """The kernels of ``u + c v``, ``u`` this state's features and ``v``
+        ``other``'s, independent (a residual sum: the block ends with
+        zero-mean weights): ``K' = K_u + c^2 K_v``, ``Theta' = Theta_u + c^2 Theta_v``,
+        on the same pairs, with the gaps by :func:`add_kernels` (no cancellation)."""
+        if other.spatial != self.spatial:
+            raise ShapeError(f"a sum of kernels needs the same spatial shape: {other.spatial} and {self.spatial}")
+        c2 = c * c
+        nngp, lo, hi, _ = add_kernels(bk, other.gather, (self.nngp, self.lo, self.hi, self.roots(bk)),
+                                      (c2 * other.nngp, c2 * other.lo, c2 * other.hi, c * other.roots(bk)))
+        return self.replace(nngp, self.ntk + c2 * other.ntk, lo, hi)
+
+    def summed(self, bk, linear, components: list, *, scale=1, bias=0, spatial: tuple | None = None,
+               full: bool | None = None) -> "PairState":
+        """The kernels of a weighted sum of features plus a bias (a convolution:
+        a sum over the filter's offsets): ``K' = scale linear(K) + bias^2``,
+        ``Theta' = scale linear(Theta)``, and their gaps, where ``linear`` is a
+        sum of kernels (each term the kernel of one shifted copy of the features,
+        e.g. a window sum over positions).
+
+        ``linear(parts)`` maps the tuple ``(K, Theta, lo, hi)`` of per-pair
+        arrays to the same tuple with the output entries (pairs first); it is
+        applied to the gaps too, because the gaps of a sum of kernels are the
+        sums of their gaps plus a non-negative correction (:func:`sum_gaps`).
+        ``components[i]`` is ``sqrt(scale K_i(z, z))`` per point of the ``i``-th
+        term, shaped ``(n, *spatial)`` (the output's positions); the bias
+        (``bias != 0``) is one more, constant, component. ``spatial``/``full``:
+        the output's (default: unchanged)."""
+        nngp, ntk, lo, hi = linear((self.nngp, self.ntk, self.lo, self.hi))
+        b2 = bias * bias
+        nngp = nngp * scale
+        nngp += b2
+        ntk = ntk * scale
+        lo = lo * scale
+        hi = hi * scale
+        hi += 2 * b2
+        out = self.replace(nngp, ntk, None, None, spatial=spatial, full=full)
+        comps = list(components) + ([bias] if b2 != 0 else [])
+        out.lo, out.hi, _ = sum_gaps(bk, out.gather, comps, lo, hi)
+        return out
+
+    def selected(self, pick, *, spatial: tuple | None = None, full: bool | None = None) -> "PairState":
+        """The kernels at selected entries (``pick`` maps a per-pair array to
+        another of entries taken from it, no sums: a diagonal, a reshape), the
+        gaps picked alike (exact)."""
+        return self.replace(*(pick(v) for v in (self.nngp, self.ntk, self.lo, self.hi)), spatial=spatial, full=full)
+
+    def pooled(self, bk, linear, *, spatial: tuple | None = None, full: bool | None = None) -> "PairState":
+        """The kernels of a linear combination of positions (average pooling):
+        ``(K', Theta') = linear((K, Theta))``, which mixes positions, so it is not
+        a sum of kernels and the gaps are recomputed from the values
+        (:func:`gaps_from_values`)."""
+        nngp, ntk = linear((self.nngp, self.ntk))
+        return self.with_values(bk, nngp, ntk, spatial=spatial, full=full)
+
+    def normalised_by(self, den) -> "PairState":
+        """The kernels of ``z_a / c_a`` per point (LayerNorm), ``den = c_a c_b``
+        per entry (positive): ``K / den``, ``Theta / den`` and the gaps ``/ den``
+        (exact: ``sqrt(K_aa K_bb) -+ K_ab`` scale by ``1 / (c_a c_b)``)."""
+        return self.replace(self.nngp / den, self.ntk / den, self.lo / den, self.hi / den)
+
+    def with_values(self, bk, nngp, ntk, lo=None, hi=None, *, spatial: tuple | None = None,
+                    full: bool | None = None) -> "PairState":
+        """The same pairs with new values (a dual map's output, a fused layer):
+        the gaps ``lo, hi`` of ``nngp`` where the map gives them without
+        cancellation (the closed forms of :mod:`ntk_equiv.activations`), else
+        recomputed from the values (:func:`gaps_from_values`)."""
+        out = self.replace(nngp, ntk, lo, hi, spatial=spatial, full=full)
+        if lo is None or hi is None:
+            out.lo, out.hi = gaps_from_values(out, bk)
+        return out
+
     def with_pending(self, phi) -> "PairState":
         """The same values with ``phi`` pending (the activation applied later, or fused)."""
         return dataclasses.replace(self, pending=phi)
@@ -206,10 +289,7 @@ class PairState:
         check_variances(self, f"activation {phi.name!r}")
         k11, k22 = self.variances() if phi.uses_variances else (None, None)
         v, vd, lo, hi = phi.dual_gaps(bk, k11, self.nngp, k22, self.lo, self.hi)
-        out = self.replace(v, vd * self.ntk, lo, hi)
-        if lo is None:
-            out.lo, out.hi = gaps_from_values(out, bk)
-        return out
+        return self.with_values(bk, v, vd * self.ntk, lo, hi)
 
 
 def gaps_from_values(state: PairState, bk) -> tuple:

@@ -30,7 +30,7 @@ import math
 
 import numpy as np
 
-from .. import kernels, signals
+from .. import signals
 from ..errors import ShapeError
 from ..spatial import Window, pad, padding_name, positive_ints, unpad, window_sum
 from .base import Layer, check_sigma, heads, spatial_input
@@ -73,7 +73,6 @@ class Conv(Layer):
     def kernel_fn(self, state, bk):
         sw, sb = bk.scalar(self.sigma_w), bk.scalar(self.sigma_b)
         w = sw * sw / self.window.volume
-        sb2 = sb * sb
         k = len(state.spatial)
         # pairs on the last axis while summing over the filter: the shifted boxes then have
         # long contiguous inner loops (spatial axes are short), ~10x faster than pairs first
@@ -82,34 +81,22 @@ class Conv(Layer):
         def conv(arr):
             return window_sum(_pairs_last(arr), self.window, groups, state.spatial)
 
-        nngp, out = conv(state.nngp)
-        nngp *= w
-        nngp += sb2
-        ntk = conv(state.ntk)[0]
-        ntk *= w
-        ntk += nngp
-        lo, hi = conv(state.lo)[0], conv(state.hi)[0]
-        lo *= w
-        hi *= w
-        hi += 2 * sb2
-        # components of the sum at each output position: sqrt(w K[o + i, o + i]) per offset, and the bias
-        roots = state.roots(bk)
-        _, idxs = self.window.plan(state.spatial)
-        padded = pad(roots, list(range(1, 1 + len(out))), idxs)
+        def window(parts):  # (K, Theta, lo, hi) -> each summed over the filter's offsets, pairs first
+            return tuple(_pairs_first(conv(arr)[0]) for arr in parts)
+
+        # components of the sum at each output position: sqrt(w K[o + i, o + i]) per offset (the bias
+        # is the state's own last component)
+        out, idxs = self.window.plan(state.spatial)
+        padded = pad(state.roots(bk), list(range(1, 1 + len(out))), idxs)
         rw = bk.sqrt(w)
         comps = []
         for off in self.window.offsets():
             sl = (slice(None),) + tuple(self.window.slice(d, off[d], out[d]) for d in range(len(out)))
             comps.append(padded[sl] * rw)
-        if sb2 != 0:
-            comps.append(sb)
-
-        def gather(v):
-            va, vb = kernels.gather(v, state.a, state.b, out, state.full)
-            return _pairs_last(va), _pairs_last(vb)
-
-        lo, hi, _ = kernels.sum_gaps(bk, gather, comps, lo, hi)
-        return state.replace(*(_pairs_first(v) for v in (nngp, ntk, lo, hi)), spatial=out)
+        # K' = w sum_i K[o + i, o' + i] + sigma_b^2 and its gaps; Theta' = w sum_i Theta[...] + K'
+        conv_state = state.summed(bk, window, comps, scale=w, bias=sb, spatial=out)
+        conv_state.ntk += conv_state.nngp
+        return conv_state
 
     # ---- finite width --------------------------------------------------- #
     def init_params(self, rng, in_shape, width, out_dim):

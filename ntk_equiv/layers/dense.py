@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from .. import kernels, signals
+from .. import signals
 from ..errors import ShapeError
 from .base import Layer, check_sigma, same_batch
 
@@ -38,11 +38,11 @@ class Dense(Layer):
     def kernel_fn(self, state, bk):
         state = state.collapsed(bk)  # after Flatten: the fan-in averages the positions
         sw, sb = bk.scalar(self.sigma_w), bk.scalar(self.sigma_b)
-        # K_out = sigma_w^2 K_in + sigma_b^2 (the bias is a constant kernel), gaps without cancellation
-        nngp, lo, hi = kernels.affine_kernel(bk, state, sw, sb)
-        ntk = state.ntk * (sw * sw)
-        ntk += nngp
-        return state.replace(nngp, ntk, lo, hi)
+        # K_out = sigma_w^2 K_in + sigma_b^2 (the bias is a constant kernel), gaps without cancellation;
+        # Theta_out = sigma_w^2 Theta_in + K_out (the layer's own parameters add K_out)
+        out = state.affine(bk, sw, sb)
+        out.ntk += out.nngp
+        return out
 
     def init_params(self, rng, in_shape, width, out_dim):
         w = rng.standard_normal((out_dim, in_shape[-1]))

@@ -33,9 +33,9 @@ class Flatten(Layer):
             def diag(arr):
                 return np.ascontiguousarray(np.diagonal(arr.reshape(p, m, m), axis1=1, axis2=2)).reshape(
                     (p,) + state.spatial)
-            out = state.replace(*(diag(v) for v in (state.nngp, state.ntk, state.lo, state.hi)), full=False)
+            out = state.selected(diag, full=False)
         else:
-            out = state.replace(state.nngp, state.ntk, state.lo, state.hi)
+            out = state.selected(lambda v: v)
         out.flattened, out.pending = True, state.pending
         return out
 

@@ -44,7 +44,7 @@ class LayerNorm(Layer):
             mean = state.diagonal().reshape(n, -1).sum(axis=1) / int(np.prod(state.spatial))
             va, vb = state.gather(np.broadcast_to(mean.reshape((n,) + (1,) * k), (n,) + state.spatial))
         den = bk.sqrt(va * vb)  # sqrt(v v) = v exactly: the normalised self pairs are exactly 1
-        return state.replace(state.nngp / den, state.ntk / den, state.lo / den, state.hi / den)
+        return state.normalised_by(den)
 
     @staticmethod
     def _fused(state, bk):
@@ -70,9 +70,7 @@ class LayerNorm(Layer):
         out = state.materialised(bk)
         ga, gb = state.gather(var)
         den = bk.sqrt(ga * gb)  # sqrt(v v) = v exactly: self pairs are exactly 1
-        fused = out.replace((out.nngp - means) / den, out.ntk / den, None, None)
-        fused.lo, fused.hi = kernels.gaps_from_values(fused, bk)
-        return fused
+        return out.with_values(bk, (out.nngp - means) / den, out.ntk / den)  # gaps from the values
 
     def apply_to_data(self, z, bk):
         if bk.vectorised:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import kernels
 from ..errors import ShapeError
 from ..signals import Kind
 from ..spatial import (
@@ -56,13 +55,16 @@ class AvgPool(Layer):
             raise ShapeError("AvgPool needs the full spatial covariance (inputs with spatial axes)")
         axes = [ax for group in _groups(state) for ax in group]
         v = self.window.volume
-        nngp, out = separable_window_sum(state.nngp, self.window, axes, state.spatial)
-        ntk = separable_window_sum(state.ntk, self.window, axes, state.spatial)[0]
-        nngp /= v * v
-        ntk /= v * v
-        pooled = state.replace(nngp, ntk, None, None, spatial=out)
-        pooled.lo, pooled.hi = kernels.gaps_from_values(pooled, bk)
-        return pooled
+
+        def average(parts):  # 1 / |F|^2 sum_{i, j} of K and Theta
+            out = []
+            for arr in parts:
+                total = separable_window_sum(arr, self.window, axes, state.spatial)[0]
+                total /= v * v
+                out.append(total)
+            return tuple(out)
+
+        return state.pooled(bk, average, spatial=self.window.plan(state.spatial)[0])
 
     def init_params(self, rng, in_shape, width, out_dim):
         out, _ = self.window.plan(tuple(in_shape[:-1]))
@@ -121,10 +123,7 @@ class GlobalAvgPool(Layer):
             raise ShapeError("GlobalAvgPool needs the full spatial covariance (inputs with spatial axes)")
         axes = tuple(range(1, 1 + 2 * len(state.spatial)))
         m = int(np.prod(state.spatial)) ** 2
-        nngp, ntk = state.nngp.sum(axis=axes) / m, state.ntk.sum(axis=axes) / m
-        pooled = state.replace(nngp, ntk, None, None, spatial=(), full=False)
-        pooled.lo, pooled.hi = kernels.gaps_from_values(pooled, bk)
-        return pooled
+        return state.pooled(bk, lambda parts: tuple(arr.sum(axis=axes) / m for arr in parts), spatial=(), full=False)
 
     def init_params(self, rng, in_shape, width, out_dim):
         if len(in_shape) < 2:

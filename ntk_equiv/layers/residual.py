@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from .. import kernels, signals
+from .. import signals
 from ..errors import ArchitectureError, ParameterError, ShapeError
 from ..signals import Kind, Signal
 from .base import Layer, Serial, check_sigma
@@ -56,14 +56,9 @@ class Residual(Layer):
         skip = state.materialised(bk)
         out = self.block.kernel_fn(state if first.takes_pending else skip, bk)
         state = skip
-        al = bk.scalar(self.alpha)
-        a2 = al * al
         if out.spatial != state.spatial:
             raise ShapeError(f"a residual block must keep the spatial shape: {state.spatial} -> {out.spatial}")
-        nngp, lo, hi, _ = kernels.add_kernels(
-            bk, state.gather, (out.nngp, out.lo, out.hi, out.roots(bk)),
-            (a2 * state.nngp, a2 * state.lo, a2 * state.hi, al * state.roots(bk)))
-        return out.replace(nngp, out.ntk + a2 * state.ntk, lo, hi)
+        return out.added(bk, state, bk.scalar(self.alpha))  # K_block + alpha^2 K_in, likewise Theta
 
     @property
     def needs_full_spatial(self) -> bool:
