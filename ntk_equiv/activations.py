@@ -308,9 +308,18 @@ def check_real_valued(expr: sympy.Expr, text: str) -> None:
 
 
 def kinks_of(expr: sympy.Expr) -> tuple[float, ...]:
-    """Real points where ``expr`` (or its derivative) is not smooth: zeros of
-    the arguments of ``Abs``, ``sign``, ``Heaviside`` and of ``a - b`` in
-    ``Max(a, b)``/``Min(a, b)``, and the boundaries of ``Piecewise`` conditions.
+    """Real points where ``expr`` (or its derivative) is not smooth, as floats
+    (:func:`exact_kinks_of`)."""
+    return tuple(float(p) for p in exact_kinks_of(expr))
+
+
+@functools.lru_cache(maxsize=128)
+def exact_kinks_of(expr: sympy.Expr) -> tuple:
+    """Real points where ``expr`` (or its derivative) is not smooth, exact (sympy
+    numbers, increasing): zeros of the arguments of ``Abs``, ``sign``,
+    ``Heaviside`` and of ``a - b`` in ``Max(a, b)``/``Min(a, b)``, and the
+    boundaries of ``Piecewise`` conditions (``erfinv(3/10)`` for
+    ``Max(0, erf(x) - 3/10)``: evaluated at any precision by :meth:`Activation.mp_kinks`).
     :class:`~ntk_equiv.errors.QuadratureError` when a set of zeros is not finite
     (``Max(0, cos(x))``) or sympy cannot determine it."""
     candidates = []
@@ -324,18 +333,23 @@ def kinks_of(expr: sympy.Expr) -> tuple[float, ...]:
             for _, cond in node.args:
                 if isinstance(cond, sympy.core.relational.Relational):
                     candidates.append(cond.lhs - cond.rhs)
-    points: set[float] = set()
+    points: dict = {}
     for c in candidates:
-        sol = sympy.solveset(c, X, sympy.S.Reals)
+        try:
+            sol = sympy.solveset(c, X, sympy.S.Reals)
+        except (NotImplementedError, ValueError, TypeError) as exc:  # e.g. periodic conditions of a Piecewise
+            raise QuadratureError(f"the expression {expr} is not smooth where {c} = 0, and sympy cannot locate "
+                                  f"those points ({type(exc).__name__}); the quadrature needs its kinks") from None
         if isinstance(sol, sympy.FiniteSet):
-            points |= {float(p) for p in sol}
+            for p in sol:
+                points.setdefault(float(p), p)
         elif sol is not sympy.S.EmptySet:
             # infinitely many kinks (Max(0, cos(x)): an ImageSet) or ones sympy cannot find (a
             # ConditionSet): the rules would treat the function as smooth and return a wrong number
             raise QuadratureError(
                 f"the expression {expr} is not smooth where {c} = 0, which is {sol} (not a finite set of "
                 "points): the quadrature needs its kinks; write it with finitely many kinks")
-    return tuple(sorted(points))
+    return tuple(points[k] for k in sorted(points))
 
 
 DualFn = Callable[..., tuple]
@@ -391,6 +405,11 @@ class Activation:
         f = self.numpy_fn or sympy.lambdify(X, self.expr, _NUMPY_MODULES)
         df = self.numpy_deriv or sympy.lambdify(X, self.deriv_expr, _NUMPY_MODULES)
         return _broadcasting(f), _broadcasting(df)
+
+    def mp_kinks(self, ctx) -> list:
+        """The kinks as numbers of ``ctx``, at its precision (from the exact solutions
+        of :func:`exact_kinks_of`, evaluated by sympy with 10 more digits)."""
+        return [ctx.mpf(str(sympy.N(p, ctx.dps + 10))) for p in exact_kinks_of(self.expr)]
 
     def mp_functions(self, ctx) -> tuple[Callable, Callable]:
         """``(phi, phi')`` on numbers of the mpmath context ``ctx``, computed in ``ctx``."""
@@ -492,25 +511,41 @@ class Activation:
         joint = _mp_joint(self.expr, self.deriv_expr, ctx)
         if not self.kinks:
             out = hermite.expectations_mp(ctx, joint, k11, k12, k22, digits=bk.dps + 5)
-            if out is None:
-                # the nested 2-D rules below would take hours here: say so instead
-                raise QuadratureError(
-                    f"dual maps of {self.name!r} at {bk.dps} digits: the Hermite expansion does not settle within "
-                    f"{hermite.level_terms(hermite.MP_LEVELS[-1])} terms at pre-activation std up to "
-                    f"{float(ctx.sqrt(max(np.max(k11), np.max(k22)))):.3g}; lower the variances (sigma_w, "
-                    "sigma_b, input norms), the depth or dps")
-            return tuple(out)
+            if out is not None:
+                return tuple(out)
         sqrt = np.frompyfunc(ctx.sqrt, 1, 1)
         conv = np.frompyfunc(ctx.convert, 1, 1)
         hermite.check_square_integrable(hermite.Ops(ctx), joint, _roots(conv(k11), conv(k22), sqrt),
                                         digits=bk.dps + 10, tol=ctx.mpf(10) ** -(bk.dps + 5), names=("phi", "phi'"))
-        f, df = self.mp_functions(ctx)
         k11, k12, k22, det = np.broadcast_arrays(*(np.asarray(k, dtype=object) for k in (k11, k12, k22, det)))
-        v = np.empty(k11.shape, dtype=object)
-        vd = np.empty(k11.shape, dtype=object)
+        # the expansion with coefficients split at the kinks and a tail bound per pair (fast: per
+        # point, not per pair); the entries it leaves (|rho| near 1) go to the 2-D rules below
+        # (piecewise linear with kinks at 0: the polar rule below is exact on few nodes, faster)
+        linear0 = bool(self.kinks) and all(kappa == 0 for kappa in self.kinks) and (
+            quadrature.piecewise_linear_form(self.expr, X) is not None)
+        split = None if linear0 else hermite.split_expectations_mp(ctx, joint, self.mp_kinks(ctx), k11, k12, k22,
+                                                                   digits=bk.dps + 5)
+        if split is not None:
+            (v, vd), settled = split
+            if np.all(settled):
+                return v, vd
+        else:
+            v, vd = (np.empty(k11.shape, dtype=object) for _ in range(2))
+            settled = np.zeros(k11.shape, dtype=bool)
+        if not self.kinks:
+            # the nested 2-D rules below would take hours here: say so instead
+            raise QuadratureError(
+                f"dual maps of {self.name!r} at {bk.dps} digits: neither the Hermite expansion within "
+                f"{hermite.level_terms(hermite.MP_LEVELS[-1])} terms nor the split expansion within "
+                f"{hermite.SPLIT_TERM_LEVELS[-1]} terms settles, at pre-activation std up to "
+                f"{float(ctx.sqrt(max(np.max(k11), np.max(k22)))):.3g} and correlation up to "
+                f"{_max_abs_correlation(k11, k12, k22):.6g}; lower the variances (sigma_w, sigma_b, input norms), "
+                "the depth or dps")
+        f, df = self.mp_functions(ctx)
+        v, vd = np.array(v, dtype=object), np.array(vd, dtype=object)
         # the quadrature works in ctx (never the global context), so concurrent
         # evaluations at other precisions need no lock
-        for idx in np.ndindex(k11.shape):
+        for idx in zip(*np.nonzero(~settled)):
             args = tuple(ctx.mpf(a) for a in (k11[idx], k12[idx], k22[idx], det[idx]))
             v[idx], vd[idx] = (ctx.mpf(self._mp_expectation(ctx, h, args)) for h in (f, df))
         return v, vd
@@ -520,6 +555,14 @@ class Activation:
         if all(kappa == 0 for kappa in self.kinks):
             return quadrature.gaussian_expectation_polar_mp(ctx, h, h, *k, smooth=not self.kinks, det=det)
         return quadrature.gaussian_expectation_mp(ctx, h, h, self.kinks, self.kinks, *k, det=det)
+
+
+def _max_abs_correlation(k11, k12, k22) -> float:
+    """``max |k12| / sqrt(k11 k22)`` over the entries with both variances positive (float64)."""
+    a, b, c = (np.asarray(np.vectorize(float)(np.asarray(k, dtype=object)), dtype=float) for k in (k11, k12, k22))
+    den = np.sqrt(a * c)
+    ok = den > 0
+    return float(np.max(np.abs(b[ok]) / den[ok])) if np.any(ok) else 0.0
 
 
 def _roots(k11, k22, sqrt) -> np.ndarray:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import functools
 
-from .activations import X, Activation, activation
+from .activations import X, Activation, activation, exact_kinks_of
+from .errors import QuadratureError
 
 def _slope(act: Activation) -> float | None:
     """The negative-side slope of a ReLU-family activation (relu: 0), else ``None``."""
@@ -74,3 +75,20 @@ def compose(outer: Activation, inner: Activation) -> Activation:
         return outer.derivative(inner(x)) * inner.derivative(x)
 
     return Activation(f"{outer.name}({inner.name})", expr, numpy_fn=f, numpy_deriv=df)
+
+
+def refusal(phi: Activation) -> str | None:
+    """Why the dual maps of the composite ``phi`` (from :func:`compose`) cannot be
+    computed, or ``None`` when they can: a closed form, or an expression with finitely
+    many kinks, which the expression machinery integrates at float64 and at ``dps=``
+    (Hermite / split expansion / quadrature, each with its own accuracy check).
+    A function with infinitely many kinks (``relu(cos(x))`` kinks at every
+    ``pi/2 + k pi``) has no finite split, and the Gaussian tail does not make the far
+    kinks negligible at every precision asked for, so it is refused."""
+    if phi.closed_form is not None:
+        return None
+    try:
+        exact_kinks_of(phi.expr)
+    except QuadratureError as exc:
+        return f"{phi.name} has infinitely many kinks (or kinks sympy cannot locate): {exc}"
+    return None

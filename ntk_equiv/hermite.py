@@ -430,3 +430,233 @@ def expectations_mp(ctx, fn: Callable, k11, k12, k22, *, digits: int, names=("ph
 
     return self_expectations(Ops(ctx), fn, k11, k12, k22, table_at, dot_at, MP_LEVELS,
                              tail_tol=tol, resolve_tol=tol, names=names)
+
+
+# --------------------------------------------------------------------------- #
+# kinked (or slowly converging) functions at high precision: the same
+# expansion, coefficients by Gauss-Legendre panels split at the kinks, and a
+# tail bound per pair that uses the correlation
+# --------------------------------------------------------------------------- #
+# A kink of f (a jump of f or of one of its derivatives at kappa) spoils the
+# trapezoidal rule of the coefficients (an error O(h^2) instead of geometric),
+# and makes the coefficients decay like a power of k, so the Cauchy-Schwarz
+# tail of the module docstring, which holds at rho = +-1, never settles. Both
+# are fixed as follows, for f piecewise analytic with finitely many kinks:
+#
+# * Coefficients. On [-L, L] (L = half_width(digits)), split into panels of
+#   width SPLIT_PANEL_WIDTH and at the points +-kappa / a, each panel carries an
+#   m-point Gauss-Legendre rule; the integrand f(a z) h_k(z) sqrt(N(z)) is
+#   analytic on every panel, so the rule converges geometrically. The rule is
+#   accepted when a second one with more nodes per panel agrees on every
+#   coefficient and on E[f(u)^2] (else the caller's 2-D rules take over). Only
+#   the panels holding a kink depend on the variance; the others' tables are
+#   shared (cached per panel).
+# * Tail. |sum_{k>K} rho^k F_k G_k| <= |rho|^(K+1) sqrt(R_f(K) R_g(K)) with
+#   R_f(K) = E[f(u)^2] - sum_{k<=K} F_k^2 (Cauchy-Schwarz and Parseval), so a
+#   pair with |rho| < 1 needs only K ~ digits / log(1/|rho|) terms whatever the
+#   smoothness of f. Pairs too close to |rho| = 1 for SPLIT_MAX_TERMS terms are
+#   left to the caller (flagged), except the exact diagonal (k11 = k22 = +-k12:
+#   E[f(u) f(+-u)], a 1-D sum on the same nodes).
+
+#: Width (in the whitened variable z) of the Gauss-Legendre panels of the split rule: wide
+#: panels need fewer nodes per unit length for the oscillation of h_K (24 per unit at
+#: K = 1536 and 40 digits, against 34 for width 4: :func:`split_panel_nodes`).
+SPLIT_PANEL_WIDTH = 8.0
+#: Numbers of terms the split rule may use (a table is built for the smallest
+#: level enough for every pair; levels keep the cache small).
+#: Extra Gauss-Legendre nodes per panel of the second (checking) rule, and the numbers of
+#: lowest and highest coefficients it checks.
+SPLIT_EXTRA_NODES = 6
+SPLIT_CHECKED_TERMS = 16
+SPLIT_TERM_LEVELS = (64, 128, 256, 384, 512, 768, 1024, 1536, 2048)
+
+
+def split_panel_nodes(n_terms: int, digits: float, width: float = SPLIT_PANEL_WIDTH) -> int:
+    """Gauss-Legendre nodes per panel of ``width`` for the coefficients ``k <= n_terms``
+    to ``digits``: the fastest oscillation of ``h_K`` is ``e^{i w z}`` with
+    ``w = sqrt(2K + 1)``, which an m-point rule on a panel of half-width ``c = width / 2``
+    integrates with error about ``(e w c / (4 m))^(2m)`` (the Bessel-function bound of
+    Gauss-Legendre on ``e^{i t x}``); the smallest such ``m`` with 6 more (the second
+    rule, with more nodes, checks the result)."""
+    t = math.e * math.sqrt(2 * n_terms + 1) * width / 2 / 4
+    m = max(8, int(t) + 1)
+    while 2 * m * math.log10(m / t) < digits:
+        m += 1
+    return m + 6
+
+
+@functools.lru_cache(maxsize=256)
+def _panel_table(prec: int, n_terms: int, lo_raw: tuple, hi_raw: tuple, m: int) -> tuple:
+    """``(z, wn, T, bits)`` of one panel ``[lo, hi]`` (raw mpf tuples) with ``m``
+    Gauss-Legendre nodes at ``prec`` bits: nodes ``z_n`` and ``wn_n = w_n N(z_n)`` as
+    mpf of :func:`context` ``(prec)``, and the fixed-point table
+    ``T[k, n] = round(2^bits w_n sqrt(N(z_n)) h_k(z_n))`` (:func:`hermite_rows`)."""
+    from .quadrature import _in_context, legendre_rule_newton
+
+    bits = prec + FIXED_GUARD_BITS
+    hi = context(bits + 32)
+    lo_e, hi_e = hi.make_mpf(lo_raw), hi.make_mpf(hi_raw)
+    t, w = _in_context(hi, legendre_rule_newton(bits + 32, m))
+    half, mid = (hi_e - lo_e) / 2, (hi_e + lo_e) / 2
+    z = [mid + half * x for x in t]
+    wts = [half * x for x in w]
+    root = hi.sqrt(hi.sqrt(2 * hi.pi))
+    env = [hi.exp(-v * v / 4) / root for v in z]
+
+    def fixed(values):
+        return np.array([gmpy2.mpz(int(hi.nint(hi.ldexp(v, bits)))) for v in values], dtype=object)
+
+    def mul(x, y):
+        return (x * y) >> bits
+
+    roots = [hi.sqrt(k) for k in range(n_terms + 2)]
+    rows = hermite_rows(fixed(z), fixed(env), fixed(roots), fixed([1 / r if r else r for r in roots]), n_terms, mul)
+    table = mul(rows, fixed([wi * e for wi, e in zip(wts, env)]))
+    low = context(prec)
+    return (tuple(low.convert(v) for v in z), tuple(low.convert(wi * e * e) for wi, e in zip(wts, env)), table, bits)
+
+
+def split_edges(ctx, breaks, digits: float, width: float = SPLIT_PANEL_WIDTH) -> list:
+    """Panel edges on ``[-L, L]``: ``+-L``, the multiples of ``width`` and the points of
+    ``breaks`` inside, increasing, in ``ctx`` (symmetric when ``breaks`` is)."""
+    big_l = ctx.mpf(half_width(digits))
+    n = math.ceil(float(big_l) / width) - 1
+    grid = [ctx.mpf(k * width) for k in range(-n, n + 1)] + [-big_l, big_l]
+    return sorted(set(grid) | {b for b in breaks if -big_l < b < big_l})
+
+
+def split_rule(ctx, breaks, n_terms: int, digits: float, extra: int = 0) -> tuple:
+    """``(z, wn, T, bits)`` of the whole split rule (panels of :func:`split_edges`,
+    :func:`split_panel_nodes` ``+ extra`` nodes each), tables concatenated."""
+    m = split_panel_nodes(n_terms, digits) + extra
+    edges = split_edges(ctx, breaks, digits)
+    parts = [_panel_table(ctx.prec, n_terms, a._mpf_, b._mpf_, m) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+    z = np.array([v for p in parts for v in p[0]], dtype=object)
+    wn = np.array([v for p in parts for v in p[1]], dtype=object)
+    table = np.concatenate([p[2] for p in parts], axis=1)
+    return z, wn, table, parts[0][3]
+
+
+def _split_coefficients(ctx, fn, a, kinks, n_terms: int, digits: float, extra: int, names: tuple,
+                        rows=slice(None)) -> list:
+    """Per variance ``a_i`` (std): ``[(F, m2, flip) for each function of fn]``, ``F`` the
+    coefficients ``k`` in ``rows`` of ``k <= n_terms``, ``m2 = E[f(a_i Z)^2]`` and
+    ``flip = E[f(a_i Z) f(-a_i Z)]`` by :func:`split_rule` (nodes split at ``+-kappa / a_i``,
+    so symmetric)."""
+    out = [([], [], []) for _ in names]
+    for ai in a:
+        breaks = sorted({s * kappa / ai for kappa in kinks for s in (1, -1)})
+        z, wn, table, bits = split_rule(ctx, breaks, n_terms, digits, extra)
+        table = table[rows]
+        values = evaluate(Ops(ctx), fn, np.array([ai], dtype=object), z, names)
+        to_int = np.frompyfunc(lambda v: gmpy2.mpz(int(ctx.nint(ctx.ldexp(v, bits)))), 1, 1)
+        to_mpf = np.frompyfunc(lambda v: ctx.ldexp(ctx.mpf(int(v)), -2 * bits), 1, 1)
+        for (coef, m2, flip), v in zip(out, values):
+            v = v[0]
+            coef.append(to_mpf(table @ np.asarray(to_int(v), dtype=object)))
+            m2.append(ctx.fsum(x * x * w for x, w in zip(v, wn)))
+            flip.append(ctx.fsum(x * y * w for x, y, w in zip(v, v[::-1], wn)))
+    return [tuple(np.array(part, dtype=object) for part in parts) for parts in out]
+
+
+def split_expectations_mp(ctx, fn: Callable, kinks, k11, k12, k22, *, digits: int,
+                          names=("phi", "phi'")) -> tuple:
+    """``([E[f(u) f(v)] for each function of fn], settled)`` elementwise over broadcast
+    arrays, in the mpmath context ``ctx``, for ``f`` piecewise analytic with the kinks
+    ``kinks`` (numbers of ``ctx``; may be empty), by the split rule and the per-pair
+    tail bound of the comment above; each settled entry errs by at most ``10^-digits``
+    of its Cauchy-Schwarz scale ``sqrt(E[f(u)^2] E[f(v)^2])``. Entries not settled
+    (``|rho|`` too close to 1, a zero variance) are ``None`` and ``False`` in ``settled``.
+    ``None`` instead of the tuple when the two rules of the coefficients disagree."""
+    conv = np.frompyfunc(ctx.convert, 1, 1)
+    k11, k12, k22 = np.broadcast_arrays(*(np.asarray(conv(np.asarray(k, dtype=object)), dtype=object)
+                                          for k in (k11, k12, k22)))
+    shape = k11.shape
+    k11f, k12f, k22f = k11.ravel(), k12.ravel(), k22.ravel()
+    tol = ctx.mpf(10) ** -digits
+    var, ia, ib = _unique(k11f, k22f)
+    ok_var = np.array([v > 0 for v in var], dtype=bool)
+    a = np.array([ctx.sqrt(v) if v > 0 else ctx.mpf(0) for v in var], dtype=object)
+    den = np.array([ctx.sqrt(x * y) for x, y in zip(k11f, k22f)], dtype=object)
+    usable = ok_var[ia] & ok_var[ib]
+    rho = np.array([k / d if u else ctx.mpf(0) for k, d, u in zip(k12f, den, usable)], dtype=object)
+    rho = np.array([max(min(r, ctx.mpf(1)), -ctx.mpf(1)) for r in rho], dtype=object)
+    absr = np.array([float(abs(r)) for r in rho])
+    diag = usable & (k11f == k22f) & (absr == 1.0) & np.array([abs(k) == d for k, d in zip(k12f, den)], dtype=bool)
+    # terms: the smallest level whose |rho|^(K+1) reaches the tolerance for every off-diagonal pair
+    # it can reach at all (the Parseval remainders only shorten this; checked per pair below)
+    log_tol = -digits * math.log(10)
+    want = [math.ceil(log_tol / math.log(r)) for r in absr[usable & ~diag] if 0 < r < 1]
+    want = [k for k in want if k <= SPLIT_TERM_LEVELS[-1]]
+    n_terms = next(k for k in SPLIT_TERM_LEVELS if k >= max(want, default=0))
+    results = [np.full(k11f.shape, None, dtype=object) for _ in names]
+    settled = np.zeros(k11f.shape, dtype=bool)
+    live = np.flatnonzero(ok_var)
+    if live.size and np.any(usable):
+        # the second rule (more nodes per panel) checks E[f^2], E[f(u) f(-u)] and the coefficients
+        # most sensitive to the rule: the highest k (h_k oscillates fastest, grows fastest off the
+        # real axis) and the lowest
+        check = np.r_[0:SPLIT_CHECKED_TERMS, n_terms + 1 - SPLIT_CHECKED_TERMS:n_terms + 1]
+        rules = [_split_coefficients(ctx, fn, a[live], kinks, n_terms, digits + 2, extra, names, rows)
+                 for extra, rows in ((0, slice(None)), (SPLIT_EXTRA_NODES, check))]
+        for (ca, ma, fa), (cb, mb, fb) in zip(*rules):
+            for i in range(len(live)):
+                scale = ctx.sqrt(mb[i]) if mb[i] > 0 else ctx.mpf(1)
+                if max(abs(ma[i] - mb[i]), abs(fa[i] - fb[i])) > tol * mb[i] or max(
+                        abs(x - y) for x, y in zip(ca[i][check], cb[i])) > tol * scale / (4 * ctx.sqrt(n_terms + 1)):
+                    return None
+        where = {int(j): n for n, j in enumerate(live)}
+        pa = np.array([where.get(int(j), -1) for j in ia])
+        pb = np.array([where.get(int(j), -1) for j in ib])
+        pick = np.flatnonzero(usable & ~diag)
+        good = np.ones(len(pick), dtype=bool)
+        per_fn = []
+        for coef, m2, _ in rules[0]:
+            terms, found = _certified_terms(coef, m2, pa[pick], pb[pick], absr[pick], tol, log_tol)
+            good &= found
+            per_fn.append((coef, terms))
+        sel = pick[good]
+        for out, (coef, terms) in zip(results, per_fn):
+            per_var = _terms_per_variance(len(live), pa[sel], pb[sel], terms[good])
+            out[sel] = pair_sum(pa[sel], pb[sel], rho[sel], coef, coef, per_var)
+        settled[sel] = True
+        for p in np.flatnonzero(diag):  # E[f(u) f(+-u)]: 1-D sums on the same nodes
+            for out, (_, m2, flip) in zip(results, rules[0]):
+                out[p] = m2[pa[p]] if k12f[p] > 0 else flip[pa[p]]
+            settled[p] = True
+    return [r.reshape(shape) for r in results], settled.reshape(shape)
+
+
+def _certified_terms(coef, m2, ia, ib, absr, tol, log_tol) -> tuple:
+    """Per pair, the smallest ``K`` with ``|rho|^(K+1) sqrt((R_i(K) + e)(R_j(K) + e)) <=
+    tol sqrt(m2_i m2_j) / 4`` (``R(K) = m2 - sum_{k<=K} F_k^2``, ``e = tol max(m2_i, m2_j)``
+    for the rounding of that difference), and whether one exists among the computed terms
+    (logarithms in float64: the bound needs no more digits)."""
+    rem = [np.array([float(r) for r in (m2[i] - np.cumsum(coef[i] * coef[i]))]) for i in range(len(m2))]
+    m2f = [float(v) for v in m2]
+    k = np.arange(coef.shape[1])
+    terms = np.zeros(len(ia), dtype=int)
+    found = np.ones(len(ia), dtype=bool)
+    for n, (i, j, r) in enumerate(zip(ia, ib, absr)):
+        scale = math.sqrt(m2f[i] * m2f[j])
+        if scale == 0 or r == 0:
+            continue  # a zero function, or rho = 0: the k = 0 term alone
+        eps = float(tol) * max(m2f[i], m2f[j])
+        with np.errstate(divide="ignore"):
+            bound = (k + 1) * math.log(r) + 0.5 * (np.log(np.maximum(rem[i], 0) + eps) + np.log(np.maximum(rem[j], 0) + eps))
+        ok = np.flatnonzero(bound <= log_tol + math.log(scale) - math.log(4))
+        if ok.size:
+            terms[n] = ok[0]
+        else:
+            found[n] = False
+    return terms, found
+
+
+def _terms_per_variance(n_var: int, ia, ib, terms) -> np.ndarray:
+    # pair_sum takes K_p = max(terms[ia], terms[ib]) per variance; a per-pair K is wanted:
+    # use the largest K any pair of a variance needs (more terms only shrink the tail)
+    out = np.zeros(n_var, dtype=int)
+    for i, j, k in zip(ia, ib, terms):
+        out[i] = max(out[i], k)
+        out[j] = max(out[j], k)
+    return out

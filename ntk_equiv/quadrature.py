@@ -407,6 +407,42 @@ def _legendre_rule(prec: int, dps: int, n: int) -> RawRule:
     return _raw(lo, nodes), _raw(lo, weights)
 
 
+@functools.lru_cache(maxsize=32)
+def legendre_rule_newton(prec: int, n: int) -> RawRule:
+    """Gauss-Legendre rule on ``[-1, 1]`` with ``n`` nodes at ``prec`` bits by Newton's
+    method on ``P_n`` (three-term recurrence, vectorised over the nodes): float64 to
+    convergence from ``cos(pi (i - 1/4) / (n + 1/2))``, then three steps at ``prec + 20``
+    bits (each doubles the digits: 16 -> 128 -> 256+); ``O(n^2)`` operations instead of the
+    ``O(n^3)`` of :func:`_legendre_rule`'s eigenvalues (seconds at ``n = 200``)."""
+    def legendre(x, one):
+        p0, p1 = x * 0 + one, x
+        for k in range(2, n + 1):
+            p0, p1 = p1, ((2 * k - 1) * x * p1 - (k - 1) * p0) / k
+        return p1, n * (x * p1 - p0) / (x * x - 1)  # P_n, P_n'
+
+    half = (n + 1) // 2
+    x = np.cos(np.pi * (np.arange(1, half + 1) - 0.25) / (n + 0.5))
+    for _ in range(8):
+        p, dp = legendre(x, 1.0)
+        x = x - p / dp
+    hi = _prec_context(prec + 20)
+    xs = np.array([hi.mpf(float(v)) for v in x], dtype=object)
+    for _ in range(max(3, math.ceil(math.log2((prec + 20) / 40)) + 1)):
+        p, dp = legendre(xs, hi.mpf(1))
+        xs = xs - p / dp
+    _, dp = legendre(xs, hi.mpf(1))
+    ws = 2 / ((1 - xs * xs) * dp * dp)
+    # nodes in increasing order: -x_1 < ... (the cos guesses decrease), then the mirror images
+    pos, wpos = list(xs), list(ws)
+    if n % 2:
+        pos[-1] = hi.mpf(0)  # the middle node of an odd rule is exactly 0
+    neg = [-v for v in pos[:half - (n % 2)]]
+    nodes = neg + pos[::-1]
+    weights = wpos[:half - (n % 2)] + wpos[::-1]
+    lo = _prec_context(prec)
+    return _raw(lo, nodes), _raw(lo, weights)
+
+
 @functools.lru_cache(maxsize=8)
 def _piecewise_radial_rule(prec: int, dps: int, seg_len: float = 1.0) -> RawRule:
     """Piecewise Gauss-Legendre rule for ``int_0^R F(r) r exp(-r^2/2) dr`` with

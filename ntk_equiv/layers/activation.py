@@ -8,6 +8,7 @@ import numpy as np
 from .. import signals
 from ..activations import Activation
 from ..activations import activation as _activation
+from .. import composite
 from ..composite import compose
 from ..signals import Kind
 from .base import Layer, same_batch
@@ -34,17 +35,14 @@ class Act(Layer):
         if signal.kind is Kind.DATA:
             return signal  # phi(x) of the data, exactly (the data prefix)
         if signal.kind is Kind.ELEMENTWISE:
-            # psi(phi(u)): one activation of the same Gaussian pre-activation (ntk_equiv.composite).
-            # Only composites with closed-form dual maps for now: the expression machinery computes
-            # the others (composite.compose) but takes minutes per kernel at dps= when they have
-            # kinks, and cannot split at kinks it cannot locate (relu(cos))
+            # psi(phi(u)): one activation of the same Gaussian pre-activation (ntk_equiv.composite),
+            # computed unless its kinks cannot be split at (composite.refusal: relu(cos))
             phi = compose(self.phi, signal.phi) if signal.phi is not None else None
-            if phi is not None and phi.closed_form is not None:
+            why = "its input's activation is unknown" if phi is None else composite.refusal(phi)
+            if why is None:
                 return signal.but(origin=f"{signal.origin or 'an activation'} then {self!r}", phi=phi)
-            raise signals.refuse(
-                self, f"its input is {signal.describe}, not Gaussian, and {self.phi.name} o "
-                f"{getattr(signal.phi, 'name', 'it')} has no closed-form dual maps (act-after-act is fused "
-                "only through the identities of ntk_equiv.composite)", signals.INSERT_DENSE)
+            raise signals.refuse(self, f"its input is {signal.describe}, not Gaussian, and {why}",
+                                 signals.INSERT_DENSE)
         why = (f"its input is {signal.describe}: not a function of one Gaussian pre-activation per point, "
                "so no dual map gives its kernel")
         raise signals.refuse(self, why, signals.INSERT_DENSE)
