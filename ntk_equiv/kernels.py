@@ -385,25 +385,36 @@ def sum_gaps(bk, gather_fn, components: list, lo, hi):
     ``|R_a||R_b|``), not as the cancelling ``|R_a||R_b| - R_a . R_b``, so the
     next layer's angle stays correct to ``O(eps)`` near collinear pairs, and a
     self pair at one position gets ``c = 0`` exactly.
+
+    ``lo`` and ``hi`` (the caller's fresh sums) are updated in place; the
+    per-entry work runs in two buffers of the entries' shape (no temporaries).
     """
     norm2 = sum(r * r for r in components)
     norm = bk.sqrt(norm2)
     # |R| = 0: every U_i = 0. Tested as "exactly 0", not "> 0" (the same for floats, norm2 >= 0): a ball
     # that merely straddles 0 is then divided by (an unbounded, inconclusive ball), never taken as 0
     safe = np.where(np.asarray(norm2 == 0, dtype=bool), norm * 0 + 1, norm)
-    c = None
+    c = d = None
     for r in components:
         ua, ub = gather_fn(r / safe)
-        d = ua - ub
-        d *= d
         if c is None:
-            c = d
-        else:
-            c += d
+            c = ua - ub  # broadcast to the entries' shape
+            c *= c
+            continue
+        if d is None:
+            d = np.empty_like(c)
+        np.subtract(ua, ub, out=d)
+        d *= d
+        c += d
     na, nb = gather_fn(norm)
-    c *= na * nb
+    if d is None:
+        d = np.empty_like(c)
+    np.multiply(na, nb, out=d)
+    c *= d
     c /= 2
-    return lo + c, hi + c, norm
+    lo += c
+    hi += c
+    return lo, hi, norm
 
 
 def check_variances(state: PairState, where: str) -> None:
