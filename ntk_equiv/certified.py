@@ -339,15 +339,17 @@ def _exact_self_gaps(state) -> None:
     if state.lo is None or state.hi is None:
         return
     n, zero = state.n, flint.arb(0)
-    if state.full and state.spatial:
+    if state.full and state.spatial:  # entries (*S, *S, P): pairs last (ntk_equiv.kernels)
         m = int(np.prod(state.spatial))
-        lo, hi, k = (np.asarray(v[:n]).reshape(n, m, m) for v in (state.lo, state.hi, state.nngp))
+        lo, hi, k = (np.asarray(v).reshape(m, m, -1) for v in (state.lo, state.hi, state.nngp))
+        if not (np.shares_memory(lo, state.lo) and np.shares_memory(hi, state.hi)):  # pragma: no cover
+            raise AssertionError("the gaps must be updated in place")
         d = np.arange(m)
-        lo[:, d, d] = zero
-        hi[:, d, d] = 2 * k[:, d, d]
+        lo[d, d, :n] = zero
+        hi[d, d, :n] = 2 * k[d, d, :n]
         return
-    state.lo[:n] = zero
-    state.hi[:n] = 2 * state.nngp[:n]
+    state.lo[..., :n] = zero
+    state.hi[..., :n] = 2 * state.nngp[..., :n]
 
 
 def _exact_copy(layer):

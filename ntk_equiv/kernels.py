@@ -9,10 +9,12 @@ transform of C1 is elementwise given the two variances ``K(z_a, z_a)`` and
 
 **Spatial axes.** For inputs with spatial axes (``(N, L, C)`` or
 ``(N, H, W, C)``, channels last) each pair carries, per entry, either the
-*diagonal* over spatial positions (shape ``(P, *S)``: ``K(z_a, z_b)[s, s]``,
-enough for convolutions followed by ``Flatten``) or the *full* spatial
-covariance (shape ``(P, *S, *S)``: ``K(z_a, z_b)[s, s']``, needed before
-pooling, which mixes positions). Without spatial axes the entries are scalars.
+*diagonal* over spatial positions (``K(z_a, z_b)[s, s]``, enough for
+convolutions followed by ``Flatten``) or the *full* spatial covariance
+(``K(z_a, z_b)[s, s']``, needed before pooling, which mixes positions),
+stored *pairs last*: shape ``(*S, P)`` or ``(*S, *S, P)``, so that a
+convolution's shifted sums are contiguous adds of long rows (the spatial
+axes are short). Without spatial axes the entries are scalars, shape ``(P,)``.
 
 **Variances are part of the state.** The first ``n`` pairs of every pair list
 are the self pairs ``(z, z)`` of its ``n`` points, in order, and every layer
@@ -78,35 +80,34 @@ class Kernel:
 
 def gather(v, a: np.ndarray, b: np.ndarray, spatial: tuple, full: bool, rect: tuple | None = None) -> tuple:
     """Per-point values ``v`` (shape ``(n, *S)``) at the two points of each pair,
-    shaped to broadcast against per-pair entries ``(P, *S)`` (diagonal) or
-    ``(P, *S, *S)`` (full: the first point's positions index the first
+    shaped to broadcast against the pairs-last entries ``(*S, P)`` (diagonal)
+    or ``(*S, *S, P)`` (full: the first point's positions index the first
     spatial copy, the second point's the second).
 
     ``rect = (mi, mj)``: the pairs are known to be the ``n = mi + mj`` self
     pairs, then every ``(i, mi + j)``, ``i < mi``, ``j < mj``, row-major (an
     off-diagonal tile); the values are then broadcast into place, ~10x
     faster than indexing, with the same result."""
-    if rect is not None:
-        va, vb = _gather_rect(v, rect)
-    elif not spatial:
-        return np.take(v, a), np.take(v, b)
-    else:
-        va, vb = v[a], v[b]
+    if not spatial:
+        return _gather_rect(v, rect) if rect is not None else (np.take(v, a), np.take(v, b))
+    vt = np.moveaxis(v, 0, -1)  # (*S, n): the points last, like the pairs
+    va, vb = _gather_rect(vt, rect) if rect is not None else (np.take(vt, a, axis=-1), np.take(vt, b, axis=-1))
     if full:
         k = len(spatial)
-        va = va.reshape(va.shape + (1,) * k)
-        vb = vb.reshape(vb.shape[:1] + (1,) * k + vb.shape[1:])
+        va = va.reshape(va.shape[:-1] + (1,) * k + va.shape[-1:])
+        vb = vb.reshape((1,) * k + vb.shape)
     return va, vb
 
 
 def _gather_rect(v, rect: tuple) -> tuple:
+    """:func:`gather` for an off-diagonal tile, ``v`` with the points on its last axis."""
     mi, mj = rect
-    n, tail = mi + mj, v.shape[1:]
-    va, vb = np.empty((n + mi * mj,) + tail, dtype=v.dtype), np.empty((n + mi * mj,) + tail, dtype=v.dtype)
-    va[:n] = v
-    vb[:n] = v
-    va[n:].reshape((mi, mj) + tail)[...] = v[:mi, None]
-    vb[n:].reshape((mi, mj) + tail)[...] = v[None, mi:]
+    n, head = mi + mj, v.shape[:-1]
+    va, vb = np.empty(head + (n + mi * mj,), dtype=v.dtype), np.empty(head + (n + mi * mj,), dtype=v.dtype)
+    va[..., :n] = v
+    vb[..., :n] = v
+    va[..., n:].reshape(head + (mi, mj))[...] = v[..., :mi, None]
+    vb[..., n:].reshape(head + (mi, mj))[...] = v[..., None, mi:]
     return va, vb
 
 
@@ -117,9 +118,9 @@ class PairState:
     ``hi = sqrt(K_aa K_bb) + K_ab`` of ``K`` (see the module docstring).
 
     Pairs ``0 .. n-1`` are the self pairs ``(z, z)`` of the list's ``n``
-    points. Entries have shape ``()`` (no spatial axes), ``spatial``
-    (``full=False``: the diagonal over positions) or ``spatial + spatial``
-    (``full=True``).
+    points. The arrays have shape ``(P,)`` (no spatial axes), ``spatial + (P,)``
+    (``full=False``: the diagonal over positions) or ``spatial + spatial + (P,)``
+    (``full=True``): pairs last (see the module docstring).
     """
 
     nngp: np.ndarray
@@ -145,10 +146,12 @@ class PairState:
     def diagonal(self):
         """``K(z, z)[s, s]`` per point, shape ``(n, *S)``: the variances every
         transform reads (the values of the self pairs, mapped like any pair)."""
-        d = self.nngp[: self.n]
+        d = self.nngp[..., : self.n]
         if self.full and self.spatial:
             m = int(np.prod(self.spatial))
-            d = np.diagonal(d.reshape(self.n, m, m), axis1=1, axis2=2).reshape((self.n,) + self.spatial)
+            d = np.diagonal(d.reshape(m, m, self.n), axis1=0, axis2=1).reshape((self.n,) + self.spatial)
+        elif self.spatial:
+            d = np.moveaxis(d, -1, 0)
         return d
 
     def gather(self, v) -> tuple:
@@ -176,8 +179,11 @@ class PairState:
         if not self.flattened:
             return self
         m, p = int(np.prod(self.spatial)), len(self.a)
-        nngp, ntk = self.nngp.reshape(p, m).sum(axis=1) / m, self.ntk.reshape(p, m).sum(axis=1) / m
-        lo, hi = self.lo.reshape(p, m).sum(axis=1) / m, self.hi.reshape(p, m).sum(axis=1) / m
+
+        def mean(v):  # over the positions, contiguous per pair: the summation order of pairs-first entries
+            return np.ascontiguousarray(v.reshape(m, p).T).sum(axis=1) / m
+
+        nngp, ntk, lo, hi = (mean(v) for v in (self.nngp, self.ntk, self.lo, self.hi))
         roots = (self.roots(bk) / bk.sqrt(bk.scalar(m))).reshape(-1, m)
 
         def gather_fn(v):
@@ -224,7 +230,7 @@ class PairState:
         e.g. a window sum over positions).
 
         ``linear(parts)`` maps the tuple ``(K, Theta, lo, hi)`` of per-pair
-        arrays to the same tuple with the output entries (pairs first); it is
+        arrays to the same tuple with the output entries (pairs last); it is
         applied to the gaps too, because the gaps of a sum of kernels are the
         sums of their gaps plus a non-negative correction (:func:`sum_gaps`).
         ``components[i]`` is ``sqrt(scale K_i(z, z))`` per point of the ``i``-th
@@ -385,25 +391,36 @@ def sum_gaps(bk, gather_fn, components: list, lo, hi):
     ``|R_a||R_b|``), not as the cancelling ``|R_a||R_b| - R_a . R_b``, so the
     next layer's angle stays correct to ``O(eps)`` near collinear pairs, and a
     self pair at one position gets ``c = 0`` exactly.
+
+    ``lo`` and ``hi`` (the caller's fresh sums) are updated in place; the
+    per-entry work runs in two buffers of the entries' shape (no temporaries).
     """
     norm2 = sum(r * r for r in components)
     norm = bk.sqrt(norm2)
     # |R| = 0: every U_i = 0. Tested as "exactly 0", not "> 0" (the same for floats, norm2 >= 0): a ball
     # that merely straddles 0 is then divided by (an unbounded, inconclusive ball), never taken as 0
     safe = np.where(np.asarray(norm2 == 0, dtype=bool), norm * 0 + 1, norm)
-    c = None
+    c = d = None
     for r in components:
         ua, ub = gather_fn(r / safe)
-        d = ua - ub
-        d *= d
         if c is None:
-            c = d
-        else:
-            c += d
+            c = ua - ub  # broadcast to the entries' shape
+            c *= c
+            continue
+        if d is None:
+            d = np.empty_like(c)
+        np.subtract(ua, ub, out=d)
+        d *= d
+        c += d
     na, nb = gather_fn(norm)
-    c *= na * nb
+    if d is None:
+        d = np.empty_like(c)
+    np.multiply(na, nb, out=d)
+    c *= d
     c /= 2
-    return lo + c, hi + c, norm
+    lo += c
+    hi += c
+    return lo, hi, norm
 
 
 def check_variances(state: PairState, where: str) -> None:
@@ -523,9 +540,9 @@ def _input_gaps(bk, z, r, a, b, dots, spatial: tuple, full: bool, rect: tuple | 
         u = z / np.where(np.asarray(r > 0, dtype=bool), r, r * 0 + 1)[..., None]
         k = len(spatial)
         for start in range(0, near[0].size, _CHUNK):
-            idx = tuple(i[start:start + _CHUNK] for i in near)
-            pos_a, pos_b = (idx[1:1 + k], idx[1 + k:]) if full else (idx[1:], idx[1:])
-            ua, ub = u[(a[idx[0]],) + pos_a], u[(b[idx[0]],) + pos_b]
+            idx = tuple(i[start:start + _CHUNK] for i in near)  # (*positions, pair): pairs last
+            pos_a, pos_b = (idx[:k], idx[k:2 * k]) if full else (idx[:k], idx[:k])
+            ua, ub = u[(a[idx[-1]],) + pos_a], u[(b[idx[-1]],) + pos_b]
             dm, dp = ua - ub, ua + ub
             half = s[idx] / 2
             lo[idx] = half * np.sum(dm * dm, axis=-1)
@@ -695,7 +712,8 @@ class _Plan:
         ``sigma_w^2 <x, x'> / d + sigma_b^2``)."""
         bk, m, a, b = self.bk, len(tile.pts), tile.a, tile.b
         z, r = self.z[tile.pts], self.roots[tile.pts]
-        dots = tile.dots if tile.dots is not None else _spatial_dots(bk, self.zf[tile.pts], a, b, self.full)
+        dots = tile.dots if tile.dots is not None else np.ascontiguousarray(
+            np.moveaxis(_spatial_dots(bk, self.zf[tile.pts], a, b, self.full), 0, -1))  # pairs last
         lo, hi = _input_gaps(bk, z, r, a, b, dots, self.spatial, self.full, tile.rect)
         d = z.shape[-1]
         nngp = dots / d

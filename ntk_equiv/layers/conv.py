@@ -36,14 +36,6 @@ from ..spatial import Window, pad, padding_name, positive_ints, unpad, window_su
 from .base import Layer, check_sigma, heads, spatial_input
 
 
-def _pairs_last(arr: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(np.moveaxis(arr, 0, -1))
-
-
-def _pairs_first(arr: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(np.moveaxis(arr, -1, 0))
-
-
 class Conv(Layer):
     """Convolution with ``filter_shape`` (1-D or 2-D), ``strides``, ``padding``
     in ``SAME | VALID | CIRCULAR``; its output channels are the width given at
@@ -74,15 +66,15 @@ class Conv(Layer):
         sw, sb = bk.scalar(self.sigma_w), bk.scalar(self.sigma_b)
         w = sw * sw / self.window.volume
         k = len(state.spatial)
-        # pairs on the last axis while summing over the filter: the shifted boxes then have
-        # long contiguous inner loops (spatial axes are short), ~10x faster than pairs first
+        # the entries are pairs last (ntk_equiv.kernels): the shifted boxes of the sum over the
+        # filter have long contiguous inner loops (spatial axes are short), ~10x faster than pairs first
         groups = [list(range(k)), list(range(k, 2 * k))] if state.full else [list(range(k))]
 
         def conv(arr):
-            return window_sum(_pairs_last(arr), self.window, groups, state.spatial)
+            return window_sum(arr, self.window, groups, state.spatial)
 
-        def window(parts):  # (K, Theta, lo, hi) -> each summed over the filter's offsets, pairs first
-            return tuple(_pairs_first(conv(arr)[0]) for arr in parts)
+        def window(parts):  # (K, Theta, lo, hi) -> each summed over the filter's offsets
+            return tuple(conv(arr)[0] for arr in parts)
 
         # components of the sum at each output position: sqrt(w K[o + i, o + i]) per offset (the bias
         # is the state's own last component)

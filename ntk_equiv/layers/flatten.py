@@ -30,9 +30,9 @@ class Flatten(Layer):
         if state.full:
             m, p = int(np.prod(state.spatial)), len(state.a)
 
-            def diag(arr):
-                return np.ascontiguousarray(np.diagonal(arr.reshape(p, m, m), axis1=1, axis2=2)).reshape(
-                    (p,) + state.spatial)
+            def diag(arr):  # pairs last: (*S, *S, P) -> (*S, P)
+                return np.ascontiguousarray(np.diagonal(arr.reshape(m, m, p), axis1=0, axis2=1).T).reshape(
+                    state.spatial + (p,))
             out = state.selected(diag, full=False)
         else:
             out = state.selected(lambda v: v)

@@ -18,10 +18,10 @@ from .base import Layer, heads, spatial_input
 
 
 def _groups(state) -> list[list[int]]:
-    """The spatial axes of the entries, one group per spatial copy."""
+    """The spatial axes of the entries (pairs last), one group per spatial copy."""
     k = len(state.spatial)
-    first = list(range(1, 1 + k))
-    return [first, list(range(1 + k, 1 + 2 * k))] if state.full else [first]
+    first = list(range(k))
+    return [first, list(range(k, 2 * k))] if state.full else [first]
 
 
 class AvgPool(Layer):
@@ -121,9 +121,12 @@ class GlobalAvgPool(Layer):
     def kernel_fn(self, state, bk):
         if not state.full:
             raise ShapeError("GlobalAvgPool needs the full spatial covariance (inputs with spatial axes)")
-        axes = tuple(range(1, 1 + 2 * len(state.spatial)))
         m = int(np.prod(state.spatial)) ** 2
-        return state.pooled(bk, lambda parts: tuple(arr.sum(axis=axes) / m for arr in parts), spatial=(), full=False)
+
+        def mean(v):  # contiguous per pair (a copy of the pairs-last entries): the summation order of before
+            return np.ascontiguousarray(v.reshape(m, -1).T).sum(axis=1) / m
+
+        return state.pooled(bk, lambda parts: tuple(mean(arr) for arr in parts), spatial=(), full=False)
 
     def init_params(self, rng, in_shape, width, out_dim):
         if len(in_shape) < 2:
