@@ -124,12 +124,31 @@ class FiniteWidth:
         layer). Computed on first use."""
         return self._mean("ntk_mean")
 
+    def target_dependence(self, heads: int):
+        """``n Cov(a, b) / (K (Theta - K))`` per input (``(N,)``), ``a = (1/K) sum_m
+        f_m(x)^2``, ``b = (1/K) sum_m ||J^hid_m(x)||^2`` for ``K = heads`` heads
+        sharing the hidden layers (Thm 5.8's dependence statistic ``n D(n)``,
+        leading order; exact at one hidden layer). Given the hidden layers
+        ``f_m = a . w_m + sigma_b c_m`` and ``||J^hid_m||^2 = w_m^T M w_m``, so
+        ``n Cov(a, b) = n Cov(K_hat, tr M) + 2 n E[a^T M a] / K`` (Wick, the same
+        head's readout), both from the recursions."""
+        if int(heads) != heads or heads < 1:
+            raise ParameterError(f"heads must be a positive integer, got {heads!r}")
+        cov, q = self._mean("hidden_cov"), self._mean("readout_q")
+        if self.dps is None:
+            k, t = np.diagonal(self.nngp), np.diagonal(self.ntk)
+        else:  # mpmath matrices: element by element
+            size = self.nngp.rows
+            k, t, cov, q = (np.array([get(i) for i in range(size)], dtype=object) for get in (
+                lambda i: self.nngp[i, i], lambda i: self.ntk[i, i], lambda i: cov[i], lambda i: q[i]))
+        return (cov + 2 * q / int(heads)) / (k * (t - k))
+
     def _mean(self, name: str):
         if name not in self._cache:
             if self._means is None:
                 raise NtkEquivError("this FiniteWidth was built without its mean recursion (use ne.finite_width)")
             full = self._means()
-            self._cache.update({key: full[key] for key in ("nngp_mean", "ntk_mean")})
+            self._cache.update({key: full[key] for key in ("nngp_mean", "ntk_mean", "hidden_cov", "readout_q")})
         return self._cache[name]
 
 
@@ -633,6 +652,10 @@ def _recurse(hidden, readout, x: np.ndarray, dps: int | None, means: bool) -> di
             out["cumulant4"][i, j] = cij + 2 * vij
             if means:
                 out["nngp_mean"][i, j], out["ntk_mean"][i, j] = mk, mt
+    if means:  # per input: n Cov(K_hat, tr M) and q = n E[a^T M a] of the readout (FiniteWidth.target_dependence)
+        out["hidden_cov"] = np.array([cd[diag_of[int(r)], 0, 1] - cd[diag_of[int(r)], 0, 0] for r in rep],
+                                     dtype=xb.dtype)
+        out["readout_q"] = np.array([qd[diag_of[int(r)]] for r in rep], dtype=xb.dtype)
     pub = {name: to_public(v, dps) for name, v in out.items()}
     return dict(nngp=to_public(nngp, dps), ntk=to_public(ntk, dps), **pub)
 

@@ -109,7 +109,7 @@ def _act(name: str):
     raise ValueError(f"activation {name!r}: erf or relu")
 
 
-def one_hidden_heads(W, b, V, c, z, sigma_w: float, sigma_b: float, act: str):
+def one_hidden_heads(W, b, V, c, z, sigma_w: float, sigma_b: float, act: str, ntk: bool = True):
     """Outputs and joint empirical NTK of a batch of one-hidden-layer networks
     with ``K`` heads sharing the hidden layer (NTK parameterisation, the
     library's :func:`~ntk_equiv.architecture.mlp` layout: ``W`` (S, n, d), ``b`` (S, n),
@@ -122,13 +122,16 @@ def one_hidden_heads(W, b, V, c, z, sigma_w: float, sigma_b: float, act: str):
     phi(h_j) phi(h_j') + sigma_b^2`` and ``K1 = sigma_w^2 z.z'/d + sigma_b^2``.
 
     Returns ``f`` (S, P, K) and ``Theta^`` (S, P K, P K) (row ``p K + m``, as
-    :meth:`ntk_equiv.network.Network.empirical_ntk` with ``full=True``)."""
+    :meth:`ntk_equiv.network.Network.empirical_ntk` with ``full=True``; ``None``
+    with ``ntk=False``)."""
     phi, dphi = _act(act)
     S, n, d = W.shape
     K = V.shape[1]
     h = sigma_w / math.sqrt(d) * np.einsum("snd,pd->snp", W, z) + sigma_b * b[:, :, None]
     a, r = phi(h), dphi(h)
     f = sigma_w / math.sqrt(n) * np.einsum("skn,snp->spk", V, a) + sigma_b * c[:, None, :]
+    if not ntk:
+        return f, None
     k_hat = sigma_w**2 / n * np.einsum("snp,snq->spq", a, a) + sigma_b**2
     k1 = sigma_w**2 * (z @ z.T) / d + sigma_b**2
     P = len(z)
@@ -138,6 +141,46 @@ def one_hidden_heads(W, b, V, c, z, sigma_w: float, sigma_b: float, act: str):
     hid = sigma_w**2 / n * gram * k1[None, :, None, :, None]
     ro = k_hat[:, :, None, :, None] * np.eye(K)[None, None, :, None, :]
     return f, (hid + ro).reshape(S, P * K, P * K)
+
+
+@dataclass
+class SquaredOutputs:
+    """Per width ``n``: ``cov[n]`` the ``(P, P)`` matrix ``Cov(f_a(x_i)^2, f_b(x_j)^2)``
+    of two distinct heads at initialisation (averaged over the ``K (K - 1)`` ordered
+    pairs of heads of each network) with its Monte-Carlo standard error ``se[n]``
+    (from the per-network averages, i.i.d. over networks)."""
+
+    widths: tuple
+    seeds: int
+    heads: int
+    cov: dict = field(default_factory=dict)
+    se: dict = field(default_factory=dict)
+
+
+def squared_outputs(act: str, sigma_w: float, sigma_b: float, x: np.ndarray, widths, seeds: int, heads: int = 16,
+                    seed: int = 0, chunk: int = 4000) -> SquaredOutputs:
+    """Prop 5.5's dependence at ``t = 0``, measured: ``heads`` heads of ``seeds``
+    one-hidden-layer networks per width (batched, :func:`one_hidden_heads`'s
+    parameterisation), ``Cov(f_a(x_i)^2, f_b(x_j)^2)`` for ``a != b``. Per network
+    ``T_ij = sum_{a != b} d_a(x_i) d_b(x_j) / (K (K - 1))`` with ``d = f^2 -`` its
+    grand mean: the ``K (K - 1)`` pairs average out most of the readout noise."""
+    d = x.shape[1]
+    out = SquaredOutputs(tuple(widths), int(seeds), int(heads))
+    for n in widths:
+        g = np.random.default_rng(child_seed(seed, n, 55))
+        sq = []
+        for start in range(0, seeds, chunk):
+            s = min(chunk, seeds - start)
+            W, b = g.standard_normal((s, n, d)), g.standard_normal((s, n))
+            V, c = g.standard_normal((s, heads, n)), g.standard_normal((s, heads))
+            f, _ = one_hidden_heads(W, b, V, c, x, sigma_w, sigma_b, act, ntk=False)
+            sq.append(f**2)                                  # (s, P, K)
+        sq = np.concatenate(sq)
+        dev = sq - sq.mean(axis=(0, 2), keepdims=True)
+        tot = dev.sum(axis=2)                                # (S, P)
+        t = (tot[:, :, None] * tot[:, None, :] - np.einsum("spk,sqk->spq", dev, dev)) / (heads * (heads - 1))
+        out.cov[n], out.se[n] = _mean_se(t)
+    return out
 
 
 def params_of(net):
