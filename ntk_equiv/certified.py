@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import math
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -133,8 +134,8 @@ class ArbBackend(Backend):
 
     prec: int = DEFAULT_PREC
     name: str = field(default="arb", init=False)
-    #: capability flags read by the generic code (formulas.train_operator)
-    certified: bool = field(default=True, init=False)
+    # the capabilities of precision.Backend: object arrays (vectorised = False, the default),
+    # no eigendecomposition (formulas.train_operator uses the block exponential)
     has_eigh: bool = field(default=False, init=False)
 
     def __post_init__(self):
@@ -172,6 +173,16 @@ class ArbBackend(Backend):
     @property
     def eps(self):
         return flint.arb(2) ** (-self.prec)
+
+    @property
+    def max_cond(self) -> float:
+        # no a-priori limit: an ill-conditioned solve shows in its radii, which the checks judge
+        return math.inf
+
+    def ldexp(self, v: int, e: int):
+        """``v 2^e`` as a ball: exact when ``v`` fits the precision, else one
+        rounding, enclosed (the exact data products of precision.Backend)."""
+        return flint.arb(int(v)) * flint.arb(2) ** int(e)
 
     @property
     def ctx(self):
@@ -418,7 +429,8 @@ def kernel(arch, x1, x2=None, prec: int = DEFAULT_PREC):
     first = np.unique(inverse, return_index=True)[1]
     bk = ArbBackend(prec)
     with bk.context():
-        plan = kernels._Plan(bk.asarray(z[first]), None, bk, any(layer.needs_full_spatial for layer in rest))
+        # float64 data: the plan forms their dot products exactly (bk.data_products), one rounding each
+        plan = kernels._Plan(z[first], None, bk, any(layer.needs_full_spatial for layer in rest))
         tile = plan.tile(plan.tiles(None)[0])  # one tile: the whole symmetric kernel
         state = plan.state(tile)
         _exact_self_gaps(state)

@@ -32,7 +32,8 @@ def train_operator(theta_XX: Array, bk, *, t=None, lr=1, ridge=0, steps: int | N
     T = theta_XX + ridge * bk.eye(n)
     if t is None and steps is None:
         return bk.solve_psd(T, bk.eye(n))
-    if not getattr(bk, "has_eigh", True):  # ball arithmetic has no enclosing eigendecomposition
+    if not getattr(bk, "has_eigh", True):  # ball arithmetic has no enclosing eigendecomposition (a backend
+        # outside precision.Backend, e.g. the symbolic EigenSympy, has one)
         return gd_operator(T, bk, lr, int(steps)) if steps is not None else flow_operator(T, bk, lr * t)
     if steps is not None:
         k = int(steps)

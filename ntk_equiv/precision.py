@@ -74,6 +74,9 @@ class Backend:
     ``ldexp(v, e)``
         The backend's number ``v 2^e`` for a Python int ``v``: the one rounding
         of an exact product of float64 data (:meth:`data_products`).
+    ``has_eigh``
+        ``eigh`` gives an eigendecomposition (``False`` for the Arb backend of
+        :mod:`ntk_equiv.certified`, which has no enclosing one).
     ``data_products(x1, x2, product)``
         A bilinear ``product`` (``lambda u, v: u @ v.T``...) of float64 data in
         the backend's numbers: as is when ``vectorised`` (BLAS, rounded); by
@@ -90,6 +93,9 @@ class Backend:
     name: str = "abstract"
     pi: Any
     vectorised: bool = False
+    #: ``eigh`` returns an eigendecomposition; ``False`` (ball arithmetic, issue 21): the
+    #: formulas take forms without one (:func:`ntk_equiv.formulas.train_operator`'s block exponential)
+    has_eigh: bool = True
 
     @property
     def max_cond(self) -> float:
