@@ -17,7 +17,8 @@ removed ``jax.core.Jaxpr``, which neural-tangents imports) as a worker
 process that stays alive, so its jitted functions are compiled once. Each
 repeat runs ours then neural-tangents, interleaved, and the minimum of the
 repeats is reported, so a change of load on a shared machine hits both;
-the load average is printed beside. The largest difference between the two
+the load average is printed beside, and the CPU seconds of each process
+(all its threads), which the load disturbs less than the wall time. The largest difference between the two
 (relative to the diagonal) is printed so they are known to compute the
 same kernel (~1e-8: neural-tangents' ``arccos`` near correlation 1).
 
@@ -27,8 +28,8 @@ the same cases on its ``ntk_equiv`` in a worker process, interleaved with
 ours and neural-tangents; ``--baseline FILE`` prints the figures stored in a
 JSON file (written by ``--json FILE``, e.g. benchmarks/baseline_kernels.json)
 instead. Each figure is printed beside the reference's, with
-``REGRESSION`` where ours is more than 15% slower (the spread of repeated
-runs on this loaded machine is ~10%).
+``REGRESSION`` where ours is more than 15% slower, in CPU seconds when
+both runs have them (wall times on this shared machine vary by more).
 
 Run: ``python benchmarks/bench_kernels.py [--repeat R] [--cases mlp,cnn,dps]
 [--nt-python PATH] [--compare REF | --baseline FILE] [--json FILE]``.
@@ -134,9 +135,9 @@ for line in sys.stdin:
         np.save(words[2], np.stack([np.asarray(nngp), np.asarray(ntk)]))
         print("saved", flush=True)
     else:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         fns[case]()
-        print(time.perf_counter() - start, flush=True)
+        print(time.perf_counter() - start, time.process_time() - cpu, flush=True)
 '''
 
 
@@ -153,10 +154,10 @@ class NeuralTangents:
             raise RuntimeError(f"neural-tangents worker in {python} did not start")
         self.version = f"jax {ready[1]}"
 
-    def time(self, case: str) -> float:
+    def time(self, case: str) -> tuple:
         self.proc.stdin.write(f"time {case}\n")
         self.proc.stdin.flush()
-        return float(self.proc.stdout.readline())
+        return tuple(float(v) for v in self.proc.stdout.readline().split())
 
     def kernel(self, case: str) -> tuple:
         with tempfile.TemporaryDirectory() as tmp:
@@ -189,10 +190,10 @@ class Reference:
         self.proc = subprocess.Popen([sys.executable, __file__, "--worker", "--package-root", self.path],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
-    def time(self, case: str) -> float:
+    def time(self, case: str) -> tuple:
         self.proc.stdin.write(case + "\n")
         self.proc.stdin.flush()
-        return float(self.proc.stdout.readline())
+        return tuple(float(v) for v in self.proc.stdout.readline().split())
 
     def close(self) -> None:
         self.proc.stdin.close()
@@ -211,7 +212,7 @@ def worker() -> None:
         if case not in fns:
             fns[case] = dps_case if case == "dps" else ours(case)
             fns[case]()
-        print(timed(fns[case]), flush=True)
+        print(*timed(fns[case]), flush=True)
 
 
 def dps_case():
@@ -219,18 +220,26 @@ def dps_case():
     return ne.mlp(3, "relu", sigma_w=MLP["sigma_w"], sigma_b=MLP["sigma_b"]).kernel(x64, dps=50)
 
 
-def beside(value: float, ref: float | None, label: str) -> str:
-    """``value`` with the reference's figure and their ratio, flagged when slower by > 15%."""
-    if ref is None:
+def beside(r: dict, ref: dict, label: str) -> str:
+    """Our figure with the reference's and their ratio, flagged when slower by
+    > 15% (in CPU seconds when both have them: the load disturbs them less)."""
+    if "ours" not in ref:
         return ""
-    flag = "  REGRESSION" if value > 1.15 * ref else ""
-    return f" | {label}: {ref:.3f} s, ours / it = {value / ref:.2f}{flag}"
+    wall = r["ours"] / ref["ours"]
+    if "ours_cpu" in ref:
+        cpu = r["ours_cpu"] / ref["ours_cpu"]
+        flag = "  REGRESSION" if cpu > 1.15 else ""
+        return (f" | {label}: {ref['ours']:.3f} s, {ref['ours_cpu']:.3f} CPU-s; ours / it = {wall:.2f} wall, "
+                f"{cpu:.2f} CPU{flag}")
+    return f" | {label}: {ref['ours']:.3f} s, ours / it = {wall:.2f}{'  REGRESSION' if wall > 1.15 else ''}"
 
 
-def timed(fn) -> float:
-    start = time.perf_counter()
+def timed(fn) -> tuple:
+    """``(wall, cpu)`` seconds of ``fn()``: CPU time of the whole process (every
+    thread), the figure a loaded machine disturbs least."""
+    start, cpu = time.perf_counter(), time.process_time()
     fn()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
 def peak_memory(fn) -> float:
@@ -267,13 +276,15 @@ def bench_case(case: str, repeat: int, nt: NeuralTangents | None, ref: Reference
         if nt is not None and case != "dps":
             theirs.append(nt.time(case))
         loads.append(os.getloadavg()[0])
-    out = {"ours": min(mine), "load": max(loads)}
+    out = {"ours": min(w for w, _ in mine), "ours_cpu": min(c for _, c in mine), "load": max(loads)}
     if ref is not None:
-        out["ref"] = min(before)
+        out.update(ref=min(w for w, _ in before), ref_cpu=min(c for _, c in before))
     if case == "dps":
         return out
     if nt is not None:
-        out.update(nt=min(theirs), ratio=min(mine) / min(theirs), diff=scaled_difference(fn(), nt.kernel(case)))
+        out.update(nt=min(w for w, _ in theirs), nt_cpu=min(c for _, c in theirs))
+        out.update(ratio=out["ours"] / out["nt"], ratio_cpu=out["ours_cpu"] / out["nt_cpu"],
+                   diff=scaled_difference(fn(), nt.kernel(case)))
     if case == "cnn":
         out["peak_mib"] = peak_memory(fn) / 2**20
     return out
@@ -282,14 +293,16 @@ def bench_case(case: str, repeat: int, nt: NeuralTangents | None, ref: Reference
 def describe(case: str, r: dict, threads: int, ref: dict | None, label: str) -> str:
     ref = ref or {}
     if case == "dps":
-        return (f"dps=50 NNGP+NTK, depth 3 ReLU, 64 x {MLP['d']}: {r['ours']:.3f} s (target < 3 s)"
-                + beside(r["ours"], ref.get("ours"), label))
+        return (f"dps=50 NNGP+NTK, depth 3 ReLU, 64 x {MLP['d']}: {r['ours']:.3f} s, {r['ours_cpu']:.3f} CPU-s "
+                f"(target < 3 s)" + beside(r, ref, label))
     what = {"mlp": f"MLP depth {MLP['depth']} ReLU, {MLP['n']} x {MLP['d']}",
             "cnn": f"CNN 3 x Conv 3x3 SAME + ReLU, GlobalAvgPool, Dense, {CNN['n']} x 8x8x3"}[case]
     target = {"mlp": 0.5, "cnn": 0.25}[case]
-    line = f"{what}: ours {r['ours']:.3f} s ({threads} threads)" + beside(r["ours"], ref.get("ours"), label)
+    line = (f"{what}: ours {r['ours']:.3f} s, {r['ours_cpu']:.3f} CPU-s ({threads} threads)"
+            + beside(r, ref, label))
     if "nt" in r:
-        line += (f"\n  neural-tangents {r['nt']:.3f} s, ratio {r['ratio']:.2f} (target <= {target})"
+        line += (f"\n  neural-tangents {r['nt']:.3f} s, {r['nt_cpu']:.3f} CPU-s; ratio {r['ratio']:.2f} wall, "
+                 f"{r['ratio_cpu']:.2f} CPU (target <= {target})"
                  + (f" [{label}: {ref['ratio']:.2f}]" if "ratio" in ref else "")
                  + f"; max |ours - nt| / scale = {r['diff']:.1e}")
     if "peak_mib" in r:
@@ -336,7 +349,8 @@ def main() -> None:
         for case in cases:
             repeat = args.repeat if case == "mlp" else max(1, args.repeat // 2)
             results[case] = bench_case(case, repeat, nt, ref)
-            prev = ({"ours": results[case]["ref"]} if ref is not None else stored.get(case))
+            prev = ({"ours": results[case]["ref"], "ours_cpu": results[case]["ref_cpu"]} if ref is not None
+                    else stored.get(case))
             print(describe(case, results[case], ne.kernels.KERNEL_THREADS, prev, label))
     finally:
         if nt is not None:
