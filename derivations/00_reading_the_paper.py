@@ -39,7 +39,8 @@ from _setup import *  # noqa: F401,F403
 import sympy as sp  # noqa: E402
 
 from ntk_equiv import printed  # noqa: E402
-from ntk_equiv.claims.paper import PRINTED_COV_TERMS, STATEMENTS, statement, statement_checks  # noqa: E402
+from ntk_equiv.claims.paper import PRINTED_COV_TERMS, STATEMENTS, statement  # noqa: E402
+from ntk_equiv.claims.registry import statement_checks  # noqa: E402
 from ntk_equiv.claims.registry import Config  # noqa: E402
 from ntk_equiv.claims.verdict import verify_statement  # noqa: E402
 from ntk_equiv.symbolic import prove_c6a  # noqa: E402

@@ -37,7 +37,7 @@ from typing import Sequence
 
 from . import report as rp
 from .claims import paper as pp
-from .claims import runner
+from .claims import registry, runner
 from .claims.registry import LEVELS, REGISTRY, Config, _selected, load
 from .errors import ParameterError
 from . import certified
@@ -221,7 +221,7 @@ def cmd_verify(args) -> int:
     if args.statements is None and args.levels is not None:
         # a statement checked at other levels but at none of the chosen ones is not selected (it is not
         # 'unchecked'); one without any check stays, and reports that gap
-        checks = pp.statement_checks()
+        checks = registry.statement_checks()
         has = {n: set(pp.levels_of(pp.statement(n), checks)) for n in statements}
         statements = [n for n in statements if not has[n] or has[n] & set(levels)]
     if args.jobs is not None and args.jobs < 1:

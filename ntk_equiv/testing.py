@@ -20,6 +20,14 @@ kernel engine accepts is put through these checks (docs/theory.md notation):
 ``precision``
     ``kernel(x)`` in float64 against ``kernel(x, dps=50)``, to ``1e-12``
     relative to ``sqrt(K(x, x) K(x', x'))`` (the float64 promise of the kernels).
+``batch``
+    ``kernel(x1, x2)`` against the off-diagonal block of ``kernel([x1; x2])``,
+    and ``kernel(x)`` against the leading block of ``kernel([x; x_more])``, to
+    ``1e-12`` relative to ``sqrt(K(x, x) K(x', x'))`` (float64 rounding of
+    the same per-pair arithmetic): a pair's kernel must not depend on the
+    other points of the call. Each of the other kernel checks makes a single
+    call, so a layer that mixes the points of a call (a batch statistic, an
+    index into the pair list) passes them all.
 ``rnd_laws``
     C6a ``rnd_covariance = 2 ensemble(...).cov`` and C7
     ``bayesian_rnd_covariance = gp_posterior(prior="ntk").cov`` on the
@@ -296,6 +304,22 @@ def _precision(arch, x, dps: int) -> tuple[float, float]:
     return err, 1e-12
 
 
+def batch_error(arch, x, x_more) -> tuple[float, float]:
+    """``(error, tolerance)`` of a pair's kernel across calls: ``kernel(x[:1], x[1:])``
+    against the block of ``kernel(x)``, and ``kernel(x)`` against the block of
+    ``kernel([x; x_more])``, relative to ``sqrt(K_ii K_jj)``."""
+    k = arch.kernel(x)
+    cross = arch.kernel(x[:1], x[1:])
+    more = arch.kernel(np.concatenate([x, x_more]))
+    n, d = len(x), {part: np.diag(np.asarray(getattr(k, part))) for part in ("nngp", "ntk")}
+    err = 0.0
+    for part in ("nngp", "ntk"):
+        whole = np.asarray(getattr(k, part))
+        err = max(err, float(scaled_error(np.asarray(getattr(cross, part)), whole[:1, 1:], d[part][:1], d[part][1:])),
+                  float(scaled_error(np.asarray(getattr(more, part))[:n, :n], whole)))
+    return err, 1e-12
+
+
 def _rnd_laws(arch, x_train, x_test) -> tuple[float, float]:
     from .dynamics import ensemble
     from .rnd import bayesian_rnd_covariance, gp_posterior, rnd_covariance
@@ -344,7 +368,7 @@ def _fail(m: Measurement) -> LayerCheckError:
                            f"{m.tolerance:.3g}{'; ' + m.note if m.note else ''}")
 
 
-ALL_CHECKS = ("adjoint", "ntk_fd", "precision", "rnd_laws", "monte_carlo")
+ALL_CHECKS = ("adjoint", "ntk_fd", "precision", "batch", "rnd_laws", "monte_carlo")
 
 
 def check_layer(factory: Callable[[np.random.Generator], object], *, inputs: str = "flat", seed: int = 0,
@@ -399,6 +423,8 @@ def check_layer(factory: Callable[[np.random.Generator], object], *, inputs: str
                 runs.append(("ntk_fd", lambda: ntk_fd_error(arch, x, rng), ""))
             if computable and "precision" in checks and dps is not None:
                 runs.append(("precision", lambda: _precision(arch, x, dps), f"dps={dps}"))
+            if computable and "batch" in checks:
+                runs.append(("batch", lambda: batch_error(arch, x, _inputs(rng, 2, inputs)), "a pair across calls"))
             if computable and "rnd_laws" in checks:
                 runs.append(("rnd_laws", lambda: _rnd_laws(arch, x, _inputs(rng, 2, inputs)), "C6a and C7"))
             for check, run, note in runs:

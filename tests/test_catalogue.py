@@ -58,7 +58,7 @@ def test_catalogue_entry_conforms(name):
     # reduced sizes (fewer draws: a higher threshold, still a false alarm < 1e-6) and 30 digits
     entry = lc.CATALOGUE[name]
     report = testing.check_layer(entry.factory, inputs=entry.inputs, seed=1, dps=30, networks=24)
-    assert {"adjoint", "ntk_fd", "precision", "rnd_laws", "monte_carlo"} <= report.checks()
+    assert {"adjoint", "ntk_fd", "precision", "batch", "rnd_laws", "monte_carlo"} <= report.checks()
     assert report.power["detectable_relative_error"] < 0.6
 
 

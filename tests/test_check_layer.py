@@ -28,7 +28,8 @@ class Scale(ne.Layer):
         nngp = state.nngp * f
         if self.wrong == "float64" and getattr(nngp, "dtype", None) == np.float64:
             nngp = nngp.astype(np.float32).astype(np.float64)  # float64 path only: 1e-8 off
-        return state.replace(nngp, state.ntk * f, state.lo * f, state.hi * f)
+        ntk = state.ntk * (c if self.wrong == "ntk" else f)  # "ntk": K right, Theta scaled by c, not c^2
+        return state.replace(nngp, ntk, state.lo * f, state.hi * f)
 
     def apply(self, params, x):
         return self.c * x, None
@@ -69,6 +70,50 @@ def test_a_wrong_kernel_fails_the_monte_carlo():
 def test_a_wrong_method_fails_its_check(wrong, check):
     with pytest.raises(testing.LayerCheckError, match=f"check '{check}' failed"):
         testing.check_layer(scale_factory(wrong), dps=30)
+
+
+def test_a_wrong_ntk_with_a_right_nngp_fails_the_monte_carlo_only():
+    # Theta off by the factor 1/c <= 1/2 while K is right: the finite-width checks (which never read
+    # kernel_fn), float64 vs dps (both follow the same wrong map) and the RND laws (identities for
+    # any kernel) pass; the Monte Carlo's Theta entries catch it
+    testing.check_layer(scale_factory("ntk"), checks=("adjoint", "ntk_fd", "precision", "rnd_laws"), dps=30)
+    with pytest.raises(testing.LayerCheckError, match="check 'monte_carlo' failed.*Theta entry"):
+        testing.check_layer(scale_factory("ntk"), checks=("monte_carlo",))
+
+
+class BatchScale(Scale):
+    """``Scale(c)`` whose kernel_fn scales by a batch statistic: the mean of the
+    call's self-pair variances, so a pair's kernel depends on the other points
+    (the finite-width network does the same, so the single-call checks agree)."""
+
+    def kernel_fn(self, state, bk):
+        v = state.diagonal()
+        m = sum(v[i] for i in range(state.n)) / bk.scalar(state.n)
+        return state.scaled(bk.scalar(self.c) / bk.sqrt(m))
+
+    def apply(self, params, x):
+        m = np.mean(np.mean(x * x, axis=-1))  # the batch's mean square
+        return self.c * x / np.sqrt(m), None
+
+
+def test_a_kernel_that_mixes_the_points_of_a_call_fails_the_batch_check():
+    # float64 vs dps and the RND laws pass (each makes one call per kernel, and both backends
+    # follow the same map); the batch check sees kernel(x1, x2) differ from the block of kernel([x1; x2])
+    testing.check_layer(lambda rng: BatchScale(float(rng.uniform(2.0, 3.0))), checks=("precision", "rnd_laws"),
+                        dps=30)
+    with pytest.raises(testing.LayerCheckError, match="check 'batch' failed"):
+        testing.check_layer(lambda rng: BatchScale(float(rng.uniform(2.0, 3.0))), checks=("batch",))
+
+
+def test_the_rnd_laws_check_can_fail(monkeypatch):
+    # no layer can fail it (C6a and C7 are identities for any kernel): a wrong RND formula does,
+    # rnd_covariance off by 3/2 of the trained ensemble's factor 2
+    from ntk_equiv import rnd
+
+    right = rnd.rnd_covariance
+    monkeypatch.setattr(rnd, "rnd_covariance", lambda *a, **k: 1.5 * right(*a, **k))
+    with pytest.raises(testing.LayerCheckError, match="check 'rnd_laws' failed"):
+        testing.check_layer(scale_factory(), checks=("rnd_laws",))
 
 
 def test_a_wrong_vjp_also_fails_the_finite_differences():

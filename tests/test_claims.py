@@ -152,7 +152,7 @@ def test_adding_a_statement_is_one_catalogue_entry_and_one_check_module(monkeypa
     monkeypatch.setattr(pp, "STATEMENTS", pp.STATEMENTS + (new,))
     fn = check("5.10", "H")(lambda config, form: _ok(config, form))
     found = discover([_module("ntk_equiv.claims.toy_checks", fn=fn)])
-    monkeypatch.setattr(pp, "statement_checks", lambda: found)
+    monkeypatch.setattr(registry, "statement_checks", lambda: found)
     (out,) = runner.run([], ["H"], Config(), statements=["5.10"]).statements
     assert out.reached == ("holds",) and out.passed
 

@@ -14,6 +14,7 @@ import ntk_equiv as ne
 from ntk_equiv import report
 from ntk_equiv.claims import controls, runner
 from ntk_equiv.claims import paper as pp
+from ntk_equiv.claims import registry
 from ntk_equiv.claims.registry import REGISTRY, Config, load, measured
 from ntk_equiv.cli import main
 
@@ -128,7 +129,7 @@ def test_a_memoised_experiment_is_recomputed_under_a_control(monkeypatch, tmp_pa
 
 # ---- statements: their forms exchanged ------------------------------------ #
 def _statement_checks(monkeypatch, table):
-    monkeypatch.setattr(pp, "statement_checks", lambda: dict(table))
+    monkeypatch.setattr(registry, "statement_checks", lambda: dict(table))
 
 
 def _sign_check(config, form):

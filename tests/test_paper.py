@@ -8,6 +8,7 @@ import pytest
 from ntk_equiv import report
 from ntk_equiv.claims import paper as pp
 from ntk_equiv.claims import printed_checks as pc
+from ntk_equiv.claims import registry
 from ntk_equiv.claims import verdict
 from ntk_equiv.claims.registry import REGISTRY, Config, load, measured
 from ntk_equiv.claims.verdict import LevelOutcome, reach, verify_statement
@@ -49,7 +50,7 @@ def test_paper_notation_in_the_printed_statements():
 
 
 def test_every_statement_with_checks_is_checked_at_two_levels():
-    checks = pp.statement_checks()
+    checks = registry.statement_checks()
     for s in pp.STATEMENTS:
         levels = pp.levels_of(s, checks) + (("P",) if s.property_tests else ())
         if s.number in ("5.5", "5.8", "5.9") and not levels:
@@ -302,7 +303,7 @@ def test_markdown_report_with_statements(tmp_path):
 def test_default_verify_lists_statements_and_claims(monkeypatch, capsys):
     for cid in REGISTRY:
         monkeypatch.setattr(REGISTRY[cid], "checks", {})
-    monkeypatch.setattr(pp, "statement_checks", dict)
+    monkeypatch.setattr(registry, "statement_checks", dict)
     assert main(["verify", "--levels", "P", "-q"]) == 1  # nothing is checked: unchecked everywhere
     out = capsys.readouterr().out
     assert "Prop 5.1" in out and "Cor 5.9" in out and "\nC6a " in out

@@ -223,11 +223,12 @@ def test_prop_5_1_is_compared_with_the_derived_flow_not_the_library_formula():
 
 def test_every_s_check_states_the_sizes_it_covers():
     from ntk_equiv.claims import paper as pp
+    from ntk_equiv.claims import registry
     from ntk_equiv.claims.registry import Config, load
     from ntk_equiv.claims.verdict import run_statement_check
 
     load()
-    checks = pp.statement_checks()
+    checks = registry.statement_checks()
     for s in pp.STATEMENTS:
         fn = checks.get((s.number, "S"))
         assert fn is not None and fn.sizes and fn.sizes_full, s.label

@@ -10,13 +10,13 @@ import inspect
 
 import pytest
 
-from ntk_equiv.claims import controls, verdict
+from ntk_equiv.claims import controls, registry, verdict
 from ntk_equiv.claims import paper as pp
 from ntk_equiv.claims.paper import Form
 from ntk_equiv.claims.registry import Config, load
 
 load()
-CHECKS = pp.statement_checks()
+CHECKS = registry.statement_checks()
 ALL = ("S", "H", "E")
 #: the default run's levels: one cheap level per statement (H where there is one); the
 #: slow run repeats every test at all levels

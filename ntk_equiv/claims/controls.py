@@ -76,6 +76,13 @@ def active() -> str | None:
     return None if run is None else run.name
 
 
+def external() -> str | None:
+    """The control that changes what the networks do (a cache key): external
+    controls only; hooked ones change the expected side, not the run."""
+    name = active()
+    return name if name is not None and name not in HOOKS else None
+
+
 def _consult(hook: str) -> ControlRun | None:
     run = _ACTIVE.get()
     if run is not None:

@@ -13,11 +13,12 @@ from __future__ import annotations
 import functools
 import math
 
-import mpmath
 import numpy as np
 
 from .. import dynamics
-from ..experiments.explicit import explicit_projector, max_abs, to_mp as _mp  # noqa: F401 - re-exported
+from ..experiments.explicit import (  # noqa: F401 - re-exported
+    explicit_projector, independent_train_operator, max_abs, mp_max_abs, to_mp as _mp,
+)
 from ..experiments.inputs import condition_number, sphere_inputs
 from ..experiments.kernel_convergence import (  # noqa: F401 - re-exported
     MomentTest, finite_width_cov_depth2, ntk_error_sweep, ntk_errors, one_layer_moments,
@@ -129,26 +130,8 @@ def law_check(tests: dict, what: str, statistic: str, power_alternatives: dict |
 # --------------------------------------------------------------------------- #
 # H level helpers: independent mpmath evaluations
 # --------------------------------------------------------------------------- #
-# (``_mp``, ``explicit_projector``: :mod:`ntk_equiv.experiments.explicit`, shared with the experiments)
-def independent_train_operator(theta_XX, t=None, lr=1, ridge=0, steps=None, *, ctx) -> mpmath.matrix:
-    """``A`` by a different route from :mod:`ntk_equiv.formulas` (no eigendecomposition):
-    ``T^{-1} (I - expm(-eta t T))`` with mpmath's Pade/Taylor ``expm``, or
-    ``T^{-1} (I - (I - eta T)^k)`` by exact matrix powers (in the context ``ctx``)."""
-    T = _mp(theta_XX, ctx)
-    T = T + ctx.mpf(ridge) * ctx.eye(T.rows)
-    inv = ctx.inverse(T)
-    if t is None and steps is None:
-        return inv
-    eye = ctx.eye(T.rows)
-    if steps is not None:
-        return inv * (eye - (eye - ctx.mpf(lr) * T) ** int(steps))
-    return inv * (eye - ctx.expm(-ctx.mpf(lr) * ctx.mpf(t) * T))
-
-
-def mp_max_abs(a, ctx) -> mpmath.mpf:
-    return max_abs(_mp(a, ctx))
-
-
+# (``_mp``, ``explicit_projector``, ``independent_train_operator``, ``mp_max_abs``:
+# :mod:`ntk_equiv.experiments.explicit`, shared with the experiments and rnd_checks)
 # --------------------------------------------------------------------------- #
 # registered checks
 # --------------------------------------------------------------------------- #
@@ -314,13 +297,6 @@ def c4_tolerance(fit: RateFit, widths, zq: float) -> tuple[float, float]:
     return zq * fit.stderr + bias, bias
 
 
-def _external_control() -> str | None:
-    """The control that changes what the networks do (a cache key): external
-    controls only; hooked ones change the expected side, not the run."""
-    name = controls.active()
-    return name if name is not None and name not in controls.HOOKS else None
-
-
 @functools.lru_cache(maxsize=4)  # pure in its arguments (the external control among them)
 def _c5_members(widths: tuple, members: int, steps: int, seed: int, control: str | None) -> dict:
     from ..experiments.rnd_ratio import converged_design
@@ -345,7 +321,7 @@ def _c5_empirical(config: Config):
     widths, members = ((256, 1024, 4096), 300) if config.full else ((64, 256, 1024), 120)
     steps = 4
     law = dynamics.ensemble(arch, design.X, design.Y, design.x, steps=steps, lr=design.lr)
-    samples = _c5_members(widths, members, steps, config.seed + 5, _external_control())
+    samples = _c5_members(widths, members, steps, config.seed + 5, controls.external())
     tests = law_limit_tests(widths, samples, law.mean[:, 0], controls.law_covariance(law.cov))
     return law_check(tests, f"{members} trained networks per width, {steps} GD steps, at {len(design.x)} test inputs, "
                             "vs ensemble(steps=k): the infinite-width limits (a + b/n over widths) of the whitened "

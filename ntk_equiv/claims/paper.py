@@ -39,7 +39,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterator, Mapping
 
-from .registry import RUN_LEVELS, Config, Result
+from .results import RUN_LEVELS, Config, Result
 
 #: the verdicts a statement can reach (a statement may carry two). ``imprecise``: true
 #: under a stated reading, the approximation's error not quantified.
@@ -320,18 +320,9 @@ def form_params(number: str, form: str) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- #
 # the checks: declared with @check(number, level), found by the registry
+# (:func:`.registry.statement_checks`; the registry imports this catalogue, not
+# the other way round)
 # --------------------------------------------------------------------------- #
-def statement_checks() -> dict[tuple[str, str], StatementCheck]:
-    """Every statement check, ``{(number, level): check(config, form)}``: the
-    functions declared ``@check(number, level)`` in the ``*_checks`` modules,
-    found by the registry's discovery (:func:`.registry.statement_checks`; an
-    unknown number, a duplicate or a level that is also a ``reuses`` link is a
-    :class:`~ntk_equiv.errors.CatalogueError`)."""
-    from .registry import statement_checks as discovered
-
-    return discovered()
-
-
 def levels_of(s: Statement, checks: Mapping[tuple[str, str], StatementCheck]) -> tuple[str, ...]:
     """The S/H/E levels at which ``s`` has a check (own or reused), in order."""
     return tuple(lv for lv in RUN_LEVELS if (s.number, lv) in checks or lv in s.reuses)

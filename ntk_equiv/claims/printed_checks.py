@@ -31,7 +31,7 @@ from .dynamics_checks import (
 )
 from ..errors import ParameterError
 from ..experiments import target_dependence as td
-from . import controls, dynamics_checks
+from . import controls
 from .paper import covers, form_params
 from .registry import Config, Result, measured, proven
 from .verdict import LIMIT, limit_finding
@@ -353,7 +353,7 @@ def _converged(kind: str, config: Config):
     steps = int(controls.time(design.steps))
     reps = sizes["models"] if kind == "rnd" else sizes["members"]
     return design, sizes, _converged_models(kind, sizes["widths"], reps, sizes["heads"], steps, config.seed,
-                                            dynamics_checks._external_control())
+                                            controls.external())
 
 
 def _printed_law(terms, design, kappa_factor=1):

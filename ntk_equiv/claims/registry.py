@@ -26,74 +26,18 @@ render it and pytest can assert it.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Callable, Iterable, Iterator
 
 from ..errors import CatalogueError
 from .claims import CLAIMS, LEVELS, Claim
+from .results import RUN_LEVELS, Config, Result, measured, proven  # noqa: F401 - re-exported
 
 LEVEL_NAMES = {"S": "symbolic", "H": "high precision", "C": "certified", "E": "empirical", "P": "property-based"}
 
 
-@dataclass(frozen=True)
-class Config:
-    """What a check may vary: the seed, the digits of the H level, the bits
-    the C level starts at (it climbs 256, 512 while a radius is too wide), and
-    scale (``full=True``: paper-scale widths and sample sizes)."""
-
-    seed: int = 0
-    dps: int = 50
-    full: bool = False
-    prec: int = 128
-
-
-@dataclass
-class Result:
-    """The outcome of one check (the JSON report's record; schema in docs)."""
-
-    claim: str
-    level: str
-    passed: bool
-    residual: float | None
-    tolerance: float | None
-    reason: str
-    seconds: float = 0.0
-    details: dict = field(default_factory=dict)
-    error: str | None = None
-
-    @property
-    def statistic(self) -> str | None:
-        """The human-readable statistic of :func:`measured`, if the check gave one."""
-        v = (self.details or {}).get("statistic")
-        return v if isinstance(v, str) else None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def measured(residual: float, tolerance: float, reason: str, statistic: str | None = None, **details) -> Result:
-    """A result that passes iff ``residual <= tolerance`` (NaN never passes).
-    ``claim``/``level``/``seconds`` are filled in by :func:`run_check`.
-
-    ``statistic``: the measured statistic as a reader reads it (the smallest
-    p-value and its threshold, a slope with its standard error, a ratio with its
-    interval, ``cond(Theta_XX)``), shown in the report's row instead of the bare
-    ``residual<=tolerance``; stored as ``details["statistic"]``."""
-    r = float(residual)
-    if statistic is not None:
-        details = {"statistic": str(statistic), **details}
-    return Result("", "", bool(r <= tolerance), r, float(tolerance), reason, details=details)
-
-
-def proven(record, reason: str = "difference simplifies to exactly 0") -> Result:
-    """A symbolic result: passes iff the proof record says so."""
-    ok = bool(getattr(record, "proven", record))
-    return Result("", "", ok, 0.0 if ok else None, 0.0, reason, details={"proof": str(record)[:2000]})
-
-
 Check = Callable[..., Result]  # a claim's: check(config); a statement's: check(config, form)
-RUN_LEVELS = ("S", "H", "C", "E")
 
 
 @dataclass(frozen=True)
@@ -219,11 +163,12 @@ def check_modules() -> list[ModuleType]:
     """Every ``*_checks`` module of this package, imported (errors propagate)."""
     import importlib
     import pkgutil
+    from pathlib import Path
 
-    from .. import claims as package
-
-    names = sorted(m.name for m in pkgutil.iter_modules(package.__path__) if m.name.endswith("_checks"))
-    return [importlib.import_module(f"{package.__name__}.{name}") for name in names]
+    # this module's own folder and package name: no import of the package object
+    # (its __init__ imports this module), discovery is by name
+    names = sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if m.name.endswith("_checks"))
+    return [importlib.import_module(f"{__package__}.{name}") for name in names]
 
 
 def budget(fn: Check | None, full: bool = False, key: tuple[str, str] | None = None) -> float | None:

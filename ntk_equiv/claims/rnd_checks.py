@@ -37,7 +37,7 @@ from ..experiments import chi_square, power, rnd_ratio
 from ..experiments.inputs import child_seed, condition_number, sphere_inputs, spread_inputs  # noqa: F401
 from ..experiments.rnd_ratio import GROUPS, RatioSweep, intercept_fit, ratio_sweep, ratio_tests  # noqa: F401
 from ..experiments.stats import FALSE_ALARM, min_p, t_threshold  # noqa: F401 - re-exported
-from .dynamics_checks import _mp, explicit_projector, independent_train_operator, mp_max_abs
+from ..experiments.explicit import explicit_projector, independent_train_operator, mp_max_abs, to_mp as _mp  # noqa: F401
 from .registry import Config, Result, check, measured
 
 EPS = float(np.finfo(float).eps)
@@ -464,9 +464,7 @@ def c6a_sweep(name: str, config: Config, factor: float = 2.0) -> RatioSweep:
     ``eps^2 / (factor Sigma_k)`` and ensemble ``(f - mu)^2 / Sigma_k``, with
     ``factor`` (the claimed ``E eps^2 / Sigma_k``: 2; tests pass 1) through
     ``controls.factor`` and ``Sigma_k`` through ``controls.law_covariance``."""
-    from .dynamics_checks import _external_control
-
-    raw = _c6a_raw(name, config, _external_control())
+    raw = _c6a_raw(name, config, controls.external())
     f, s = controls.factor(factor), controls.law_covariance(1.0)
     return RatioSweep(raw.widths, {k: v / (f * s) for k, v in raw.rnd.items()},
                       {k: v / s for k, v in raw.ens.items()}, raw.cond, raw.run)
@@ -524,9 +522,7 @@ chi2_law = chi_square.chi2_law  # re-exported: the experiment lives in ntk_equiv
 
 def c6c_law(config: Config):
     """:func:`_c6c_law` under the external control in force (a cache key)."""
-    from .dynamics_checks import _external_control
-
-    return _c6c_law(config, _external_control())
+    return _c6c_law(config, controls.external())
 
 
 @functools.lru_cache(maxsize=4)  # pure in its arguments (the external control among them)

@@ -35,6 +35,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 from . import controls as ctl
 from . import paper as pp
+from . import registry
 from .registry import REGISTRY, Config, Result, all_checks, budget, load
 from .verdict import StatementOutcome, run_claim_check, run_statement_check, verify_statement
 
@@ -141,7 +142,7 @@ def _clear_check_caches() -> None:
 
 def _statement_results(task: Task, config: Config) -> dict[str, Result]:
     s = pp.statement(task.key)
-    fn = pp.statement_checks()[(task.key, task.level)]
+    fn = registry.statement_checks()[(task.key, task.level)]
     out = {"printed": run_statement_check(s, task.level, fn, "printed", config)}
     printed = out["printed"]
     # the corrected form decides only when the printed one fails cleanly (at every
@@ -185,7 +186,7 @@ def check_of(task: Task):
     """The check function a task runs."""
     if task.kind == "claim":
         return REGISTRY[task.key].checks.get(task.level)
-    return pp.statement_checks().get((task.key, task.level))
+    return registry.statement_checks().get((task.key, task.level))
 
 
 def cost(task: Task, config: Config) -> float:
@@ -375,13 +376,13 @@ def declared_controls(task: Task) -> tuple[str, ...]:
     if task.kind == "claim":
         fn = REGISTRY[task.key].checks[task.level]
     else:
-        fn = pp.statement_checks()[(task.key, task.level)]
+        fn = registry.statement_checks()[(task.key, task.level)]
     return tuple(getattr(fn, "controls", ()))
 
 
 def _statement_tasks(numbers: Iterable[str], levels: Iterable[str]) -> tuple[list[Task], list[Task]]:
     """Own-level statement tasks, and claim tasks of the levels they reuse."""
-    checks = pp.statement_checks()
+    checks = registry.statement_checks()
     wanted = set(levels)
     own, reused = [], []
     for n in numbers:
@@ -416,12 +417,12 @@ def _served(table: Mapping[Task, TaskResult], control: str | None):
         serve.__module__, serve.__name__ = fn.__module__, fn.__name__
         return serve
 
-    return {key: serving(key, fn) for key, fn in pp.statement_checks().items()}, seconds
+    return {key: serving(key, fn) for key, fn in registry.statement_checks().items()}, seconds
 
 
 def _one_form(number: str, level: str, form: str, control: str | None, config: Config) -> Result:
     s = pp.statement(number)
-    fn = pp.statement_checks()[(number, level)]
+    fn = registry.statement_checks()[(number, level)]
     if control is None:
         return run_statement_check(s, level, fn, form, config)
     _clear_check_caches()

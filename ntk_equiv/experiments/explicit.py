@@ -28,3 +28,22 @@ def explicit_projector(G: mpmath.matrix, ctx) -> mpmath.matrix:
         for j in range(N):
             P[i, n + j] = -G[i, j]
     return P
+
+
+def independent_train_operator(theta_XX, t=None, lr=1, ridge=0, steps=None, *, ctx) -> mpmath.matrix:
+    """``A`` by a different route from :mod:`ntk_equiv.formulas` (no eigendecomposition):
+    ``T^{-1} (I - expm(-eta t T))`` with mpmath's Pade/Taylor ``expm``, or
+    ``T^{-1} (I - (I - eta T)^k)`` by exact matrix powers (in the context ``ctx``)."""
+    T = to_mp(theta_XX, ctx)
+    T = T + ctx.mpf(ridge) * ctx.eye(T.rows)
+    inv = ctx.inverse(T)
+    if t is None and steps is None:
+        return inv
+    eye = ctx.eye(T.rows)
+    if steps is not None:
+        return inv * (eye - (eye - ctx.mpf(lr) * T) ** int(steps))
+    return inv * (eye - ctx.expm(-ctx.mpf(lr) * ctx.mpf(t) * T))
+
+
+def mp_max_abs(a, ctx) -> mpmath.mpf:
+    return max_abs(to_mp(a, ctx))

@@ -32,7 +32,9 @@ class LayerNorm(Layer):
             # fused: centred and scaled by the activation's limit channel mean and variance
             return Signal(Kind.OTHER, centred=True, origin=f"{self!r} of {signal.origin or 'an activation'}")
         why = f"its input is {signal.describe}, whose channel mean is not known"
-        raise signals.refuse(self, why, signals.INSERT_DENSE)
+        # after Flatten only a Dense can come between (a Conv needs spatial axes)
+        insert = "insert a Dense between Flatten and it" if signal.flattened else signals.INSERT_DENSE
+        raise signals.refuse(self, why, insert)
 
     def kernel_fn(self, state, bk):
         if state.pending is not None:
