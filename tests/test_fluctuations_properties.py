@@ -30,6 +30,7 @@ def moment(phi, h, k):
                for a, b in ((-np.inf, 0), (0, np.inf)))
 
 
+@pytest.mark.slow  # ~3 s: eight random MLPs through the depth recursion
 @settings(max_examples=8)
 @given(archs, inputs)
 def test_random_mlps(spec, x):

@@ -564,6 +564,7 @@ def test_rnd_covariance_refuses_unstable_gradient_descent():
 # --------------------------------------------------------------------------- #
 # C6a-E on a CNN: the check can fail
 # --------------------------------------------------------------------------- #
+@pytest.mark.slow  # ~2 s: a CNN RND training (the MLP C6a E controls run by default)
 def test_c6a_cnn_check_fails_without_the_factor_two():
     """C6a-E's CNN sweep (the default check's trained RND models and ensembles)
     tested against the wrong claim ``E eps^2 = Sigma_k`` (factor 1): some test
