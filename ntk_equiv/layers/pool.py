@@ -24,6 +24,16 @@ def _groups(state) -> list[list[int]]:
     return [first, list(range(k, 2 * k))] if state.full else [first]
 
 
+
+def _pooled_signal(layer, signal):
+    """What a pooling layer yields: it is a linear map of the positions, so it is exact on
+    data and Gaussian stays Gaussian; anything else stays non-Gaussian (an average of
+    post-activation outputs is not phi of one Gaussian), with the pooling named in its origin."""
+    spatial_input(layer, signal)
+    if signal.kind is Kind.OTHER:
+        return signal.but(origin=f"{layer!r} of {signal.origin or 'a non-Gaussian signal'}")
+    return signal
+
 class AvgPool(Layer):
     """Average over a ``window_shape`` window moved by ``strides`` (default 1),
     ``padding`` ``VALID`` (default), ``SAME`` or ``CIRCULAR``; padded positions
@@ -39,12 +49,7 @@ class AvgPool(Layer):
         return f"AvgPool({w.size}, strides={w.strides}, padding={w.padding!r})"
 
     def signal_out(self, signal):
-        # a linear map of the positions: exact on data, Gaussian stays Gaussian, anything else stays
-        # non-Gaussian (an average of post-activation outputs is not phi of one Gaussian)
-        spatial_input(self, signal)
-        if signal.kind is Kind.OTHER:
-            return signal.but(origin=f"{self!r} of {signal.origin or 'a non-Gaussian signal'}")
-        return signal
+        return _pooled_signal(self, signal)
 
     @property
     def needs_full_spatial(self) -> bool:
@@ -109,10 +114,7 @@ class GlobalAvgPool(Layer):
         return "GlobalAvgPool()"
 
     def signal_out(self, signal):
-        spatial_input(self, signal)
-        if signal.kind is Kind.OTHER:
-            return signal.but(origin=f"{self!r} of {signal.origin or 'a non-Gaussian signal'}")
-        return signal
+        return _pooled_signal(self, signal)
 
     @property
     def needs_full_spatial(self) -> bool:
