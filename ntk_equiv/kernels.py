@@ -142,6 +142,12 @@ class PairState:
     #: ``(mi, mj)`` when the pairs form an off-diagonal tile (see :func:`gather`):
     #: lets :meth:`gather` broadcast instead of index. ``None``: any pair list.
     rect: tuple | None = None
+    #: The absolute error of the cross pairs' gaps relative to ``sqrt(K_aa K_bb)``:
+    #: 0 while every map gave them without cancellation; a few ``eps`` once they
+    #: were recomputed from the values (:func:`gaps_from_values`). A kinked dual
+    #: map reads ``sqrt(lo hi)``, so a gap at that noise level gives it a
+    #: ``sqrt(eps)`` error: :func:`check_distinguishable` refuses it.
+    gap_noise: float = 0.0
 
     def diagonal(self):
         """``K(z, z)[s, s]`` per point, shape ``(n, *S)``: the variances every
@@ -169,7 +175,8 @@ class PairState:
     def replace(self, nngp, ntk, lo, hi, spatial: tuple | None = None, full: bool | None = None) -> "PairState":
         return PairState(nngp, ntk, self.a, self.b, self.n, lo, hi,
                          self.spatial if spatial is None else spatial, self.full if full is None else full,
-                         flattened=self.flattened and (spatial is None or bool(spatial)), rect=self.rect)
+                         flattened=self.flattened and (spatial is None or bool(spatial)), rect=self.rect,
+                         gap_noise=self.gap_noise)
 
     def collapsed(self, bk) -> "PairState":
         """After ``Flatten``: the kernel of the flattened features,
@@ -279,6 +286,7 @@ class PairState:
         out = self.replace(nngp, ntk, lo, hi, spatial=spatial, full=full)
         if lo is None or hi is None:
             out.lo, out.hi = gaps_from_values(out, bk)
+            out.gap_noise = max(self.gap_noise, GAP_NOISE_ULPS * float(bk.eps))
         return out
 
     def with_pending(self, phi) -> "PairState":
@@ -293,9 +301,47 @@ class PairState:
         if phi is None:
             return self
         check_variances(self, f"activation {phi.name!r}")
+        if phi.kinks:
+            check_distinguishable(self, phi, bk)
         k11, k22 = self.variances() if phi.uses_variances else (None, None)
         v, vd, lo, hi = phi.dual_gaps(bk, k11, self.nngp, k22, self.lo, self.hi)
         return self.with_values(bk, v, vd * self.ntk, lo, hi)
+
+
+#: The error of a gap recomputed from the values, in ulps of ``sqrt(K_aa K_bb)``
+#: (a product, a square root and a subtraction, each rounded), and the margin
+#: by which a kinked map's gaps must exceed it.
+GAP_NOISE_ULPS = 8.0
+GAP_MARGIN = 64.0
+
+
+def check_distinguishable(state: PairState, phi, bk) -> None:
+    """Raise :class:`DegenerateInputError` when a kinked activation ``phi``
+    would read a cross pair whose gap ``lo`` or ``hi`` is nonzero but within
+    its rounding noise (``GAP_MARGIN * state.gap_noise * sqrt(K_aa K_bb)``); a
+    gap of exactly 0 (a point given twice) is exact.
+
+    Such a pair is collinear (or antipodal) to working precision: an earlier
+    map sent two distinct points to (nearly) one point (a composite that is
+    constant almost everywhere, such as ``sign(abs(x))``), and its gaps, from
+    the values, are rounding noise. The kinked map's ``sqrt(lo hi)`` would turn
+    that noise into a ``sqrt(eps)`` error: a number the backend cannot stand
+    behind, so it is refused instead."""
+    if not state.gap_noise:
+        return
+    k11, k22 = state.variances()
+    bound = GAP_MARGIN * state.gap_noise * bk.sqrt(k11 * k22)
+    cross = (Ellipsis, slice(state.n, None))
+    lo, hi, bound = state.lo[cross], state.hi[cross], bound[cross]
+    # an exact 0 is exact collinearity (a point given twice: the gaps of identical values are 0 exactly)
+    low = np.asarray(((0 < lo) & (lo < bound)) | ((0 < hi) & (hi < bound)), dtype=bool)
+    if np.any(low):
+        raise DegenerateInputError(
+            f"activation {phi.name!r} (kinked) follows a map that sent distinct inputs to the same point to working "
+            f"precision ({int(np.sum(low))} pair(s) collinear or antipodal within {GAP_MARGIN * state.gap_noise:.1e} of "
+            "their scale, e.g. after an activation that is constant almost everywhere): its kernel would carry an "
+            "error of the square root of the working precision; remove the collapsing layer, or insert a Dense "
+            "with sigma_b > 0 that does not make the inputs identical")
 
 
 def gaps_from_values(state: PairState, bk) -> tuple:

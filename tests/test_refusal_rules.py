@@ -118,3 +118,28 @@ def test_the_fixes_the_messages_name_are_accepted():
     for arch, x in fixed:
         k = arch.kernel(x)
         assert np.all(np.isfinite(k.nngp)) and np.all(np.isfinite(k.ntk)), arch
+
+
+# ---- a kinked map after a map that collapsed distinct points ------------------------------------ #
+def test_a_kinked_map_after_a_collapsing_composite_is_refused_in_float64(monkeypatch):
+    # sign(abs(z)) = 1 almost everywhere: every input goes to one point, and the composite's gaps,
+    # recomputed from its values, are rounding noise; relu's sqrt(lo hi) would turn them into a
+    # sqrt(eps) error (seen: 1e-8 against dps=50 in the catalogue's slow conformance run)
+    from ntk_equiv.errors import DegenerateInputError
+
+    x = np.random.default_rng(0).normal(size=(3, 3))
+    arch = ne.serial(ne.Dense(0.78, 0.2), ne.Abs(), ne.Sign(), ne.Dense(1.17, 0.48), ne.Relu(),
+                     ne.Dense(1.0, 0.3), ne.Sign(), ne.Dense())
+    with pytest.raises(DegenerateInputError, match="same point to working precision"):
+        arch.kernel(x)
+    # the refusal is needed: without it float64 is far from the exact value (every point is one point,
+    # so the output kernel is exactly that of one input)
+    exact = arch.kernel(x, dps=30)
+    monkeypatch.setattr(kernels, "check_distinguishable", lambda *args: None)
+    wrong = arch.kernel(x)
+    err = max(abs(float(exact.nngp[i, j]) - wrong.nngp[i, j]) for i in range(3) for j in range(3))
+    assert err > 1e-12, err
+    # a composite that keeps the points apart is computed: sign(tanh z) = sign z
+    a = ne.serial(ne.Dense(1.2, 0.3), ne.Tanh(), ne.Sign(), ne.Dense(1.0, 0.1)).kernel(x)
+    b = ne.serial(ne.Dense(1.2, 0.3), ne.Sign(), ne.Dense(1.0, 0.1)).kernel(x)
+    assert np.max(np.abs(a.ntk - b.ntk)) <= 1e-14
