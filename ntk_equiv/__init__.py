@@ -12,8 +12,8 @@ from .activations import Activation, activation
 from .dynamics import Gaussian, ensemble, linearised_predict
 from .errors import (
     ArchitectureError, ClaimFailure, ConvergenceError, DegenerateInputError, EmptyInputError, ExpressionError,
-    IllConditionedError, KernelError, PrecisionWarning, NonFiniteError, NtkEquivError, ParameterError,
-    QuadratureError, RangeError, ResourceError, ShapeError, StabilityError, UnknownActivationError,
+    IllConditionedError, KernelError, PrecisionWarning, NonFiniteError, NotCertifiedError, NtkEquivError,
+    ParameterError, QuadratureError, RangeError, ResourceError, ShapeError, StabilityError, UnknownActivationError,
 )
 from .kernels import Kernel
 from .layers import (
@@ -33,7 +33,7 @@ __all__ = [
     "Abs", "Act", "Activation", "Architecture", "ArchitectureError", "ClaimFailure", "ConvergenceError", "Cos", "Dense",
     "DegenerateInputError", "EmptyInputError", "Erf", "ExpressionError", "Gaussian", "Identity",
     "IllConditionedError", "Kernel", "KernelError", "Layer", "LeakyRelu", "Network", "NonFiniteError",
-    "NtkEquivError", "ParameterError", "PrecisionWarning", "QuadratureError", "RangeError", "Relu", "ResourceError", "Residual", "Serial", "ShapeError",
+    "NotCertifiedError", "NtkEquivError", "ParameterError", "PrecisionWarning", "QuadratureError", "RangeError", "Relu", "ResourceError", "Residual", "Serial", "ShapeError",
     "Sign", "Sin", "StabilityError", "UnknownActivationError", "activation", "ensemble",
     "linearised_predict", "mlp", "residual", "serial",
     "FiniteWidth", "finite_width", "width_for",

@@ -152,3 +152,17 @@ def test_public_names_unchanged(name):
     import ntk_equiv as ne
 
     assert getattr(ne, name) is not None and name in ne.__all__
+
+
+def test_every_error_type_is_exported_at_the_top_level():
+    """A user catches the library's errors as ``ne.XError``: every public class of
+    ``ntk_equiv.errors`` (NotCertifiedError was missing) is importable from the package."""
+    import inspect
+
+    import ntk_equiv as ne
+    from ntk_equiv import errors
+
+    public = [n for n, obj in vars(errors).items()
+              if inspect.isclass(obj) and obj.__module__ == errors.__name__ and not n.startswith("_")]
+    missing = [n for n in public if n not in ne.__all__ or getattr(ne, n, None) is not vars(errors)[n]]
+    assert public and not missing, missing
