@@ -11,7 +11,7 @@ Notation and claims: ``docs/theory.md`` (C1-C9). Quick start::
 from .activations import Activation, activation
 from .dynamics import Gaussian, ensemble, linearised_predict
 from .errors import (
-    ArchitectureError, ClaimFailure, ConvergenceError, DegenerateInputError, EmptyInputError, ExpressionError,
+    ArchitectureError, CatalogueError, ClaimFailure, ConvergenceError, DegenerateInputError, EmptyInputError, ExpressionError,
     IllConditionedError, KernelError, PrecisionWarning, NonFiniteError, NotCertifiedError, NtkEquivError,
     ParameterError, QuadratureError, RangeError, ResourceError, ShapeError, StabilityError, UnknownActivationError,
 )
@@ -30,7 +30,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AvgPool", "Conv", "Flatten", "GlobalAvgPool", "LayerNorm",
-    "Abs", "Act", "Activation", "Architecture", "ArchitectureError", "ClaimFailure", "ConvergenceError", "Cos", "Dense",
+    "Abs", "Act", "Activation", "Architecture", "ArchitectureError", "CatalogueError", "ClaimFailure", "ConvergenceError", "Cos", "Dense",
     "DegenerateInputError", "EmptyInputError", "Erf", "ExpressionError", "Gaussian", "Identity",
     "IllConditionedError", "Kernel", "KernelError", "Layer", "LeakyRelu", "Network", "NonFiniteError",
     "NotCertifiedError", "NtkEquivError", "ParameterError", "PrecisionWarning", "QuadratureError", "RangeError", "Relu", "ResourceError", "Residual", "Serial", "ShapeError",
