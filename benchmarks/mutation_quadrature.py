@@ -1,134 +1,465 @@
-"""Seeded mutation run of the kink rules of ``ntk_equiv/quadrature.py`` (issue 16.6).
+"""Mutation run of the kink rules of ``ntk_equiv/quadrature.py`` and ``ntk_equiv/hermite.py``
+(issue 16, "Done when": the default ``pytest`` fails when any sign or constant of a kink rule changes).
 
-Every numeric constant and every ``+``/``-`` sign inside the kink rules (the
-Cartesian kinked rule, the polar rules and their fallbacks, the Price route for
-piecewise-linear activations) is a mutation site: a constant ``c`` becomes
-``2c`` or ``c / 2`` (integers: ``c // 2``; ``1`` for ``0``), a sign flips. ``--count`` sites are drawn with
-``random.Random(--seed)``; each mutant is written into a copy of the package and
-the default (not slow) tests that exercise these rules are run on it with
-``pytest -x``. A mutant is *killed* when they fail (or time out), *lives* when
-they pass; the survivors are listed for inspection (a survivor may be an
-equivalent mutant: e.g. a wider truncation of the real line changes nothing).
+*Sites.* Every top-level definition of the two files is classified in :data:`RULES`
+(kink rules: the Cartesian kinked rule with its breakpoints and their clipping bound,
+the polar rules and their fallback sizes, the Price route for piecewise-linear forms,
+the split Hermite route, and the node tables they are built on) or in :data:`NOT_RULES`
+(the smooth Mehler route, plain helpers); an unclassified name stops the run, so a new
+rule cannot go unmutated. In the rules, *every* numeric constant and every ``+``/``-``
+token (binary or unary) is a mutation site, and all of them are run (a full enumeration:
+``--seed`` only shuffles the order, ``--limit`` cuts it for a quick look, and the total is
+printed): a constant ``c`` becomes ``2c`` and ``c / 2`` (integers ``c // 2``; ``0``
+becomes ``1``), a sign flips. Docstrings, comments and strings are not tokens of these
+kinds, so error messages are not mutated.
 
-Run: ``python benchmarks/mutation_quadrature.py [--seed 0] [--count 20] [--tests ...]``
-(minutes: each survivor costs one full run of the selected tests).
+*Run.* The default (not slow) test files of :data:`TRACED_TESTS` run once on the
+unmutated code (they must pass) under :class:`Tracer`, which records per test the rules it
+calls (cached with ``--trace FILE`` while no source changes). Each mutant then runs, with
+``pytest -x``, the traced tests that reach its rule (:func:`selection`: the rule itself, a
+rule naming the constant, or a test naming it), fastest first: a subset of the default
+``pytest``, so a mutant killed here is killed by it. numpy, sympy, mpmath, the package and
+the test modules are imported once; each mutant runs in a forked child that executes the
+mutated source into its module (every caller reaches the rules through the module object)
+and runs pytest there, so a mutant costs its tests, not the imports. A mutant is *killed*
+when its tests fail or exceed ``--timeout`` (default 3x their traced time + 15 s: a hang
+fails the gate's time budget too), *equivalent* when it lives and is in
+:data:`EQUIVALENT` (each entry with its checkable reason), and *LIVES* otherwise (also
+when no default test reaches it). An allow-listed mutant that is killed is reported as a
+stale entry. The exit status is 1 while any mutant LIVES.
+
+Run: ``python benchmarks/mutation_quadrature.py [--trace /tmp/trace.json] [--group price] [--jobs 1]``
+(``--list`` prints the sites without running, ``--seed S --limit N`` a quick look at N of
+them; the full run takes ~2.5 min of tracing, then about 1 s per killed mutant and a few
+seconds per surviving one, on one core).
 """
 from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ["CI"] = "true"  # hypothesis derandomized (tests/conftest.py)
 
 import argparse
 import ast
 import io
 import random
 import shutil
-import subprocess
+import signal
 import sys
 import tempfile
 import time
 import tokenize
+from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
-TARGET = Path("ntk_equiv/quadrature.py")
-#: The kink rules: functions and constants whose mutants the default tests must kill.
-RULES = (
-    "F64_HALF_WIDTH", "_SMOOTHED_KINK_OFFSETS", "breakpoints", "_piecewise_nodes", "_expectation_block",
-    "POLAR_F64_LEVELS", "POLAR_F64_TOL", "_polar_rule_f64", "polar_expectations_f64",
-    "gaussian_expectation_polar_mp", "_polar",
-    "PRICE_SWITCH", "PRICE_F64_DELTA_FLOOR", "PRICE_F64_NODES", "PRICE_F64_TOL", "PRICE_MP_NODES_PER_DIGIT",
-    "PRICE_MP_MIN_NODES", "angle_integrals", "_tau_part", "_univariate", "piecewise_linear_duals",
-    "price_expectations", "_diagonal_scales", "_normal_pdf", "_normal_sf",
-)
-DEFAULT_TESTS = ("tests/test_quadrature_kinks.py", "tests/test_quadrature_rules.py", "tests/test_activations.py")
+QUAD, HERM = "ntk_equiv/quadrature.py", "ntk_equiv/hermite.py"
+
+#: file -> {top-level name: group}: the kink rules whose mutants the default tests must kill.
+RULES: dict[str, dict[str, str]] = {
+    QUAD: {
+        # the Cartesian kinked rule (float64 and mpmath), its breakpoints and their clipping bound
+        **dict.fromkeys(("F64_HALF_WIDTH", "F64_SEGMENTS", "F64_NODES", "_SMOOTHED_KINK_OFFSETS", "breakpoints",
+                         "_gl_rule", "_piecewise_nodes", "gaussian_expectation_f64", "_whiten",
+                         "_expectation_block", "gaussian_expectation_mp"), "cartesian"),
+        # the polar rules, float64 and mpmath, their levels, tolerances and fallback sizes
+        **dict.fromkeys(("POLAR_F64_LEVELS", "POLAR_F64_TOL", "POLAR_F64_CHUNK", "POLAR_F64_BLOCK_NODES",
+                         "_f64_radial_rule", "_polar_rule_f64", "_polar_rule_blocked", "polar_expectations_f64",
+                         "_golub_welsch", "_chebyshev_recurrence", "_radial_rule", "_legendre_rule",
+                         "_piecewise_radial_rule", "_polar", "gaussian_expectation_polar_mp"), "polar"),
+        # Gauss-Legendre by Newton: the split route's panels (and the Price route's mp rules)
+        "legendre_rule_newton": "split",
+        # the Price route for piecewise-linear forms
+        **dict.fromkeys(("PRICE_SWITCH", "PRICE_F64_DELTA_FLOOR", "PRICE_F64_NODES", "PRICE_CHUNK",
+                         "PRICE_F64_TOL", "PiecewiseLinear", "_relational_points", "piecewise_linear_form",
+                         "_normal_pdf", "_normal_sf", "_gl_panels", "angle_integrals", "_tau_part", "_univariate",
+                         "piecewise_linear_duals", "PRICE_MP_NODES_PER_DIGIT", "PRICE_MP_MIN_NODES",
+                         "_price_rules_f64", "_price_rules_mp", "price_expectations", "_diagonal_scales"), "price"),
+    },
+    HERM: {
+        # the split Hermite route (kinked functions at high precision) and the pieces it shares
+        **dict.fromkeys(("SPLIT_PANEL_WIDTH", "SPLIT_EXTRA_NODES", "SPLIT_CHECKED_TERMS", "SPLIT_TERM_LEVELS",
+                         "split_panel_nodes", "_panel_table", "split_edges", "split_rule", "_split_coefficients",
+                         "split_expectations_mp", "_certified_terms", "_terms_per_variance", "hermite_rows",
+                         "half_width", "pair_sum", "_unique", "evaluate", "check_square_integrable",
+                         "FIXED_GUARD_BITS"), "split"),
+    },
+}
+#: file -> names that are not kink rules (the smooth Mehler route, helpers without constants
+#: of a rule); listed so that every top-level name is classified.
+NOT_RULES: dict[str, set[str]] = {
+    QUAD: {"RawRule", "_prec_context", "_dps_context", "_raw", "_in_context"},
+    HERM: {"COARSEST_STEP", "F64_LEVELS", "MP_LEVELS", "F64_TAIL_TOL", "F64_RESOLVE_TOL", "F64_RANGE_DIGITS",
+           "level_terms", "level_steps", "level_step", "Ops", "nodes", "f64_table", "_parity_dot", "UNSETTLED",
+           "_not_finite", "coefficients", "expansions", "_undecayed", "self_expectations", "expectations_f64",
+           "_dot_f64", "context", "fixed_table", "_fixed_dot", "expectations_mp"},
+}
+#: The default (not slow) test files traced on the unmutated code: each mutant runs the
+#: tests among them that reach its rule (:func:`selection`), a subset of the default
+#: ``pytest``, so a mutant killed here is killed by it.
+TRACED_TESTS = ("tests/test_kink_references.py", "tests/test_quadrature_kinks.py", "tests/test_quadrature_rules.py",
+                "tests/test_composites.py", "tests/test_activations.py")
+GROUPS = ("cartesian", "polar", "price", "split")
+
+#: The sources as read at the start (a mutant is this text with one token changed).
+SOURCES: dict[str, str] = {}
+
+#: Survivors shown equivalent: (file, stripped source line, occurrence of the old token in the
+#: line, old, new) -> the reason, checkable from the code.
+EQUIVALENT: dict[tuple[str, str, int, str, str], str] = {}
 
 
-def rule_lines(source: str) -> set[int]:
-    """Line numbers of the definitions named in :data:`RULES`."""
-    lines: set[int] = set()
+@dataclass(frozen=True)
+class Site:
+    path: str
+    rule: str
+    group: str
+    line: int
+    col: int
+    old: str
+    new: str
+    text: str  # the stripped source line
+    nth: int  # occurrence of ``old`` at this column among the line's tokens equal to ``old``
+
+    @property
+    def key(self) -> tuple[str, str, int, str, str]:
+        return (self.path, self.text, self.nth, self.old, self.new)
+
+
+def classify(path: str, source: str, quiet: bool = False, decorators: bool = False) -> dict[int, str]:
+    """Line -> rule name for the lines of the definitions in :data:`RULES` (with their
+    decorators' lines if ``decorators``: a decorated function's code starts there); raises
+    ``SystemExit`` naming any top-level definition in neither list."""
+    lines: dict[int, str] = {}
+    unknown = []
     for node in ast.parse(source).body:
-        names = [node.name] if isinstance(node, (ast.FunctionDef, ast.ClassDef)) else [
-            t.id for t in getattr(node, "targets", [getattr(node, "target", None)]) if isinstance(t, ast.Name)]
-        if any(n in RULES for n in names):
-            lines |= set(range(node.lineno, node.end_lineno + 1))
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names = [node.name]
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names = [t.id for t in targets if isinstance(t, ast.Name)]
+        else:
+            continue  # imports, the docstring
+        first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))]) if decorators \
+            else node.lineno
+        for name in names:
+            if name in RULES[path]:
+                lines.update(dict.fromkeys(range(first, node.end_lineno + 1), name))
+            elif name not in NOT_RULES[path]:
+                unknown.append(name)
+    missing = set(RULES[path]) - {n for n in lines.values()}
+    if unknown:
+        raise SystemExit(f"{path}: unclassified top-level names {sorted(unknown)}: add each to RULES or NOT_RULES")
+    if missing and not quiet:
+        print(f"note: {path}: rules no longer defined: {sorted(missing)}", flush=True)
     return lines
 
 
-def sites(source: str) -> list[tuple[int, int, str, str]]:
-    """``(line, col, old token, new token)`` for every mutation site in the kink rules
-    (docstrings and comments are not tokens of these kinds)."""
-    keep = rule_lines(source)
-    out = []
+def _variants(tok: str) -> list[str]:
+    if tok.startswith(("0x", "0o", "0b")) or tok.endswith(("j", "J")):
+        return []
+    value = float(tok.replace("_", ""))
+    if value == 0:
+        return ["1"]
+    half = str(int(value) // 2) if tok.isdigit() else f"({tok} / 2)"
+    return [f"(2 * {tok})", half]
+
+
+def sites(path: str, source: str) -> list[Site]:
+    """Every mutation site of the kink rules of one file, in source order."""
+    owner = classify(path, source)
+    rows = source.splitlines()
+    out: list[Site] = []
+    seen: dict[tuple[int, str], int] = {}
     for tok in tokenize.generate_tokens(io.StringIO(source).readline):
-        if tok.start[0] not in keep:
+        line, col = tok.start
+        if line not in owner:
             continue
         if tok.type == tokenize.NUMBER:
-            value = float(tok.string.replace("_", "")) if not tok.string.startswith("0x") else 1.0
-            if value == 0:
-                out.append((tok.start[0], tok.start[1], tok.string, "1"))
-            else:
-                out.append((tok.start[0], tok.start[1], tok.string, f"(2 * {tok.string})"))
-                half = str(int(value) // 2) if tok.string.isdigit() else f"({tok.string} / 2)"
-                out.append((tok.start[0], tok.start[1], tok.string, half))
+            news = _variants(tok.string)
         elif tok.type == tokenize.OP and tok.string in ("+", "-"):
-            out.append((tok.start[0], tok.start[1], tok.string, "-" if tok.string == "+" else "+"))
+            news = ["-" if tok.string == "+" else "+"]
+        else:
+            continue
+        nth = seen.get((line, tok.string), 0)
+        seen[(line, tok.string)] = nth + 1
+        rule = owner[line]
+        for new in news:
+            out.append(Site(path, rule, RULES[path][rule], line, col, tok.string, new, rows[line - 1].strip(), nth))
     return out
 
 
-def mutate(source: str, site) -> str:
-    line, col, old, new = site
+def mutate(source: str, site: Site) -> str:
     rows = source.splitlines(keepends=True)
-    row = rows[line - 1]
-    assert row[col:col + len(old)] == old
-    rows[line - 1] = row[:col] + new + row[col + len(old):]
+    row = rows[site.line - 1]
+    assert row[site.col:site.col + len(site.old)] == site.old
+    rows[site.line - 1] = row[:site.col] + site.new + row[site.col + len(site.old):]
     return "".join(rows)
 
 
-def run(tree: Path, tests, timeout: float) -> tuple[str, float]:
-    start = time.perf_counter()
-    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests]
-    try:
-        proc = subprocess.run(cmd, cwd=tree, capture_output=True, text=True, timeout=timeout,
-                              env={"PYTHONPATH": str(tree), "OPENBLAS_NUM_THREADS": "1", "CI": "true",
-                                   "PATH": "/usr/bin:/bin", "HOME": str(tree)})
-    except subprocess.TimeoutExpired:
-        return "killed (timeout)", time.perf_counter() - start
-    status = "lives" if proc.returncode == 0 else "killed"
-    return status, time.perf_counter() - start
+class Tracer:
+    """pytest plugin for the unmutated run: per test, the kink rules it calls (a Python call
+    whose code starts inside a rule's lines, or a call of an ``lru_cache`` wrapper of one, so
+    that a test served from a cache still counts) and its duration."""
+
+    def __init__(self, owners: dict[str, dict[int, str]], path_of: dict[str, str]):
+        self.owners = owners  # resolved file name -> {line: rule}
+        self.path_of = path_of  # resolved file name -> its path in RULES
+        self.current: str | None = None
+        self.calls: dict[str, set[str]] = {}
+        self.durations: dict[str, float] = {}
+
+    def _record(self, code) -> None:
+        owner = self.owners.get(code.co_filename)
+        if owner is not None and self.current is not None:
+            rule = owner.get(code.co_firstlineno)
+            if rule is not None:
+                self.calls.setdefault(self.current, set()).add(f"{self.path_of[code.co_filename]}::{rule}")
+
+    def profile(self, frame, event, arg):
+        if event == "call":
+            self._record(frame.f_code)
+        elif event == "c_call":
+            code = getattr(getattr(arg, "__wrapped__", None), "__code__", None)
+            if code is not None:
+                self._record(code)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_protocol(self, item, nextitem):
+        import threading
+
+        self.current = item.nodeid
+        t0 = time.perf_counter()
+        sys.setprofile(self.profile)
+        threading.setprofile(self.profile)
+        try:
+            yield
+        finally:
+            sys.setprofile(None)
+            threading.setprofile(None)
+            self.durations[item.nodeid] = time.perf_counter() - t0
+            self.current = None
+
+
+def _child(site: Site | None, tests: list[str], trace_to: Path | None) -> int:
+    """In the forked child: ``site``'s mutant executed into its (already imported) module,
+    then pytest on ``tests`` (``-x`` unless tracing; the trace goes to ``trace_to``)."""
+    import importlib
+    import json
+
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.dup2(null, 2)
+    if site is not None:
+        module = importlib.import_module(site.path[:-3].replace("/", "."))
+        # every caller reaches the rules through the module object (``quadrature.f``; hermite's
+        # imports from quadrature are inside functions), so redefining its names is enough;
+        # the caches (lru_cache) are redefined empty with them
+        # (exec of this checkout's own source with one token changed: no user input)
+        exec(compile(mutate(SOURCES[site.path], site), str(ROOT / site.path), "exec"),  # noqa: S102
+             module.__dict__)
+    if trace_to is None:
+        return int(pytest.main(["-x", "-q", "-p", "no:cacheprovider", *tests]))
+    names = {str((ROOT / p).resolve()): p for p in RULES}
+    tracer = Tracer({n: classify(p, SOURCES[p], quiet=True, decorators=True) for n, p in names.items()}, names)
+    code = int(pytest.main(["-q", "-p", "no:cacheprovider", *tests], plugins=[tracer]))
+    trace_to.write_text(json.dumps({"calls": {k: sorted(v) for k, v in tracer.calls.items()},
+                                    "durations": tracer.durations}))
+    return code
+
+
+def start(site: Site | None, tests: list[str], trace_to: Path | None = None) -> int:
+    pid = os.fork()
+    if pid == 0:
+        code = 3
+        try:
+            code = _child(site, tests, trace_to)
+        finally:
+            os._exit(code)
+    return pid
+
+
+def wait(pid: int, deadline: float) -> str:
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return "lives" if os.waitstatus_to_exitcode(status) == 0 else "killed"
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return "killed (timeout)"
+        time.sleep(0.02)
+
+
+def preload(tests: list[str]) -> None:
+    """Import the package and the test modules once, before the forks (pytest's default
+    ``prepend`` import mode finds them in ``sys.modules``): a child then spends its time
+    in the tests, not in imports and collection."""
+    import importlib
+
+    os.chdir(ROOT)
+    sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
+    for p in RULES:
+        module = importlib.import_module(p[:-3].replace("/", "."))
+        assert Path(module.__file__).resolve() == (ROOT / p).resolve(), module.__file__
+    for t in tests:
+        importlib.import_module(Path(t).stem)
+
+
+def constant_users(path: str, source: str) -> dict[str, set[str]]:
+    """Module-level rule constant -> the rules of the same file whose code names it."""
+    tree = ast.parse(source)
+    out: dict[str, set[str]] = {}
+    for node in tree.body:
+        if not isinstance(node, (ast.FunctionDef, ast.ClassDef)) or node.name not in RULES[path]:
+            continue
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Name) and sub.id in RULES[path]:
+                out.setdefault(sub.id, set()).add(node.name)
+    return out
+
+
+def test_mentions(files) -> dict[str, set[str]]:
+    """Name -> ``file::test_function`` of the tests whose source mentions it (a test that
+    reads a rule constant directly, e.g. the polar levels, need not call the rule)."""
+    out: dict[str, set[str]] = {}
+    for f in files:
+        tree = ast.parse((ROOT / f).read_text())
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test"):
+                for sub in ast.walk(node):
+                    name = sub.attr if isinstance(sub, ast.Attribute) else getattr(sub, "id", None)
+                    if name:
+                        out.setdefault(name, set()).add(f"{f}::{node.name}")
+    return out
+
+
+def selection(site: Site, trace: dict, users: dict, mentions: dict) -> list[str]:
+    """The traced default tests that reach ``site``'s rule (directly, through a rule that
+    names the constant, or by naming it in the test), fastest first."""
+    rules = {site.rule} | users[site.path].get(site.rule, set())
+    keys = {f"{site.path}::{r}" for r in rules}
+    chosen = {t for t, called in trace["calls"].items() if keys & set(called)}
+    funcs = mentions.get(site.rule, set())
+    chosen |= {t for t in trace["durations"] if t.split("[")[0] in funcs}
+    return sorted(chosen, key=lambda t: (trace["durations"].get(t, 0.0), t))
+
+
+def load_trace(tests: list[str], cache: Path | None) -> dict:
+    """The unmutated run (which must pass) with :class:`Tracer`, or its cached result when
+    neither the package, the kink rules' files nor the tests changed."""
+    import hashlib
+    import json
+
+    digest = hashlib.sha256()
+    for f in sorted([*(ROOT / "ntk_equiv").rglob("*.py"), *(ROOT / "tests").rglob("*.py")]):
+        digest.update(f.read_bytes())
+    key = digest.hexdigest()
+    if cache is not None and cache.exists():
+        data = json.loads(cache.read_text())
+        if data.get("key") == key:
+            print(f"  unmutated run: cached in {cache}", flush=True)
+            return data
+    out = Path(tempfile.mkdtemp()) / "trace.json"
+    t0 = time.monotonic()
+    status = wait(start(None, tests, out), t0 + 3600)
+    print(f"  unmutated run, traced: {status} ({time.monotonic() - t0:.1f} s; {' '.join(tests)})", flush=True)
+    if status != "lives":
+        raise SystemExit("the traced tests fail on the unmutated code: fix that first")
+    data = {**json.loads(out.read_text()), "key": key}
+    shutil.rmtree(out.parent)
+    if cache is not None:
+        cache.write_text(json.dumps(data))
+    return data
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--count", type=int, default=20)
-    parser.add_argument("--timeout", type=float, default=600.0)
-    parser.add_argument("--tests", nargs="*", default=list(DEFAULT_TESTS))
+    parser.add_argument("--seed", type=int, default=None, help="shuffle the order (all sites still run)")
+    parser.add_argument("--limit", type=int, default=None, help="run only the first N sites (a quick look)")
+    parser.add_argument("--group", choices=GROUPS, action="append", help="only these groups")
+    parser.add_argument("--line", type=int, action="append", help="only sites on these lines")
+    parser.add_argument("--file", choices=[QUAD, HERM], help="only this file")
+    parser.add_argument("--timeout", type=float, default=None, help="seconds per mutant (default: 3x its tests + 15)")
+    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--trace", type=Path, default=None, help="cache of the traced unmutated run (JSON)")
+    parser.add_argument("--tests", nargs="+", default=list(TRACED_TESTS), help="the default test files traced")
+    parser.add_argument("--list", action="store_true", help="print the sites, run nothing")
     args = parser.parse_args()
-    source = (ROOT / TARGET).read_text()
-    candidates = sites(source)
-    chosen = sorted(random.Random(args.seed).sample(candidates, min(args.count, len(candidates))))
-    print(f"{len(candidates)} mutation sites in the kink rules; {len(chosen)} drawn with seed {args.seed}; "
-          f"tests: {' '.join(args.tests)}", flush=True)
-    killed = 0
-    survivors = []
-    with tempfile.TemporaryDirectory() as tmp:
-        tree = Path(tmp) / "tree"
-        shutil.copytree(ROOT / "ntk_equiv", tree / "ntk_equiv")
-        shutil.copytree(ROOT / "tests", tree / "tests")
-        shutil.copy(ROOT / "pyproject.toml", tree / "pyproject.toml")
-        status, secs = run(tree, [t for t in args.tests if (ROOT / t).exists()], args.timeout)
-        print(f"  unmutated: {status} ({secs:.1f} s)", flush=True)
-        if status != "lives":
-            raise SystemExit("the selected tests fail on the unmutated code: fix that first")
-        for site in chosen:
-            (tree / TARGET).write_text(mutate(source, site))
-            status, secs = run(tree, [t for t in args.tests if (ROOT / t).exists()], args.timeout)
-            line, _, old, new = site
-            text = source.splitlines()[line - 1].strip()
-            print(f"  line {line:4d}: {old!r} -> {new!r:10} {status:16} {secs:6.1f} s   {text[:80]}", flush=True)
-            if status.startswith("killed"):
-                killed += 1
+    sources = {p: (ROOT / p).read_text() for p in RULES}
+    SOURCES.update(sources)
+    every = [s for p, src in sources.items() for s in sites(p, src)]
+    chosen = [s for s in every if (not args.group or s.group in args.group) and (not args.line or s.line in args.line)
+              and (not args.file or s.path == args.file)]
+    if args.seed is not None:
+        random.Random(args.seed).shuffle(chosen)
+    if args.limit is not None:
+        chosen = chosen[:args.limit]
+    counts = {g: sum(s.group == g for s in every) for g in GROUPS}
+    print(f"{len(every)} mutation sites in the kink rules ({', '.join(f'{g} {n}' for g, n in counts.items())}); "
+          f"running {len(chosen)}" + (f" in the order of seed {args.seed}" if args.seed is not None else ""),
+          flush=True)
+    if args.list:
+        for s in chosen:
+            print(f"  {s.path}:{s.line}:{s.col} [{s.group}/{s.rule}] {s.old!r} -> {s.new!r}   {s.text[:90]}")
+        return
+    traced = [t for t in args.tests if (ROOT / t).exists()]
+    preload(traced)
+    users = {p: constant_users(p, src) for p, src in sources.items()}
+    mentions = test_mentions(traced)
+    results: dict[str, list[Site]] = {"killed": [], "equivalent": [], "LIVES": [], "stale": []}
+    t_start = time.monotonic()
+    trace = load_trace(traced, args.trace)
+    queue = list(chosen)
+    running: dict[int, tuple[Site, float, float, int]] = {}  # pid -> (site, start, deadline, n tests)
+
+    def report(site: Site, verdict: str, secs: float, n_tests: int) -> None:
+        reason = EQUIVALENT.get(site.key)
+        if verdict.startswith("killed"):
+            results["stale" if reason else "killed"].append(site)
+            label = verdict + (" STALE" if reason else "")
+        else:
+            label = "equivalent" if reason else "LIVES" + ("" if n_tests else " (no test)")
+            results["equivalent" if reason else "LIVES"].append(site)
+        print(f"  {site.path.split('/')[-1]}:{site.line:<4d} {site.old!r:>8} -> {site.new!r:14} "
+              f"{label:17} {secs:5.1f} s {n_tests:3d} tests  [{site.rule}] {site.text[:60]}", flush=True)
+        if reason and not verdict.startswith("killed"):
+            print(f"        equivalent: {reason}", flush=True)
+
+    while queue or running:
+        while queue and len(running) < max(1, args.jobs):
+            site = queue.pop(0)
+            tests = selection(site, trace, users, mentions)
+            if not tests:
+                report(site, "lives", 0.0, 0)
+                continue
+            timeout = args.timeout or 3 * sum(trace["durations"][t] for t in tests) + 15
+            t0 = time.monotonic()
+            running[start(site, tests)] = (site, t0, t0 + timeout, len(tests))
+        for pid, (site, t0, deadline, n_tests) in list(running.items()):
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if not done and time.monotonic() <= deadline:
+                continue
+            if not done:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                verdict = "killed (timeout)"
             else:
-                survivors.append(site)
-    print(f"killed {killed} of {len(chosen)} mutants (seed {args.seed})")
+                verdict = "lives" if os.waitstatus_to_exitcode(status) == 0 else "killed"
+            del running[pid]
+            report(site, verdict, time.monotonic() - t0, n_tests)
+        time.sleep(0.02)
+    n_killed = len(results["killed"]) + len(results["stale"])
+    print(f"killed {n_killed} of {len(chosen)} mutants; {len(results['equivalent'])} live, allow-listed as "
+          f"equivalent; {len(results['LIVES'])} live, not allow-listed; {len(results['stale'])} allow-list "
+          f"entries killed (stale); {time.monotonic() - t_start:.0f} s")
+    for s in results["LIVES"]:
+        print(f"  LIVES {s.path}:{s.line} {s.old!r} -> {s.new!r} [{s.rule}] {s.text}")
+    if results["LIVES"]:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":
