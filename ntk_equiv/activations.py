@@ -575,6 +575,11 @@ def _split_then_aligned(h: Callable, kinks, k11, k12, k22, det) -> tuple | None:
         return None
     values, settled, scales = split
     rest = ~settled
+    if np.any(det[rest] == 0):
+        # exactly collinear distinct-variance pairs: the older rules, whose values keep such a
+        # pair's recomputed gap exactly 0 or clear of the rounding noise the next kinked
+        # activation refuses (kernels.check_distinguishable)
+        return None
     if np.any(rest):
         values = [v.copy() for v in values]
         try:
