@@ -491,6 +491,13 @@ class Activation:
                 hermite.check_square_integrable(hermite.Ops(), lambda x: (f(x), df(x)), _roots(k11, k22, np.sqrt),
                                                 digits=hermite.F64_RANGE_DIGITS, tol=hermite.F64_RESOLVE_TOL,
                                                 names=("phi", "phi'"))
+            if self.kinks and quadrature.piecewise_linear_form(self.expr, X) is None:
+                # piecewise smooth, kinks anywhere: the split Hermite expansion for the pairs
+                # its tail bound settles, the 2-D rule along the kink lines for the rest (|rho|
+                # near 1); both check themselves against a second rule
+                out = _split_then_aligned(lambda x: (f(x), df(x)), self.kinks, k11, k12, k22, det)
+                if out is not None:
+                    return out
             if self.kinks and all(kappa == 0 for kappa in self.kinks):
                 # kinks at 0 only: the adaptive polar rule, the old rule for entries it does not settle
                 (v, vd), unsettled = quadrature.polar_expectations_f64(lambda x: (f(x), df(x)), k11, k12, k22, det=det)
@@ -555,6 +562,34 @@ class Activation:
         if all(kappa == 0 for kappa in self.kinks):
             return quadrature.gaussian_expectation_polar_mp(ctx, h, h, *k, smooth=not self.kinks, det=det)
         return quadrature.gaussian_expectation_mp(ctx, h, h, self.kinks, self.kinks, *k, det=det)
+
+
+def _split_then_aligned(h: Callable, kinks, k11, k12, k22, det) -> tuple | None:
+    """``(E[phi(u) phi(v)], E[phi'(u) phi'(v)])`` in float64 for a piecewise-smooth
+    ``h = (phi, phi')`` with ``kinks``: :func:`hermite.split_expectations_f64` where its
+    tail bound settles the entry, :func:`quadrature.aligned_expectations_f64` elsewhere;
+    ``None`` when a variance is 0 or either does not settle (the older rules apply)."""
+    k11, k12, k22, det = np.broadcast_arrays(*(np.asarray(k, dtype=float) for k in (k11, k12, k22, det)))
+    split = hermite.split_expectations_f64(h, kinks, k11, k12, k22)
+    if split is None:
+        return None
+    values, settled, scales = split
+    rest = ~settled
+    if np.any(det[rest] == 0):
+        # exactly collinear distinct-variance pairs: the older rules, whose values keep such a
+        # pair's recomputed gap exactly 0 or clear of the rounding noise the next kinked
+        # activation refuses (kernels.check_distinguishable)
+        return None
+    if np.any(rest):
+        values = [v.copy() for v in values]
+        try:
+            fill = quadrature.aligned_expectations_f64(h, kinks, k11[rest], k12[rest], k22[rest], det[rest],
+                                                       [sc[rest] for sc in scales])
+        except QuadratureError:
+            return None  # not settled within its finest panels: the older rules apply
+        for v, w in zip(values, fill):
+            v[rest] = w
+    return tuple(values)
 
 
 def _max_abs_correlation(k11, k12, k22) -> float:

@@ -660,3 +660,141 @@ def _terms_per_variance(n_var: int, ia, ib, terms) -> np.ndarray:
         out[i] = max(out[i], k)
         out[j] = max(out[j], k)
     return out
+
+
+# --------------------------------------------------------------------------- #
+# kinked functions in float64: the split expansion above, vectorised over the
+# variances, for the pairs its tail bound settles
+# --------------------------------------------------------------------------- #
+# The coefficients F_k(a) = int f(a z) h_k(z) sqrt(N(z)) dz by Gauss-Legendre
+# panels on [-L, L] (L = half_width(SPLIT_F64_DIGITS): sqrt(N) < 1e-17 beyond),
+# split at a grid of width SPLIT_F64_PANEL_WIDTH and at kappa / a, with
+# split_panel_nodes(K, 16) nodes per panel; the Hermite functions h_k by the
+# normalised recurrence of hermite_rows, accumulated term by term (no table).
+# A second rule with SPLIT_EXTRA_NODES more nodes per panel must agree:
+# ||F - F'||_2 <= SPLIT_F64_COEF_TOL sqrt(m2) and |m2 - m2'| <= SPLIT_F64_TOL m2
+# per variance, which bounds the pair sum's error from the coefficients by
+# 2 SPLIT_F64_COEF_TOL of the Cauchy-Schwarz scale (|rho^k| <= 1 and Cauchy-Schwarz
+# over k). A pair is settled when its tail bound |rho|^(K+1) sqrt((R_i + e)(R_j + e))
+# (R = m2 - sum_{k<=K} F_k^2, e = 1e-15 max(m2_i, m2_j) for the rounding of that
+# difference) is below SPLIT_F64_TOL / 4 of sqrt(m2_i m2_j); the others (|rho| near
+# 1) are left to the caller's 2-D rule.
+
+#: Numbers of terms of the float64 split expansion (the smallest enough for every pair
+#: with |rho| < 1 that one can reach is used).
+SPLIT_F64_TERM_LEVELS = (64, 128, 256, 512)
+#: Error bound of a settled pair (rule agreement plus tail), relative to its
+#: Cauchy-Schwarz scale: two orders below the 1e-11 contract of the dual maps.
+SPLIT_F64_TOL = 1e-13
+#: Agreement of the two rules' coefficient vectors (L2 norm, relative to sqrt(E f^2)):
+#: the rounding of 513 coefficients leaves ~2.5e-14 (measured); the pair error it bounds,
+#: 2e-12 of the scale, is under the 1e-11 contract.
+SPLIT_F64_COEF_TOL = 1e-12
+#: The range [-L, L] of the coefficient integrals: sqrt(N(z)) < 10^-17 beyond.
+SPLIT_F64_DIGITS = 17.0
+#: Largest width of the grid panels (in z: [-L, L] in equal panels); the panels holding
+#: kappa / a are split there.
+SPLIT_F64_PANEL_WIDTH = 4.0
+
+
+def _split_f64_width() -> float:
+    big_l = half_width(SPLIT_F64_DIGITS)
+    return 2 * big_l / (2 * math.ceil(big_l / SPLIT_F64_PANEL_WIDTH))
+#: Hermite functions per batched product of the coefficient sums.
+SPLIT_F64_BLOCK = 16
+#: Rounding floor of the Parseval remainder, relative to E[f(u)^2].
+SPLIT_F64_ROUNDING = 1e-15
+
+
+def _split_nodes_f64(a: np.ndarray, kinks, n_nodes: int) -> tuple:
+    """Nodes ``z`` and weights ``w`` (both ``(len(a), N)``) of the panels on ``[-L, L]``
+    split at the grid and at ``kappa / a_i`` (clipped to ``[-L, L]``: an empty panel)."""
+    big_l = half_width(SPLIT_F64_DIGITS)
+    grid = np.linspace(-big_l, big_l, 2 * math.ceil(big_l / SPLIT_F64_PANEL_WIDTH) + 1)
+    pts = [np.broadcast_to(grid, (len(a), len(grid)))]
+    pts += [np.clip(float(kappa) / a, -big_l, big_l)[:, None] for kappa in kinks]
+    edges = np.sort(np.concatenate(pts, axis=1), axis=1)
+    t, w = np.polynomial.legendre.leggauss(n_nodes)
+    lo, hi = edges[:, :-1], edges[:, 1:]
+    half = (hi - lo) / 2
+    z = ((lo + half)[..., None] + half[..., None] * t).reshape(len(a), -1)
+    return z, (half[..., None] * w).reshape(len(a), -1)
+
+
+def split_coefficients_f64(fn: Callable, a: np.ndarray, kinks, n_terms: int, n_nodes: int,
+                           names: tuple) -> tuple:
+    """``(F, m2)``: ``F[j, i, k] = E[f_j(a_i Z) p_k(Z)]`` for ``k <= n_terms`` and
+    ``m2[j, i] = E[f_j(a_i Z)^2]`` for each function ``f_j`` of ``fn``, by the split
+    Gauss-Legendre rule of the comment above with ``n_nodes`` per panel."""
+    z, w = _split_nodes_f64(a, kinks, n_nodes)
+    env = np.exp(-z * z / 4) / (2 * np.pi) ** 0.25
+    x = a[:, None] * z
+    with np.errstate(all="ignore"):
+        values = [np.broadcast_to(np.asarray(v, dtype=float), x.shape) for v in fn(x)]
+    for name, v in zip(names, values):
+        bad = ~np.isfinite(v)
+        if np.any(bad):
+            raise _not_finite(name, x[bad][0])
+    fw = np.stack(values) * (w * env)  # (n_fn, n_var, N)
+    m2 = np.einsum("jin,jin->ji", fw, np.stack(values) * env)
+    coef = np.empty((len(a), len(values), n_terms + 1))
+    fwt = np.ascontiguousarray(fw.transpose(1, 0, 2))  # (n_var, n_fn, N)
+    block = np.empty((len(a), SPLIT_F64_BLOCK, z.shape[1]))
+    prev, cur = np.zeros_like(z), env
+    for start in range(0, n_terms + 1, SPLIT_F64_BLOCK):
+        stop = min(start + SPLIT_F64_BLOCK, n_terms + 1)
+        for k in range(start, stop):
+            block[:, k - start] = cur
+            prev, cur = cur, (z * cur - math.sqrt(k) * prev) / math.sqrt(k + 1)
+        coef[:, :, start:stop] = np.matmul(fwt, block[:, :stop - start].transpose(0, 2, 1))
+    return coef.transpose(1, 0, 2), m2
+
+
+def split_expectations_f64(fn: Callable, kinks, k11, k12, k22, names=("phi", "phi'")) -> tuple | None:
+    """``(values, settled, m2_pair)`` for ``f`` piecewise analytic with the kinks ``kinks``:
+    ``values[j]`` the pair sums ``E[f_j(u) f_j(v)]`` (float64 arrays of the broadcast
+    shape), ``settled`` the mask of entries whose error is proven below
+    :data:`SPLIT_F64_TOL` of the scale ``sqrt(E f_j(u)^2 E f_j(v)^2)`` (the exact
+    diagonal ``k11 = k22 = k12`` included: ``E[f(u)^2]``), ``m2_pair[j]`` those scales
+    squared. The other entries (``|rho|`` near 1) are 0 in ``values``. ``None`` when a
+    variance is 0 or the two rules of the coefficients disagree (a feature too narrow
+    for the panels): the caller's rules apply."""
+    k11, k12, k22 = np.broadcast_arrays(*(np.asarray(k, dtype=float) for k in (k11, k12, k22)))
+    shape = k11.shape
+    k11f, k12f, k22f = k11.ravel(), k12.ravel(), k22.ravel()
+    var, ia, ib = _unique(k11f, k22f)
+    if var.size == 0 or np.any(var <= 0):
+        return None
+    a = np.sqrt(var)
+    den = np.sqrt(k11f * k22f)
+    rho = np.clip(k12f / den, -1.0, 1.0)
+    absr = np.abs(rho)
+    diag = (k11f == k22f) & (k12f == k11f)
+    log_tol = math.log(SPLIT_F64_TOL / 4)
+    reach = absr[(~diag) & (absr < 1) & (absr > 0)]
+    want = np.ceil(log_tol / np.log(reach)) if reach.size else np.zeros(0)
+    want = want[want <= SPLIT_F64_TERM_LEVELS[-1]]
+    n_terms = next(k for k in SPLIT_F64_TERM_LEVELS if k >= (want.max() if want.size else 0))
+    m = split_panel_nodes(n_terms, 16.0, _split_f64_width())
+    coef, m2 = split_coefficients_f64(fn, a, kinks, n_terms, m, names)
+    check, m2c = split_coefficients_f64(fn, a, kinks, n_terms, m + SPLIT_EXTRA_NODES, names)
+    gap = np.sqrt(np.sum((coef - check) ** 2, axis=2))
+    bad = (gap > SPLIT_F64_COEF_TOL * np.sqrt(m2c)) | (np.abs(m2 - m2c) > SPLIT_F64_TOL * m2c)
+    if np.any(bad):
+        return None  # a feature too narrow for the panels: the caller's rules apply
+    rem = m2[:, :, None] - np.cumsum(coef * coef, axis=2)[:, :, -1:]  # (n_fn, n_var, 1): R(K)
+    rem = np.maximum(rem[:, :, 0], 0) + SPLIT_F64_ROUNDING * m2
+    scale2 = m2[:, ia] * m2[:, ib]
+    with np.errstate(divide="ignore"):
+        bound = (n_terms + 1) * np.log(absr) + 0.5 * (np.log(rem[:, ia]) + np.log(rem[:, ib]))
+        ok = bound <= log_tol + 0.5 * np.log(np.where(scale2 > 0, scale2, 1.0))
+    settled = (np.all(ok, axis=0) & (absr < 1)) | diag
+    values = []
+    pick = np.flatnonzero(settled & ~diag)
+    terms = np.full(var.size, n_terms)
+    for j in range(len(names)):
+        out = np.zeros(k11f.size)
+        out[pick] = pair_sum(ia[pick], ib[pick], rho[pick], coef[j], coef[j], terms)
+        out[diag] = m2[j, ia[diag]]
+        values.append(out.reshape(shape))
+    return values, settled.reshape(shape), [s.reshape(shape) for s in scale2]
