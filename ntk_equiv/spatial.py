@@ -23,6 +23,8 @@ from .errors import ParameterError, ShapeError
 from .precision import is_high_precision
 
 PADDINGS = ("SAME", "VALID", "CIRCULAR")
+#: Bytes of output a float64 window sum accumulates at a time (a core's L2 cache holds it and its sources).
+BLOCK_BYTES = 1 << 18
 
 
 def positive_ints(name: str, value, k: int | None = None) -> tuple:
@@ -154,12 +156,25 @@ def window_sum(arr: np.ndarray, window: Window, first_axes: list[list[int]], spa
         for d in range(k):
             shape[group[d]] = out[d]
     acc = np.zeros(shape, dtype=arr.dtype) if not is_high_precision(arr) else np.full(shape, arr.flat[0] * 0, dtype=object)
-    for box in boxes:
-        dst, src = [slice(None)] * arr.ndim, [slice(None)] * arr.ndim
-        for group in first_axes:
-            for d in range(k):
-                dst[group[d]], src[group[d]] = box[d]
-        acc[tuple(dst)] += arr[tuple(src)]
+    # float64 sums block by block of output rows (first spatial axis), each block through every offset
+    # while it is in cache; an entry gets the same terms in the same order, so the same bits
+    ax = first_axes[0][0]
+    rows = shape[ax] if is_high_precision(arr) else max(1, BLOCK_BYTES // max(1, acc.nbytes // shape[ax]))
+    for r0 in range(0, shape[ax], rows):
+        r1 = min(r0 + rows, shape[ax])
+        for box in boxes:
+            dst, src = [slice(None)] * arr.ndim, [slice(None)] * arr.ndim
+            for group in first_axes:
+                for d in range(k):
+                    dst[group[d]], src[group[d]] = box[d]
+            lo_d, _, _ = dst[ax].indices(shape[ax])
+            d0, d1 = max(lo_d, r0), min(dst[ax].indices(shape[ax])[1], r1)
+            if d1 <= d0:
+                continue
+            s0, step = src[ax].start or 0, src[ax].step or 1
+            dst[ax] = slice(d0, d1)
+            src[ax] = slice(s0 + (d0 - lo_d) * step, s0 + (d1 - 1 - lo_d) * step + 1, step)
+            acc[tuple(dst)] += arr[tuple(src)]
     return acc, out
 
 
@@ -180,3 +195,29 @@ def separable_window_sum(arr: np.ndarray, window: Window, axes: list[int], spati
             acc = part.copy() if acc is None else acc.__iadd__(part)
         arr = acc
     return arr, out
+
+
+def window_sum_at(arr: np.ndarray, window: Window, first_axes: list[list[int]], spatial: tuple,
+                  idx: tuple) -> np.ndarray:
+    """:func:`window_sum` of ``arr`` at the output entries ``idx`` only (a tuple
+    of index arrays, one per axis of the output, as from ``np.nonzero``): the
+    same terms added in the same order (padded positions add an exact 0), so
+    each entry has the bits of the full sum's."""
+    out, idxs = window.plan(spatial)
+    k = len(spatial)
+    lows = [0 if window.padding == "VALID" else max((out[d] - 1) * window.strides[d] + window.size[d] - spatial[d], 0) // 2
+            for d in range(k)]
+    acc = np.zeros(len(idx[0]), dtype=arr.dtype)
+    for off in window.offsets():
+        src, valid = list(idx), np.ones(len(idx[0]), dtype=bool)
+        for group in first_axes:
+            for d in range(k):
+                pos = idx[group[d]] * window.strides[d] + off[d] - lows[d]
+                if window.padding == "CIRCULAR":
+                    pos = pos % spatial[d]
+                else:
+                    valid &= (pos >= 0) & (pos < spatial[d])
+                    pos = np.clip(pos, 0, spatial[d] - 1)
+                src[group[d]] = pos
+        acc += np.where(valid, arr[tuple(src)], 0.0)
+    return acc

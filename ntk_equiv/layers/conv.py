@@ -32,7 +32,7 @@ import numpy as np
 
 from .. import signals
 from ..errors import ShapeError
-from ..spatial import Window, pad, padding_name, positive_ints, unpad, window_sum
+from ..spatial import Window, pad, padding_name, positive_ints, unpad, window_sum, window_sum_at
 from .base import Layer, check_sigma, heads, spatial_input
 
 
@@ -86,7 +86,10 @@ class Conv(Layer):
             sl = (slice(None),) + tuple(self.window.slice(d, off[d], out[d]) for d in range(len(out)))
             comps.append(padded[sl] * rw)
         # K' = w sum_i K[o + i, o' + i] + sigma_b^2 and its gaps; Theta' = w sum_i Theta[...] + K'
-        conv_state = state.summed(bk, window, comps, scale=w, bias=sb, spatial=out)
+        def window_at(arr, idx):  # the same sum at a few output entries (the gaps near correlation +-1)
+            return window_sum_at(arr, self.window, groups, state.spatial, idx)
+
+        conv_state = state.summed(bk, window, comps, scale=w, bias=sb, spatial=out, at=window_at)
         conv_state.ntk += conv_state.nngp
         return conv_state
 
