@@ -334,7 +334,8 @@ class PairState:
         check_variances(self, f"activation {phi.name!r}")
         if phi.kinks:
             check_distinguishable(self, phi, bk)
-        if bk.vectorised and phi.closed_form is not None and not phi.uses_variances:
+        # a spatial tile's arrays outgrow the cache (a flat tile's fit it: CHUNK_PAIRS)
+        if bk.vectorised and self.spatial and phi.closed_form is not None and not phi.uses_variances:
             v, ntk, lo, hi = _dual_in_blocks(phi, bk, self.nngp, self.ntk, self.lo, self.hi)
             return self.with_values(bk, v, ntk, lo, hi)
         k11, k22 = self.variances() if phi.uses_variances else (None, None)
@@ -728,7 +729,7 @@ def _input_gaps(bk, z, r, a, b, dots, spatial: tuple, full: bool, rect: tuple | 
     self pairs get exactly 0.
     """
     ra, rb = gather(r, a, b, spatial, full, rect)
-    if bk.vectorised:  # the same operations, in blocks that stay in cache
+    if bk.vectorised and spatial:  # the same operations, in blocks that stay in cache (a flat tile fits it)
         shape = dots.shape
         lo, hi, mask = np.empty(shape), np.empty(shape), np.empty(shape, dtype=bool)
         for blk in _blocks(shape):
