@@ -491,10 +491,11 @@ class Activation:
                 hermite.check_square_integrable(hermite.Ops(), lambda x: (f(x), df(x)), _roots(k11, k22, np.sqrt),
                                                 digits=hermite.F64_RANGE_DIGITS, tol=hermite.F64_RESOLVE_TOL,
                                                 names=("phi", "phi'"))
-            if self.kinks and quadrature.piecewise_linear_form(self.expr, X) is None:
+            if self.kinks and self.deriv_expr != 0 and quadrature.piecewise_linear_form(self.expr, X) is None:
                 # piecewise smooth, kinks anywhere: the split Hermite expansion for the pairs
                 # its tail bound settles, the 2-D rule along the kink lines for the rest (|rho|
-                # near 1); both check themselves against a second rule
+                # near 1); both check themselves against a second rule (piecewise-constant maps,
+                # phi' = 0, such as sign(abs(x)), keep the older rules and their refusals)
                 out = _split_then_aligned(lambda x: (f(x), df(x)), self.kinks, k11, k12, k22, det)
                 if out is not None:
                     return out

@@ -682,7 +682,7 @@ def _terms_per_variance(n_var: int, ia, ib, terms) -> np.ndarray:
 
 #: Numbers of terms of the float64 split expansion (the smallest enough for every pair
 #: with |rho| < 1 that one can reach is used).
-SPLIT_F64_TERM_LEVELS = (64, 128, 256, 512)
+SPLIT_F64_TERM_LEVELS = (64, 128, 256, 512, 1024, 2048)
 #: Error bound of a settled pair (rule agreement plus tail), relative to its
 #: Cauchy-Schwarz scale: two orders below the 1e-11 contract of the dual maps.
 SPLIT_F64_TOL = 1e-13
@@ -694,7 +694,7 @@ SPLIT_F64_COEF_TOL = 1e-12
 SPLIT_F64_DIGITS = 17.0
 #: Largest width of the grid panels (in z: [-L, L] in equal panels); the panels holding
 #: kappa / a are split there.
-SPLIT_F64_PANEL_WIDTH = 4.0
+SPLIT_F64_PANEL_WIDTH = 1.0
 
 
 def _split_f64_width() -> float:
@@ -706,48 +706,111 @@ SPLIT_F64_BLOCK = 16
 SPLIT_F64_ROUNDING = 1e-15
 
 
-def _split_nodes_f64(a: np.ndarray, kinks, n_nodes: int) -> tuple:
-    """Nodes ``z`` and weights ``w`` (both ``(len(a), N)``) of the panels on ``[-L, L]``
-    split at the grid and at ``kappa / a_i`` (clipped to ``[-L, L]``: an empty panel)."""
+def _f64_grid(n_nodes: int) -> tuple:
+    """``(edges, z, w)``: the equal panels of ``[-L, L]`` and their Gauss-Legendre nodes and
+    weights (``n_nodes`` per panel, panel-major)."""
     big_l = half_width(SPLIT_F64_DIGITS)
-    grid = np.linspace(-big_l, big_l, 2 * math.ceil(big_l / SPLIT_F64_PANEL_WIDTH) + 1)
-    pts = [np.broadcast_to(grid, (len(a), len(grid)))]
-    pts += [np.clip(float(kappa) / a, -big_l, big_l)[:, None] for kappa in kinks]
-    edges = np.sort(np.concatenate(pts, axis=1), axis=1)
+    edges = np.linspace(-big_l, big_l, 2 * math.ceil(big_l / SPLIT_F64_PANEL_WIDTH) + 1)
     t, w = np.polynomial.legendre.leggauss(n_nodes)
-    lo, hi = edges[:, :-1], edges[:, 1:]
-    half = (hi - lo) / 2
-    z = ((lo + half)[..., None] + half[..., None] * t).reshape(len(a), -1)
-    return z, (half[..., None] * w).reshape(len(a), -1)
+    half = np.diff(edges) / 2
+    z = ((edges[:-1] + half)[:, None] + half[:, None] * t).ravel()
+    return edges, z, (half[:, None] * w).ravel()
+
+
+def _hermite_sums(fw: np.ndarray, z: np.ndarray, n_terms: int) -> np.ndarray:
+    """``S[i, j, k] = sum_n fw[i, j, n] h_k(z[i, n])`` for ``k <= n_terms`` (``fw`` of shape
+    ``(n_var, n_fn, N)``, ``z`` of ``(n_var, N)`` or ``(N,)``): the recurrence of
+    :func:`hermite_rows` from ``h_0 = sqrt(N(z))``, in blocks of :data:`SPLIT_F64_BLOCK`
+    terms, each one batched product."""
+    zz = np.broadcast_to(z, (fw.shape[0], fw.shape[2]))
+    out = np.empty((fw.shape[0], fw.shape[1], n_terms + 1))
+    block = np.empty((fw.shape[0], SPLIT_F64_BLOCK, fw.shape[2]))
+    prev, cur = np.zeros(zz.shape), np.exp(-zz * zz / 4) / (2 * np.pi) ** 0.25
+    for start in range(0, n_terms + 1, SPLIT_F64_BLOCK):
+        stop = min(start + SPLIT_F64_BLOCK, n_terms + 1)
+        for k in range(start, stop):
+            block[:, k - start] = cur
+            prev, cur = cur, (zz * cur - math.sqrt(k) * prev) / math.sqrt(k + 1)
+        out[:, :, start:stop] = np.matmul(fw, block[:, :stop - start].transpose(0, 2, 1))
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def _f64_grid_table(n_terms: int, n_nodes: int) -> np.ndarray:
+    """``T[n, k] = w_n sqrt(N(z_n)) h_k(z_n)`` on the nodes of :func:`_f64_grid` (shared by
+    every variance: only the panels holding a kink depend on it)."""
+    _, z, w = _f64_grid(n_nodes)
+    env = np.exp(-z * z / 4) / (2 * np.pi) ** 0.25
+    roots = np.sqrt(np.arange(n_terms + 2.0))
+    rows = hermite_rows(z, env, roots, 1 / np.where(roots > 0, roots, 1), n_terms, np.multiply)
+    return np.ascontiguousarray((rows * (w * env)).T)
 
 
 def split_coefficients_f64(fn: Callable, a: np.ndarray, kinks, n_terms: int, n_nodes: int,
                            names: tuple) -> tuple:
     """``(F, m2)``: ``F[j, i, k] = E[f_j(a_i Z) p_k(Z)]`` for ``k <= n_terms`` and
     ``m2[j, i] = E[f_j(a_i Z)^2]`` for each function ``f_j`` of ``fn``, by the split
-    Gauss-Legendre rule of the comment above with ``n_nodes`` per panel."""
-    z, w = _split_nodes_f64(a, kinks, n_nodes)
-    env = np.exp(-z * z / 4) / (2 * np.pi) ** 0.25
-    x = a[:, None] * z
+    Gauss-Legendre rule of the comment above with ``n_nodes`` per panel: the panels free of
+    ``kappa / a_i`` by the shared table :func:`_f64_grid_table` (one product), each panel
+    holding one or more ``kappa / a_i`` split there into sub-panels of its own
+    (:func:`_hermite_sums`)."""
+    edges, zg, wg = _f64_grid(n_nodes)
+    n_pan, big_l = len(edges) - 1, edges[-1]
+    breaks = np.stack([float(kappa) / a for kappa in kinks], axis=1)  # (n_var, n_k)
+    inside = (breaks > -big_l) & (breaks < big_l)
+    pan = np.clip(np.floor((breaks + big_l) / (edges[1] - edges[0])).astype(int), 0, n_pan - 1)
+    pan = np.where(inside, pan, -1)
+    # each dirty panel once: a later kink in the same panel as an earlier one gets an empty slot
+    first = np.ones(pan.shape, dtype=bool)
+    for j in range(1, pan.shape[1]):
+        first[:, j] = ~np.any(pan[:, :j] == pan[:, j:j + 1], axis=1)
+    live = inside & first
+    lo = np.where(live, edges[np.maximum(pan, 0)], big_l)
+    hi = np.where(live, edges[np.maximum(pan, 0) + 1], big_l)
+    sub = np.sort(np.concatenate([lo[..., None], np.clip(breaks[:, None, :], lo[..., None], hi[..., None]),
+                                  hi[..., None]], axis=2), axis=2)  # (n_var, n_k, n_k + 2) edges
+    t, w = np.polynomial.legendre.leggauss(n_nodes)
+    half = np.diff(sub, axis=2) / 2
+    zs = ((sub[..., :-1] + half)[..., None] + half[..., None] * t).reshape(len(a), -1)
+    ws = (half[..., None] * w).reshape(len(a), -1)
+    dirty = np.zeros((len(a), n_pan), dtype=bool)
+    rows = np.repeat(np.arange(len(a))[:, None], pan.shape[1], axis=1)
+    dirty[rows[live], pan[live]] = True
+    keep = np.repeat(~dirty, n_nodes, axis=1)  # (n_var, n_grid)
+    xg, xs = np.multiply.outer(a, zg), a[:, None] * zs
     with np.errstate(all="ignore"):
-        values = [np.broadcast_to(np.asarray(v, dtype=float), x.shape) for v in fn(x)]
-    for name, v in zip(names, values):
-        bad = ~np.isfinite(v)
+        vg = [np.broadcast_to(np.asarray(v, dtype=float), xg.shape) for v in fn(xg)]
+        vs = [np.broadcast_to(np.asarray(v, dtype=float), xs.shape) for v in fn(xs)]
+    for name, v, x in [*zip(names, vg, [xg] * len(names)), *zip(names, vs, [xs] * len(names))]:
+        bad = ~np.isfinite(v) & (keep if x is xg else ws > 0)
         if np.any(bad):
             raise _not_finite(name, x[bad][0])
-    fw = np.stack(values) * (w * env)  # (n_fn, n_var, N)
-    m2 = np.einsum("jin,jin->ji", fw, np.stack(values) * env)
-    coef = np.empty((len(a), len(values), n_terms + 1))
-    fwt = np.ascontiguousarray(fw.transpose(1, 0, 2))  # (n_var, n_fn, N)
-    block = np.empty((len(a), SPLIT_F64_BLOCK, z.shape[1]))
-    prev, cur = np.zeros_like(z), env
-    for start in range(0, n_terms + 1, SPLIT_F64_BLOCK):
-        stop = min(start + SPLIT_F64_BLOCK, n_terms + 1)
-        for k in range(start, stop):
-            block[:, k - start] = cur
-            prev, cur = cur, (z * cur - math.sqrt(k) * prev) / math.sqrt(k + 1)
-        coef[:, :, start:stop] = np.matmul(fwt, block[:, :stop - start].transpose(0, 2, 1))
-    return coef.transpose(1, 0, 2), m2
+    vg = np.stack([np.where(keep, v, 0.0) for v in vg])  # (n_fn, n_var, n_grid)
+    vs = np.stack([np.where(ws > 0, v, 0.0) for v in vs])
+    table = _f64_grid_table(n_terms, n_nodes)
+    coef = (vg.reshape(-1, vg.shape[2]) @ table).reshape(len(vg), len(a), -1)
+    envs = np.exp(-zs * zs / 4) / (2 * np.pi) ** 0.25
+    coef += _hermite_sums(np.ascontiguousarray((vs * (ws * envs)).transpose(1, 0, 2)), zs, n_terms).transpose(1, 0, 2)
+    dens = np.exp(-zg * zg / 2) / math.sqrt(2 * math.pi)
+    m2 = np.einsum("jin,n->ji", vg * vg, wg * dens) + np.einsum("jin,in->ji", vs * vs, ws * envs * envs)
+    return coef, m2
+
+
+def _pair_sum_terms(ia: np.ndarray, ib: np.ndarray, rho: np.ndarray, coef: np.ndarray, kp: np.ndarray):
+    """``sum_{k <= kp_p} rho_p^k coef[ia_p, k] coef[ib_p, k]`` per pair ``p`` (Horner; pairs
+    sorted by ``kp`` so that each step touches a prefix)."""
+    order = np.argsort(-kp, kind="stable")
+    ia, ib, r, kp = ia[order], ib[order], rho[order], kp[order]
+    ct = np.ascontiguousarray(coef.T)
+    acc = np.zeros(len(ia))
+    count = 0
+    for k in range(int(kp[0]) if len(kp) else 0, -1, -1):
+        while count < len(kp) and kp[count] >= k:
+            count += 1
+        acc[:count] = acc[:count] * r[:count] + ct[k][ia[:count]] * ct[k][ib[:count]]
+    out = np.empty_like(acc)
+    out[order] = acc
+    return out
 
 
 def split_expectations_f64(fn: Callable, kinks, k11, k12, k22, names=("phi", "phi'")) -> tuple | None:
@@ -791,10 +854,14 @@ def split_expectations_f64(fn: Callable, kinks, k11, k12, k22, names=("phi", "ph
     settled = (np.all(ok, axis=0) & (absr < 1)) | diag
     values = []
     pick = np.flatnonzero(settled & ~diag)
-    terms = np.full(var.size, n_terms)
+    # per pair the terms K_p with |rho|^(K_p + 1) <= SPLIT_F64_TOL / 4: the tail beyond is then
+    # at most that times sqrt(R_i(K_p) R_j(K_p)) <= sqrt(m2_i m2_j) (at most the n_terms of the bound above)
+    with np.errstate(divide="ignore"):
+        kp = np.where(absr[pick] > 0, np.ceil(log_tol / np.log(absr[pick])), 0)
+    kp = np.minimum(np.maximum(kp, 0), n_terms).astype(int)
     for j in range(len(names)):
         out = np.zeros(k11f.size)
-        out[pick] = pair_sum(ia[pick], ib[pick], rho[pick], coef[j], coef[j], terms)
+        out[pick] = _pair_sum_terms(ia[pick], ib[pick], rho[pick], coef[j], kp)
         out[diag] = m2[j, ia[diag]]
         values.append(out.reshape(shape))
     return values, settled.reshape(shape), [s.reshape(shape) for s in scale2]
