@@ -24,7 +24,7 @@ mutated source into its module (every caller reaches the rules through the modul
 and runs pytest there, so a mutant costs its tests, not the imports. A mutant is *killed*
 when its tests fail or exceed ``--timeout`` (default 3x their traced time + 15 s: a hang
 fails the gate's time budget too), *equivalent* when it lives and is in
-:data:`EQUIVALENT` (each entry with its checkable reason), and *LIVES* otherwise (also
+:data:`EQUIVALENT_RULES` (each entry with its checkable reason), and *LIVES* otherwise (also
 when no default test reaches it). An allow-listed mutant that is killed is reported as a
 stale entry. The exit status is 1 while any mutant LIVES.
 
@@ -100,17 +100,128 @@ NOT_RULES: dict[str, set[str]] = {
 #: The default (not slow) test files traced on the unmutated code: each mutant runs the
 #: tests among them that reach its rule (:func:`selection`), a subset of the default
 #: ``pytest``, so a mutant killed here is killed by it.
-TRACED_TESTS = ("tests/test_kink_references.py", "tests/test_quadrature_kinks.py", "tests/test_quadrature_rules.py",
+TRACED_TESTS = ("tests/test_kink_rule_mutants.py", "tests/test_kink_references.py", "tests/test_quadrature_kinks.py", "tests/test_quadrature_rules.py",
                 "tests/test_composites.py", "tests/test_activations.py")
 GROUPS = ("cartesian", "polar", "price", "split")
 
 #: The sources as read at the start (a mutant is this text with one token changed).
 SOURCES: dict[str, str] = {}
 
-#: Survivors shown equivalent: (file, stripped source line, occurrence of the old token in the
-#: line, old, new) -> the reason, checkable from the code.
-EQUIVALENT: dict[tuple[str, str, int, str, str], str] = {}
+#: Survivors shown equivalent, each with its reason (checkable from the code or by the named
+#: test): ``(file, a substring naming the line, old token, new token or None for every
+#: variant, occurrence in the line or None for all) -> reason``. "Contract" reasons say that the
+#: mutant is a different rule still within the stated accuracy, shown by the named test (which
+#: fails for the larger changes listed beside it).
+_MORE = "more nodes / segments / range than needed: a refinement of the same rule; {}"
+_BLOCK = "block or chunk size only: entries are computed independently, the size only groups them"
+EQUIVALENT_RULES: list[tuple[str, str, str, str | None, int | None, str]] = [
+    # --- the Cartesian rule (float64)
+    (QUAD, "F64_SEGMENTS = 16", "16", "(2 * 16)", None,
+     _MORE.format("test_cartesian_rule_resolves_narrow_features bounds the error (1e-12)")),
+    (QUAD, "F64_NODES = 24", "24", "(2 * 24)", None,
+     _MORE.format("test_cartesian_rule_resolves_narrow_features bounds the error (1e-12)")),
+    (QUAD, "grid = np.linspace(-half_width, half_width, F64_SEGMENTS + 1)", "+", None, None,
+     ("contract: 14 instead of 16 uniform segments; test_cartesian_rule_resolves_narrow_features (std 3, "
+     "|rho| 0.99) still meets 1e-12 (it fails at 8 segments: 3e-11)")),
+    (QUAD, "grid = np.linspace(-half_width, half_width, F64_SEGMENTS + 1)", "1", None, None,
+     ("contract: 15 or 17 instead of 16 uniform segments; test_cartesian_rule_resolves_narrow_features still "
+     "meets 1e-12 (it fails at 8 segments)")),
+    (QUAD, "_SMOOTHED_KINK_OFFSETS = (0.5, 1.5, 4.0, 10.0)", "", None, None,
+     ("contract: extra breakpoints at other offsets around the smoothed kink z1 = kappa / c (any breakpoints "
+     "leave a valid piecewise rule; these only refine panels near |rho| = 1): "
+     "test_cartesian_rule_with_shifted_kinks_matches_reference (rho = 1 - 1e-6) still meets 1e-12")),
+    (QUAD, "for sign in (-1.0, 1.0):", "", None, None,
+     ("contract: the extra breakpoints around the smoothed kink on one side only or at other offsets (see "
+     "_SMOOTHED_KINK_OFFSETS): test_cartesian_rule_with_shifted_kinks_matches_reference still meets 1e-12")),
+    (QUAD, "b = np.where(scale != 0, num / np.where(scale != 0, scale, 1.0), np.inf)", "0", "1", 1,
+     ("masked value: the inner where only guards the division; where it differs (scale == 0 or 1) the outer "
+     "where returns inf, or it replaces scale = 1 by 1")),
+    (QUAD, "b = np.where(scale != 0, num / np.where(scale != 0, scale, 1.0), np.inf)", "1.0", None, None,
+     "masked value: the dummy divisor where scale == 0; the outer where returns inf there"),
+    (QUAD, "nodes = mid[..., None] + half[..., None] * t", "+", "-", None,
+     ("symmetric node order: Gauss-Legendre nodes and weights are symmetric (t_i = -t_(n-1-i), w_i = w_(n-1-i)),"
+     " so mid - half t is the same panel rule in reverse order (the sum differs by rounding only)")),
+    (QUAD, "nodes = nodes.reshape(*shape, -1)", "1", "(2 * 1)", None,
+     "numpy reads any negative size in reshape as the inferred one: reshape(m, -2) == reshape(m, -1)"),
+    (QUAD, "weights = weights.reshape(*shape, -1) * np.exp", "1", "(2 * 1)", None,
+     "numpy reads any negative size in reshape as the inferred one: reshape(m, -2) == reshape(m, -1)"),
+    (QUAD, "chunk: int = 64", "64", None, None, _BLOCK),
+    (QUAD, "return np.sum(w1 * f(a[:, None] * z1) * psi, axis=-1)", "-", "+", None,
+     "axis alias: w1 * f * psi is 2-D (entries, nodes), so axis=+1 is axis=-1"),
+    # --- the float64 polar rule
+    (QUAD, "POLAR_F64_CHUNK = 256", "256", None, None, _BLOCK),
+    (QUAD, "POLAR_F64_BLOCK_NODES = 1 << 20", "", None, None, _BLOCK + " (1 << 20 -> 0 << 20 gives step max(1, 0) = 1)"),
+    (QUAD, "step = max(1, POLAR_F64_BLOCK_NODES // (4 * n_t * n_r))", "", None, None,
+     _BLOCK + " (step >= 1 whatever the constants)"),
+    (QUAD, "lengths = np.stack([phi, phi_c], axis=-1)[..., None]", "-", "+", None,
+     "axis alias: phi, phi_c are 1-D, so stacking on axis +1 is axis -1"),
+    (QUAD, "return [np.zeros(shape) for _ in h(np.zeros(0))], np.zeros(shape, dtype=bool)", "0", "1", 0,
+     "h(np.zeros(0)) is called only to count h's outputs; h(np.zeros(1)) has as many"),
+    (QUAD, "p_prev, p, norm_prev = np.zeros_like(x), np.ones_like(x), 1.0", "1.0", None, None,
+     "never read: norm_prev is divided by only for k >= 1, after it is set to the k = 0 norm"),
+    (QUAD, "beta[k] = norm if k == 0 else norm / norm_prev", "0", "1", None,
+     ("k == 1 instead of k == 0: beta_0 = norm / 1.0 (norm_prev starts at 1.0) and beta_1 = norm_1 instead of "
+     "norm_1 / norm_0 with norm_0 = int_0^inf r e^(-r^2/2) dr = 1: the same up to rounding")),
+    (QUAD, "nodes, vec = np.linalg.eigh(np.diag(alpha) + np.diag(off, 1) + np.diag(off, -1))", "+", "-", 0,
+     "eigh reads the lower triangle only (UPLO='L'): the sign of the upper off-diagonal is never read"),
+    (QUAD, "nodes, vec = np.linalg.eigh(np.diag(alpha) + np.diag(off, 1) + np.diag(off, -1))", "+", "-", 1,
+     ("negated off-diagonal of a symmetric tridiagonal matrix: D J D with D = diag(+-1), the same eigenvalues "
+     "and the same squared first components of the eigenvectors (the weights)")),
+    (QUAD, "x = (mid[:, None] + half[:, None] * t).ravel()", "+", "-", 0,
+     "symmetric node order: the Gauss-Legendre nodes of each panel reversed (see the Cartesian rule)"),
+    (QUAD, "t, w = _gl_rule(40)", "40", "(2 * 40)", None,
+     _MORE.format("the Stieltjes discretisation of the radial weight; test_radial_gauss_rules_integrate_moments_"
+                  "exactly checks the resulting rule")),
+    (QUAD, "edges = np.linspace(0.0, 12.0, 61)", "12.0", "(2 * 12.0)", None,
+     _MORE.format("the radial weight's mass beyond 12 is e^-72; beyond 24 nothing changes")),
+    (QUAD, "edges = np.linspace(0.0, 12.0, 61)", "61", "(2 * 61)", None,
+     _MORE.format("finer panels of the Stieltjes discretisation; the moments test checks the rule")),
+    # --- the high-precision node tables
+    (QUAD, "z = ctx.matrix(1, n)", "1", "(2 * 1)", None,
+     "only row 0 of z (the first components of the eigenvectors) is read"),
+    (QUAD, "alpha, beta = [0] * n, [0] * n", "0", "1", None,
+     "initial values never read: alpha[k], beta[k] are assigned for every k before use"),
+    (QUAD, "new = [ctx.mpf(0)] * (2 * n)", "", None, None,
+     ("initial values never read: step k reads new[l] only for l in [k, 2n - k), all assigned; a longer list "
+     "(4n) has unused tail entries")),
+    (QUAD, "prev = [ctx.mpf(0)] * (2 * n)", "2", "(2 * 2)", None, "a longer list: the tail entries are never read"),
+    (QUAD, "hi = _dps_context(3 * dps + 2 * n)", "3", "(2 * 3)", None,
+     "more working precision for the ill-conditioned moment map: the rule is rounded to the caller's precision"),
+    (QUAD, "hi = _dps_context(3 * dps + 2 * n)", "2", "(2 * 2)", None,
+     "more working precision for the ill-conditioned moment map: the rule is rounded to the caller's precision"),
+    (QUAD, "hi = _dps_context(dps + 20)", "20", "(2 * 20)", None,
+     "more working precision: the rule is rounded to the caller's precision"),
+    (QUAD, "hi = _prec_context(prec + 20)", "20", "(2 * 20)", None,
+     "more working precision: the rule is rounded to the caller's precision"),
+    (QUAD, "for _ in range(8):", "8", "(2 * 8)", None,
+     "more float64 Newton steps at the converged roots (quadratic convergence: a fixed point)"),
+    (QUAD, "for _ in range(max(3, math.ceil(math.log2((prec + 20) / 40)) + 1)):", "3", "(2 * 3)", None,
+     "more Newton steps at the converged roots (quadratic convergence: a fixed point)"),
+    (QUAD, "for _ in range(max(3, math.ceil(math.log2((prec + 20) / 40)) + 1)):", "1", "(2 * 1)", None,
+     "more Newton steps at the converged roots (quadratic convergence: a fixed point)"),
+    (QUAD, "for _ in range(max(3, math.ceil(math.log2((prec + 20) / 40)) + 1)):", "20", "(2 * 20)", None,
+     "more Newton steps at the converged roots (quadratic convergence: a fixed point)"),
+    (QUAD, "for _ in range(max(3, math.ceil(math.log2((prec + 20) / 40)) + 1)):", "40", "20", None,
+     "more Newton steps at the converged roots (quadratic convergence: a fixed point)"),
+    (QUAD, "x = np.cos(np.pi * (np.arange(1, half + 1) - 0.25) / (n + 0.5))", "", None, None,
+     ("Newton's starting guesses: 8 float64 steps from any of these guesses (each within half a node spacing "
+     "of its root) converge to the same roots, which the mp steps then polish")),
+    (QUAD, "big_r = int(ctx.ceil(ctx.sqrt(2 * (dps + 5) * ctx.log(10)))) + 1", "", "x2", None,
+     _MORE.format("a longer radial range of the piecewise rule (the Gaussian mass beyond is smaller still)")),
+]
 
+
+def equivalent_reason(site: Site) -> str | None:
+    """The reason of the first :data:`EQUIVALENT_RULES` entry matching ``site`` (``old`` ""
+    matches every token, ``new`` "x2" every doubling), or ``None``."""
+    for path, text, old, new, nth, reason in EQUIVALENT_RULES:
+        if path != site.path or text not in site.text or (old and old != site.old):
+            continue
+        if new is not None and new != site.new and not (new == "x2" and site.new.startswith("(2 * ")):
+            continue
+        if nth is None or nth == site.nth:
+            return reason
+    return None
 
 @dataclass(frozen=True)
 class Site:
@@ -417,7 +528,7 @@ def main() -> None:
     running: dict[int, tuple[Site, float, float, int]] = {}  # pid -> (site, start, deadline, n tests)
 
     def report(site: Site, verdict: str, secs: float, n_tests: int) -> None:
-        reason = EQUIVALENT.get(site.key)
+        reason = equivalent_reason(site)
         if verdict.startswith("killed"):
             results["stale" if reason else "killed"].append(site)
             label = verdict + (" STALE" if reason else "")
