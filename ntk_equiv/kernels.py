@@ -247,7 +247,8 @@ class PairState:
 
         ``at(arr, idx)`` (optional): ``linear`` of one per-pair array at the
         output entries ``idx`` only (index arrays, as from ``np.nonzero``).
-        Given it, float64 applies ``linear`` to ``(K, Theta)`` only and maps the
+        Given it, float64 applies ``linear`` to ``(K, Theta)`` only (and scales the
+        new arrays it returns in place) and maps the
         gaps exactly only on the entries near correlation +-1, where they are
         needed (:func:`refined_sum_gaps`); the same gaps to the stated bound."""
         if at is not None and bk.vectorised:
@@ -268,9 +269,11 @@ class PairState:
     def _summed_refined(self, bk, linear, at, components, scale, bias, spatial, full) -> "PairState":
         nngp, ntk = linear((self.nngp, self.ntk))
         b2 = bias * bias
-        nngp *= scale
-        nngp += b2
-        ntk *= scale
+        for blk in _blocks(nngp.shape):  # in place, block by block (in cache): the same operations
+            part = nngp[blk]
+            part *= scale
+            part += b2
+            ntk[blk] *= scale
         out = self.replace(nngp, ntk, None, None, spatial=spatial, full=full)
         comps = list(components) + ([bias] if b2 != 0 else [])
         out.lo, out.hi = refined_sum_gaps(bk, out, comps, lambda idx: (at(self.lo, idx) * scale,
@@ -363,6 +366,16 @@ def _blocks(shape: tuple) -> list[tuple]:
     run = -(-length // parts)  # blocks of equal size (8 rows in 2 runs of 4, not 7 and 1)
     return [tuple(slice(i, i + 1) for i in head) + (slice(j, j + run),)
             for head in np.ndindex(*shape[:k - 1]) for j in range(0, shape[k - 1], run)]
+
+
+def add_in_blocks(acc, x) -> None:
+    """``acc += x`` (same shapes), block by block for float64 arrays (in cache:
+    the same additions, so the same bits); any other arrays at once."""
+    if not isinstance(acc, np.ndarray) or acc.dtype != float or np.shape(x) != acc.shape:
+        acc += x
+        return
+    for blk in _blocks(acc.shape):
+        acc[blk] += x[blk]
 
 
 def _part(x: np.ndarray, blk: tuple, shape: tuple) -> np.ndarray:

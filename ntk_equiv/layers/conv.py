@@ -32,6 +32,7 @@ import numpy as np
 
 from .. import signals
 from ..errors import ShapeError
+from ..kernels import add_in_blocks
 from ..spatial import Window, pad, padding_name, positive_ints, unpad, window_sum, window_sum_at
 from .base import Layer, check_sigma, heads, spatial_input
 
@@ -90,7 +91,7 @@ class Conv(Layer):
             return window_sum_at(arr, self.window, groups, state.spatial, idx)
 
         conv_state = state.summed(bk, window, comps, scale=w, bias=sb, spatial=out, at=window_at)
-        conv_state.ntk += conv_state.nngp
+        add_in_blocks(conv_state.ntk, conv_state.nngp)
         return conv_state
 
     # ---- finite width --------------------------------------------------- #
