@@ -78,6 +78,9 @@ RULES: dict[str, dict[str, str]] = {
                          "_normal_pdf", "_normal_sf", "_gl_panels", "angle_integrals", "_tau_part", "_univariate",
                          "piecewise_linear_duals", "PRICE_MP_NODES_PER_DIGIT", "PRICE_MP_MIN_NODES",
                          "_price_rules_f64", "_price_rules_mp", "price_expectations", "_diagonal_scales"), "price"),
+        # the float64 2-D rule along the kink lines (i16-fast's bb16be0: the pairs the split route leaves)
+        **dict.fromkeys(("ALIGNED_HALF_WIDTH", "ALIGNED_SEGMENTS", "ALIGNED_NODES", "ALIGNED_TOL", "ALIGNED_CHUNK",
+                         "ALIGNED_REFINE", "_aligned_rule", "_panel_nodes", "aligned_expectations_f64"), "cartesian"),
     },
     HERM: {
         # the split Hermite route (kinked functions at high precision) and the pieces it shares
@@ -86,6 +89,11 @@ RULES: dict[str, dict[str, str]] = {
                          "split_expectations_mp", "_certified_terms", "_terms_per_variance", "hermite_rows",
                          "half_width", "pair_sum", "_unique", "evaluate", "check_square_integrable",
                          "FIXED_GUARD_BITS"), "split"),
+        # the float64 split route (bb16be0)
+        **dict.fromkeys(("SPLIT_F64_TERM_LEVELS", "SPLIT_F64_TOL", "SPLIT_F64_COEF_TOL", "SPLIT_F64_DIGITS",
+                         "SPLIT_F64_PANEL_WIDTH", "_split_f64_width", "SPLIT_F64_BLOCK", "SPLIT_F64_ROUNDING",
+                         "split_coefficients_f64", "split_expectations_f64", "_f64_grid",
+                         "_f64_grid_table", "_hermite_sums", "_pair_sum_terms"), "split"),
     },
 }
 #: file -> names that are not kink rules (the smooth Mehler route, helpers without constants
@@ -100,8 +108,9 @@ NOT_RULES: dict[str, set[str]] = {
 #: The default (not slow) test files traced on the unmutated code: each mutant runs the
 #: tests among them that reach its rule (:func:`selection`), a subset of the default
 #: ``pytest``, so a mutant killed here is killed by it.
-TRACED_TESTS = ("tests/test_kink_rule_mutants.py", "tests/test_kink_references.py", "tests/test_quadrature_kinks.py", "tests/test_quadrature_rules.py",
-                "tests/test_composites.py", "tests/test_activations.py")
+TRACED_TESTS = ("tests/test_kink_rule_mutants.py", "tests/test_kink_references.py", "tests/test_kinks_fast.py",
+                "tests/test_quadrature_kinks.py", "tests/test_quadrature_rules.py", "tests/test_composites.py",
+                "tests/test_activations.py")
 GROUPS = ("cartesian", "polar", "price", "split")
 
 #: The sources as read at the start (a mutant is this text with one token changed).
@@ -130,7 +139,7 @@ EQUIVALENT_RULES: list[tuple[str, str, str, str | None, int | None, str]] = [
      ("contract: extra breakpoints at other offsets around the smoothed kink z1 = kappa / c (any breakpoints "
      "leave a valid piecewise rule; these only refine panels near |rho| = 1): "
      "test_cartesian_rule_with_shifted_kinks_matches_reference (rho = 1 - 1e-6) still meets 1e-12")),
-    (QUAD, "for sign in (-1.0, 1.0):", "", None, None,
+    (QUAD, "for sign in (-1.0, 1.0):", "1.0", None, None,
      ("contract: the extra breakpoints around the smoothed kink on one side only or at other offsets (see "
      "_SMOOTHED_KINK_OFFSETS): test_cartesian_rule_with_shifted_kinks_matches_reference still meets 1e-12")),
     (QUAD, "b = np.where(scale != 0, num / np.where(scale != 0, scale, 1.0), np.inf)", "0", "1", 1,
@@ -176,6 +185,37 @@ EQUIVALENT_RULES: list[tuple[str, str, str, str | None, int | None, str]] = [
      _MORE.format("the radial weight's mass beyond 12 is e^-72; beyond 24 nothing changes")),
     (QUAD, "edges = np.linspace(0.0, 12.0, 61)", "61", "(2 * 61)", None,
      _MORE.format("finer panels of the Stieltjes discretisation; the moments test checks the rule")),
+    (QUAD, "POLAR_F64_LEVELS = ((4, 12), (6, 14),", "4", "2", None,
+     ("the first level only seeds the comparison: a value is accepted only as the larger of two consecutive "
+     "rules that agree (polar_expectations_f64 stores the current level's value); a smaller first rule only "
+     "disagrees more often (test_polar_f64_compares_consecutive_levels_from_the_first checks the order)")),
+    (QUAD, "POLAR_F64_LEVELS = ((4, 12), (6, 14),", "12", "6", 0,
+     ("the first level only seeds the comparison (see the entry above): a value is accepted only as the larger "
+     "of two consecutive agreeing rules")),
+    (QUAD, "t, w = _gl_rule(40)", "40", "20", None,
+     ("contract: 20 instead of 40 Gauss-Legendre nodes per panel of the Stieltjes discretisation (60 panels of "
+     "width 0.2: exact for the polynomials x weight up to the rules' degree to rounding); "
+     "test_radial_gauss_rules_integrate_moments_exactly still meets 1e-12")),
+    # --- the Price route
+    (QUAD, "PRICE_F64_NODES = ((12, 10), (16, 12))", "", "x2", None,
+     _MORE.format("the two-rule agreement (PRICE_F64_TOL, test_two_rules_must_agree_within_the_stated_tolerance) "
+                  "and the independent references still bound the error")),
+    (QUAD, "PRICE_CHUNK = 1024", "1024", None, None, _BLOCK),
+    (QUAD, "PRICE_F64_DELTA_FLOOR = 1e-16", "1e-16", None, None,
+     ("contract: replacing exp(-delta^2 / 2 tau^2) by 1 below the floor changes an angle integral by at most "
+     "sqrt(pi / 2) floor sqrt(2) (the comment above it): 4e-16 at 2e-16, far below the 1e-13 acceptance; "
+     "the independent references at |rho| within 1e-12 of 1 still pass")),
+    (QUAD, "PRICE_MP_NODES_PER_DIGIT = 0.9", "0.9", "x2", None,
+     _MORE.format("the mp two-rule agreement still bounds the error")),
+    (QUAD, "PRICE_MP_MIN_NODES = 24", "24", "x2", None, _MORE.format("the mp two-rule agreement still bounds the error")),
+    # --- the float64 2-D rule along the kink lines (bb16be0)
+    (QUAD, "ALIGNED_CHUNK = 16", "16", None, None, _BLOCK),
+    (QUAD, "ALIGNED_HALF_WIDTH = 10.0", "10.0", "x2", None,
+     _MORE.format("a wider range; the rule's two-rule agreement (ALIGNED_TOL) still bounds the error")),
+    (QUAD, "ALIGNED_SEGMENTS = 6", "6", "x2", None,
+     _MORE.format("the rule's two-rule agreement (ALIGNED_TOL) still bounds the error")),
+    (QUAD, "ALIGNED_NODES = (16, 20)", "", "x2", None,
+     _MORE.format("the rule's two-rule agreement (ALIGNED_TOL) still bounds the error")),
     # --- the high-precision node tables
     (QUAD, "z = ctx.matrix(1, n)", "1", "(2 * 1)", None,
      "only row 0 of z (the first components of the eigenvectors) is read"),
@@ -203,7 +243,21 @@ EQUIVALENT_RULES: list[tuple[str, str, str, str | None, int | None, str]] = [
      "more Newton steps at the converged roots (quadratic convergence: a fixed point)"),
     (QUAD, "for _ in range(max(3, math.ceil(math.log2((prec + 20) / 40)) + 1)):", "40", "20", None,
      "more Newton steps at the converged roots (quadratic convergence: a fixed point)"),
-    (QUAD, "x = np.cos(np.pi * (np.arange(1, half + 1) - 0.25) / (n + 0.5))", "", None, None,
+    (QUAD, "for _ in range(8):", "8", "4", None,
+     ("enough float64 Newton steps: from guesses within ~1e-3 of the roots the error squares each step, so 4 "
+     "reach float64 rounding; the mp steps polish from there (test_newton_legendre_rule_is_exact_to_its_precision)")),
+    (QUAD, "hi = _prec_context(prec + 20)", "20", "10", None,
+     ("10 guard bits instead of 20 above the rounding to prec bits: test_newton_legendre_rule_is_exact_to_its_"
+     "precision still meets 2^-(prec - 11) (it fails with prec - 20 working bits)")),
+    (QUAD, "for _ in range(max(3, math.ceil(math.log2((prec + 20) / 40)) + 1)):", "", None, None,
+     ("enough mp Newton steps: each doubles the correct bits from float64's 53, and any of these counts is >= "
+     "log2((prec + 20) / 53) (checked by test_newton_legendre_rule_is_exact_to_its_precision at 2^-(prec - 11))")),
+    (QUAD, "if n % 2:", "2", "1", None,
+     "the middle node of an odd rule is set to 0 exactly, or left at Newton's value, 0 to 2^-(prec + 20)"),
+    (QUAD, "x = np.cos(np.pi * (np.arange(1, half + 1) - 0.25) / (n + 0.5))", "0.25", None, None,
+     ("Newton's starting guesses: 8 float64 steps from any of these guesses (each within half a node spacing "
+     "of its root) converge to the same roots, which the mp steps then polish")),
+    (QUAD, "x = np.cos(np.pi * (np.arange(1, half + 1) - 0.25) / (n + 0.5))", "0.5", None, None,
      ("Newton's starting guesses: 8 float64 steps from any of these guesses (each within half a node spacing "
      "of its root) converge to the same roots, which the mp steps then polish")),
     (QUAD, "big_r = int(ctx.ceil(ctx.sqrt(2 * (dps + 5) * ctx.log(10)))) + 1", "", "x2", None,
@@ -494,6 +548,7 @@ def main() -> None:
     parser.add_argument("--group", choices=GROUPS, action="append", help="only these groups")
     parser.add_argument("--line", type=int, action="append", help="only sites on these lines")
     parser.add_argument("--file", choices=[QUAD, HERM], help="only this file")
+    parser.add_argument("--rule", action="append", help="only the sites of these top-level names")
     parser.add_argument("--timeout", type=float, default=None, help="seconds per mutant (default: 3x its tests + 15)")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--trace", type=Path, default=None, help="cache of the traced unmutated run (JSON)")
@@ -504,7 +559,7 @@ def main() -> None:
     SOURCES.update(sources)
     every = [s for p, src in sources.items() for s in sites(p, src)]
     chosen = [s for s in every if (not args.group or s.group in args.group) and (not args.line or s.line in args.line)
-              and (not args.file or s.path == args.file)]
+              and (not args.file or s.path == args.file) and (not args.rule or s.rule in args.rule)]
     if args.seed is not None:
         random.Random(args.seed).shuffle(chosen)
     if args.limit is not None:

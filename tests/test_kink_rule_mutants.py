@@ -159,3 +159,23 @@ def test_polar_f64_compares_consecutive_levels_from_the_first(monkeypatch):
     values = [2.0, 2.0] + [3.0 + i for i in range(len(quadrature.POLAR_F64_LEVELS) - 2)]
     v, unsettled = _scripted_levels(monkeypatch, values)
     assert not unsettled.any() and np.all(v == 2.0)
+
+
+# --------------------------------------------------------------------------- #
+# Gauss-Legendre by Newton (the split route's panels)
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("n", [21, 22])  # odd, and even with n % 4 != 0
+def test_newton_legendre_rule_is_exact_to_its_precision(n):
+    # the n-point rule integrates x^k exactly on [-1, 1] for k < 2n: sum w x^k = 2 / (k + 1) (k even),
+    # 0 (k odd). Rounded to prec bits, nodes and weights err by 2^-prec each, so a moment errs by at
+    # most ~ n (k + 1) 2^-prec < 2^-(prec - 11) here; fewer working bits than prec (or too few Newton
+    # steps) leave errors 2^20 times larger
+    prec = 120
+    ctx = mpmath.MPContext()
+    ctx.prec = prec + 60
+    nodes, weights = (np.array([ctx.make_mpf(v) for v in part], dtype=object)
+                      for part in quadrature.legendre_rule_newton(prec, n))
+    assert len(nodes) == n and all(a < b for a, b in itertools.pairwise(nodes))
+    for k in range(2 * n):
+        exact = ctx.mpf(2) / (k + 1) if k % 2 == 0 else 0
+        assert abs(ctx.fsum(w * x**k for x, w in zip(nodes, weights)) - exact) <= ctx.mpf(2) ** -(prec - 11)
