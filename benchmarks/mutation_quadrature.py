@@ -208,6 +208,12 @@ EQUIVALENT_RULES: list[tuple[str, str, str, str | None, int | None, str]] = [
     (QUAD, "PRICE_MP_NODES_PER_DIGIT = 0.9", "0.9", "x2", None,
      _MORE.format("the mp two-rule agreement still bounds the error")),
     (QUAD, "PRICE_MP_MIN_NODES = 24", "24", "x2", None, _MORE.format("the mp two-rule agreement still bounds the error")),
+    (QUAD, "kinks = sorted(points, key=lambda p: sympy.N(p, 40))", "40", None, None,
+     ("the sort key of exact real kinks: 20 or 80 digits order them the same unless two kinks agree to 20 "
+     "digits (then the form's kink list is still exact; only their order could differ)")),
+    (QUAD, "probes += [(a + (b - a) / 3, a + 2 * (b - a) / 3)", "3", "(2 * 3)", 0,
+     ("probe points a + (b - a) / 6 and a + 2 (b - a) / 3: still two distinct interior points, the same line "
+     "for a linear branch (non-linear branches are refused by the degree check before)")),
     # --- the float64 2-D rule along the kink lines (bb16be0)
     (QUAD, "ALIGNED_CHUNK = 16", "16", None, None, _BLOCK),
     (QUAD, "ALIGNED_HALF_WIDTH = 10.0", "10.0", "x2", None,
