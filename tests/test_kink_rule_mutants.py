@@ -94,11 +94,13 @@ class PanelContext:
         return total
 
 
-def test_mp_cartesian_rule_breakpoints():
+@pytest.mark.parametrize("k11,k12,k22", [(4.0, 2.0, 1.1), (2.0, -1.0, 1.5)])
+def test_mp_cartesian_rule_breakpoints(k11, k12, k22):
     # gaussian_expectation_mp's breakpoints (kappa / a, kappa / c; (kappa - c z1) / s inside) and
     # its whitening (a, c, s from k11, k12, det): with the stand-in quadrature above the result
-    # is right to ~1e-7 only if every kink sits on a breakpoint. k11 = 1, k12 = 1, k22 = 2 give
-    # a = c = s = 1 exactly: the tests s == 0 and c != 0 must not fire at 1
+    # is right to ~1e-7 only if every kink sits on a breakpoint. (4, 2, 1.1): c = 1 exactly with
+    # kappa / a != kappa / c, det = 0.4 < 1; (2, -1, 1.5): s = 1 exactly, c < 0: the tests c != 0,
+    # s == 0 and the floor of det at 0 must not fire at 1
     ctx = mpmath.MPContext()
     ctx.dps = 15
     one = ctx.mpf(1)
@@ -106,7 +108,6 @@ def test_mp_cartesian_rule_breakpoints():
     def f(x):
         return -one if x < -1 else (one if x > 1 else x)
     kinks = [-one, one]
-    k11, k12, k22 = 1.0, 1.0, 2.0
     got = quadrature.gaussian_expectation_mp(PanelContext(ctx), f, f, kinks, kinks, *(ctx.mpf(v) for v in (k11, k12, k22)))
     assert abs(REF.mpf(got) - reference("hard_tanh", k11, k12, k22)[0]) <= 1e-5
 
