@@ -95,7 +95,8 @@ def _mp_case(name, k11, k12, k22, dps=50):
 
 # a few 50-digit cases in the default run (the mpmath quadrature costs ~0.5-10 s
 # per entry), the whole grid behind the slow marker
-DEFAULT_MP = [("relu", "0.5625", "-1.125", "2.25"), ("sign", "1.5", repr(-(1 - 2.0**-20) * 1.5), "1.5"),
+DEFAULT_MP = [pytest.param("relu", "0.5625", "-1.125", "2.25", marks=pytest.mark.slow),  # ~3 s; relu is on the slow grid
+              ("sign", "1.5", repr(-(1 - 2.0**-20) * 1.5), "1.5"),
               ("gelu", "1.5", repr(-(1 - 2.0**-20) * 1.5), "1.5"), ("gelu", "2.0", "-1.18", "0.7")]
 
 
@@ -198,7 +199,8 @@ def hermite_cases(seed: int, n_random: int, top: float):
     return (np.concatenate([k11, a]), np.concatenate([k12, rho * np.sqrt(a * b)]), np.concatenate([k22, b]))
 
 
-@pytest.mark.parametrize("expr,name", [("erf(x)", "erf"), ("sin(x)", "sin"), ("cos(x)", "cos"), ("x", "identity"),
+@pytest.mark.parametrize("expr,name", [pytest.param("erf(x)", "erf", marks=pytest.mark.slow),  # ~3.4 s
+                                       ("sin(x)", "sin"), ("cos(x)", "cos"), ("x", "identity"),
                                        ("2*x/2 + 0*exp(x)", "identity"), ("x*(1 + erf(x/sqrt(2)))/2", "gelu")])
 def test_smooth_expression_duals_match_closed_forms_float64(expr, name):
     # the expression's dual maps (Hermite expansion, certified to ~5e-14 of the
@@ -261,6 +263,7 @@ def test_tanh_float64_against_independent_2d_rule():
         assert np.max(np.abs(got[which] - ref) / scale) <= 1e-12
 
 
+@pytest.mark.slow  # ~2.6 s; the default run keeps test_tanh_float64_against_independent_2d_rule
 def test_tanh_30_digits_against_1d_reductions():
     # dps=30: at correlation +-1 (v = +-(b/a) u) and 0 (independent) the 2-D
     # expectations are 1-D integrals, done by tanh-sinh in a context of our own
