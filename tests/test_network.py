@@ -187,6 +187,7 @@ def test_one_hidden_layer_moments_exact_at_small_width(act):
     assert res.worst <= res.threshold, (res.z_ntk, res.z_cov)
 
 
+@pytest.mark.slow  # ~2 s: the default budget (fresh-clone default run at 181 s)
 def test_depth_two_output_covariance_at_finite_width():
     """Two hidden layers: Cov f_0 is *not* K at finite width but exactly
     sigma_w^2 E[V(hat K^2)] + sigma_b^2 (the dual map of the random first-layer
