@@ -113,10 +113,9 @@ def test_mp_cartesian_rule_breakpoints(k11, k12, k22):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="bug (reported to the lead): gaussian_expectation_mp returns mpmath quad's "
-                   "value without checking its error estimate, and psi(z1)'s smoothed kink near z1 = kappa / c "
-                   "(width s / |c|) gets no breakpoints of its own: at |rho| = 1 - 1e-3 the result is 0.2 off")
 def test_mp_cartesian_rule_near_correlation_one():
+    # was 0.2 off (tanh-sinh on [(kappa - c z1) / s, inf), a half-line whose end is ~1/s from the
+    # Gaussian's mass, missed it): 0 is now a breakpoint of both integrals
     # x Heaviside(x - 1) (a jump: not for the Price route), k11 = k22 = 2, rho = 1 - 1e-3, at 10 digits;
     # the hand-derived reference is exact to 30 digits: the rule must be right to its 10 digits or refuse
     ctx = mpmath.MPContext()
